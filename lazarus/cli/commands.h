@@ -1,0 +1,15 @@
+// Each CLI subcommand lives in its own file and registers itself on the app here.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace lazarus::cli {
+
+/// `lazarus tokenize` and `lazarus detokenize` (cmd_tokenize.cpp).
+void register_tokenize_commands(CLI::App& app);
+/// `lazarus chat-template` (cmd_chat_template.cpp).
+void register_chat_template_command(CLI::App& app);
+/// `lazarus demo`: fit a tiny model with autograd and print the loss falling (cmd_demo.cpp).
+void register_demo_command(CLI::App& app);
+
+}  // namespace lazarus::cli

@@ -1,0 +1,2 @@
+// placeholder
+namespace lazarus { int engine_placeholder() { return 0; } }
