@@ -1,0 +1,91 @@
+// A Hugging Face `tokenizer.json` tokenizer: normalizer -> added-token split -> pre-tokenizer ->
+// model -> post-processor for encoding, and decoder for decoding, matching HF tokenizers token for
+// token. Immutable after loading and safe to use from many threads at once.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "lazarus/core/error.h"
+#include "lazarus/tokenizers/encoding.h"
+
+namespace lazarus::tokenizers {
+
+/// Input text that cannot be encoded (not valid UTF-8).
+class EncodeError : public Error {
+ public:
+  using Error::Error;
+};
+
+class DecodeStream;
+
+class Tokenizer {
+ public:
+  /// Loads `path`: a tokenizer.json file or a model folder containing one. Throws LoadError naming
+  /// the file, the field and the value for anything missing, malformed or unsupported.
+  static Tokenizer from_file(const std::string& path);
+  /// Loads from JSON text; `name` is used in error messages.
+  static Tokenizer from_json(std::string_view json, const std::string& name = "tokenizer.json");
+
+  /// Encodes `text` (UTF-8; throws EncodeError otherwise). With `add_special_tokens` the
+  /// post-processor adds its tokens (e.g. BOS).
+  Encoding encode(std::string_view text, bool add_special_tokens = true) const;
+  /// Like encode() but only the ids (skips building token strings).
+  std::vector<std::uint32_t> encode_ids(std::string_view text, bool add_special_tokens = true) const;
+  /// Encodes many texts on up to `n_threads` threads (0: hardware concurrency); same results as
+  /// calling encode() on each.
+  std::vector<Encoding> encode_batch(const std::vector<std::string>& texts,
+                                     bool add_special_tokens = true, unsigned n_threads = 0) const;
+
+  /// Decodes ids to text. Unknown ids are skipped (as HF does). `skip_special_tokens` drops added
+  /// tokens flagged special; `clean_up_tokenization_spaces` applies transformers' clean-up.
+  std::string decode(std::span<const std::uint32_t> ids, bool skip_special_tokens = false,
+                     bool clean_up_tokenization_spaces = false) const;
+  /// An incremental decoder for streaming generation (see DecodeStream).
+  DecodeStream decode_stream(bool skip_special_tokens = false) const;
+
+  std::optional<std::uint32_t> token_to_id(std::string_view token) const;
+  std::optional<std::string> id_to_token(std::uint32_t id) const;
+  /// True when `id` is an added token flagged special.
+  bool is_special(std::uint32_t id) const;
+  /// Model vocabulary size, plus added tokens not in it when `with_added`.
+  std::size_t vocab_size(bool with_added = true) const;
+
+  struct Impl;
+
+ private:
+  explicit Tokenizer(std::shared_ptr<const Impl> impl) : impl_(std::move(impl)) {}
+  std::shared_ptr<const Impl> impl_;
+  friend class DecodeStream;
+};
+
+/// Streaming detokenizer: feed ids one at a time; each step returns the new text that is complete
+/// (never half a UTF-8 character, never text a later token would change), and finish() returns the
+/// rest, so that the concatenation equals Tokenizer::decode of all ids.
+class DecodeStream {
+ public:
+  /// Adds one id; returns newly completed text (possibly empty).
+  std::string step(std::uint32_t id);
+  /// Returns whatever is still held back (e.g. an incomplete byte sequence, decoded lossily).
+  std::string finish();
+
+ private:
+  friend class Tokenizer;
+  DecodeStream(std::shared_ptr<const Tokenizer::Impl> impl, bool skip_special)
+      : impl_(std::move(impl)), skip_special_(skip_special) {}
+  std::string decode_window() const;
+  std::shared_ptr<const Tokenizer::Impl> impl_;
+  bool skip_special_;
+  std::vector<std::uint32_t> ids_;  // a context token or so, then the ids not yet fully emitted
+  std::size_t prefix_ids_ = 0;      // how many of ids_ are context already emitted
+  std::string prefix_;              // decode of ids_[0, prefix_ids_)
+  std::vector<std::uint32_t> all_ids_;  // everything fed, for the final check in finish()
+  std::size_t emitted_bytes_ = 0;        // total bytes returned so far
+};
+
+}  // namespace lazarus::tokenizers

@@ -1,0 +1,34 @@
+// Internal: the parts of a loaded Tokenizer, shared by tokenizer.cpp and decode_stream.cpp.
+#pragma once
+
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "lazarus/tokenizers/added_vocabulary.h"
+#include "lazarus/tokenizers/decoders.h"
+#include "lazarus/tokenizers/models/model.h"
+#include "lazarus/tokenizers/normalizers.h"
+#include "lazarus/tokenizers/post_processors.h"
+#include "lazarus/tokenizers/pre_tokenizers.h"
+#include "lazarus/tokenizers/tokenizer.h"
+
+namespace lazarus::tokenizers {
+
+struct Tokenizer::Impl {
+  std::string file;
+  std::unique_ptr<Normalizer> normalizer;
+  std::unique_ptr<PreTokenizer> pre_tokenizer;
+  std::unique_ptr<Model> model;
+  std::unique_ptr<PostProcessor> post_processor;
+  std::unique_ptr<Decoder> decoder;
+  AddedVocabulary added;
+
+  /// Appends the ids (and token strings when `tokens` is given) of `text`.
+  void encode(std::string_view text, bool add_special, std::vector<std::uint32_t>& ids,
+              std::vector<std::string>* tokens) const;
+  std::string decode(std::span<const std::uint32_t> ids, bool skip_special) const;
+};
+
+}  // namespace lazarus::tokenizers
