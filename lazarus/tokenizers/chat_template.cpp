@@ -12,7 +12,7 @@ ChatTemplate::ChatTemplate(std::string source, ChatTemplateLimits limits)
   program_ = std::make_shared<const std::vector<jinja::NodePtr>>(jinja::parse(tokens, limits_.max_nesting));
 }
 
-std::string ChatTemplate::render_context(const nlohmann::json& context) const {
+std::string ChatTemplate::render_context(const nlohmann::ordered_json& context) const {
   if (!context.is_object()) throw TemplateError("chat template: the render context must be a JSON object");
   jinja::Interpreter interp(limits_);
   jinja::Scope globals;
@@ -23,7 +23,7 @@ std::string ChatTemplate::render_context(const nlohmann::json& context) const {
 }
 
 std::string ChatTemplate::render(const ChatTemplateInputs& in) const {
-  nlohmann::json ctx = in.extra.is_object() ? in.extra : nlohmann::json::object();
+  nlohmann::ordered_json ctx = in.extra.is_object() ? in.extra : nlohmann::ordered_json::object();
   ctx["messages"] = in.messages;
   ctx["add_generation_prompt"] = in.add_generation_prompt;
   if (in.bos_token) ctx["bos_token"] = *in.bos_token;

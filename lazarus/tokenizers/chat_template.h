@@ -23,14 +23,15 @@ using ChatTemplateLimits = jinja::Limits;
 
 /// The variables a chat template sees. Unset optionals are *undefined* in the template (so
 /// `bos_token is defined` and `tools is none` behave as with Hugging Face's apply_chat_template).
+/// JSON values are `ordered_json` so dict keys keep their order, as `tojson` must print them.
 struct ChatTemplateInputs {
-  nlohmann::json messages = nlohmann::json::array();  // [{"role": ..., "content": ...}, ...]
+  nlohmann::ordered_json messages = nlohmann::ordered_json::array();  // [{"role": ..., "content": ...}, ...]
   bool add_generation_prompt = false;
   std::optional<std::string> bos_token;
   std::optional<std::string> eos_token;
-  std::optional<nlohmann::json> tools;      // list of tool (function) schemas
-  std::optional<nlohmann::json> documents;  // list of documents for RAG templates
-  nlohmann::json extra = nlohmann::json::object();  // any further variables (enable_thinking, ...)
+  std::optional<nlohmann::ordered_json> tools;      // list of tool (function) schemas
+  std::optional<nlohmann::ordered_json> documents;  // list of documents for RAG templates
+  nlohmann::ordered_json extra = nlohmann::ordered_json::object();  // any further variables (enable_thinking, ...)
 };
 
 /// A parsed chat template. Parsing happens once in the constructor; render() is const and safe to
@@ -47,7 +48,7 @@ class ChatTemplate {
   std::string render(const ChatTemplateInputs& inputs) const;
 
   /// Renders with every key of the JSON object `context` as a variable.
-  std::string render_context(const nlohmann::json& context) const;
+  std::string render_context(const nlohmann::ordered_json& context) const;
 
   const std::string& source() const { return source_; }
   const ChatTemplateLimits& limits() const { return limits_; }

@@ -472,6 +472,7 @@ class Parser {
   bool starts_bare_test_arg() const {
     const Token& tok = peek();
     if (tok.type == TokenType::String || tok.type == TokenType::Integer || tok.type == TokenType::Float) return true;
+    if (tok.type == TokenType::Op && (tok.text == "[" || tok.text == "{")) return true;
     return tok.type == TokenType::Name && !is_keyword(tok.text);
   }
   NodePtr parse_filter() {

@@ -40,8 +40,8 @@ void append_utf8(std::string& out, uint32_t cp) {
 }
 
 void append_u_escape(std::string& out, uint32_t unit) {
-  char buf[8];
-  std::snprintf(buf, sizeof buf, "\\u%04x", unit);
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "\\u%04x", unit & 0xFFFFu);
   out += buf;
 }
 }  // namespace
@@ -383,31 +383,31 @@ int compare_values(const Value& a, const Value& b, bool case_sensitive) {
   throw Failure{"cannot compare " + type_name(a) + " with " + type_name(b)};
 }
 
-Value from_json(const nlohmann::json& j, int depth) {
+Value from_json(const nlohmann::ordered_json& j, int depth) {
   if (depth > kMaxValueDepth) too_deep("JSON input");
   switch (j.type()) {
-    case nlohmann::json::value_t::null: return Value::none();
-    case nlohmann::json::value_t::boolean: return Value::boolean(j.get<bool>());
-    case nlohmann::json::value_t::number_integer: return Value::integer(j.get<int64_t>());
-    case nlohmann::json::value_t::number_unsigned: {
+    case nlohmann::ordered_json::value_t::null: return Value::none();
+    case nlohmann::ordered_json::value_t::boolean: return Value::boolean(j.get<bool>());
+    case nlohmann::ordered_json::value_t::number_integer: return Value::integer(j.get<int64_t>());
+    case nlohmann::ordered_json::value_t::number_unsigned: {
       auto u = j.get<uint64_t>();
       if (u <= static_cast<uint64_t>(INT64_MAX)) return Value::integer(static_cast<int64_t>(u));
       return Value::number(static_cast<double>(u));
     }
-    case nlohmann::json::value_t::number_float: {
+    case nlohmann::ordered_json::value_t::number_float: {
       // JSON.parse yields one number type; integral values become integers in the reference.
       double d = j.get<double>();
       if (std::floor(d) == d && std::fabs(d) < 9.2e18) return Value::integer(static_cast<int64_t>(d));
       return Value::number(d);
     }
-    case nlohmann::json::value_t::string: return Value::string(j.get<std::string>());
-    case nlohmann::json::value_t::array: {
+    case nlohmann::ordered_json::value_t::string: return Value::string(j.get<std::string>());
+    case nlohmann::ordered_json::value_t::array: {
       Array a;
       a.reserve(j.size());
       for (const auto& e : j) a.push_back(from_json(e, depth + 1));
       return Value::array(std::move(a));
     }
-    case nlohmann::json::value_t::object: {
+    case nlohmann::ordered_json::value_t::object: {
       Object o;
       for (auto it = j.begin(); it != j.end(); ++it) o.set(it.key(), from_json(it.value(), depth + 1));
       return Value::object(std::move(o));

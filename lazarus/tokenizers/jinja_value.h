@@ -127,8 +127,9 @@ bool loose_equals(const Value& a, const Value& b);
 /// Ordering for sort/dictsort/<: numbers numerically, strings by code point; -1/0/1.
 int compare_values(const Value& a, const Value& b, bool case_sensitive);
 
-/// Converts parsed JSON (messages, tools...) into template values. Depth is bounded.
-Value from_json(const nlohmann::json& j, int depth = 0);
+/// Converts parsed JSON (messages, tools...) into template values, keeping key order (tojson
+/// prints keys in input order). Depth is bounded (LimitError).
+Value from_json(const nlohmann::ordered_json& j, int depth = 0);
 
 // ---- UTF-8 helpers (strings are UTF-8; lengths follow the reference's UTF-16 counting) ----
 /// Splits into code points (each a UTF-8 substring); invalid bytes stand alone.
