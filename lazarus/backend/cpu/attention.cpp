@@ -1,0 +1,194 @@
+// Attention forward without the Tq x Tk matrix: queries in blocks, keys streamed in blocks with an
+// online softmax (running max m and normaliser l per query row), as in FlashAttention (Dao et al.
+// 2022, Algorithm 1). Scores and P @ V of each block pair go through the GEMM adapter.
+#include <cmath>
+#include <vector>
+
+#include "lazarus/backend/cpu/cpu_backend.h"
+#include "lazarus/backend/cpu/cpu_common.h"
+#include "lazarus/backend/cpu/gemm.h"
+#include "lazarus/backend/cpu/kernels.h"
+#include "lazarus/backend/cpu/parallel.h"
+
+namespace lazarus::cpu {
+
+namespace {
+
+struct Geometry {
+  int64_t B, H, Hkv, Tq, Tk, Dh, Dv, group;
+  bool causal;
+  int64_t window, qoff;
+  double scale;
+  const float* mask = nullptr;
+  int64_t ms[4] = {0, 0, 0, 0};
+};
+
+// Key range [lo, hi) a query at absolute position p may see.
+inline void key_range(const Geometry& g, int64_t p, int64_t& lo, int64_t& hi) {
+  lo = 0;
+  hi = g.Tk;
+  if (g.causal) hi = std::min<int64_t>(hi, std::max<int64_t>(p + 1, 0));
+  if (g.window > 0) lo = std::max<int64_t>(lo, p - g.window + 1);
+  if (hi < lo) hi = lo;
+}
+
+void attend_block_f32(const Geometry& g, const float* q, const float* k, const float* v, float* o,
+                      int64_t b, int64_t h, int64_t i0, int64_t i1) {
+  constexpr int64_t kBk = 128;
+  const KernelTable& kt = kernels();
+  int64_t bq = i1 - i0;
+  int64_t hk = h / g.group;
+  const float* Q = q + ((b * g.H + h) * g.Tq + i0) * g.Dh;
+  const float* K = k + (b * g.Hkv + hk) * g.Tk * g.Dh;
+  const float* V = v + (b * g.Hkv + hk) * g.Tk * g.Dv;
+  float* O = o + ((b * g.H + h) * g.Tq + i0) * g.Dv;
+  thread_local std::vector<float> S, m, l;
+  S.resize(size_t(bq * kBk));
+  m.assign(size_t(bq), -INFINITY);
+  l.assign(size_t(bq), 0.0f);
+  for (int64_t r = 0; r < bq * g.Dv; ++r) O[r] = 0.0f;
+  // Keys any row of this block may see.
+  int64_t lo_all = g.Tk, hi_all = 0;
+  for (int64_t i = i0; i < i1; ++i) {
+    int64_t lo, hi;
+    key_range(g, g.qoff + i, lo, hi);
+    if (hi > lo) {
+      lo_all = std::min(lo_all, lo);
+      hi_all = std::max(hi_all, hi);
+    }
+  }
+  float sc = float(g.scale);
+  for (int64_t j0 = lo_all; j0 < hi_all; j0 += kBk) {
+    int64_t bk = std::min(kBk, hi_all - j0);
+    // S = Q K^T (bq x bk)
+    if (bq == 1) {
+      for (int64_t j = 0; j < bk; ++j) S[j] = kt.dot_f32(Q, K + (j0 + j) * g.Dh, g.Dh);
+    } else {
+      gemm_f32(bq, bk, g.Dh, Q, g.Dh, 1, K + j0 * g.Dh, 1, g.Dh, S.data(), bk, false, true);
+    }
+    for (int64_t r = 0; r < bq; ++r) {
+      float* s = S.data() + r * bk;
+      int64_t i = i0 + r;
+      int64_t lo, hi;
+      key_range(g, g.qoff + i, lo, hi);
+      const float* mrow = g.mask ? g.mask + b * g.ms[0] + h * g.ms[1] + i * g.ms[2] : nullptr;
+      float mx = -INFINITY;
+      for (int64_t j = 0; j < bk; ++j) {
+        int64_t kj = j0 + j;
+        float val = s[j] * sc;
+        if (mrow) val += mrow[kj * g.ms[3]];
+        if (kj < lo || kj >= hi) val = -INFINITY;
+        s[j] = val;
+        mx = val > mx ? val : mx;
+      }
+      float mnew = std::max(m[r], mx);
+      if (mnew == -INFINITY) {
+        for (int64_t j = 0; j < bk; ++j) s[j] = 0.0f;
+        continue;
+      }
+      float alpha = m[r] == -INFINITY ? 0.0f : std::exp(m[r] - mnew);
+      float psum = kt.exp_shift_sum_f32(s, bk, mnew);
+      l[r] = l[r] * alpha + psum;
+      m[r] = mnew;
+      if (alpha != 1.0f) {
+        float* orow = O + r * g.Dv;
+        for (int64_t d = 0; d < g.Dv; ++d) orow[d] *= alpha;
+      }
+    }
+    // O += P V (bq x Dv)
+    if (bq == 1) {
+      for (int64_t j = 0; j < bk; ++j) {
+        if (S[j] != 0.0f) kt.scale_add_f32(O, 1.0f, V + (j0 + j) * g.Dv, S[j], g.Dv);
+      }
+    } else {
+      gemm_f32(bq, g.Dv, bk, S.data(), bk, 1, V + j0 * g.Dv, g.Dv, 1, O, g.Dv, true, true);
+    }
+  }
+  for (int64_t r = 0; r < bq; ++r) {
+    float inv = 1.0f / l[r];  // l == 0 (every key masked) gives NaN, as the composed reference
+    float* orow = O + r * g.Dv;
+    for (int64_t d = 0; d < g.Dv; ++d) orow[d] *= inv;
+  }
+}
+
+template <class T>
+void attend_rows_generic(const Geometry& g, const T* q, const T* k, const T* v, const T* mask,
+                         T* o, int64_t b, int64_t h, int64_t i) {
+  int64_t hk = h / g.group;
+  const T* Q = q + ((b * g.H + h) * g.Tq + i) * g.Dh;
+  const T* K = k + (b * g.Hkv + hk) * g.Tk * g.Dh;
+  const T* V = v + (b * g.Hkv + hk) * g.Tk * g.Dv;
+  T* O = o + ((b * g.H + h) * g.Tq + i) * g.Dv;
+  int64_t lo, hi;
+  key_range(g, g.qoff + i, lo, hi);
+  const T* mrow = mask ? mask + b * g.ms[0] + h * g.ms[1] + i * g.ms[2] : nullptr;
+  T mx = -INFINITY, l = 0;
+  for (int64_t d = 0; d < g.Dv; ++d) O[d] = 0;
+  for (int64_t j = lo; j < hi; ++j) {
+    T s = 0;
+    for (int64_t d = 0; d < g.Dh; ++d) s += Q[d] * K[j * g.Dh + d];
+    s = s * T(g.scale) + (mrow ? mrow[j * g.ms[3]] : T(0));
+    if (s == -INFINITY) continue;
+    T mnew = std::max(mx, s);
+    T alpha = mx == -INFINITY ? T(0) : std::exp(mx - mnew);
+    T p = std::exp(s - mnew);
+    l = l * alpha + p;
+    for (int64_t d = 0; d < g.Dv; ++d) O[d] = O[d] * alpha + p * V[j * g.Dv + d];
+    mx = mnew;
+  }
+  for (int64_t d = 0; d < g.Dv; ++d) O[d] /= l;
+}
+
+}  // namespace
+
+void attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask,
+                       bool causal, int64_t window, double scale, int64_t query_offset,
+                       const Tensor& out) {
+  Geometry g;
+  g.B = q.size(0);
+  g.H = q.size(1);
+  g.Tq = q.size(2);
+  g.Dh = q.size(3);
+  g.Hkv = k.size(1);
+  g.Tk = k.size(2);
+  g.Dv = v.size(3);
+  g.group = g.H / g.Hkv;
+  g.causal = causal;
+  g.window = window;
+  g.qoff = query_offset;
+  g.scale = scale;
+  if (mask.defined()) {
+    for (int i = 0; i < 4; ++i) g.ms[i] = mask.stride(i);
+  }
+  if (q.dtype() == DType::F32) {
+    g.mask = mask.defined() ? mask.data<float>() : nullptr;
+    constexpr int64_t kBq = 64;
+    int64_t qblocks = (g.Tq + kBq - 1) / kBq;
+    int64_t tasks = g.B * g.H * qblocks;
+    const float* qp = q.data<float>();
+    const float* kp = k.data<float>();
+    const float* vp = v.data<float>();
+    float* op = out.data<float>();
+    parallel_for(tasks, 1, [&](int64_t t0, int64_t t1) {
+      for (int64_t t = t0; t < t1; ++t) {
+        int64_t qb = t % qblocks, bh = t / qblocks;
+        int64_t i0 = qb * kBq, i1 = std::min(g.Tq, i0 + kBq);
+        attend_block_f32(g, qp, kp, vp, op, bh / g.H, bh % g.H, i0, i1);
+      }
+    });
+    return;
+  }
+  dispatch_float(q.dtype(), "attention", [&](auto tag) {
+    using T = decltype(tag);
+    const T* mp = mask.defined() ? mask.data<T>() : nullptr;
+    parallel_for(g.B * g.H * g.Tq, 4, [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) {
+        int64_t i = r % g.Tq, bh = r / g.Tq;
+        attend_rows_generic<T>(g, q.data<T>(), k.data<T>(), v.data<T>(), mp, out.data<T>(), bh / g.H,
+                               bh % g.H, i);
+      }
+    });
+  });
+}
+
+}  // namespace lazarus::cpu

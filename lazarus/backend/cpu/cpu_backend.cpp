@@ -1,0 +1,376 @@
+// CPU backend: copies/casts, fills, random, elementwise, where, tri and matmul dispatch. The
+// reductions, indexing and the fused nn kernels live in cpu_reduce.cpp, cpu_index.cpp, cpu_nn.cpp.
+#include "lazarus/backend/cpu/cpu_backend.h"
+
+#include <cmath>
+#include <cstring>
+
+#include "lazarus/backend/cpu/cpu_common.h"
+#include "lazarus/backend/cpu/gemm.h"
+#include "lazarus/backend/cpu/kernels.h"
+#include "lazarus/backend/cpu/parallel.h"
+
+namespace lazarus {
+
+Backend& backend_for(Device device) {
+  static cpu::CpuBackend cpu_backend;
+  switch (device) {
+    case Device::CPU: return cpu_backend;
+  }
+  throw Error("[backend] unknown device");
+}
+
+namespace cpu {
+
+namespace {
+constexpr int64_t kGrain = 1 << 14;  // elements per task for cheap elementwise loops
+
+template <class T>
+T* ptr(const Tensor& t) {
+  return static_cast<T*>(t.raw_data());
+}
+
+Tensor contiguous_copy(const Tensor& x) {
+  if (x.is_contiguous()) return x;
+  Tensor c = empty(x.shape(), x.dtype());
+  backend_for(Device::CPU).copy(x, c);
+  return c;
+}
+
+// Runs fn(offsets, n, inner_strides) over all rows of a 2- or more-operand geometry in parallel.
+template <int N, class F>
+void run_strided(const Shape& shape, const std::array<const Shape*, N>& strides, F&& fn) {
+  Strided<N> g = coalesce<N>(shape, strides);
+  int64_t rows = num_rows(g);
+  int64_t inner = g.shape[g.ndim - 1];
+  if (rows == 1) {
+    // One long run: split it.
+    std::array<int64_t, N> st;
+    for (int k = 0; k < N; ++k) st[k] = g.strides[k][g.ndim - 1];
+    parallel_for(inner, kGrain, [&](int64_t b, int64_t e) {
+      std::array<int64_t, N> off;
+      for (int k = 0; k < N; ++k) off[k] = b * st[k];
+      fn(off, e - b, st);
+    });
+    return;
+  }
+  int64_t grain = std::max<int64_t>(1, kGrain / std::max<int64_t>(inner, 1));
+  parallel_for(rows, grain, [&](int64_t b, int64_t e) { for_rows<N>(g, b, e, fn); });
+}
+
+uint64_t philox_pair(uint64_t counter, uint64_t seed, uint32_t out[4]) {
+  uint32_t c0 = uint32_t(counter), c1 = uint32_t(counter >> 32), c2 = 0, c3 = 0;
+  uint32_t k0 = uint32_t(seed), k1 = uint32_t(seed >> 32);
+  for (int r = 0; r < 10; ++r) {
+    uint64_t m0 = uint64_t(0xD2511F53u) * c0, m1 = uint64_t(0xCD9E8D57u) * c2;
+    uint32_t n0 = uint32_t(m1 >> 32) ^ c1 ^ k0, n1 = uint32_t(m1);
+    uint32_t n2 = uint32_t(m0 >> 32) ^ c3 ^ k1, n3 = uint32_t(m0);
+    c0 = n0; c1 = n1; c2 = n2; c3 = n3;
+    k0 += 0x9E3779B9u;
+    k1 += 0xBB67AE85u;
+  }
+  out[0] = c0; out[1] = c1; out[2] = c2; out[3] = c3;
+  return (uint64_t(c0) << 32) | c1;
+}
+inline double unit53(uint32_t hi, uint32_t lo) {
+  return double(((uint64_t(hi) << 32) | lo) >> 11) * (1.0 / 9007199254740992.0);
+}
+
+template <class T>
+T scalar_unary(UnaryOp op, T x) {
+  switch (op) {
+    case UnaryOp::Neg: return -x;
+    case UnaryOp::Abs: return std::abs(x);
+    case UnaryOp::Exp: return std::exp(x);
+    case UnaryOp::Log: return std::log(x);
+    case UnaryOp::Sqrt: return std::sqrt(x);
+    case UnaryOp::Rsqrt: return T(1) / std::sqrt(x);
+    case UnaryOp::Sin: return std::sin(x);
+    case UnaryOp::Cos: return std::cos(x);
+    case UnaryOp::Tanh: return std::tanh(x);
+    case UnaryOp::Sigmoid: return T(1) / (T(1) + std::exp(-x));
+    case UnaryOp::Relu: return x > T(0) ? x : (x != x ? x : T(0));
+    case UnaryOp::Gelu: return T(0.5) * x * (T(1) + std::erf(x * T(0.70710678118654752440)));
+    case UnaryOp::GeluTanh:
+      return T(0.5) * x * (T(1) + std::tanh(T(0.79788456080286535588) * (x + T(0.044715) * x * x * x)));
+    case UnaryOp::Silu: return x / (T(1) + std::exp(-x));
+    case UnaryOp::Softplus: return x > T(20) ? x : std::log1p(std::exp(x));
+    case UnaryOp::Square: return x * x;
+    case UnaryOp::Erf: return std::erf(x);
+    case UnaryOp::Sign: return T((x > T(0)) - (x < T(0)));
+    case UnaryOp::LogicalNot: return x;
+  }
+  return x;
+}
+
+template <class T>
+auto scalar_binary(BinaryOp op, T a, T b) {
+  switch (op) {
+    case BinaryOp::Add: return T(a + b);
+    case BinaryOp::Sub: return T(a - b);
+    case BinaryOp::Mul: return T(a * b);
+    case BinaryOp::Div:
+      if constexpr (std::is_floating_point_v<T>) return T(a / b);
+      else return T(b == 0 ? 0 : a / b);  // integer division is only reached for bool/int maximum etc.
+    case BinaryOp::Pow:
+      if constexpr (std::is_floating_point_v<T>) return T(std::pow(a, b));
+      else return T(std::pow(double(a), double(b)));
+    case BinaryOp::Maximum:
+      if constexpr (std::is_floating_point_v<T>) { if (a != a || b != b) return T(a + b); }
+      return a > b ? a : b;
+    case BinaryOp::Minimum:
+      if constexpr (std::is_floating_point_v<T>) { if (a != a || b != b) return T(a + b); }
+      return a < b ? a : b;
+    default: return T(0);
+  }
+}
+
+template <class T>
+uint8_t scalar_compare(BinaryOp op, T a, T b) {
+  switch (op) {
+    case BinaryOp::Eq: return a == b;
+    case BinaryOp::Ne: return a != b;
+    case BinaryOp::Lt: return a < b;
+    case BinaryOp::Le: return a <= b;
+    case BinaryOp::Gt: return a > b;
+    case BinaryOp::Ge: return a >= b;
+    case BinaryOp::LogicalAnd: return (a != T(0)) && (b != T(0));
+    case BinaryOp::LogicalOr: return (a != T(0)) || (b != T(0));
+    default: return 0;
+  }
+}
+}  // namespace
+
+void CpuBackend::copy(const Tensor& src, const Tensor& dst) {
+  if (src.shape() != dst.shape()) {
+    throw ShapeError(fmt::format("[copy] shapes differ: {} vs {}", shape_str(src.shape()),
+                                 shape_str(dst.shape())));
+  }
+  if (src.numel() == 0) return;
+  if (src.dtype() == dst.dtype() && src.is_contiguous() && dst.is_contiguous()) {
+    size_t nb = src.nbytes();
+    const char* s = static_cast<const char*>(src.raw_data());
+    char* d = static_cast<char*>(dst.raw_data());
+    if (s == d) return;
+    parallel_for(int64_t(nb), int64_t(1) << 20, [&](int64_t b, int64_t e) {
+      std::memmove(d + b, s + b, size_t(e - b));
+    });
+    return;
+  }
+  dispatch(src.dtype(), [&](auto s_tag) {
+    using S = decltype(s_tag);
+    dispatch(dst.dtype(), [&](auto d_tag) {
+      using D = decltype(d_tag);
+      const S* sp = ptr<S>(src);
+      D* dp = ptr<D>(dst);
+      run_strided<2>(dst.shape(), {&src.strides(), &dst.strides()},
+                     [&](const std::array<int64_t, 2>& off, int64_t n, const std::array<int64_t, 2>& st) {
+                       const S* s = sp + off[0];
+                       D* d = dp + off[1];
+                       if (st[0] == 1 && st[1] == 1) {
+                         for (int64_t i = 0; i < n; ++i) d[i] = convert<D>(s[i]);
+                       } else {
+                         for (int64_t i = 0; i < n; ++i) d[i * st[1]] = convert<D>(s[i * st[0]]);
+                       }
+                     });
+    });
+  });
+}
+
+void CpuBackend::fill(const Tensor& dst, double value) {
+  if (dst.numel() == 0) return;
+  dispatch(dst.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    T v = convert<T>(value);
+    T* p = ptr<T>(dst);
+    run_strided<1>(dst.shape(), {&dst.strides()},
+                   [&](const std::array<int64_t, 1>& off, int64_t n, const std::array<int64_t, 1>& st) {
+                     for (int64_t i = 0; i < n; ++i) p[off[0] + i * st[0]] = v;
+                   });
+  });
+}
+
+void CpuBackend::arange(const Tensor& dst, double start, double step) {
+  dispatch(dst.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    T* p = ptr<T>(dst);
+    for (int64_t i = 0, n = dst.numel(); i < n; ++i) p[i] = convert<T>(start + double(i) * step);
+  });
+}
+
+void CpuBackend::random(const Tensor& dst, RandomKind kind, uint64_t seed, uint64_t offset, double a,
+                        double b) {
+  int64_t n = dst.numel();
+  auto fill_with = [&](auto tag) {
+    using T = decltype(tag);
+    T* p = ptr<T>(dst);
+    parallel_for(n, 4096, [&](int64_t i0, int64_t i1) {
+      uint32_t r[4];
+      for (int64_t i = i0; i < i1; ++i) {
+        if (kind == RandomKind::Uniform) {
+          philox_pair(offset + uint64_t(i), seed, r);
+          double u = unit53(r[0], r[1]);
+          p[i] = T(a + (b - a) * u);
+        } else if (kind == RandomKind::Normal) {
+          philox_pair(offset + 2 * uint64_t(i), seed, r);
+          double u1 = 1.0 - unit53(r[0], r[1]);  // (0, 1]
+          double u2 = unit53(r[2], r[3]);
+          p[i] = T(a + b * std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2));
+        } else {
+          uint64_t v = philox_pair(offset + uint64_t(i), seed, r);
+          uint64_t range = uint64_t(int64_t(b) - int64_t(a));
+          p[i] = T(int64_t(a) + int64_t(v % range));
+        }
+      }
+    });
+  };
+  switch (dst.dtype()) {
+    case DType::F32: fill_with(float{}); break;
+    case DType::F64: fill_with(double{}); break;
+    case DType::I64: fill_with(int64_t{}); break;
+    default: throw DTypeError(fmt::format("[random] unsupported dtype {}", dtype_name(dst.dtype())));
+  }
+}
+
+void CpuBackend::unary(UnaryOp op, const Tensor& x, const Tensor& out) {
+  Tensor xc = contiguous_copy(x);
+  int64_t n = out.numel();
+  if (op == UnaryOp::LogicalNot) {
+    const uint8_t* s = ptr<uint8_t>(xc);
+    uint8_t* d = ptr<uint8_t>(out);
+    for (int64_t i = 0; i < n; ++i) d[i] = !s[i];
+    return;
+  }
+  if (x.dtype() == DType::F32) {
+    const float* s = ptr<float>(xc);
+    float* d = ptr<float>(out);
+    const KernelTable& kt = kernels();
+    parallel_for(n, kGrain, [&](int64_t b, int64_t e) { kt.unary_f32(op, s + b, d + b, e - b); });
+    return;
+  }
+  dispatch_float(x.dtype(), unary_op_name(op), [&](auto tag) {
+    using T = decltype(tag);
+    const T* s = ptr<T>(xc);
+    T* d = ptr<T>(out);
+    parallel_for(n, kGrain / 4, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) d[i] = scalar_unary<T>(op, s[i]);
+    });
+  });
+}
+
+void CpuBackend::binary(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out) {
+  const Shape& shape = out.shape();
+  if (!is_comparison(op) && a.dtype() == DType::F32) {
+    const float* ap = ptr<float>(a);
+    const float* bp = ptr<float>(b);
+    float* op_ = ptr<float>(out);
+    const KernelTable& kt = kernels();
+    run_strided<3>(shape, {&a.strides(), &b.strides(), &out.strides()},
+                   [&](const std::array<int64_t, 3>& off, int64_t n, const std::array<int64_t, 3>& st) {
+                     if (st[0] <= 1 && st[1] <= 1 && st[2] == 1) {
+                       kt.binary_f32(op, ap + off[0], st[0], bp + off[1], st[1], op_ + off[2], n);
+                     } else {
+                       for (int64_t i = 0; i < n; ++i) {
+                         op_[off[2] + i * st[2]] = scalar_binary<float>(op, ap[off[0] + i * st[0]], bp[off[1] + i * st[1]]);
+                       }
+                     }
+                   });
+    return;
+  }
+  dispatch_compute(a.dtype(), binary_op_name(op), [&](auto tag) {
+    using T = decltype(tag);
+    const T* ap = ptr<T>(a);
+    const T* bp = ptr<T>(b);
+    if (is_comparison(op)) {
+      uint8_t* o = ptr<uint8_t>(out);
+      run_strided<3>(shape, {&a.strides(), &b.strides(), &out.strides()},
+                     [&](const std::array<int64_t, 3>& off, int64_t n, const std::array<int64_t, 3>& st) {
+                       for (int64_t i = 0; i < n; ++i) {
+                         o[off[2] + i * st[2]] = scalar_compare<T>(op, ap[off[0] + i * st[0]], bp[off[1] + i * st[1]]);
+                       }
+                     });
+    } else {
+      T* o = ptr<T>(out);
+      run_strided<3>(shape, {&a.strides(), &b.strides(), &out.strides()},
+                     [&](const std::array<int64_t, 3>& off, int64_t n, const std::array<int64_t, 3>& st) {
+                       for (int64_t i = 0; i < n; ++i) {
+                         o[off[2] + i * st[2]] = scalar_binary<T>(op, ap[off[0] + i * st[0]], bp[off[1] + i * st[1]]);
+                       }
+                     });
+    }
+  });
+}
+
+void CpuBackend::where(const Tensor& cond, const Tensor& a, const Tensor& b, const Tensor& out) {
+  dispatch(out.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const uint8_t* cp = ptr<uint8_t>(cond);
+    const T* ap = ptr<T>(a);
+    const T* bp = ptr<T>(b);
+    T* o = ptr<T>(out);
+    run_strided<4>(out.shape(), {&cond.strides(), &a.strides(), &b.strides(), &out.strides()},
+                   [&](const std::array<int64_t, 4>& off, int64_t n, const std::array<int64_t, 4>& st) {
+                     for (int64_t i = 0; i < n; ++i) {
+                       o[off[3] + i * st[3]] = cp[off[0] + i * st[0]] ? ap[off[1] + i * st[1]] : bp[off[2] + i * st[2]];
+                     }
+                   });
+  });
+}
+
+void CpuBackend::tri(const Tensor& x, int64_t k, bool upper, const Tensor& out) {
+  Tensor xc = contiguous_copy(x);
+  int64_t R = x.size(-2), C = x.size(-1);
+  int64_t mats = R * C == 0 ? 0 : x.numel() / (R * C);
+  size_t es = dtype_size(x.dtype());
+  const char* s = static_cast<const char*>(xc.raw_data());
+  char* d = static_cast<char*>(out.raw_data());
+  parallel_for(mats * R, 64, [&](int64_t b, int64_t e) {
+    for (int64_t row = b; row < e; ++row) {
+      int64_t r = row % R;
+      for (int64_t c = 0; c < C; ++c) {
+        bool keep = upper ? (c - r >= k) : (c - r <= k);
+        size_t at = size_t(row * C + c) * es;
+        if (keep) std::memcpy(d + at, s + at, es);
+        else std::memset(d + at, 0, es);
+      }
+    }
+  });
+}
+
+void CpuBackend::matmul(const Tensor& a, const Tensor& b, const Tensor& out) {
+  Tensor ac = a, bc = b;
+  auto ok = [](const Tensor& t) { return t.stride(2) == 1 || t.stride(1) == 1 || t.size(1) == 1 || t.size(2) == 1; };
+  if (!ok(ac)) ac = contiguous_copy(a);
+  if (!ok(bc)) bc = contiguous_copy(b);
+  int64_t Bt = out.size(0), M = out.size(1), N = out.size(2), K = a.size(2);
+  if (out.dtype() == DType::F32) {
+    const float* ap = ptr<float>(ac);
+    const float* bp = ptr<float>(bc);
+    float* op_ = ptr<float>(out);
+    auto one = [&](int64_t i, bool serial) {
+      gemm_f32(M, N, K, ap + i * ac.stride(0), ac.stride(1), ac.stride(2), bp + i * bc.stride(0),
+               bc.stride(1), bc.stride(2), op_ + i * M * N, N, false, serial);
+    };
+    if (Bt == 1) {
+      one(0, false);
+    } else if (Bt >= threads() && threads() > 1) {
+      parallel_for(Bt, 1, [&](int64_t b0, int64_t b1) { for (int64_t i = b0; i < b1; ++i) one(i, true); });
+    } else {
+      for (int64_t i = 0; i < Bt; ++i) one(i, false);
+    }
+    return;
+  }
+  dispatch_float(out.dtype(), "matmul", [&](auto tag) {
+    using T = decltype(tag);
+    if constexpr (std::is_same_v<T, double>) {
+      for (int64_t i = 0; i < Bt; ++i) {
+        gemm_f64(M, N, K, ptr<double>(ac) + i * ac.stride(0), ac.stride(1), ac.stride(2),
+                 ptr<double>(bc) + i * bc.stride(0), bc.stride(1), bc.stride(2),
+                 ptr<double>(out) + i * M * N, N, false);
+      }
+    }
+  });
+}
+
+}  // namespace cpu
+}  // namespace lazarus

@@ -1,0 +1,43 @@
+// The CPU backend: the reference and the fast path. Kernels live in the files beside this one.
+#pragma once
+
+#include "lazarus/tensor/backend.h"
+
+namespace lazarus::cpu {
+
+class CpuBackend final : public Backend {
+ public:
+  const char* name() const override { return "cpu"; }
+  void copy(const Tensor& src, const Tensor& dst) override;
+  void fill(const Tensor& dst, double value) override;
+  void arange(const Tensor& dst, double start, double step) override;
+  void random(const Tensor& dst, RandomKind kind, uint64_t seed, uint64_t offset, double a,
+              double b) override;
+  void unary(UnaryOp op, const Tensor& x, const Tensor& out) override;
+  void binary(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out) override;
+  void where(const Tensor& cond, const Tensor& a, const Tensor& b, const Tensor& out) override;
+  void reduce(ReduceOp op, const Tensor& x, const std::vector<int64_t>& dims,
+              const Tensor& out) override;
+  void cumsum(const Tensor& x, int64_t dim, const Tensor& out) override;
+  void softmax(const Tensor& x, bool log, const Tensor& out) override;
+  void matmul(const Tensor& a, const Tensor& b, const Tensor& out) override;
+  void index_select(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& out) override;
+  void index_add(const Tensor& dst, int64_t dim, const Tensor& index, const Tensor& src) override;
+  void gather(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& out) override;
+  void scatter_add(const Tensor& dst, int64_t dim, const Tensor& index, const Tensor& src) override;
+  void tri(const Tensor& x, int64_t k, bool upper, const Tensor& out) override;
+  void rms_norm(const Tensor& x, const Tensor& weight, double eps, const Tensor& out) override;
+  void layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps,
+                  const Tensor& out) override;
+  void rope(const Tensor& x, const Tensor& cos, const Tensor& sin, int64_t offset, bool interleaved,
+            bool inverse, const Tensor& out) override;
+  void attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask, bool causal,
+                 int64_t window, double scale, int64_t query_offset, const Tensor& out) override;
+};
+
+/// Flash-style attention forward (attention.cpp).
+void attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask,
+                       bool causal, int64_t window, double scale, int64_t query_offset,
+                       const Tensor& out);
+
+}  // namespace lazarus::cpu

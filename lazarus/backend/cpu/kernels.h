@@ -1,0 +1,41 @@
+// Hand-written f32 kernels compiled once per instruction set (generic x86-64, AVX2+FMA, AVX-512)
+// and chosen once at start-up from what the CPU reports. Every variant is reachable for tests.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "lazarus/tensor/backend.h"
+
+namespace lazarus::cpu {
+
+struct KernelTable {
+  const char* isa;
+  /// y[i] = op(x[i]), contiguous.
+  void (*unary_f32)(UnaryOp op, const float* x, float* y, int64_t n);
+  /// y[i] = op(a[i * sa], b[i * sb]) with sa, sb in {0, 1}; arithmetic ops only.
+  void (*binary_f32)(BinaryOp op, const float* a, int64_t sa, const float* b, int64_t sb, float* y,
+                     int64_t n);
+  /// Softmax / log-softmax of each contiguous row of length n.
+  void (*softmax_rows_f32)(const float* x, float* y, int64_t rows, int64_t n, bool log);
+  /// RMSNorm of each row; w may be null.
+  void (*rms_norm_rows_f32)(const float* x, const float* w, float* y, int64_t rows, int64_t n,
+                            float eps);
+  /// LayerNorm of each row; w, b may be null.
+  void (*layer_norm_rows_f32)(const float* x, const float* w, const float* b, float* y,
+                              int64_t rows, int64_t n, float eps);
+  /// sum_i a[i] * b[i].
+  float (*dot_f32)(const float* a, const float* b, int64_t n);
+  /// s[i] = exp(s[i] - m); returns the sum of the new s.
+  float (*exp_shift_sum_f32)(float* s, int64_t n, float m);
+  /// y[i] = y[i] * alpha + x[i] * beta.
+  void (*scale_add_f32)(float* y, float alpha, const float* x, float beta, int64_t n);
+};
+
+/// The table chosen for this CPU (best available ISA).
+const KernelTable& kernels();
+/// Every table this CPU can run (for tests that check each variant against the generic one).
+std::vector<const KernelTable*> available_kernels();
+
+}  // namespace lazarus::cpu

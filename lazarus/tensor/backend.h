@@ -1,0 +1,99 @@
+// The Backend interface: one virtual call per primitive. The op layer (ops.cpp) validates,
+// broadcasts, promotes dtypes and allocates outputs; a backend only computes. backend/cpu/
+// implements it; a CUDA backend will be a sibling needing no change above this interface.
+//
+// Contract for every call unless it says otherwise: outputs are freshly allocated, contiguous and
+// of the right shape; floating inputs arrive in their compute dtype (F32 or F64; the op layer
+// converts bf16/f16); inputs may be arbitrary strided views (stride 0 for broadcast dims).
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "lazarus/tensor/ops.h"
+#include "lazarus/tensor/tensor.h"
+
+namespace lazarus {
+
+enum class UnaryOp : uint8_t {
+  Neg, Abs, Exp, Log, Sqrt, Rsqrt, Sin, Cos, Tanh, Sigmoid, Relu, Gelu, GeluTanh, Silu, Softplus,
+  Square, Erf, Sign, LogicalNot
+};
+enum class BinaryOp : uint8_t {
+  Add, Sub, Mul, Div, Pow, Maximum, Minimum, Eq, Ne, Lt, Le, Gt, Ge, LogicalAnd, LogicalOr
+};
+enum class ReduceOp : uint8_t { Sum, Max, Min, ArgMax, ArgMin };
+enum class RandomKind : uint8_t { Uniform, Normal, IntUniform };
+
+const char* unary_op_name(UnaryOp op);
+const char* binary_op_name(BinaryOp op);
+inline bool is_comparison(BinaryOp op) { return op >= BinaryOp::Eq; }
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual const char* name() const = 0;
+
+  /// dst = src converted to dst's dtype; both may be strided; shapes equal.
+  virtual void copy(const Tensor& src, const Tensor& dst) = 0;
+  virtual void fill(const Tensor& dst, double value) = 0;
+  /// dst[i] = start + i * step (contiguous dst).
+  virtual void arange(const Tensor& dst, double start, double step) = 0;
+  /// Counter-based random fill: element i uses counter `offset + i` under `seed`.
+  virtual void random(const Tensor& dst, RandomKind kind, uint64_t seed, uint64_t offset, double a,
+                      double b) = 0;
+
+  /// out = op(x); same shape; out dtype = x dtype (Bool for LogicalNot).
+  virtual void unary(UnaryOp op, const Tensor& x, const Tensor& out) = 0;
+  /// out = op(a, b); a and b already expanded to out's shape and of one dtype; out dtype is that
+  /// dtype, or Bool for comparisons and logical ops.
+  virtual void binary(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out) = 0;
+  /// out = cond ? a : b; all expanded to out's shape; cond Bool.
+  virtual void where(const Tensor& cond, const Tensor& a, const Tensor& b, const Tensor& out) = 0;
+  /// Reduces x over `dims` (sorted, unique, non-negative) into out (keepdim shape). ArgMax/ArgMin
+  /// take exactly one dim and write I64.
+  virtual void reduce(ReduceOp op, const Tensor& x, const std::vector<int64_t>& dims,
+                      const Tensor& out) = 0;
+  virtual void cumsum(const Tensor& x, int64_t dim, const Tensor& out) = 0;
+  /// Softmax (or log-softmax) over the last dim of contiguous x.
+  virtual void softmax(const Tensor& x, bool log, const Tensor& out) = 0;
+  /// Batched matmul: a (Bt, M, K), b (Bt, K, N), strided (batch stride may be 0); out (Bt, M, N).
+  virtual void matmul(const Tensor& a, const Tensor& b, const Tensor& out) = 0;
+
+  /// out = x.index_select(dim, index); index 1-D I64 already range-checked.
+  virtual void index_select(const Tensor& x, int64_t dim, const Tensor& index,
+                            const Tensor& out) = 0;
+  /// In place: dst.index_add_(dim, index, src).
+  virtual void index_add(const Tensor& dst, int64_t dim, const Tensor& index,
+                         const Tensor& src) = 0;
+  virtual void gather(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& out) = 0;
+  /// In place: dst.scatter_add_(dim, index, src).
+  virtual void scatter_add(const Tensor& dst, int64_t dim, const Tensor& index,
+                           const Tensor& src) = 0;
+  /// Keeps the lower (upper) triangle of the last two dims relative to diagonal k; zero elsewhere.
+  virtual void tri(const Tensor& x, int64_t k, bool upper, const Tensor& out) = 0;
+
+  /// Fused RMSNorm over the last dim of contiguous x; weight (D) may be undefined.
+  virtual void rms_norm(const Tensor& x, const Tensor& weight, double eps, const Tensor& out) = 0;
+  /// Fused LayerNorm over the last dim; weight/bias may be undefined.
+  virtual void layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps,
+                          const Tensor& out) = 0;
+  /// Rotary embedding on contiguous x (B, H, T, Dh); `inverse` rotates by -angle (the backward).
+  virtual void rope(const Tensor& x, const Tensor& cos, const Tensor& sin, int64_t offset,
+                    bool interleaved, bool inverse, const Tensor& out) = 0;
+  /// Attention forward without the Tq x Tk matrix. q (B, H, Tq, Dh), k/v (B, Hkv, Tk, Dh), mask
+  /// additive expanded to (B, H, Tq, Tk) or undefined. `scale` and `query_offset` resolved.
+  virtual void attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask,
+                         bool causal, int64_t window, double scale, int64_t query_offset,
+                         const Tensor& out) = 0;
+};
+
+/// The backend that owns a device's memory and kernels.
+Backend& backend_for(Device device);
+
+/// Threads used by the CPU backend and the BLAS it calls (one pool: no oversubscription).
+/// Defaults to LAZARUS_NUM_THREADS, else the number of cores.
+int num_threads();
+void set_num_threads(int n);
+
+}  // namespace lazarus

@@ -1,0 +1,159 @@
+// The public tensor ops. Every op here is differentiable unless it says otherwise, validates its
+// inputs (ShapeError / DTypeError / IndexError naming the op and the values) and computes bf16/f16
+// in f32, rounding the result once, as PyTorch's CPU kernels do.
+#pragma once
+
+#include <optional>
+#include <vector>
+
+#include "lazarus/tensor/tensor.h"
+
+namespace lazarus {
+
+// ---- elementwise unary ----
+Tensor neg(const Tensor& x);
+Tensor abs(const Tensor& x);
+Tensor exp(const Tensor& x);
+Tensor log(const Tensor& x);
+Tensor sqrt(const Tensor& x);
+Tensor rsqrt(const Tensor& x);
+Tensor sin(const Tensor& x);
+Tensor cos(const Tensor& x);
+Tensor tanh(const Tensor& x);
+Tensor sigmoid(const Tensor& x);
+Tensor relu(const Tensor& x);
+/// GELU; `approximate_tanh` selects the tanh form (PyTorch approximate='tanh').
+Tensor gelu(const Tensor& x, bool approximate_tanh = false);
+Tensor silu(const Tensor& x);
+/// log(1 + exp(x)), linear above `threshold` as PyTorch (beta = 1).
+Tensor softplus(const Tensor& x);
+Tensor square(const Tensor& x);
+
+// ---- elementwise binary (broadcasting, PyTorch type promotion) ----
+Tensor add(const Tensor& a, const Tensor& b);
+Tensor sub(const Tensor& a, const Tensor& b);
+Tensor mul(const Tensor& a, const Tensor& b);
+Tensor div(const Tensor& a, const Tensor& b);
+Tensor pow(const Tensor& a, const Tensor& b);
+Tensor pow(const Tensor& a, double exponent);
+Tensor maximum(const Tensor& a, const Tensor& b);
+Tensor minimum(const Tensor& a, const Tensor& b);
+// comparisons: Bool result, no gradient
+Tensor eq(const Tensor& a, const Tensor& b);
+Tensor ne(const Tensor& a, const Tensor& b);
+Tensor lt(const Tensor& a, const Tensor& b);
+Tensor le(const Tensor& a, const Tensor& b);
+Tensor gt(const Tensor& a, const Tensor& b);
+Tensor ge(const Tensor& a, const Tensor& b);
+Tensor logical_and(const Tensor& a, const Tensor& b);
+Tensor logical_or(const Tensor& a, const Tensor& b);
+Tensor logical_not(const Tensor& x);
+
+// Scalar forms keep the tensor's dtype (a Python number does not promote a bf16 tensor).
+Tensor add(const Tensor& a, double b);
+Tensor sub(const Tensor& a, double b);
+Tensor mul(const Tensor& a, double b);
+Tensor div(const Tensor& a, double b);
+
+Tensor operator+(const Tensor& a, const Tensor& b);
+Tensor operator-(const Tensor& a, const Tensor& b);
+Tensor operator*(const Tensor& a, const Tensor& b);
+Tensor operator/(const Tensor& a, const Tensor& b);
+Tensor operator-(const Tensor& a);
+Tensor operator+(const Tensor& a, double b);
+Tensor operator-(const Tensor& a, double b);
+Tensor operator*(const Tensor& a, double b);
+Tensor operator/(const Tensor& a, double b);
+Tensor operator*(double a, const Tensor& b);
+Tensor operator+(double a, const Tensor& b);
+Tensor operator-(double a, const Tensor& b);
+
+/// cond ? a : b elementwise (broadcasting); cond is Bool. Differentiable in a and b.
+Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);
+/// x with `value` where mask is true (mask Bool, broadcast to x).
+Tensor masked_fill(const Tensor& x, const Tensor& mask, double value);
+/// Lower / upper triangle of the last two dims (k = diagonal offset, as torch.tril/triu).
+Tensor tril(const Tensor& x, int64_t k = 0);
+Tensor triu(const Tensor& x, int64_t k = 0);
+
+// ---- reductions (dims may be negative; empty dims = all dims) ----
+Tensor sum(const Tensor& x, std::vector<int64_t> dims = {}, bool keepdim = false);
+Tensor mean(const Tensor& x, std::vector<int64_t> dims = {}, bool keepdim = false);
+Tensor amax(const Tensor& x, std::vector<int64_t> dims = {}, bool keepdim = false);
+Tensor amin(const Tensor& x, std::vector<int64_t> dims = {}, bool keepdim = false);
+/// Index of the max along `dim` (first on ties), I64, no gradient.
+Tensor argmax(const Tensor& x, int64_t dim, bool keepdim = false);
+Tensor argmin(const Tensor& x, int64_t dim, bool keepdim = false);
+/// Variance with `correction` (1 = unbiased, as torch.var's default).
+Tensor var(const Tensor& x, std::vector<int64_t> dims = {}, int64_t correction = 1,
+           bool keepdim = false);
+Tensor logsumexp(const Tensor& x, std::vector<int64_t> dims, bool keepdim = false);
+Tensor cumsum(const Tensor& x, int64_t dim);
+Tensor softmax(const Tensor& x, int64_t dim);
+Tensor log_softmax(const Tensor& x, int64_t dim);
+
+// ---- linear algebra ----
+/// torch.matmul semantics: 1-D and N-D operands, batch dims broadcast. Floating dtypes.
+Tensor matmul(const Tensor& a, const Tensor& b);
+/// x @ weight^T + bias; weight (out, in), bias (out) or undefined.
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
+
+// ---- indexing ----
+/// weight[ids]: ids integer of any shape, weight (V, D) -> (*ids.shape, D). Backward scatter-adds.
+Tensor embedding(const Tensor& weight, const Tensor& ids);
+/// x.index_select(dim, index) with a 1-D integer index.
+Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index);
+/// torch.gather: out[i][j][k] = x[i][index[i][j][k]][k] for dim = 1, etc.
+Tensor gather(const Tensor& x, int64_t dim, const Tensor& index);
+/// Out-of-place torch.scatter_add: x with src added at index along dim.
+Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src);
+
+// ---- joining and splitting ----
+Tensor cat(const std::vector<Tensor>& xs, int64_t dim = 0);
+Tensor stack(const std::vector<Tensor>& xs, int64_t dim = 0);
+/// Chunks of `split_size` along dim (the last may be smaller).
+std::vector<Tensor> split(const Tensor& x, int64_t split_size, int64_t dim = 0);
+std::vector<Tensor> split(const Tensor& x, const std::vector<int64_t>& sizes, int64_t dim = 0);
+std::vector<Tensor> chunk(const Tensor& x, int64_t chunks, int64_t dim = 0);
+
+// ---- fused neural-network ops (each keeps a composed reference in ops_reference.h) ----
+/// x * rsqrt(mean(x^2, -1) + eps) * weight. weight (D) or undefined.
+Tensor rms_norm(const Tensor& x, const Tensor& weight, double eps);
+/// (x - mean) * rsqrt(var + eps) * weight + bias over the last dim (biased variance).
+Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps);
+
+/// Rotary position embedding on x (B, H, T, Dh) with cos/sin tables (T_max, Dh/2) (the per-pair
+/// frequencies); position of token t is `position_offset + t`. `interleaved` = false rotates the
+/// halves (Llama/HF rotate_half), true rotates adjacent pairs (GPT-J / original RoFormer).
+Tensor rope(const Tensor& x, const Tensor& cos, const Tensor& sin, int64_t position_offset,
+            bool interleaved);
+/// cos/sin tables (max_positions, dim/2) for inverse frequencies theta^(-2i/dim), f32.
+std::pair<Tensor, Tensor> rope_tables(int64_t dim, int64_t max_positions, double theta);
+
+struct AttentionOptions {
+  bool causal = false;
+  /// Sliding window: a query at position p sees keys in (p - window, p]; 0 = unlimited.
+  int64_t window = 0;
+  /// Softmax scale; nullopt = 1/sqrt(Dh).
+  std::optional<double> scale;
+  /// Position of the first query relative to the first key (for a KV cache: Tk - Tq). nullopt =
+  /// Tk - Tq, i.e. queries are the last Tq positions.
+  std::optional<int64_t> query_offset;
+};
+/// Scaled dot-product attention. q (B, H, Tq, Dh), k/v (B, Hkv, Tk, Dh) with H % Hkv == 0
+/// (grouped-query: head h reads kv head h / (H / Hkv)); mask additive, broadcastable to
+/// (B, H, Tq, Tk), or undefined. Without gradients it never forms the Tq x Tk matrix (online
+/// softmax over key blocks); with gradients it saves what backward needs.
+Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
+                                    const Tensor& mask = Tensor(),
+                                    const AttentionOptions& opts = {});
+
+// ---- misc ----
+/// Sum x down to `shape` (the inverse of broadcasting); used by gradients.
+Tensor sum_to_shape(const Tensor& x, const Shape& shape);
+/// Broadcast result shape of two shapes; throws ShapeError naming `op`.
+Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op);
+/// True when every element of a and b are within atol + rtol * |b|.
+bool allclose(const Tensor& a, const Tensor& b, double rtol = 1e-5, double atol = 1e-8);
+
+}  // namespace lazarus

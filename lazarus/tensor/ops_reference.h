@@ -1,0 +1,20 @@
+// Composed references for the fused ops: the same math written with plain, differentiable ops.
+// They are the fused kernels' test oracles and their gradient path.
+#pragma once
+
+#include "lazarus/tensor/ops.h"
+
+namespace lazarus::reference {
+
+Tensor rms_norm(const Tensor& x, const Tensor& weight, double eps);
+Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps);
+Tensor rope(const Tensor& x, const Tensor& cos, const Tensor& sin, int64_t position_offset,
+            bool interleaved);
+/// Keep-mask (Tq, Tk) Bool for causal / sliding-window attention with queries at
+/// query_offset + i.
+Tensor attention_keep_mask(int64_t Tq, int64_t Tk, bool causal, int64_t window,
+                           int64_t query_offset);
+Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
+                                    const Tensor& mask, const AttentionOptions& opts);
+
+}  // namespace lazarus::reference

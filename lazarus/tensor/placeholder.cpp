@@ -1,2 +1,0 @@
-// placeholder
-namespace lazarus { int engine_placeholder() { return 0; } }
