@@ -65,19 +65,25 @@ class Strip final : public Normalizer {
   bool left_, right_;
 };
 
+// Drops combining marks: all of them (StripAccents), or only nonspacing ones (BERT's strip_accents).
 class StripAccents final : public Normalizer {
  public:
+  explicit StripAccents(bool nonspacing_only = false) : nonspacing_only_(nonspacing_only) {}
   void normalize(std::string& s) const override {
     std::string out;
     out.reserve(s.size());
     for (std::size_t i = 0; i < s.size();) {
       char32_t c;
       const std::size_t n = unicode::decode(s, i, c);
-      if (!unicode::is_nonspacing_mark(c)) out.append(s, i, n);
+      const bool drop = nonspacing_only_ ? unicode::is_nonspacing_mark(c) : unicode::is_mark(c);
+      if (!drop) out.append(s, i, n);
       i += n;
     }
     s = std::move(out);
   }
+
+ private:
+  bool nonspacing_only_;
 };
 
 class Prepend final : public Normalizer {
@@ -140,7 +146,7 @@ class BertNormalizer final : public Normalizer {
     }
     if (strip_) {
       out = unicode::normalize(out, unicode::NormForm::NFD);
-      StripAccents().normalize(out);
+      StripAccents(true).normalize(out);
     }
     if (lower_) out = unicode::lowercase(out);
     s = std::move(out);

@@ -84,15 +84,15 @@ void Tokenizer::Impl::encode(std::string_view text, bool add_special,
                         return std::string(buf);
                       }() + ")");
   }
-  auto emit_added = [&](int index) {
-    const AddedToken& t = added.at(index);
-    ids.push_back(t.id);
-    if (tokens) tokens->push_back(t.content);
+  // The token string of an added token is the text it matched, lstrip/rstrip spaces included.
+  auto emit_added = [&](const Segment& seg, std::string_view src) {
+    ids.push_back(added.at(seg.token).id);
+    if (tokens) tokens->emplace_back(src.substr(seg.begin, seg.end - seg.begin));
   };
   std::vector<Piece> pieces;
   for (const Segment& seg : added.split(text, false)) {
     if (seg.token >= 0) {
-      emit_added(seg.token);
+      emit_added(seg, text);
       continue;
     }
     if (seg.end == seg.begin) continue;
@@ -100,7 +100,7 @@ void Tokenizer::Impl::encode(std::string_view text, bool add_special,
     if (normalizer) normalizer->normalize(normalized);
     for (const Segment& sub : added.split(normalized, true)) {
       if (sub.token >= 0) {
-        emit_added(sub.token);
+        emit_added(sub, normalized);
         continue;
       }
       if (sub.end == sub.begin) continue;

@@ -185,11 +185,17 @@ bool is_word_char(char32_t c) {
 
 bool is_nonspacing_mark(char32_t c) { return cat(c) == UTF8PROC_CATEGORY_MN; }
 
+bool is_mark(char32_t c) {
+  const auto k = cat(c);
+  return k == UTF8PROC_CATEGORY_MN || k == UTF8PROC_CATEGORY_MC || k == UTF8PROC_CATEGORY_ME;
+}
+
 bool is_bert_control(char32_t c) {
   if (c == '\t' || c == '\n' || c == '\r') return false;
   const auto k = cat(c);
-  return k == UTF8PROC_CATEGORY_CC || k == UTF8PROC_CATEGORY_CF || k == UTF8PROC_CATEGORY_CN ||
-         k == UTF8PROC_CATEGORY_CO;
+  // Unassigned code points (Cn) are not "other" in the Rust tables HF uses.
+  return k == UTF8PROC_CATEGORY_CC || k == UTF8PROC_CATEGORY_CF || k == UTF8PROC_CATEGORY_CO ||
+         k == UTF8PROC_CATEGORY_CS;
 }
 
 bool is_cjk(char32_t c) {

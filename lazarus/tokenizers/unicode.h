@@ -37,6 +37,8 @@ bool is_punctuation(char32_t c);
 bool is_word_char(char32_t c);
 /// Nonspacing mark (Mn), as HF's StripAccents removes.
 bool is_nonspacing_mark(char32_t c);
+/// Any combining mark (Mn, Mc, Me), as HF's StripAccents normalizer removes.
+bool is_mark(char32_t c);
 /// Control character in the sense of BERT's cleaning (Cc/Cf except \t \n \r).
 bool is_bert_control(char32_t c);
 /// CJK ideograph ranges as BERT's handle_chinese_chars uses.

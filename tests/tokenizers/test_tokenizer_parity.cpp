@@ -4,6 +4,8 @@
 // without skipping special tokens, decode of partial sequences, and streaming decode.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <filesystem>
 #include <sstream>
 #include <thread>
 
@@ -144,6 +146,24 @@ INSTANTIATE_TEST_SUITE_P(Real, Parity,
                                            "mistral/tokenizer.json", "qwen3/tokenizer.json"),
                          [](const auto& info) {
                            std::string n = info.param.substr(0, info.param.find('/'));
+                           for (auto& ch : n) if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
+                           return n;
+                         });
+
+// The synthetic tokenizers built by tests/reference/make_test_tokenizers.mjs.
+std::vector<std::string> synthetic_files() {
+  std::vector<std::string> out;
+  for (const auto& e : std::filesystem::directory_iterator(std::string(LAZARUS_TOKENIZER_DATA) + "/synthetic")) {
+    if (e.path().extension() == ".json") out.push_back("synthetic/" + e.path().filename().string());
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+INSTANTIATE_TEST_SUITE_P(Synthetic, Parity, ::testing::ValuesIn(synthetic_files()),
+                         [](const auto& info) {
+                           std::string n = info.param.substr(info.param.find('/') + 1);
+                           n = n.substr(0, n.rfind('.'));
                            for (auto& ch : n) if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
                            return n;
                          });
