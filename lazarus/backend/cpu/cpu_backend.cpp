@@ -339,7 +339,14 @@ void CpuBackend::tri(const Tensor& x, int64_t k, bool upper, const Tensor& out) 
 
 void CpuBackend::matmul(const Tensor& a, const Tensor& b, const Tensor& out) {
   Tensor ac = a, bc = b;
-  auto ok = [](const Tensor& t) { return t.stride(2) == 1 || t.stride(1) == 1 || t.size(1) == 1 || t.size(2) == 1; };
+  // The GEMM takes row- or column-major operands with a valid leading dimension; anything else
+  // (e.g. a broadcast row with stride 0) is copied first.
+  auto ok = [](const Tensor& t) {
+    int64_t r = t.size(1), c = t.size(2), rs = t.stride(1), cs = t.stride(2);
+    if ((cs == 1 || c == 1) && (r == 1 || rs >= std::max<int64_t>(c, 1))) return true;
+    if ((rs == 1 || r == 1) && (c == 1 || cs >= std::max<int64_t>(r, 1))) return true;
+    return false;
+  };
   if (!ok(ac)) ac = contiguous_copy(a);
   if (!ok(bc)) bc = contiguous_copy(b);
   int64_t Bt = out.size(0), M = out.size(1), N = out.size(2), K = a.size(2);
