@@ -1,0 +1,69 @@
+// The basic layers: Linear, Embedding, RMSNorm, LayerNorm, Dropout. Parameter names follow
+// PyTorch/Hugging Face ("weight", "bias").
+#pragma once
+
+#include "lazarus/nn/module.h"
+#include "lazarus/tensor/ops.h"
+#include "lazarus/tensor/random.h"
+
+namespace lazarus::nn {
+
+/// y = x W^T + b; weight (out_features, in_features), bias (out_features) when `bias`.
+class Linear : public Module {
+ public:
+  Linear(int64_t in_features, int64_t out_features, bool bias = true, DType dtype = DType::F32);
+  Tensor forward(const Tensor& x) const { return linear(x, weight, bias); }
+  int64_t in_features() const { return in_features_; }
+  int64_t out_features() const { return out_features_; }
+  Tensor weight;
+  Tensor bias;  // undefined without bias
+
+ private:
+  int64_t in_features_, out_features_;
+};
+
+/// Lookup table: ids (any shape, integer) -> (*ids.shape, embedding_dim); weight ~ N(0, 1).
+class Embedding : public Module {
+ public:
+  Embedding(int64_t num_embeddings, int64_t embedding_dim, DType dtype = DType::F32);
+  Tensor forward(const Tensor& ids) const { return embedding(weight, ids); }
+  Tensor weight;
+};
+
+/// RMSNorm over the last dim with a learned scale (initialised to ones).
+class RMSNorm : public Module {
+ public:
+  explicit RMSNorm(int64_t dim, double eps = 1e-6, DType dtype = DType::F32);
+  Tensor forward(const Tensor& x) const { return rms_norm(x, weight, eps_); }
+  double eps() const { return eps_; }
+  Tensor weight;
+
+ private:
+  double eps_;
+};
+
+/// LayerNorm over the last dim with learned scale and (optionally) shift.
+class LayerNorm : public Module {
+ public:
+  explicit LayerNorm(int64_t dim, double eps = 1e-5, bool bias = true, DType dtype = DType::F32);
+  Tensor forward(const Tensor& x) const { return layer_norm(x, weight, bias, eps_); }
+  Tensor weight;
+  Tensor bias;
+
+ private:
+  double eps_;
+};
+
+/// Zeroes elements with probability p in training mode and scales the rest by 1/(1-p); identity in
+/// eval mode or when p == 0.
+class Dropout : public Module {
+ public:
+  explicit Dropout(double p = 0.0);
+  Tensor forward(const Tensor& x, Generator* gen = nullptr) const;
+  double p() const { return p_; }
+
+ private:
+  double p_;
+};
+
+}  // namespace lazarus::nn
