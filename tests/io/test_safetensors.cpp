@@ -1,0 +1,179 @@
+// safetensors: round trip of every dtype, zero-copy reads, sharded folders, and a suite of
+// malformed files that must each give a clear LoadError (never a crash).
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "lazarus/core/error.h"
+#include "lazarus/io/safetensors.h"
+#include "lazarus/tensor/ops.h"
+#include "lazarus/tensor/random.h"
+
+using namespace lazarus;
+namespace fs = std::filesystem;
+
+namespace {
+
+fs::path temp_dir(const std::string& name) {
+  fs::path d = fs::temp_directory_path() / ("lazarus_st_" + name + "_" + std::to_string(::getpid()));
+  fs::remove_all(d);
+  fs::create_directories(d);
+  return d;
+}
+
+void write_file(const fs::path& p, const std::string& bytes) {
+  std::ofstream f(p, std::ios::binary);
+  f.write(bytes.data(), std::streamsize(bytes.size()));
+}
+
+// A file image with a hand-written header and `data_len` zero bytes of data.
+std::string image(const std::string& header, size_t data_len, int64_t declared = -1) {
+  std::string out;
+  uint64_t n = declared >= 0 ? uint64_t(declared) : header.size();
+  for (int i = 0; i < 8; ++i) out.push_back(char((n >> (8 * i)) & 0xff));
+  out += header;
+  out.append(data_len, '\0');
+  return out;
+}
+
+void expect_error(const std::string& bytes, const std::string& needle) {
+  try {
+    io::SafetensorsFile::from_bytes(bytes, "bad.safetensors");
+    FAIL() << "expected LoadError containing '" << needle << "'";
+  } catch (const LoadError& e) {
+    std::string m = e.what();
+    EXPECT_NE(m.find("bad.safetensors"), std::string::npos) << m;
+    EXPECT_NE(m.find(needle), std::string::npos) << m;
+  }
+}
+
+TEST(Safetensors, RoundTripEveryDtype) {
+  manual_seed(5);
+  std::map<std::string, Tensor> ts;
+  ts["a.f32"] = randn({3, 4});
+  ts["b.f64"] = randn({2}, DType::F64);
+  ts["c.bf16"] = randn({5, 1}, DType::BF16);
+  ts["d.f16"] = randn({7}, DType::F16);
+  ts["e.i32"] = randint(-5, 5, {4}).to(DType::I32);
+  ts["f.i64"] = randint(0, 100, {2, 2});
+  ts["g.bool"] = gt(randn({6}), zeros({}));
+  ts["h.empty"] = zeros({0, 3});
+  ts["i.scalar"] = full({}, 3.5);
+  ts["j.view"] = randn({4, 6}).t();  // non-contiguous: written as a contiguous copy
+  auto dir = temp_dir("roundtrip");
+  std::string path = (dir / "model.safetensors").string();
+  io::save_safetensors(path, ts, {{"format", "pt"}});
+  auto f = io::SafetensorsFile::open(path);
+  EXPECT_EQ(f->metadata().at("format"), "pt");
+  EXPECT_EQ(f->entries().size(), ts.size());
+  for (auto& [name, t] : ts) {
+    Tensor r = f->tensor(name);
+    EXPECT_EQ(r.dtype(), t.dtype()) << name;
+    EXPECT_EQ(r.shape(), t.shape()) << name;
+    EXPECT_TRUE(allclose(r.to(DType::F64), t.to(DType::F64), 0, 0)) << name;
+  }
+  // Data section is 8-byte aligned, so f32 reads are zero-copy views of the mapping.
+  Tensor a = f->tensor("a.f32");
+  EXPECT_FALSE(a.storage()->owned());
+  auto loaded = io::load_safetensors_folder(dir.string());
+  EXPECT_EQ(loaded.size(), ts.size());
+  fs::remove_all(dir);
+}
+
+TEST(Safetensors, ZeroCopyTensorOutlivesTheFileObject) {
+  auto dir = temp_dir("outlive");
+  std::string path = (dir / "x.safetensors").string();
+  io::save_safetensors(path, {{"w", arange(0.0, 10.0, 1.0, DType::F32)}});
+  Tensor w;
+  { w = io::SafetensorsFile::open(path)->tensor("w"); }
+  EXPECT_DOUBLE_EQ(sum(w).item(), 45.0);
+  fs::remove_all(dir);
+}
+
+TEST(Safetensors, MalformedFiles) {
+  const std::string ok_entry = R"("w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]})";
+  expect_error("abc", "too short");
+  expect_error(image("{}", 0, 200'000'000), "exceeds the 100000000-byte limit");
+  expect_error(image("{}", 0, 50), "exceeds the");
+  expect_error(image("[1]     ", 0), "does not start with '{'");
+  expect_error(image("{\"w\":", 0), "invalid JSON");
+  expect_error(image("{\"a\":" + std::string(100, '[') + std::string(100, ']') + "}", 0), "nested deeper");
+  expect_error(image(R"({"w":{"shape":[2],"data_offsets":[0,8]}})", 8), "missing 'dtype'");
+  expect_error(image(R"({"w":{"dtype":"F32","data_offsets":[0,8]}})", 8), "missing 'shape'");
+  expect_error(image(R"({"w":{"dtype":"F32","shape":[2]}})", 8), "missing 'data_offsets'");
+  expect_error(image(R"({"w":{"dtype":"Q9","shape":[2],"data_offsets":[0,8]}})", 8), "unknown dtype 'Q9'");
+  expect_error(image(R"({"w":{"dtype":"U8","shape":[2],"data_offsets":[0,2]}})", 2), "not supported");
+  expect_error(image(R"({"w":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}})", 8), "non-negative integer");
+  expect_error(image(R"({"w":{"dtype":"F32","shape":[4294967296,4294967296,16],"data_offsets":[0,8]}})", 8),
+               "overflows");
+  expect_error(image(R"({"w":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})", 8),
+               "data_offsets [0, 8) do not match shape (3,) x F32 = 12 bytes");
+  expect_error(image(R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[8,0]}})", 8), "end before they begin");
+  expect_error(image("{" + ok_entry + R"(,"v":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})", 12),
+               "overlap");
+  expect_error(image("{" + ok_entry + R"(,"v":{"dtype":"F32","shape":[1],"data_offsets":[12,16]}})", 16),
+               "leave a gap");
+  expect_error(image("{" + ok_entry + "}", 12), "cover 8 bytes but the data section has 12");
+  expect_error(image("{" + ok_entry + "}", 4), "cover 8 bytes but the data section has 4");
+  expect_error(image(R"({"__metadata__":{"a":1}})", 0), "must be a string");
+  expect_error(image(R"({"w":[1,2]})", 0), "entry must be an object");
+  // A valid file parses.
+  EXPECT_NO_THROW(io::SafetensorsFile::from_bytes(image("{" + ok_entry + "}", 8)));
+  // A missing file names the path.
+  try {
+    io::SafetensorsFile::open("/nonexistent/model.safetensors");
+    FAIL();
+  } catch (const LoadError& e) {
+    EXPECT_NE(std::string(e.what()).find("/nonexistent/model.safetensors"), std::string::npos);
+  }
+}
+
+TEST(Safetensors, ShardedFolderAndIndexValidation) {
+  auto dir = temp_dir("sharded");
+  io::save_safetensors((dir / "model-00001-of-00002.safetensors").string(), {{"a", ones({2})}});
+  io::save_safetensors((dir / "model-00002-of-00002.safetensors").string(), {{"b", full({3}, 2.0)}});
+  write_file(dir / "model.safetensors.index.json",
+             R"({"metadata":{"total_size":20},"weight_map":{"a":"model-00001-of-00002.safetensors",
+                 "b":"model-00002-of-00002.safetensors"}})");
+  auto all = io::load_safetensors_folder_async(dir.string()).get();
+  ASSERT_EQ(all.size(), 2u);
+  EXPECT_DOUBLE_EQ(sum(all.at("b")).item(), 6.0);
+
+  auto expect_index_error = [&](const std::string& index, const std::string& needle) {
+    write_file(dir / "model.safetensors.index.json", index);
+    try {
+      io::load_safetensors_folder(dir.string());
+      FAIL() << "expected LoadError containing " << needle;
+    } catch (const LoadError& e) {
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
+  };
+  expect_index_error(R"({"weight_map":{"a":"../model-00001-of-00002.safetensors"}})", "points outside");
+  expect_index_error(R"({"weight_map":{"a":"/etc/passwd"}})", "points outside");
+  expect_index_error(R"({"weight_map":{"a":"sub/../../x.safetensors"}})", "points outside");
+  expect_index_error(R"({"weight_map":{"zz":"model-00001-of-00002.safetensors"}})", "no such tensor");
+  expect_index_error(R"({"weight_map":{"a":3}})", "must be a file name");
+  expect_index_error(R"({"metadata":{}})", "missing 'weight_map'");
+  expect_index_error(R"({"weight_map":{"a":"missing.safetensors"}})", "cannot open");
+  expect_index_error("{" + std::string(5000, '[') , "nested deeper");
+  fs::remove_all(dir);
+  EXPECT_THROW(io::load_safetensors_folder(dir.string()), LoadError);
+}
+
+TEST(Safetensors, AtomicWriteLeavesNoPartialFile) {
+  auto dir = temp_dir("atomic");
+  std::string path = (dir / "m.safetensors").string();
+  io::save_safetensors(path, {{"w", ones({4})}});
+  // Saving into a missing folder fails cleanly; the earlier file is untouched.
+  EXPECT_THROW(io::save_safetensors((dir / "nope" / "m.safetensors").string(), {{"w", ones({4})}}), LoadError);
+  io::save_safetensors(path, {{"w", full({4}, 7.0)}});
+  EXPECT_DOUBLE_EQ(sum(io::SafetensorsFile::open(path)->tensor("w")).item(), 28.0);
+  for (auto& e : fs::directory_iterator(dir)) {
+    EXPECT_EQ(e.path().filename().string().find(".tmp."), std::string::npos) << e.path();
+  }
+  fs::remove_all(dir);
+}
+
+}  // namespace
