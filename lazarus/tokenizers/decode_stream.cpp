@@ -13,11 +13,18 @@ bool ends_with(std::string_view s, std::string_view suffix) {
 }
 }  // namespace
 
+bool DecodeStream::is_byte_token(std::uint32_t id) const {
+  if (impl_->added.by_id(id)) return false;
+  const std::string* t = impl_->model->id_to_token(id);
+  return t && t->size() == 6 && t->compare(0, 3, "<0x") == 0 && (*t)[5] == '>';
+}
+
 std::string DecodeStream::decode_window() const { return impl_->decode(ids_, skip_special_); }
 
 std::string DecodeStream::step(std::uint32_t id) {
   ids_.push_back(id);
   all_ids_.push_back(id);
+  if (impl_->decoder_byte_fallback && is_byte_token(id)) return {};  // the byte run may go on
   const std::string text = decode_window();
   if (text.size() <= prefix_.size() || ends_with(text, kReplacement) ||
       text.compare(0, prefix_.size(), prefix_) != 0) {

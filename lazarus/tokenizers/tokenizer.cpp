@@ -66,6 +66,7 @@ Tokenizer Tokenizer::from_json(std::string_view text, const std::string& name) {
   }
   if (const Json* d = optional_field(root, "decoder")) {
     impl->decoder = make_decoder(*d, at / "decoder");
+    impl->decoder_byte_fallback = d->dump().find("\"ByteFallback\"") != std::string::npos;
   }
   if (const Json* a = optional_field(root, "added_tokens")) {
     impl->added = AddedVocabulary(*a, at / "added_tokens", impl->normalizer.get());

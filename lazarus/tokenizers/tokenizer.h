@@ -79,6 +79,7 @@ class DecodeStream {
   DecodeStream(std::shared_ptr<const Tokenizer::Impl> impl, bool skip_special)
       : impl_(std::move(impl)), skip_special_(skip_special) {}
   std::string decode_window() const;
+  bool is_byte_token(std::uint32_t id) const;
   std::shared_ptr<const Tokenizer::Impl> impl_;
   bool skip_special_;
   std::vector<std::uint32_t> ids_;  // a context token or so, then the ids not yet fully emitted

@@ -24,6 +24,9 @@ struct Tokenizer::Impl {
   std::unique_ptr<PostProcessor> post_processor;
   std::unique_ptr<Decoder> decoder;
   AddedVocabulary added;
+  // The decoder has a ByteFallback step: a run of <0xXX> tokens is decoded as a whole (one U+FFFD
+  // per byte if the run is not valid UTF-8), so a run is final only once a non-byte token follows.
+  bool decoder_byte_fallback = false;
 
   /// Appends the ids (and token strings when `tokens` is given) of `text`.
   void encode(std::string_view text, bool add_special, std::vector<std::uint32_t>& ids,
