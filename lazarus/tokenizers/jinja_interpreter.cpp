@@ -56,6 +56,18 @@ Interpreter::CallGuard::CallGuard(Interpreter& interp) : in(interp) {
   in.charge_steps(1);
 }
 
+Interpreter::~Interpreter() {
+  for (auto& w : mutated_arrays_)
+    if (auto a = w.lock()) a->clear();
+  for (auto& w : mutated_objects_)
+    if (auto o = w.lock()) o->items.clear();
+}
+
+void Interpreter::note_mutation(const Value& container) {
+  if (container.arr) mutated_arrays_.push_back(container.arr);
+  if (container.obj) mutated_objects_.push_back(container.obj);
+}
+
 std::string Interpreter::where() const {
   if (!current_) return "chat template";
   return "chat template: line " + std::to_string(current_->line) + ", column " + std::to_string(current_->col);
@@ -236,6 +248,7 @@ void Interpreter::exec_set(const Node& n, Scope& scope) {
     Value obj = eval(*target.a, scope);
     if (obj.kind != ValueKind::Namespace)
       fail_at(n, "cannot assign attribute '" + target.str + "' on " + type_name(obj) + " (only on a namespace())");
+    note_mutation(obj);
     obj.obj->set(target.str, std::move(rhs));
   }
 }

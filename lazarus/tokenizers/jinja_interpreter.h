@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -36,6 +37,11 @@ class Scope {
 class Interpreter {
  public:
   explicit Interpreter(const Limits& limits) : limits_(limits) {}
+  /// Clears every container a template mutated, so reference cycles it built (`l.append(l)`,
+  /// `ns.self = ns`) are freed. Values never outlive the render that made them.
+  ~Interpreter();
+  Interpreter(const Interpreter&) = delete;
+  Interpreter& operator=(const Interpreter&) = delete;
 
   /// Renders a parsed template with `globals` as the outermost scope.
   std::string render(const std::vector<NodePtr>& program, Scope& globals);
@@ -45,6 +51,8 @@ class Interpreter {
   /// Renders statements into `out`.
   void exec_block(const std::vector<NodePtr>& body, Scope& scope, std::string& out);
 
+  /// Records a list or namespace mutated in place (the only way to build a reference cycle).
+  void note_mutation(const Value& container);
   /// Counts `n` steps against Limits::max_steps.
   void charge_steps(int64_t n);
   /// Throws LimitError when a string or list of `size` would pass the output bound.
@@ -78,6 +86,8 @@ class Interpreter {
   int64_t steps_ = 0;
   int call_depth_ = 0;
   const Node* current_ = nullptr;
+  std::vector<std::weak_ptr<Array>> mutated_arrays_;
+  std::vector<std::weak_ptr<Object>> mutated_objects_;
 };
 
 // ---- builtins (jinja_builtins.cpp) ----

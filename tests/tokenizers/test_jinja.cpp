@@ -182,6 +182,10 @@ TEST(JinjaLimits, DeepNestingIsLimitError) {
 TEST(JinjaLimits, SelfReferentialListIsLimitError) {
   std::string e = error_of<lazarus::LimitError>("{% set a = [] %}{% do a.append(a) %}{{ a }}");
   EXPECT_TRUE(contains(e, "nested deeper")) << e;
+  // Cycles built by mutation are freed after the render (ASan's leak checker watches this).
+  EXPECT_EQ(render("{% set ns = namespace() %}{% set ns.me = ns %}{% set l = [] %}{% do l.append(ns) %}"
+                   "{% set ns.l = l %}{{ ns.me.me.l | length }}"),
+            "1");
 }
 
 TEST(ChatTemplate, InputsBecomeVariables) {
