@@ -107,6 +107,11 @@ class Tensor {
   void backward(const Tensor& grad_output) const;
   /// Same data, no autograd history.
   Tensor detach() const;
+  /// In-place write: src (broadcast to this shape, converted to this dtype) is copied into this
+  /// tensor's storage, so every handle and view sharing it sees the new values (how optimizers
+  /// update tied parameters). Not recorded by autograd: throws AutogradError while grad mode is on
+  /// and this tensor requires grad (wrap the update in NoGradGuard).
+  void copy_(const Tensor& src) const;
 
   // ---- views (no copy; differentiable) ----
   Tensor reshape(Shape shape) const;  // a view when strides allow, else a copy

@@ -256,6 +256,22 @@ Tensor Tensor::contiguous() const {
   return clone();
 }
 
+void Tensor::copy_(const Tensor& src) const {
+  if (!src.defined()) throw Error("[copy_] source is an undefined tensor");
+  if (grad_enabled() && requires_grad()) {
+    throw AutogradError("[copy_] in-place write to a tensor that requires grad while grad mode is "
+                        "on; wrap the update in NoGradGuard");
+  }
+  Shape s = broadcast_shapes(src.shape(), shape(), "copy_");
+  if (s != shape()) {
+    throw ShapeError(fmt::format("[copy_] source {} does not broadcast to {}", shape_str(src.shape()),
+                                 shape_str(shape())));
+  }
+  if (numel() == 0) return;
+  NoGradGuard ng;
+  backend_for(device()).copy(src.detach().expand(shape()), *this);
+}
+
 Tensor Tensor::clone() const {
   Tensor out = empty(shape(), dtype());
   if (numel() > 0) backend_for(device()).copy(*this, out);

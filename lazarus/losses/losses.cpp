@@ -1,0 +1,92 @@
+// Loss functions (see losses.h).
+#include "lazarus/losses/losses.h"
+
+#include <fmt/format.h>
+
+#include "lazarus/core/error.h"
+#include "lazarus/tensor/autograd.h"
+
+namespace lazarus::losses {
+
+Tensor cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore_index,
+                     double label_smoothing, Reduction reduction) {
+  if (!logits.defined() || !targets.defined()) throw Error("[cross_entropy] undefined input");
+  if (logits.dim() < 1 || !is_floating(logits.dtype())) {
+    throw DTypeError(fmt::format("[cross_entropy] logits must be floating (..., C), got {} {}",
+                                 dtype_name(logits.dtype()), shape_str(logits.shape())));
+  }
+  if (targets.dtype() != DType::I64 && targets.dtype() != DType::I32) {
+    throw DTypeError(fmt::format("[cross_entropy] targets must be integer class ids, got {}",
+                                 dtype_name(targets.dtype())));
+  }
+  Shape lead(logits.shape().begin(), logits.shape().end() - 1);
+  if (targets.shape() != lead) {
+    throw ShapeError(fmt::format("[cross_entropy] targets {} must have logits' leading shape {}",
+                                 shape_str(targets.shape()), shape_str(lead)));
+  }
+  if (!(label_smoothing >= 0.0 && label_smoothing <= 1.0)) {
+    throw ConfigError(fmt::format("[cross_entropy] label_smoothing must be in [0, 1], got {}", label_smoothing));
+  }
+  int64_t C = logits.size(-1);
+  Tensor lp = log_softmax(logits.reshape({-1, C}), -1);  // (N, C)
+  Tensor t = targets.reshape({-1}).to(DType::I64);
+  Tensor valid = ne(t, full({}, double(ignore_index), DType::I64));  // (N)
+  // Ignored positions gather class 0 and are masked out below.
+  Tensor safe = where(valid, t, zeros({}, DType::I64));
+  auto tv = safe.to_vector<int64_t>();
+  for (size_t i = 0; i < tv.size(); ++i) {
+    if (tv[i] < 0 || tv[i] >= C) {
+      throw IndexError(fmt::format("[cross_entropy] target {} at position {} is outside [0, {}) and not "
+                                   "ignore_index {}",
+                                   tv[i], i, C, ignore_index));
+    }
+  }
+  Tensor nll = neg(gather(lp, 1, safe.unsqueeze(1)).squeeze(1));  // (N)
+  if (label_smoothing > 0) {
+    Tensor smooth = neg(mean(lp, {1}));  // mean over classes of -log p
+    nll = nll * (1.0 - label_smoothing) + smooth * label_smoothing;
+  }
+  Tensor vf = valid.to(nll.dtype());
+  nll = nll * vf;
+  switch (reduction) {
+    case Reduction::None: return nll.reshape(targets.shape());
+    case Reduction::Sum: return sum(nll);
+    case Reduction::Mean: {
+      double count = sum(vf).item();
+      if (count == 0) {
+        throw Error("[cross_entropy] every target is ignore_index: the batch has no tokens to learn from");
+      }
+      return sum(nll) / count;
+    }
+  }
+  return nll;
+}
+
+Tensor causal_lm_loss(const Tensor& logits, const Tensor& labels, double label_smoothing) {
+  if (logits.dim() != 3 || labels.dim() != 2 || logits.size(0) != labels.size(0) ||
+      logits.size(1) != labels.size(1)) {
+    throw ShapeError(fmt::format("[causal_lm_loss] logits (B, T, V) and labels (B, T) expected, got {} and {}",
+                                 shape_str(logits.shape()), shape_str(labels.shape())));
+  }
+  int64_t T = logits.size(1);
+  if (T < 2) throw ShapeError("[causal_lm_loss] needs at least 2 positions to predict a next token");
+  Tensor lg = logits.narrow(1, 0, T - 1);    // (B, T-1, V): predictions for positions 1..T-1
+  Tensor tg = labels.narrow(1, 1, T - 1);    // (B, T-1)
+  return cross_entropy(lg, tg.contiguous(), kIgnoreIndex, label_smoothing, Reduction::Mean);
+}
+
+Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) {
+  if (input.shape() != target.shape()) {
+    throw ShapeError(fmt::format("[mse_loss] input {} and target {} must have the same shape",
+                                 shape_str(input.shape()), shape_str(target.shape())));
+  }
+  Tensor d = square(input - target);
+  switch (reduction) {
+    case Reduction::None: return d;
+    case Reduction::Sum: return sum(d);
+    case Reduction::Mean: return mean(d);
+  }
+  return d;
+}
+
+}  // namespace lazarus::losses

@@ -1,0 +1,28 @@
+// Losses with PyTorch's semantics: cross-entropy (ignore index, label smoothing, reductions), the
+// causal-LM loss (labels shifted inside), MSE. Computed through log_softmax, so they are stable.
+#pragma once
+
+#include <cstdint>
+
+#include "lazarus/tensor/ops.h"
+
+namespace lazarus::losses {
+
+enum class Reduction : uint8_t { Mean, Sum, None };
+
+inline constexpr int64_t kIgnoreIndex = -100;
+
+/// F.cross_entropy: logits (N, C) or (..., C), targets integer (N) or (...). Mean is over the
+/// targets that are not `ignore_index`; with label smoothing eps the target distribution is
+/// (1 - eps) one-hot + eps / C. Throws when a mean has no target left ("no tokens to learn from").
+Tensor cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore_index = kIgnoreIndex,
+                     double label_smoothing = 0.0, Reduction reduction = Reduction::Mean);
+
+/// Causal-LM loss: logits (B, T, V), labels (B, T) (usually the input ids, -100 where ignored);
+/// position t predicts labels[t + 1]. Mean over real tokens.
+Tensor causal_lm_loss(const Tensor& logits, const Tensor& labels, double label_smoothing = 0.0);
+
+/// Mean squared error (or summed / per element).
+Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::Mean);
+
+}  // namespace lazarus::losses

@@ -1,0 +1,223 @@
+// Optimizers, clipping and schedules (see optimizer.h).
+#include "lazarus/training/optimizer.h"
+
+#include <cmath>
+
+#include <fmt/format.h>
+
+#include "lazarus/core/error.h"
+#include "lazarus/tensor/autograd.h"
+#include "lazarus/tensor/ops.h"
+
+namespace lazarus::training {
+
+std::vector<ParamGroup> decay_groups(const std::vector<std::pair<std::string, Tensor*>>& named,
+                                     double weight_decay) {
+  ParamGroup decay, no_decay;
+  decay.weight_decay = weight_decay;
+  for (auto& [name, p] : named) {
+    if (!p->requires_grad()) continue;
+    (p->dim() <= 1 ? no_decay : decay).params.push_back(*p);
+  }
+  std::vector<ParamGroup> out;
+  if (!decay.params.empty()) out.push_back(decay);
+  if (!no_decay.params.empty()) out.push_back(no_decay);
+  return out;
+}
+
+Optimizer::Optimizer(std::vector<ParamGroup> groups, double lr) : groups_(std::move(groups)), lr_(lr) {
+  if (!(lr >= 0) || !std::isfinite(lr)) throw ConfigError(fmt::format("[optimizer] lr must be >= 0, got {}", lr));
+  for (auto& g : groups_) {
+    for (auto& p : g.params) {
+      if (!p.defined() || !is_floating(p.dtype())) {
+        throw ConfigError("[optimizer] parameters must be defined floating tensors");
+      }
+    }
+    if (!(g.weight_decay >= 0)) {
+      throw ConfigError(fmt::format("[optimizer] weight_decay must be >= 0, got {}", g.weight_decay));
+    }
+  }
+}
+
+void Optimizer::zero_grad() {
+  for (auto& g : groups_) {
+    for (auto& p : g.params) p.zero_grad();
+  }
+}
+
+namespace {
+// Optimizer math runs in f32 (f64 for f64 params) whatever the parameter's storage dtype.
+DType state_dtype(const Tensor& p) { return p.dtype() == DType::F64 ? DType::F64 : DType::F32; }
+}  // namespace
+
+AdamW::AdamW(std::vector<ParamGroup> groups, AdamWOptions o) : Optimizer(std::move(groups), o.lr), opts_(o) {
+  if (!(o.beta1 >= 0 && o.beta1 < 1) || !(o.beta2 >= 0 && o.beta2 < 1)) {
+    throw ConfigError(fmt::format("[AdamW] betas must be in [0, 1), got ({}, {})", o.beta1, o.beta2));
+  }
+  if (!(o.eps > 0)) throw ConfigError(fmt::format("[AdamW] eps must be > 0, got {}", o.eps));
+  for (auto& g : groups_) {
+    m_.emplace_back();
+    v_.emplace_back();
+    for (auto& p : g.params) {
+      m_.back().push_back(zeros(p.shape(), state_dtype(p)));
+      v_.back().push_back(zeros(p.shape(), state_dtype(p)));
+    }
+  }
+}
+
+void AdamW::step() {
+  NoGradGuard ng;
+  ++step_;
+  double c1 = 1.0 - std::pow(opts_.beta1, double(step_));
+  double c2 = 1.0 - std::pow(opts_.beta2, double(step_));
+  for (size_t gi = 0; gi < groups_.size(); ++gi) {
+    ParamGroup& g = groups_[gi];
+    double lr = lr_ * g.lr_scale;
+    for (size_t i = 0; i < g.params.size(); ++i) {
+      Tensor& p = g.params[i];
+      Tensor grad = p.grad();
+      if (!grad.defined()) continue;
+      DType sd = state_dtype(p);
+      Tensor pf = p.to(sd), gf = grad.to(sd);
+      if (g.weight_decay != 0) pf = pf * (1.0 - lr * g.weight_decay);
+      Tensor m = m_[gi][i] * opts_.beta1 + gf * (1.0 - opts_.beta1);
+      Tensor v = v_[gi][i] * opts_.beta2 + gf * gf * (1.0 - opts_.beta2);
+      m_[gi][i] = m;
+      v_[gi][i] = v;
+      Tensor denom = sqrt(v) / std::sqrt(c2) + opts_.eps;
+      p.copy_(pf - m / denom * (lr / c1));
+    }
+  }
+}
+
+std::map<std::string, Tensor> AdamW::state_dict() const {
+  std::map<std::string, Tensor> s;
+  for (size_t gi = 0; gi < groups_.size(); ++gi) {
+    for (size_t i = 0; i < m_[gi].size(); ++i) {
+      s[fmt::format("{}.{}.exp_avg", gi, i)] = m_[gi][i];
+      s[fmt::format("{}.{}.exp_avg_sq", gi, i)] = v_[gi][i];
+    }
+  }
+  s["step"] = full({}, double(step_), DType::I64);
+  return s;
+}
+
+void AdamW::load_state_dict(const std::map<std::string, Tensor>& s) {
+  auto get = [&](const std::string& k, const Tensor& like) {
+    auto it = s.find(k);
+    if (it == s.end()) throw LoadError(fmt::format("[AdamW] optimizer state is missing '{}'", k));
+    if (it->second.shape() != like.shape()) {
+      throw LoadError(fmt::format("[AdamW] optimizer state '{}' has shape {}, expected {}", k,
+                                  shape_str(it->second.shape()), shape_str(like.shape())));
+    }
+    return it->second.to(like.dtype()).contiguous();
+  };
+  for (size_t gi = 0; gi < groups_.size(); ++gi) {
+    for (size_t i = 0; i < m_[gi].size(); ++i) {
+      m_[gi][i] = get(fmt::format("{}.{}.exp_avg", gi, i), m_[gi][i]);
+      v_[gi][i] = get(fmt::format("{}.{}.exp_avg_sq", gi, i), v_[gi][i]);
+    }
+  }
+  auto it = s.find("step");
+  if (it == s.end()) throw LoadError("[AdamW] optimizer state is missing 'step'");
+  step_ = int64_t(it->second.item());
+}
+
+SGD::SGD(std::vector<ParamGroup> groups, SGDOptions o) : Optimizer(std::move(groups), o.lr), opts_(o) {
+  if (!(o.momentum >= 0)) throw ConfigError(fmt::format("[SGD] momentum must be >= 0, got {}", o.momentum));
+  if (o.nesterov && (o.momentum <= 0 || o.dampening != 0)) {
+    throw ConfigError("[SGD] nesterov needs momentum > 0 and dampening 0");
+  }
+  for (auto& g : groups_) buf_.emplace_back(g.params.size());
+}
+
+void SGD::step() {
+  NoGradGuard ng;
+  ++step_;
+  for (size_t gi = 0; gi < groups_.size(); ++gi) {
+    ParamGroup& g = groups_[gi];
+    double lr = lr_ * g.lr_scale;
+    for (size_t i = 0; i < g.params.size(); ++i) {
+      Tensor& p = g.params[i];
+      Tensor grad = p.grad();
+      if (!grad.defined()) continue;
+      DType sd = state_dtype(p);
+      Tensor pf = p.to(sd), d = grad.to(sd);
+      if (g.weight_decay != 0) d = d + pf * g.weight_decay;
+      if (opts_.momentum != 0) {
+        Tensor& b = buf_[gi][i];
+        b = b.defined() ? b * opts_.momentum + d * (1.0 - opts_.dampening) : d.clone();
+        d = opts_.nesterov ? d + b * opts_.momentum : b;
+      }
+      p.copy_(pf - d * lr);
+    }
+  }
+}
+
+std::map<std::string, Tensor> SGD::state_dict() const {
+  std::map<std::string, Tensor> s;
+  for (size_t gi = 0; gi < buf_.size(); ++gi) {
+    for (size_t i = 0; i < buf_[gi].size(); ++i) {
+      if (buf_[gi][i].defined()) s[fmt::format("{}.{}.momentum_buffer", gi, i)] = buf_[gi][i];
+    }
+  }
+  s["step"] = full({}, double(step_), DType::I64);
+  return s;
+}
+
+void SGD::load_state_dict(const std::map<std::string, Tensor>& s) {
+  for (size_t gi = 0; gi < buf_.size(); ++gi) {
+    for (size_t i = 0; i < buf_[gi].size(); ++i) {
+      auto it = s.find(fmt::format("{}.{}.momentum_buffer", gi, i));
+      buf_[gi][i] = it == s.end() ? Tensor() : it->second.contiguous();
+    }
+  }
+  auto it = s.find("step");
+  step_ = it == s.end() ? 0 : int64_t(it->second.item());
+}
+
+double clip_grad_norm(const std::vector<Tensor>& params, double max_norm) {
+  if (!(max_norm > 0)) throw ConfigError(fmt::format("[clip_grad_norm] max_norm must be > 0, got {}", max_norm));
+  NoGradGuard ng;
+  double total_sq = 0;
+  for (const Tensor& p : params) {
+    Tensor g = p.grad();
+    if (!g.defined()) continue;
+    Tensor gd = g.to(DType::F64);
+    total_sq += sum(gd * gd).item();
+  }
+  double norm = std::sqrt(total_sq);
+  if (!std::isfinite(norm)) return norm;
+  double coef = max_norm / (norm + 1e-6);
+  if (coef < 1.0) {
+    for (const Tensor& p : params) {
+      Tensor g = p.grad();
+      if (g.defined()) p.set_grad(g * coef);
+    }
+  }
+  return norm;
+}
+
+double schedule_lr(ScheduleType type, double base_lr, int64_t step, int64_t warmup, int64_t total,
+                   double min_lr_ratio) {
+  if (warmup < 0 || total < 0 || step < 0) {
+    throw ConfigError(fmt::format("[schedule] steps must be >= 0 (step {}, warmup {}, total {})", step, warmup, total));
+  }
+  if (step < warmup) return base_lr * double(step) / double(std::max<int64_t>(1, warmup));
+  switch (type) {
+    case ScheduleType::Constant: return base_lr;
+    case ScheduleType::Linear: {
+      double f = double(total - step) / double(std::max<int64_t>(1, total - warmup));
+      return base_lr * std::max(0.0, f);
+    }
+    case ScheduleType::Cosine: {
+      double progress = double(step - warmup) / double(std::max<int64_t>(1, total - warmup));
+      progress = std::min(progress, 1.0);
+      double cosv = 0.5 * (1.0 + std::cos(M_PI * progress));
+      return base_lr * (min_lr_ratio + (1.0 - min_lr_ratio) * cosv);
+    }
+  }
+  return base_lr;
+}
+
+}  // namespace lazarus::training
