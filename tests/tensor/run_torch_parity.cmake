@@ -1,0 +1,11 @@
+# Runs the C++ parity driver, then the torch comparison script; fails if either fails.
+file(REMOVE_RECURSE ${WORKDIR})
+file(MAKE_DIRECTORY ${WORKDIR})
+execute_process(COMMAND ${DRIVER} ${WORKDIR} RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "torch_parity_main failed (${rc})")
+endif()
+execute_process(COMMAND ${PYTHON} ${SCRIPT} ${WORKDIR} RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "torch_parity.py reported mismatches (${rc})")
+endif()
