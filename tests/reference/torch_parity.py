@@ -1,0 +1,282 @@
+#!/usr/bin/env python3
+"""PyTorch parity for the Lazarus tensor engine.
+
+Reads the case directory written by tests/tensor/torch_parity_main (manifest.json + raw .bin
+files), recomputes every op's output and input gradients in torch from the very same inputs and
+upstream gradient, and compares. Prints a table; exits 1 on any mismatch or engine error.
+
+usage: torch_parity.py <case dir>
+
+Error metric (normalised): max |lazarus - torch| / max |torch| over the finite elements, after
+checking that NaN and inf positions agree. Integer and bool outputs must match exactly.
+
+Reference mode per case: 'native' runs the op in torch in the case dtype. bf16/f16 ops that
+torch 1.13's CPU build does not implement for that dtype, and the ops Lazarus fuses or torch
+1.13 lacks (rms_norm, rope, attention: composed here), run in f32 from the same rounded inputs
+and round the result once ('f32'), which is what Lazarus's kernels do.
+"""
+import json
+import math
+import os
+import sys
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+# Tolerances (normalised error), forward / gradient, per dtype.
+TOLERANCES = {
+    "f64": (1e-10, 1e-10),
+    "f32": (1e-5, 1e-5),
+    "bf16": (1e-2, 2e-2),
+    "f16": (1e-3, 2e-3),
+}
+
+NP_TYPES = {"f32": np.float32, "f64": np.float64, "bf16": np.int16, "f16": np.float16,
+            "i32": np.int32, "i64": np.int64, "bool": np.uint8}
+TORCH_TYPES = {"f32": torch.float32, "f64": torch.float64, "bf16": torch.bfloat16,
+               "f16": torch.float16}
+COMPOSED = {"rms_norm", "rope", "attention"}
+
+
+def load(d, meta):
+    raw = np.fromfile(os.path.join(d, meta["file"]), dtype=NP_TYPES[meta["dtype"]])
+    t = torch.from_numpy(raw.copy()).reshape(meta["shape"])
+    if meta["dtype"] == "bf16":
+        t = t.view(torch.bfloat16)
+    elif meta["dtype"] == "bool":
+        t = t.bool()
+    return t
+
+
+def dims_of(p):
+    d = p["dims"]
+    return [d] if isinstance(d, int) else list(d)
+
+
+def attention(q, k, v, mask, p):
+    H, Hkv, Tq, Dh = q.shape[1], k.shape[1], q.shape[2], q.shape[3]
+    Tk = k.shape[2]
+    if H != Hkv:
+        k = k.repeat_interleave(H // Hkv, dim=1)
+        v = v.repeat_interleave(H // Hkv, dim=1)
+    scores = (q @ k.transpose(-1, -2)) * (1.0 / math.sqrt(Dh))
+    if mask is not None:
+        scores = scores.masked_fill(~mask, -math.inf) if mask.dtype == torch.bool else scores + mask
+    i = torch.arange(Tq)[:, None] + p["query_offset"]
+    j = torch.arange(Tk)[None, :]
+    keep = torch.ones(Tq, Tk, dtype=torch.bool)
+    if p["causal"]:
+        keep &= j <= i
+    if p["window"] > 0:
+        keep &= j > i - p["window"]
+    scores = scores.masked_fill(~keep, -math.inf)
+    return torch.softmax(scores, -1) @ v
+
+
+def rope(x, cos, sin, p):
+    T, half = x.shape[-2], x.shape[-1] // 2
+    c = cos[p["offset"]:p["offset"] + T].to(x.dtype)
+    s = sin[p["offset"]:p["offset"] + T].to(x.dtype)
+    if not p["interleaved"]:
+        x1, x2 = x[..., :half], x[..., half:]
+        return torch.cat([x1 * c - x2 * s, x2 * c + x1 * s], -1)
+    xe, xo = x[..., 0::2], x[..., 1::2]
+    return torch.stack([xe * c - xo * s, xo * c + xe * s], -1).flatten(-2)
+
+
+def rms_norm(x, w, eps):
+    return x * torch.rsqrt((x * x).mean(-1, keepdim=True) + eps) * w
+
+
+def split_op(x):
+    a, b, c = x.split([3, 5, 2], 1)
+    return torch.cat([c * 2.0, a.exp(), b], 1)
+
+
+def chunk_op(x):
+    a, b, c = x.chunk(3, 1)
+    return a * c + b
+
+
+OPS = {
+    "neg": lambda x, p: torch.neg(x[0]),
+    "abs": lambda x, p: torch.abs(x[0]),
+    "exp": lambda x, p: torch.exp(x[0]),
+    "log": lambda x, p: torch.log(x[0]),
+    "sqrt": lambda x, p: torch.sqrt(x[0]),
+    "rsqrt": lambda x, p: torch.rsqrt(x[0]),
+    "sin": lambda x, p: torch.sin(x[0]),
+    "cos": lambda x, p: torch.cos(x[0]),
+    "tanh": lambda x, p: torch.tanh(x[0]),
+    "sigmoid": lambda x, p: torch.sigmoid(x[0]),
+    "relu": lambda x, p: torch.relu(x[0]),
+    "silu": lambda x, p: F.silu(x[0]),
+    "softplus": lambda x, p: F.softplus(x[0]),
+    "square": lambda x, p: torch.square(x[0]),
+    "gelu": lambda x, p: F.gelu(x[0]),
+    "gelu_tanh": lambda x, p: F.gelu(x[0], approximate="tanh"),
+    "add": lambda x, p: torch.add(x[0], x[1]),
+    "sub": lambda x, p: torch.sub(x[0], x[1]),
+    "mul": lambda x, p: torch.mul(x[0], x[1]),
+    "div": lambda x, p: torch.div(x[0], x[1]),
+    "pow": lambda x, p: torch.pow(x[0], x[1]),
+    "maximum": lambda x, p: torch.maximum(x[0], x[1]),
+    "minimum": lambda x, p: torch.minimum(x[0], x[1]),
+    "pow_scalar": lambda x, p: x[0] ** p["e"],
+    "add_scalar": lambda x, p: x[0] + p["s"],
+    "mul_scalar": lambda x, p: x[0] * p["s"],
+    "rsub_scalar": lambda x, p: p["s"] - x[0],
+    "div_scalar": lambda x, p: x[0] / p["s"],
+    "eq": lambda x, p: torch.eq(x[0], x[1]),
+    "ne": lambda x, p: torch.ne(x[0], x[1]),
+    "lt": lambda x, p: torch.lt(x[0], x[1]),
+    "le": lambda x, p: torch.le(x[0], x[1]),
+    "gt": lambda x, p: torch.gt(x[0], x[1]),
+    "ge": lambda x, p: torch.ge(x[0], x[1]),
+    "logical_and": lambda x, p: torch.logical_and(x[0], x[1]),
+    "logical_or": lambda x, p: torch.logical_or(x[0], x[1]),
+    "logical_not": lambda x, p: torch.logical_not(x[0]),
+    "where": lambda x, p: torch.where(x[0], x[1], x[2]),
+    "masked_fill": lambda x, p: x[0].masked_fill(x[1], p["v"]),
+    "tril": lambda x, p: torch.tril(x[0], p["k"]),
+    "triu": lambda x, p: torch.triu(x[0], p["k"]),
+    "sum": lambda x, p: x[0].sum(dim=dims_of(p), keepdim=p["keepdim"]) if dims_of(p) else x[0].sum(),
+    "mean": lambda x, p: x[0].mean(dim=dims_of(p), keepdim=p["keepdim"]),
+    "amax": lambda x, p: torch.amax(x[0], dim=dims_of(p), keepdim=p["keepdim"]),
+    "amin": lambda x, p: torch.amin(x[0], dim=dims_of(p), keepdim=p["keepdim"]),
+    "argmax": lambda x, p: torch.argmax(x[0], dim=p["dim"], keepdim=p["keepdim"]),
+    "argmin": lambda x, p: torch.argmin(x[0], dim=p["dim"], keepdim=p["keepdim"]),
+    "var": lambda x, p: (torch.var(x[0], dim=dims_of(p), unbiased=bool(p["correction"]), keepdim=p["keepdim"])
+                         if dims_of(p) else torch.var(x[0], unbiased=bool(p["correction"]))),
+    "logsumexp": lambda x, p: torch.logsumexp(x[0], dim=dims_of(p), keepdim=p["keepdim"]),
+    "cumsum": lambda x, p: torch.cumsum(x[0], p["dim"]),
+    "softmax": lambda x, p: torch.softmax(x[0], p["dim"]),
+    "log_softmax": lambda x, p: torch.log_softmax(x[0], p["dim"]),
+    "matmul": lambda x, p: torch.matmul(x[0], x[1]),
+    "matmul_tt": lambda x, p: torch.matmul(x[0].t(), x[1].t()),
+    "linear": lambda x, p: F.linear(x[0], x[1], x[2] if len(x) > 2 else None),
+    "embedding": lambda x, p: F.embedding(x[1], x[0]),
+    "index_select": lambda x, p: torch.index_select(x[0], p["dim"], x[1]),
+    "gather": lambda x, p: torch.gather(x[0], p["dim"], x[1]),
+    "scatter_add": lambda x, p: x[0].scatter_add(p["dim"], x[1], x[2]),
+    "cat": lambda x, p: torch.cat(x, p["dim"]),
+    "stack": lambda x, p: torch.stack(x, p["dim"]),
+    "split": lambda x, p: split_op(x[0]),
+    "chunk": lambda x, p: chunk_op(x[0]),
+    "views": lambda x, p: x[0].permute(2, 0, 1)[:, :, 1:6:2].narrow(0, 1, 3).select(1, 2)
+                          .unsqueeze(0).expand(2, 3, 3).reshape(6, 3) * 1.0,
+    "to_f32": lambda x, p: x[0].float(),
+    "to_bf16": lambda x, p: x[0].bfloat16(),
+    "to_f16": lambda x, p: x[0].half(),
+    "rms_norm": lambda x, p: rms_norm(x[0], x[1], p["eps"]),
+    "layer_norm": lambda x, p: F.layer_norm(x[0], (x[0].shape[-1],), x[1], x[2], p["eps"]),
+    "rope": lambda x, p: rope(x[0], x[1], x[2], p),
+    "attention": lambda x, p: attention(x[0], x[1], x[2], x[3] if len(x) > 3 else None, p),
+}
+
+
+def run_torch(case, inputs, upstream, dtype, upcast):
+    """Runs the op on fresh leaves; returns (output, [grad or None per input])."""
+    leaves = []
+    for meta, t in zip(case["inputs"], inputs):
+        t = t.clone()
+        if "grad" in meta:
+            t.requires_grad_(True)
+        leaves.append(t)
+    args = leaves
+    if upcast:
+        args = [a.float() if a.is_floating_point() and a.dtype in (torch.bfloat16, torch.float16) else a
+                for a in leaves]
+    out = OPS[case["op"]](args, case["params"])
+    if upcast and out.is_floating_point() and out.dtype == torch.float32 and dtype in ("bf16", "f16"):
+        out = out.to(TORCH_TYPES[dtype])
+    grads = [None] * len(leaves)
+    if upstream is not None:
+        out.backward(upstream)
+        grads = [l.grad if l.requires_grad else None for l in leaves]
+    return out.detach(), grads
+
+
+def nerr(got, ref):
+    """Normalised error; inf when shapes, NaN/inf positions or exact-typed values disagree."""
+    if tuple(got.shape) != tuple(ref.shape):
+        return math.inf
+    if not ref.is_floating_point():
+        return 0.0 if torch.equal(got.to(ref.dtype), ref) else math.inf
+    g, r = got.double(), ref.double()
+    if not torch.equal(torch.isnan(g), torch.isnan(r)):
+        return math.inf
+    ri = torch.isinf(r)
+    if not torch.equal(g[ri], r[ri]) or torch.isinf(g[~ri]).any():
+        return math.inf
+    fin = torch.isfinite(r)
+    if fin.sum() == 0:
+        return 0.0
+    diff = (g[fin] - r[fin]).abs().max().item()
+    scale = r[fin].abs().max().item()
+    return diff / scale if scale > 0 else diff
+
+
+def main():
+    d = sys.argv[1]
+    torch.set_num_threads(2)
+    with open(os.path.join(d, "manifest.json")) as f:
+        manifest = json.load(f)
+    rows, failures = [], 0
+    seen_ops = set()
+    for case in manifest:
+        name, dtype = case["name"], case["dtype"]
+        seen_ops.add(case["op"])
+        if "error" in case:
+            rows.append((name, dtype, "-", "ENGINE ERROR", "", case["error"][:60]))
+            failures += 1
+            continue
+        inputs = [load(d, m) for m in case["inputs"]]
+        upstream = load(d, case["upstream"]) if "upstream" in case else None
+        tol_f, tol_g = TOLERANCES[dtype]
+        half = dtype in ("bf16", "f16")
+        upcast = half and case["op"] in COMPOSED
+        try:
+            ref, rgrads = run_torch(case, inputs, upstream, dtype, upcast)
+        except RuntimeError as e:
+            if not half or "not implemented" not in str(e):
+                raise
+            upcast = True
+            ref, rgrads = run_torch(case, inputs, upstream, dtype, upcast)
+        got = load(d, case["output"])
+        ef = nerr(got, ref)
+        eg = 0.0
+        notes = []
+        if ef > tol_f:
+            notes.append("output")
+        for i, (meta, rg) in enumerate(zip(case["inputs"], rgrads)):
+            if "grad" not in meta:
+                continue
+            if meta["grad"] is None:
+                e = 0.0 if rg is None or not rg.abs().gt(0).any() else math.inf
+            elif rg is None:
+                e = math.inf
+            else:
+                e = nerr(load(d, meta["grad"]), rg)
+            eg = max(eg, e)
+            if e > tol_g:
+                notes.append(f"grad{i} {e:.2e}")
+        ok = not notes
+        failures += 0 if ok else 1
+        rows.append((name, dtype, "f32" if upcast else "native", f"{ef:.2e}",
+                     f"{eg:.2e}" if upstream is not None else "-", "ok" if ok else "FAIL " + ", ".join(notes)))
+    missing = set(OPS) - seen_ops
+    print(f"{'case':<22} {'dtype':<5} {'mode':<6} {'fwd err':>9} {'grad err':>9}  status")
+    for r in rows:
+        print(f"{r[0]:<22} {r[1]:<5} {r[2]:<6} {r[3]:>9} {r[4]:>9}  {r[5]}")
+    print("tolerances (fwd, grad):", TOLERANCES)
+    if missing:
+        print("ops without a case:", sorted(missing))
+        failures += 1
+    print(f"{len(rows)} cases, {failures} failures")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
