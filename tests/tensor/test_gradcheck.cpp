@@ -148,11 +148,11 @@ TEST(Gradcheck, Views) {
   EXPECT_TRUE(gradcheck([](auto& x) { return x[0].transpose(0, 1).reshape({12}); }, {d({3, 4}, 36)})) << "reshape(copy)";
   EXPECT_TRUE(gradcheck([](auto& x) { return x[0].view({4, 3}).t().contiguous(); }, {d({3, 4}, 37)})) << "view/contiguous";
   EXPECT_TRUE(gradcheck([](auto& x) { return x[0].unsqueeze(1).squeeze(0).flatten(); }, {d({1, 4}, 38)})) << "squeeze";
-  EXPECT_TRUE(gradcheck([](auto& x) { return x[0].clone() * x[0].detach(); }, {d({4}, 39)})) << "clone/detach";
+  EXPECT_TRUE(gradcheck([](auto& x) { return x[0].clone() * 3.0; }, {d({4}, 39)})) << "clone";
   // A view of a view, then an op that reads it twice.
   EXPECT_TRUE(gradcheck([](auto& x) {
     Tensor v = x[0].t().slice(0, 0, 4, 3);
-    return v * x[0].narrow(0, 0, 2).t().narrow(0, 0, 2);
+    return v * x[0].narrow(1, 0, 2).t();
   }, {d({5, 4}, 40)})) << "view chain";
 }
 
@@ -207,7 +207,7 @@ TEST(Gradcheck, Norms) {
     EXPECT_TRUE(gradcheck([&](auto& x) { return reference::layer_norm(x[0], x[1], x[2], eps); }, {d({3, 8}, 79), d({8}, 80), d({8}, 81)})) << "ref layer_norm";
   }
   // Non-contiguous input.
-  EXPECT_TRUE(gradcheck([](auto& x) { return rms_norm(x[0].t(), x[1], 1e-6); }, {d({8, 3}, 82), d({3}, 83)})) << "rms_norm strided";
+  EXPECT_TRUE(gradcheck([](auto& x) { return rms_norm(x[0].t(), x[1], 1e-6); }, {d({8, 3}, 82), d({8}, 83)})) << "rms_norm strided";
 }
 
 TEST(Gradcheck, Rope) {

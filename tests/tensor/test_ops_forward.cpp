@@ -91,7 +91,8 @@ TEST(Unary, SpecialValues) {
   EXPECT_TRUE(close(sigmoid(x), {0.5, 1 / (1 + std::exp(1.0)), 1, 0, NAN}, 1e-6, 0));
   EXPECT_TRUE(close(tanh(x), {0, std::tanh(-1.0), 1, -1, NAN}, 1e-6, 0));
   EXPECT_TRUE(close(relu(x), {0, 0, INFINITY, 0, NAN}, 0, 0));
-  EXPECT_TRUE(close(softplus(make({100.0, -100.0}, {2})), {100, std::exp(-100.0)}, 1e-6, 0));
+  // exp(-100) is an f32 subnormal: compare against its f32 rounding.
+  EXPECT_TRUE(close(softplus(make({100.0, -100.0}, {2})), {100, double(float(std::exp(-100.0)))}, 1e-6, 2e-45));
 }
 
 // ---- binary ----
@@ -193,8 +194,9 @@ TEST(Binary, ScalarFormsPromotionAndOperators) {
   EXPECT_TRUE(close(i * i, {1, 4, 9}, 0, 0));
   Tensor h = rand_t({40}, 3, DType::BF16);
   Vec vh = values(h), wh(40);
-  for (int k = 0; k < 40; ++k) wh[k] = round_to(vh[k] * vh[k] + vh[k], DType::BF16);
-  EXPECT_TRUE(close(h * h + h, wh, 1.6e-2, 1e-3));  // two roundings
+  // Two ops, two roundings (as torch bf16 eager).
+  for (int k = 0; k < 40; ++k) wh[k] = round_to(round_to(vh[k] * vh[k], DType::BF16) + vh[k], DType::BF16);
+  EXPECT_TRUE(close(h * h + h, wh, 0, 0));
 }
 
 TEST(Binary, ComparisonsAndLogical) {
