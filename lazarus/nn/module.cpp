@@ -75,7 +75,7 @@ StateDict Module::state_dict() {
   return sd;
 }
 
-void Module::load_state_dict(const StateDict& sd, bool strict) {
+void Module::load_state_dict(const StateDict& sd, bool strict, bool assign) {
   struct Target {
     Tensor* slot;
     bool param;
@@ -112,9 +112,14 @@ void Module::load_state_dict(const StateDict& sd, bool strict) {
     list("wrong shape", mismatched);
     throw LoadError(msg);
   }
+  NoGradGuard no_grad;
   for (auto& [name, t] : want) {
     auto it = sd.find(name);
     if (it == sd.end()) continue;
+    if (!assign && t.slot->defined()) {
+      t.slot->copy_(it->second);
+      continue;
+    }
     bool rg = t.slot->defined() && t.slot->requires_grad();
     DType dt = t.slot->defined() ? t.slot->dtype() : it->second.dtype();
     Tensor v = it->second.detach();

@@ -30,10 +30,13 @@ class Module {
   std::vector<Tensor*> parameters();
   /// Parameters and persistent buffers by dotted name.
   StateDict state_dict();
-  /// Replaces parameters and buffers by name. With `strict`, every expected name must be present
+  /// Loads parameters and buffers by name. With `strict`, every expected name must be present
   /// and no name may be left over; shapes must match exactly (dtype is converted to the
-  /// parameter's). Throws LoadError listing every missing, unexpected and mis-shaped name.
-  void load_state_dict(const StateDict& sd, bool strict = true);
+  /// parameter's). Throws LoadError listing every missing, unexpected and mis-shaped name, before
+  /// changing anything. By default values are copied into the existing tensors (as PyTorch does),
+  /// so optimizers and tied weights keep seeing them; `assign` instead makes the slots share the
+  /// given tensors (zero-copy, e.g. straight from a memory-mapped checkpoint).
+  void load_state_dict(const StateDict& sd, bool strict = true, bool assign = false);
 
   void train(bool on = true);
   void eval() { train(false); }

@@ -147,3 +147,20 @@ TEST(Layers, ToDtypeKeepsTrainability) {
 }
 
 }  // namespace
+
+namespace {
+TEST(Module, LoadCopiesIntoExistingTensorsUnlessAssign) {
+  Layer l;
+  Tensor held = l.input_layernorm->weight;  // e.g. an optimizer's handle
+  auto sd = l.state_dict();
+  sd["input_layernorm.weight"] = full({8}, 5.0);
+  l.load_state_dict(sd);
+  EXPECT_DOUBLE_EQ(sum(held).item(), 40.0);  // same storage, new values
+  EXPECT_TRUE(l.input_layernorm->weight.requires_grad());
+  Tensor fresh = full({8}, 9.0);
+  sd["input_layernorm.weight"] = fresh;
+  l.load_state_dict(sd, true, /*assign=*/true);
+  EXPECT_EQ(l.input_layernorm->weight.storage(), fresh.storage());  // zero-copy
+  EXPECT_DOUBLE_EQ(sum(held).item(), 40.0);
+}
+}  // namespace

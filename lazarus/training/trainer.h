@@ -1,0 +1,89 @@
+// The trainer: steps with gradient accumulation, clipping and a schedule, evaluation (loss and
+// perplexity), atomic checkpoints (model, optimizer, schedule position, RNG, data position) with
+// exact resume, a guard against non-finite loss or gradients, a progress line, metrics as JSONL
+// and an SVG loss curve next to them.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "lazarus/nn/module.h"
+#include "lazarus/training/data.h"
+#include "lazarus/training/optimizer.h"
+
+namespace lazarus::training {
+
+struct TrainerConfig {
+  int64_t max_steps = 100;
+  int64_t grad_accum = 1;          // micro-batches per optimizer step
+  double lr = 3e-4;
+  ScheduleType schedule = ScheduleType::Cosine;
+  int64_t warmup_steps = 0;
+  double min_lr_ratio = 0.1;       // cosine floor as a fraction of lr
+  double weight_decay = 0.0;       // not applied to biases and norm weights
+  double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
+  double max_grad_norm = 1.0;      // 0 = no clipping
+  int64_t eval_every = 0;          // 0 = evaluate only at the end (when an eval loader is given)
+  int64_t eval_batches = 8;
+  int64_t save_every = 0;          // 0 = save only at the end (when output_dir is set)
+  int64_t keep_checkpoints = 2;
+  int64_t log_every = 10;
+  std::string output_dir;          // empty = write nothing
+  bool resume = true;              // continue from output_dir's latest checkpoint if there is one
+  bool progress = true;            // progress line on stderr
+  /// Throws ConfigError naming the field.
+  void validate() const;
+};
+
+struct StepRecord {
+  int64_t step = 0;
+  double loss = 0, lr = 0, grad_norm = 0, tokens_per_s = 0;
+  double eval_loss = -1;  // -1 = not evaluated at this step
+};
+
+struct TrainResult {
+  int64_t steps = 0;
+  double final_loss = 0;
+  double eval_loss = -1;
+  double eval_perplexity = -1;
+  double tokens_per_s = 0;
+  std::vector<StepRecord> history;
+};
+
+/// Computes the (mean) loss of one batch; gradients flow from it.
+using LossFn = std::function<Tensor(nn::Module& model, const Batch& batch)>;
+
+class Trainer {
+ public:
+  Trainer(nn::Module& model, LossFn loss_fn, DataLoader& train, DataLoader* eval, TrainerConfig cfg);
+  /// Runs until max_steps (resuming first when configured). Throws Error on a non-finite loss or
+  /// gradient norm, before that step changes any weight; the last checkpoint stays intact.
+  TrainResult train();
+  /// Mean loss over up to eval_batches batches of the eval loader (restarted from its beginning).
+  double evaluate();
+  /// Writes a checkpoint folder atomically (a temporary folder, then a rename).
+  void save_checkpoint(const std::string& dir);
+  /// Restores model, optimizer, step, history, RNG and data position; LoadError on bad files.
+  void load_checkpoint(const std::string& dir);
+  /// Path of the newest complete checkpoint in output_dir, or "" when there is none.
+  static std::string latest_checkpoint(const std::string& output_dir);
+  int64_t step() const { return step_; }
+
+ private:
+  void write_metrics() const;
+  nn::Module& model_;
+  LossFn loss_fn_;
+  DataLoader& train_;
+  DataLoader* eval_;
+  TrainerConfig cfg_;
+  AdamW opt_;
+  int64_t step_ = 0;
+  std::vector<StepRecord> history_;
+};
+
+/// Writes an SVG line chart of training loss (and eval loss points) against step.
+void write_loss_curve_svg(const std::string& path, const std::vector<StepRecord>& history);
+
+}  // namespace lazarus::training
