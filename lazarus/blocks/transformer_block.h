@@ -1,0 +1,32 @@
+// TransformerBlock (pre-norm): h = x + attn(norm(x)); out = h + ffn(norm(h)). Children are named
+// as in HF Llama checkpoints: input_layernorm, self_attn, post_attention_layernorm, mlp.
+#pragma once
+
+#include <memory>
+
+#include "lazarus/components/attention.h"
+#include "lazarus/components/ffn.h"
+
+namespace lazarus::blocks {
+
+/// What one block returns.
+struct BlockOutput {
+  Tensor hidden_states;  // (B, T, D)
+};
+
+class TransformerBlock : public nn::Module {
+ public:
+  TransformerBlock(int64_t hidden_size, const config::BlockConfig& cfg, int64_t max_position_embeddings,
+                   DType dtype = DType::F32);
+  /// x (B, T, D) -> BlockOutput{(B, T, D)}; `cache` is this layer's KV cache or null.
+  BlockOutput forward(const Tensor& x, const components::AttentionContext& ctx,
+                      components::KVCache* cache = nullptr) const;
+  /// The per-layer cache this block needs.
+  std::shared_ptr<components::LayerCache> make_cache(int64_t max_length) const;
+
+  std::shared_ptr<components::Norm> input_layernorm, post_attention_layernorm;
+  std::shared_ptr<components::Attention> self_attn;
+  std::shared_ptr<components::FeedForward> mlp;
+};
+
+}  // namespace lazarus::blocks

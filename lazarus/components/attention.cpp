@@ -1,0 +1,76 @@
+// Self-attention (see attention.h); the math follows HF modeling_llama's LlamaAttention.
+#include "lazarus/components/attention.h"
+
+#include <cmath>
+
+#include <fmt/format.h>
+
+#include "lazarus/core/error.h"
+#include "lazarus/tensor/autograd.h"
+#include "lazarus/tensor/ops.h"
+
+namespace lazarus::components {
+
+using config::PositionEmbeddingType;
+
+Attention::Attention(int64_t hidden_size, const config::AttentionConfig& cfg,
+                     int64_t max_position_embeddings, DType dtype)
+    : cfg_(cfg) {
+  cfg.validate(hidden_size, "attention");
+  if (cfg.position != PositionEmbeddingType::RoPE && cfg.position != PositionEmbeddingType::None) {
+    throw ConfigError(fmt::format("attention.position: '{}' is not implemented yet (rope, none)",
+                                  config::to_string(cfg.position)));
+  }
+  head_dim_ = cfg.resolved_head_dim(hidden_size);
+  const int64_t H = cfg.num_attention_heads, Hkv = cfg.num_key_value_heads, Dh = head_dim_;
+  q_proj = register_module("q_proj", std::make_shared<nn::Linear>(hidden_size, H * Dh, cfg.bias, dtype));
+  k_proj = register_module("k_proj", std::make_shared<nn::Linear>(hidden_size, Hkv * Dh, cfg.bias, dtype));
+  v_proj = register_module("v_proj", std::make_shared<nn::Linear>(hidden_size, Hkv * Dh, cfg.bias, dtype));
+  o_proj = register_module("o_proj", std::make_shared<nn::Linear>(H * Dh, hidden_size, cfg.output_bias, dtype));
+  if (cfg.position == PositionEmbeddingType::RoPE) {
+    rotary_ = std::make_unique<RotaryEmbedding>(Dh, cfg.rope, max_position_embeddings);
+  }
+}
+
+Tensor Attention::forward(const Tensor& x, const AttentionContext& ctx, KVCache* cache) const {
+  // x (B, T, D)
+  const int64_t B = x.size(0), T = x.size(1);
+  const int64_t H = cfg_.num_attention_heads, Hkv = cfg_.num_key_value_heads, Dh = head_dim_;
+  if (is_training() && cfg_.dropout > 0) {
+    throw Error("[Attention] attention dropout in training mode is not implemented yet");
+  }
+  Tensor q = q_proj->forward(x).view({B, T, H, Dh}).transpose(1, 2);    // (B, H, T, Dh)
+  Tensor k = k_proj->forward(x).view({B, T, Hkv, Dh}).transpose(1, 2);  // (B, Hkv, T, Dh)
+  Tensor v = v_proj->forward(x).view({B, T, Hkv, Dh}).transpose(1, 2);  // (B, Hkv, T, Dh)
+  if (rotary_) {
+    q = rotary_->apply(q, ctx.positions);
+    k = rotary_->apply(k, ctx.positions);
+  }
+
+  int64_t past = 0;
+  Tensor k_all = k, v_all = v;
+  if (cache) {
+    past = cache->length();
+    Tensor k_prev = cache->keys(), v_prev = cache->values();  // (B, Hkv, past, Dh) views
+    auto [kc, vc] = cache->update(k, v);                       // (B, Hkv, past + T, Dh)
+    if (past > 0) {
+      // With gradients the new keys must stay on the graph; otherwise read the buffer itself.
+      bool grad = grad_enabled() && (k.requires_grad() || v.requires_grad());
+      k_all = grad ? cat({k_prev, k}, 2) : kc;
+      v_all = grad ? cat({v_prev, v}, 2) : vc;
+    }
+  }
+
+  AttentionOptions opts;
+  opts.causal = cfg_.causal;
+  opts.window = cfg_.sliding_window.value_or(0);
+  opts.scale = 1.0 / std::sqrt(static_cast<double>(Dh));
+  opts.query_offset = past;
+  Tensor mask = ctx.key_padding_mask;
+  if (mask.defined() && mask.dtype() != q.dtype()) mask = mask.to(q.dtype());
+  Tensor out = scaled_dot_product_attention(q, k_all, v_all, mask, opts);  // (B, H, T, Dh)
+  out = out.transpose(1, 2).reshape({B, T, H * Dh});                        // (B, T, H*Dh)
+  return o_proj->forward(out);
+}
+
+}  // namespace lazarus::components

@@ -1,0 +1,113 @@
+// String forms of the config enums.
+#include "lazarus/config/enums.h"
+
+#include <array>
+#include <utility>
+
+#include <fmt/format.h>
+
+#include "lazarus/core/error.h"
+
+namespace lazarus::config {
+
+namespace {
+
+template <class E, size_t N>
+using Table = std::array<std::pair<E, std::string_view>, N>;
+
+constexpr Table<AttentionType, 3> kAttention{{{AttentionType::MultiHead, "multi_head"},
+                                              {AttentionType::GroupedQuery, "grouped_query"},
+                                              {AttentionType::MultiQuery, "multi_query"}}};
+constexpr Table<FFNType, 4> kFFN{{{FFNType::MLP, "mlp"},
+                                  {FFNType::SwiGLU, "swiglu"},
+                                  {FFNType::GeGLU, "geglu"},
+                                  {FFNType::Gated, "gated"}}};
+constexpr Table<NormType, 2> kNorm{{{NormType::RMSNorm, "rms_norm"}, {NormType::LayerNorm, "layer_norm"}}};
+constexpr Table<ActivationType, 7> kActivation{{{ActivationType::ReLU, "relu"},
+                                                {ActivationType::GELU, "gelu"},
+                                                {ActivationType::GELUTanh, "gelu_tanh"},
+                                                {ActivationType::SiLU, "silu"},
+                                                {ActivationType::Tanh, "tanh"},
+                                                {ActivationType::Sigmoid, "sigmoid"},
+                                                {ActivationType::Identity, "identity"}}};
+constexpr Table<PositionEmbeddingType, 5> kPosition{{{PositionEmbeddingType::None, "none"},
+                                                     {PositionEmbeddingType::RoPE, "rope"},
+                                                     {PositionEmbeddingType::Learned, "learned"},
+                                                     {PositionEmbeddingType::Sinusoidal, "sinusoidal"},
+                                                     {PositionEmbeddingType::ALiBi, "alibi"}}};
+constexpr Table<RoPEScalingType, 5> kRoPE{{{RoPEScalingType::None, "none"},
+                                           {RoPEScalingType::Linear, "linear"},
+                                           {RoPEScalingType::Dynamic, "dynamic"},
+                                           {RoPEScalingType::Llama3, "llama3"},
+                                           {RoPEScalingType::Yarn, "yarn"}}};
+constexpr Table<BlockType, 4> kBlock{{{BlockType::Transformer, "transformer"},
+                                      {BlockType::Mamba, "mamba"},
+                                      {BlockType::Hybrid, "hybrid"},
+                                      {BlockType::Recurrent, "recurrent"}}};
+constexpr Table<BackboneType, 4> kBackbone{{{BackboneType::Transformer, "transformer"},
+                                            {BackboneType::Mamba, "mamba"},
+                                            {BackboneType::Hybrid, "hybrid"},
+                                            {BackboneType::Recurrent, "recurrent"}}};
+constexpr Table<HeadType, 3> kHead{{{HeadType::LM, "lm"},
+                                    {HeadType::Classifier, "classifier"},
+                                    {HeadType::Regression, "regression"}}};
+
+template <class E, size_t N>
+std::string_view name_of(const Table<E, N>& t, E v) {
+  for (auto& [e, s] : t) if (e == v) return s;
+  return "?";
+}
+
+template <class E, size_t N>
+E parse(const Table<E, N>& t, std::string_view s, const std::string& path) {
+  for (auto& [e, n] : t) if (n == s) return e;
+  std::string names;
+  for (auto& [e, n] : t) names += (names.empty() ? "" : ", ") + std::string(n);
+  throw ConfigError(fmt::format("{}: unknown value '{}' (expected one of {})", path, s, names));
+}
+
+}  // namespace
+
+std::string_view to_string(AttentionType v) { return name_of(kAttention, v); }
+std::string_view to_string(FFNType v) { return name_of(kFFN, v); }
+std::string_view to_string(NormType v) { return name_of(kNorm, v); }
+std::string_view to_string(ActivationType v) { return name_of(kActivation, v); }
+std::string_view to_string(PositionEmbeddingType v) { return name_of(kPosition, v); }
+std::string_view to_string(RoPEScalingType v) { return name_of(kRoPE, v); }
+std::string_view to_string(BlockType v) { return name_of(kBlock, v); }
+std::string_view to_string(BackboneType v) { return name_of(kBackbone, v); }
+std::string_view to_string(HeadType v) { return name_of(kHead, v); }
+
+template <>
+AttentionType enum_from_string<AttentionType>(std::string_view s, const std::string& p) {
+  return parse(kAttention, s, p);
+}
+template <>
+FFNType enum_from_string<FFNType>(std::string_view s, const std::string& p) { return parse(kFFN, s, p); }
+template <>
+NormType enum_from_string<NormType>(std::string_view s, const std::string& p) { return parse(kNorm, s, p); }
+template <>
+ActivationType enum_from_string<ActivationType>(std::string_view s, const std::string& p) {
+  if (s == "swish") return ActivationType::SiLU;
+  if (s == "gelu_new" || s == "gelu_pytorch_tanh") return ActivationType::GELUTanh;
+  return parse(kActivation, s, p);
+}
+template <>
+PositionEmbeddingType enum_from_string<PositionEmbeddingType>(std::string_view s, const std::string& p) {
+  return parse(kPosition, s, p);
+}
+template <>
+RoPEScalingType enum_from_string<RoPEScalingType>(std::string_view s, const std::string& p) {
+  if (s == "default") return RoPEScalingType::None;
+  return parse(kRoPE, s, p);
+}
+template <>
+BlockType enum_from_string<BlockType>(std::string_view s, const std::string& p) { return parse(kBlock, s, p); }
+template <>
+BackboneType enum_from_string<BackboneType>(std::string_view s, const std::string& p) {
+  return parse(kBackbone, s, p);
+}
+template <>
+HeadType enum_from_string<HeadType>(std::string_view s, const std::string& p) { return parse(kHead, s, p); }
+
+}  // namespace lazarus::config

@@ -1,0 +1,43 @@
+// The enums that replace magic strings in configs, each with its JSON string form. Parsing an
+// unknown string is a ConfigError naming the field path, the value and the accepted strings.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace lazarus::config {
+
+/// How query heads share key/value heads (checked against the head counts in validate()).
+enum class AttentionType { MultiHead, GroupedQuery, MultiQuery };
+/// Feed-forward flavour. SwiGLU / GeGLU are gated with SiLU / GELU; Gated takes any activation.
+enum class FFNType { MLP, SwiGLU, GeGLU, Gated };
+enum class NormType { RMSNorm, LayerNorm };
+enum class ActivationType { ReLU, GELU, GELUTanh, SiLU, Tanh, Sigmoid, Identity };
+/// Only None and RoPE are built today; the others parse but are rejected by the builders.
+enum class PositionEmbeddingType { None, RoPE, Learned, Sinusoidal, ALiBi };
+/// RoPE frequency scaling (Hugging Face `rope_type`).
+enum class RoPEScalingType { None, Linear, Dynamic, Llama3, Yarn };
+/// Only Transformer is built today.
+enum class BlockType { Transformer, Mamba, Hybrid, Recurrent };
+enum class BackboneType { Transformer, Mamba, Hybrid, Recurrent };
+/// Only LM is built today.
+enum class HeadType { LM, Classifier, Regression };
+
+// String forms ("grouped_query", "swiglu", "rms_norm", "silu", "rope", "llama3", ...).
+std::string_view to_string(AttentionType v);
+std::string_view to_string(FFNType v);
+std::string_view to_string(NormType v);
+std::string_view to_string(ActivationType v);
+std::string_view to_string(PositionEmbeddingType v);
+std::string_view to_string(RoPEScalingType v);
+std::string_view to_string(BlockType v);
+std::string_view to_string(BackboneType v);
+std::string_view to_string(HeadType v);
+
+/// Parses the string form; throws ConfigError "<path>: unknown value 'x' (expected one of ...)".
+/// Specialised for every enum above. ActivationType also accepts the Hugging Face aliases
+/// "swish", "gelu_new", "gelu_pytorch_tanh"; RoPEScalingType accepts "default" for None.
+template <class E>
+E enum_from_string(std::string_view s, const std::string& path);
+
+}  // namespace lazarus::config

@@ -1,0 +1,382 @@
+// Validation and JSON forms of the hierarchy configs (see model_config.h).
+#include "lazarus/config/model_config.h"
+
+#include <fmt/format.h>
+
+namespace lazarus::config {
+
+namespace {
+
+void check(bool ok, const std::string& msg) {
+  if (!ok) throw ConfigError(msg);
+}
+std::string f(const std::string& path, const char* name) { return path.empty() ? name : path + "." + name; }
+
+}  // namespace
+
+// ---- RoPEConfig ----
+
+void RoPEConfig::validate(const std::string& p) const {
+  check(theta > 0, fmt::format("{}: {} must be > 0", f(p, "theta"), theta));
+  if (scaling == RoPEScalingType::None) return;
+  check(factor > 0, fmt::format("{}: {} must be > 0", f(p, "factor"), factor));
+  if (scaling != RoPEScalingType::Linear) {
+    check(factor >= 1, fmt::format("{}: {} must be >= 1 for {} scaling", f(p, "factor"), factor,
+                                   to_string(scaling)));
+  }
+  if (original_max_position_embeddings) {
+    check(*original_max_position_embeddings > 0,
+          fmt::format("{}: {} must be > 0", f(p, "original_max_position_embeddings"),
+                      *original_max_position_embeddings));
+  }
+  if (scaling == RoPEScalingType::Llama3) {
+    check(low_freq_factor > 0, fmt::format("{}: {} must be > 0", f(p, "low_freq_factor"), low_freq_factor));
+    check(high_freq_factor > low_freq_factor,
+          fmt::format("{}: {} must be > low_freq_factor {}", f(p, "high_freq_factor"), high_freq_factor,
+                      low_freq_factor));
+    check(original_max_position_embeddings.has_value(),
+          fmt::format("{}: required for llama3 scaling", f(p, "original_max_position_embeddings")));
+  }
+  if (scaling == RoPEScalingType::Yarn) {
+    check(beta_fast > 0, fmt::format("{}: {} must be > 0", f(p, "beta_fast"), beta_fast));
+    check(beta_slow > 0, fmt::format("{}: {} must be > 0", f(p, "beta_slow"), beta_slow));
+    if (attention_factor) {
+      check(*attention_factor > 0,
+            fmt::format("{}: {} must be > 0", f(p, "attention_factor"), *attention_factor));
+    }
+  }
+}
+
+Json RoPEConfig::to_json() const {
+  return Json{{"theta", theta},
+              {"scaling", to_string(scaling)},
+              {"factor", factor},
+              {"original_max_position_embeddings", opt_json(original_max_position_embeddings)},
+              {"low_freq_factor", low_freq_factor},
+              {"high_freq_factor", high_freq_factor},
+              {"beta_fast", beta_fast},
+              {"beta_slow", beta_slow},
+              {"mscale", opt_json(mscale)},
+              {"mscale_all_dim", opt_json(mscale_all_dim)},
+              {"attention_factor", opt_json(attention_factor)},
+              {"interleaved", interleaved}};
+}
+
+RoPEConfig RoPEConfig::from_json(const Json& j, const std::string& path) {
+  RoPEConfig c;
+  JsonReader r(j, path);
+  r.get("theta", c.theta);
+  r.get("scaling", c.scaling);
+  r.get("factor", c.factor);
+  r.get("original_max_position_embeddings", c.original_max_position_embeddings);
+  r.get("low_freq_factor", c.low_freq_factor);
+  r.get("high_freq_factor", c.high_freq_factor);
+  r.get("beta_fast", c.beta_fast);
+  r.get("beta_slow", c.beta_slow);
+  r.get("mscale", c.mscale);
+  r.get("mscale_all_dim", c.mscale_all_dim);
+  r.get("attention_factor", c.attention_factor);
+  r.get("interleaved", c.interleaved);
+  r.finish();
+  return c;
+}
+
+// ---- AttentionConfig ----
+
+void AttentionConfig::validate(int64_t hidden_size, const std::string& p) const {
+  int64_t H = num_attention_heads, Hkv = num_key_value_heads;
+  check(H > 0, fmt::format("{}: {} must be > 0", f(p, "num_attention_heads"), H));
+  check(Hkv > 0, fmt::format("{}: {} must be > 0", f(p, "num_key_value_heads"), Hkv));
+  check(H % Hkv == 0, fmt::format("{}: {} does not divide num_attention_heads {}",
+                                  f(p, "num_key_value_heads"), Hkv, H));
+  switch (type) {
+    case AttentionType::MultiHead:
+      check(Hkv == H, fmt::format("{}: {} must equal num_attention_heads {} for multi_head attention",
+                                  f(p, "num_key_value_heads"), Hkv, H));
+      break;
+    case AttentionType::MultiQuery:
+      check(Hkv == 1, fmt::format("{}: {} must be 1 for multi_query attention",
+                                  f(p, "num_key_value_heads"), Hkv));
+      break;
+    case AttentionType::GroupedQuery: break;
+  }
+  if (head_dim) {
+    check(*head_dim > 0, fmt::format("{}: {} must be > 0", f(p, "head_dim"), *head_dim));
+  } else {
+    check(hidden_size % H == 0, fmt::format("{}: hidden_size {} is not divisible by num_attention_heads {}",
+                                            f(p, "num_attention_heads"), hidden_size, H));
+  }
+  int64_t Dh = resolved_head_dim(hidden_size);
+  if (position == PositionEmbeddingType::RoPE) {
+    check(Dh % 2 == 0, fmt::format("{}: {} must be even for rope", f(p, "head_dim"), Dh));
+  }
+  if (sliding_window) {
+    check(*sliding_window > 0, fmt::format("{}: {} must be > 0", f(p, "sliding_window"), *sliding_window));
+  }
+  check(dropout >= 0 && dropout <= 1, fmt::format("{}: {} must be in [0, 1]", f(p, "dropout"), dropout));
+  rope.validate(f(p, "rope"));
+}
+
+Json AttentionConfig::to_json() const {
+  return Json{{"type", to_string(type)},
+              {"num_attention_heads", num_attention_heads},
+              {"num_key_value_heads", num_key_value_heads},
+              {"head_dim", opt_json(head_dim)},
+              {"bias", bias},
+              {"output_bias", output_bias},
+              {"causal", causal},
+              {"sliding_window", opt_json(sliding_window)},
+              {"dropout", dropout},
+              {"position", to_string(position)},
+              {"rope", rope.to_json()}};
+}
+
+AttentionConfig AttentionConfig::from_json(const Json& j, const std::string& path) {
+  AttentionConfig c;
+  JsonReader r(j, path);
+  r.get("type", c.type);
+  r.get("num_attention_heads", c.num_attention_heads);
+  r.get("num_key_value_heads", c.num_key_value_heads);
+  r.get("head_dim", c.head_dim);
+  r.get("bias", c.bias);
+  r.get("output_bias", c.output_bias);
+  r.get("causal", c.causal);
+  r.get("sliding_window", c.sliding_window);
+  r.get("dropout", c.dropout);
+  r.get("position", c.position);
+  if (r.has("rope")) c.rope = RoPEConfig::from_json(r.raw("rope"), r.field("rope"));
+  r.finish();
+  return c;
+}
+
+// ---- FFNConfig ----
+
+void FFNConfig::validate(const std::string& p) const {
+  check(intermediate_size > 0,
+        fmt::format("{}: {} must be > 0", f(p, "intermediate_size"), intermediate_size));
+  if (type == FFNType::SwiGLU) {
+    check(activation == ActivationType::SiLU,
+          fmt::format("{}: {} must be silu for swiglu", f(p, "activation"), to_string(activation)));
+  }
+  if (type == FFNType::GeGLU) {
+    check(activation == ActivationType::GELU || activation == ActivationType::GELUTanh,
+          fmt::format("{}: {} must be gelu or gelu_tanh for geglu", f(p, "activation"),
+                      to_string(activation)));
+  }
+}
+
+Json FFNConfig::to_json() const {
+  return Json{{"type", to_string(type)},
+              {"activation", to_string(activation)},
+              {"intermediate_size", intermediate_size},
+              {"bias", bias}};
+}
+
+FFNConfig FFNConfig::from_json(const Json& j, const std::string& path) {
+  FFNConfig c;
+  JsonReader r(j, path);
+  r.get("type", c.type);
+  r.get("activation", c.activation);
+  r.require("intermediate_size", c.intermediate_size);
+  r.get("bias", c.bias);
+  r.finish();
+  return c;
+}
+
+// ---- NormConfig ----
+
+void NormConfig::validate(const std::string& p) const {
+  check(eps > 0 && eps < 1, fmt::format("{}: {} must be in (0, 1)", f(p, "eps"), eps));
+}
+
+Json NormConfig::to_json() const {
+  return Json{{"type", to_string(type)}, {"eps", eps}, {"bias", bias}};
+}
+
+NormConfig NormConfig::from_json(const Json& j, const std::string& path) {
+  NormConfig c;
+  JsonReader r(j, path);
+  r.get("type", c.type);
+  r.get("eps", c.eps);
+  r.get("bias", c.bias);
+  r.finish();
+  return c;
+}
+
+// ---- BlockConfig ----
+
+void BlockConfig::validate(int64_t hidden_size, const std::string& p) const {
+  check(type == BlockType::Transformer,
+        fmt::format("{}: '{}' blocks are not implemented yet (only transformer)", f(p, "type"),
+                    to_string(type)));
+  attention.validate(hidden_size, f(p, "attention"));
+  ffn.validate(f(p, "ffn"));
+  norm.validate(f(p, "norm"));
+}
+
+int64_t BlockConfig::num_parameters(int64_t D) const {
+  const auto& a = attention;
+  int64_t Dh = a.resolved_head_dim(D), H = a.num_attention_heads, Hkv = a.num_key_value_heads;
+  int64_t n = D * H * Dh + 2 * D * Hkv * Dh + H * Dh * D;  // q, k, v, o
+  if (a.bias) n += H * Dh + 2 * Hkv * Dh;
+  if (a.output_bias) n += D;
+  int64_t I = ffn.intermediate_size;
+  n += (ffn.gated() ? 3 : 2) * D * I;
+  if (ffn.bias) n += (ffn.gated() ? 2 : 1) * I + D;
+  n += 2 * norm.num_parameters(D);
+  return n;
+}
+
+Json BlockConfig::to_json() const {
+  return Json{{"type", to_string(type)},
+              {"attention", attention.to_json()},
+              {"ffn", ffn.to_json()},
+              {"norm", norm.to_json()}};
+}
+
+BlockConfig BlockConfig::from_json(const Json& j, const std::string& path) {
+  BlockConfig c;
+  JsonReader r(j, path);
+  r.get("type", c.type);
+  if (r.has("attention")) c.attention = AttentionConfig::from_json(r.raw("attention"), r.field("attention"));
+  if (r.has("ffn")) c.ffn = FFNConfig::from_json(r.raw("ffn"), r.field("ffn"));
+  else throw ConfigError(fmt::format("{}: missing required field", r.field("ffn")));
+  if (r.has("norm")) c.norm = NormConfig::from_json(r.raw("norm"), r.field("norm"));
+  r.finish();
+  return c;
+}
+
+// ---- BackboneConfig ----
+
+void BackboneConfig::validate(const std::string& p) const {
+  check(type == BackboneType::Transformer,
+        fmt::format("{}: '{}' backbones are not implemented yet (only transformer)", f(p, "type"),
+                    to_string(type)));
+  check(vocab_size > 0, fmt::format("{}: {} must be > 0", f(p, "vocab_size"), vocab_size));
+  check(hidden_size > 0, fmt::format("{}: {} must be > 0", f(p, "hidden_size"), hidden_size));
+  check(num_layers > 0, fmt::format("{}: {} must be > 0", f(p, "num_layers"), num_layers));
+  check(max_position_embeddings > 0,
+        fmt::format("{}: {} must be > 0", f(p, "max_position_embeddings"), max_position_embeddings));
+  block.validate(hidden_size, f(p, "block"));
+  for (auto& [i, b] : block_overrides) {
+    std::string bp = fmt::format("{}.{}", f(p, "block_overrides"), i);
+    check(i >= 0 && i < num_layers,
+          fmt::format("{}: layer index {} out of range for num_layers {}", bp, i, num_layers));
+    b.validate(hidden_size, bp);
+  }
+  final_norm.validate(f(p, "final_norm"));
+}
+
+int64_t BackboneConfig::num_parameters() const {
+  int64_t n = vocab_size * hidden_size;
+  for (int64_t i = 0; i < num_layers; ++i) n += block_for(i).num_parameters(hidden_size);
+  return n + final_norm.num_parameters(hidden_size);
+}
+
+Json BackboneConfig::to_json() const {
+  Json overrides = Json::object();
+  for (auto& [i, b] : block_overrides) overrides[std::to_string(i)] = b.to_json();
+  return Json{{"type", to_string(type)},
+              {"vocab_size", vocab_size},
+              {"hidden_size", hidden_size},
+              {"num_layers", num_layers},
+              {"max_position_embeddings", max_position_embeddings},
+              {"block", block.to_json()},
+              {"block_overrides", overrides},
+              {"final_norm", final_norm.to_json()}};
+}
+
+BackboneConfig BackboneConfig::from_json(const Json& j, const std::string& path) {
+  BackboneConfig c;
+  JsonReader r(j, path);
+  r.get("type", c.type);
+  r.require("vocab_size", c.vocab_size);
+  r.require("hidden_size", c.hidden_size);
+  r.require("num_layers", c.num_layers);
+  r.get("max_position_embeddings", c.max_position_embeddings);
+  if (!r.has("block")) throw ConfigError(fmt::format("{}: missing required field", r.field("block")));
+  c.block = BlockConfig::from_json(r.raw("block"), r.field("block"));
+  if (r.has("block_overrides")) {
+    const Json& o = r.raw("block_overrides");
+    std::string op = r.field("block_overrides");
+    if (!o.is_object()) throw ConfigError(fmt::format("{}: expected an object, got {}", op, o.type_name()));
+    for (auto it = o.begin(); it != o.end(); ++it) {
+      std::string key = it.key(), kp = op + "." + key;
+      size_t used = 0;
+      int64_t idx = -1;
+      try {
+        idx = std::stoll(key, &used);
+      } catch (const std::exception&) {
+        used = 0;
+      }
+      if (used != key.size() || key.empty()) {
+        throw ConfigError(fmt::format("{}: key '{}' is not a layer index", op, key));
+      }
+      c.block_overrides[idx] = BlockConfig::from_json(it.value(), kp);
+    }
+  }
+  if (r.has("final_norm")) c.final_norm = NormConfig::from_json(r.raw("final_norm"), r.field("final_norm"));
+  r.finish();
+  return c;
+}
+
+// ---- HeadConfig ----
+
+void HeadConfig::validate(const std::string& p) const {
+  check(type == HeadType::LM, fmt::format("{}: '{}' heads are not implemented yet (only lm)",
+                                          f(p, "type"), to_string(type)));
+  check(!(tie_word_embeddings && bias),
+        fmt::format("{}: a tied head cannot have a bias", f(p, "bias")));
+}
+
+Json HeadConfig::to_json() const {
+  return Json{{"type", to_string(type)}, {"tie_word_embeddings", tie_word_embeddings}, {"bias", bias}};
+}
+
+HeadConfig HeadConfig::from_json(const Json& j, const std::string& path) {
+  HeadConfig c;
+  JsonReader r(j, path);
+  r.get("type", c.type);
+  r.get("tie_word_embeddings", c.tie_word_embeddings);
+  r.get("bias", c.bias);
+  r.finish();
+  return c;
+}
+
+// ---- ModelConfig ----
+
+void ModelConfig::validate() const {
+  backbone.validate("backbone");
+  head.validate("head");
+}
+
+int64_t ModelConfig::num_parameters() const {
+  int64_t n = backbone.num_parameters();
+  if (!head.tie_word_embeddings) n += backbone.vocab_size * backbone.hidden_size;
+  if (head.bias) n += backbone.vocab_size;
+  return n;
+}
+
+Json ModelConfig::to_json() const { return Json{{"backbone", backbone.to_json()}, {"head", head.to_json()}}; }
+
+ModelConfig ModelConfig::from_json(const Json& j, const std::string& path) {
+  ModelConfig c;
+  JsonReader r(j, path);
+  if (!r.has("backbone")) throw ConfigError(fmt::format("{}: missing required field", r.field("backbone")));
+  c.backbone = BackboneConfig::from_json(r.raw("backbone"), r.field("backbone"));
+  if (r.has("head")) c.head = HeadConfig::from_json(r.raw("head"), r.field("head"));
+  r.finish();
+  return c;
+}
+
+ModelConfig ModelConfig::from_json_string(const std::string& text) {
+  Json j;
+  try {
+    j = Json::parse(text);
+  } catch (const nlohmann::json::parse_error& e) {
+    throw ConfigError(fmt::format("config: invalid JSON: {}", e.what()));
+  }
+  return from_json(j);
+}
+
+}  // namespace lazarus::config

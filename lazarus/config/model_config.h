@@ -1,0 +1,173 @@
+// Typed configs for every level of the model hierarchy: RoPE -> attention / FFN / norm -> block ->
+// backbone -> head -> model. Each is a plain value with declared defaults, `validate()` (messages
+// name the field path and the value), strict JSON round-trip (unknown keys and wrong types are a
+// ConfigError naming the field), equality, and `with(f)` for a validated modified copy.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+
+#include "lazarus/config/enums.h"
+#include "lazarus/config/json_reader.h"
+
+namespace lazarus::config {
+
+/// Makes a modified copy: `auto c2 = with(c, [](auto& c) { c.factor = 8; });` validates c2.
+template <class C, class F>
+C with(const C& c, F&& f) {
+  C out = c;
+  f(out);
+  out.validate();
+  return out;
+}
+
+/// Rotary position embedding and its frequency scaling (Hugging Face `rope_theta` +
+/// `rope_scaling`). Fields unused by the chosen scaling keep their defaults.
+struct RoPEConfig {
+  double theta = 10000.0;
+  RoPEScalingType scaling = RoPEScalingType::None;
+  /// linear / dynamic / llama3 / yarn: context extension factor.
+  double factor = 1.0;
+  /// llama3 / yarn / dynamic: the pre-extension context; nullopt = the backbone's
+  /// max_position_embeddings.
+  std::optional<int64_t> original_max_position_embeddings;
+  double low_freq_factor = 1.0;   // llama3
+  double high_freq_factor = 4.0;  // llama3
+  double beta_fast = 32.0;        // yarn
+  double beta_slow = 1.0;         // yarn
+  std::optional<double> mscale;            // yarn
+  std::optional<double> mscale_all_dim;    // yarn
+  std::optional<double> attention_factor;  // yarn: nullopt = derived from factor / mscale
+  /// Rotate adjacent pairs (GPT-J) instead of halves (Llama).
+  bool interleaved = false;
+
+  void validate(const std::string& path = "rope") const;
+  Json to_json() const;
+  static RoPEConfig from_json(const Json& j, const std::string& path = "rope");
+  bool operator==(const RoPEConfig&) const = default;
+};
+
+struct AttentionConfig {
+  AttentionType type = AttentionType::MultiHead;
+  int64_t num_attention_heads = 8;
+  int64_t num_key_value_heads = 8;
+  /// nullopt = hidden_size / num_attention_heads.
+  std::optional<int64_t> head_dim;
+  /// Bias on q/k/v projections, and on the output projection.
+  bool bias = false;
+  bool output_bias = false;
+  bool causal = true;
+  /// Keys older than `sliding_window` positions are not attended; nullopt = unlimited.
+  std::optional<int64_t> sliding_window;
+  double dropout = 0.0;
+  PositionEmbeddingType position = PositionEmbeddingType::RoPE;
+  RoPEConfig rope;
+
+  int64_t resolved_head_dim(int64_t hidden_size) const {
+    return head_dim ? *head_dim : hidden_size / num_attention_heads;
+  }
+  /// Checks ranges and the head counts against `type` and `hidden_size`.
+  void validate(int64_t hidden_size, const std::string& path = "attention") const;
+  Json to_json() const;
+  static AttentionConfig from_json(const Json& j, const std::string& path = "attention");
+  bool operator==(const AttentionConfig&) const = default;
+};
+
+struct FFNConfig {
+  FFNType type = FFNType::SwiGLU;
+  ActivationType activation = ActivationType::SiLU;
+  int64_t intermediate_size = 0;
+  bool bias = false;
+
+  bool gated() const { return type != FFNType::MLP; }
+  void validate(const std::string& path = "ffn") const;
+  Json to_json() const;
+  static FFNConfig from_json(const Json& j, const std::string& path = "ffn");
+  bool operator==(const FFNConfig&) const = default;
+};
+
+struct NormConfig {
+  NormType type = NormType::RMSNorm;
+  double eps = 1e-6;
+  /// LayerNorm only: learned shift.
+  bool bias = true;
+
+  int64_t num_parameters(int64_t dim) const {
+    return type == NormType::LayerNorm && bias ? 2 * dim : dim;
+  }
+  void validate(const std::string& path = "norm") const;
+  Json to_json() const;
+  static NormConfig from_json(const Json& j, const std::string& path = "norm");
+  bool operator==(const NormConfig&) const = default;
+};
+
+/// One block (pre-norm Transformer today).
+struct BlockConfig {
+  BlockType type = BlockType::Transformer;
+  AttentionConfig attention;
+  FFNConfig ffn;
+  NormConfig norm;
+
+  void validate(int64_t hidden_size, const std::string& path = "block") const;
+  /// Parameters of one block of width `hidden_size`.
+  int64_t num_parameters(int64_t hidden_size) const;
+  Json to_json() const;
+  static BlockConfig from_json(const Json& j, const std::string& path = "block");
+  bool operator==(const BlockConfig&) const = default;
+};
+
+struct BackboneConfig {
+  BackboneType type = BackboneType::Transformer;
+  int64_t vocab_size = 0;
+  int64_t hidden_size = 0;
+  int64_t num_layers = 0;
+  int64_t max_position_embeddings = 2048;
+  /// The block every layer uses unless overridden.
+  BlockConfig block;
+  /// Per-layer replacements: layer index -> block config (JSON: {"3": {...}}).
+  std::map<int64_t, BlockConfig> block_overrides;
+  NormConfig final_norm;
+
+  const BlockConfig& block_for(int64_t layer) const {
+    auto it = block_overrides.find(layer);
+    return it == block_overrides.end() ? block : it->second;
+  }
+  void validate(const std::string& path = "backbone") const;
+  /// Embedding + every block + final norm.
+  int64_t num_parameters() const;
+  Json to_json() const;
+  static BackboneConfig from_json(const Json& j, const std::string& path = "backbone");
+  bool operator==(const BackboneConfig&) const = default;
+};
+
+struct HeadConfig {
+  HeadType type = HeadType::LM;
+  /// LM head reuses the token embedding matrix.
+  bool tie_word_embeddings = false;
+  bool bias = false;
+
+  void validate(const std::string& path = "head") const;
+  Json to_json() const;
+  static HeadConfig from_json(const Json& j, const std::string& path = "head");
+  bool operator==(const HeadConfig&) const = default;
+};
+
+/// A whole model: backbone + head. The JSON form is {"backbone": {...}, "head": {...}}.
+struct ModelConfig {
+  BackboneConfig backbone;
+  HeadConfig head;
+
+  void validate() const;
+  /// Parameter count of the model this config builds, computed without allocating it (a tied
+  /// head adds nothing).
+  int64_t num_parameters() const;
+  Json to_json() const;
+  static ModelConfig from_json(const Json& j, const std::string& path = "");
+  /// Parses JSON text (syntax errors become ConfigError).
+  static ModelConfig from_json_string(const std::string& text);
+  bool operator==(const ModelConfig&) const = default;
+};
+
+}  // namespace lazarus::config

@@ -1,0 +1,329 @@
+// LlamaConfig: HF config.json reading/writing, validation, presets (see llama_config.h).
+#include "lazarus/families/llama/llama_config.h"
+
+#include <fmt/format.h>
+
+namespace lazarus::families {
+
+using config::Json;
+using config::JsonReader;
+using config::opt_json;
+
+namespace {
+
+void check(bool ok, const std::string& msg) {
+  if (!ok) throw ConfigError(msg);
+}
+
+Json rope_scaling_json(const config::RoPEConfig& r) {
+  using config::RoPEScalingType;
+  if (r.scaling == RoPEScalingType::None) return nullptr;
+  Json j{{"rope_type", config::to_string(r.scaling)}, {"factor", r.factor}};
+  if (r.original_max_position_embeddings) {
+    j["original_max_position_embeddings"] = *r.original_max_position_embeddings;
+  }
+  if (r.scaling == RoPEScalingType::Llama3) {
+    j["low_freq_factor"] = r.low_freq_factor;
+    j["high_freq_factor"] = r.high_freq_factor;
+  }
+  if (r.scaling == RoPEScalingType::Yarn) {
+    j["beta_fast"] = r.beta_fast;
+    j["beta_slow"] = r.beta_slow;
+    if (r.mscale) j["mscale"] = *r.mscale;
+    if (r.mscale_all_dim) j["mscale_all_dim"] = *r.mscale_all_dim;
+    if (r.attention_factor) j["attention_factor"] = *r.attention_factor;
+  }
+  return j;
+}
+
+config::RoPEConfig rope_scaling_from_json(const Json& j, const std::string& path) {
+  config::RoPEConfig r;
+  if (j.is_null()) return r;
+  JsonReader rd(j, path);
+  bool has_type = rd.has("rope_type") || rd.has("type");
+  if (!has_type) throw ConfigError(fmt::format("{}.rope_type: missing required field", path));
+  if (rd.has("rope_type")) {
+    rd.get("rope_type", r.scaling);
+    rd.skip("type");  // transformers writes both for backward compatibility
+  } else {
+    rd.get("type", r.scaling);
+  }
+  rd.get("factor", r.factor);
+  rd.get("original_max_position_embeddings", r.original_max_position_embeddings);
+  rd.get("low_freq_factor", r.low_freq_factor);
+  rd.get("high_freq_factor", r.high_freq_factor);
+  rd.get("beta_fast", r.beta_fast);
+  rd.get("beta_slow", r.beta_slow);
+  rd.get("mscale", r.mscale);
+  rd.get("mscale_all_dim", r.mscale_all_dim);
+  rd.get("attention_factor", r.attention_factor);
+  rd.finish();
+  return r;
+}
+
+}  // namespace
+
+void LlamaConfig::validate() const {
+  check(model_type == "llama" || model_type == "mistral",
+        fmt::format("model_type: '{}' is not a Llama-family type (llama, mistral)", model_type));
+  check(vocab_size > 0, fmt::format("vocab_size: {} must be > 0", vocab_size));
+  check(hidden_size > 0, fmt::format("hidden_size: {} must be > 0", hidden_size));
+  check(intermediate_size > 0, fmt::format("intermediate_size: {} must be > 0", intermediate_size));
+  check(num_hidden_layers > 0, fmt::format("num_hidden_layers: {} must be > 0", num_hidden_layers));
+  check(num_attention_heads > 0, fmt::format("num_attention_heads: {} must be > 0", num_attention_heads));
+  check(kv_heads() > 0, fmt::format("num_key_value_heads: {} must be > 0", kv_heads()));
+  check(num_attention_heads % kv_heads() == 0,
+        fmt::format("num_key_value_heads: {} does not divide num_attention_heads {}", kv_heads(),
+                    num_attention_heads));
+  if (!head_dim) {
+    check(hidden_size % num_attention_heads == 0,
+          fmt::format("hidden_size: {} is not divisible by num_attention_heads {}", hidden_size,
+                      num_attention_heads));
+  } else {
+    check(*head_dim > 0 && *head_dim % 2 == 0,
+          fmt::format("head_dim: {} must be positive and even", *head_dim));
+  }
+  int64_t Dh = head_dim.value_or(hidden_size / num_attention_heads);
+  check(Dh % 2 == 0, fmt::format("head_dim: {} (hidden_size / num_attention_heads) must be even", Dh));
+  check(max_position_embeddings > 0,
+        fmt::format("max_position_embeddings: {} must be > 0", max_position_embeddings));
+  check(rms_norm_eps > 0 && rms_norm_eps < 1, fmt::format("rms_norm_eps: {} must be in (0, 1)", rms_norm_eps));
+  check(rope_theta > 0, fmt::format("rope_theta: {} must be > 0", rope_theta));
+  check(attention_dropout >= 0 && attention_dropout <= 1,
+        fmt::format("attention_dropout: {} must be in [0, 1]", attention_dropout));
+  if (sliding_window) check(*sliding_window > 0, fmt::format("sliding_window: {} must be > 0", *sliding_window));
+  check(initializer_range >= 0, fmt::format("initializer_range: {} must be >= 0", initializer_range));
+  for (int64_t id : eos_token_id) {
+    check(id >= 0 && id < vocab_size, fmt::format("eos_token_id: {} out of range for vocab_size {}", id, vocab_size));
+  }
+  if (bos_token_id) {
+    check(*bos_token_id >= 0 && *bos_token_id < vocab_size,
+          fmt::format("bos_token_id: {} out of range for vocab_size {}", *bos_token_id, vocab_size));
+  }
+  auto r = rope_scaling;
+  r.theta = rope_theta;
+  r.validate("rope_scaling");
+  to_model_config().validate();
+}
+
+config::ModelConfig LlamaConfig::to_model_config() const {
+  using namespace config;
+  ModelConfig m;
+  BackboneConfig& b = m.backbone;
+  b.vocab_size = vocab_size;
+  b.hidden_size = hidden_size;
+  b.num_layers = num_hidden_layers;
+  b.max_position_embeddings = max_position_embeddings;
+  b.final_norm = NormConfig{NormType::RMSNorm, rms_norm_eps, false};
+  BlockConfig& blk = b.block;
+  blk.norm = b.final_norm;
+  AttentionConfig& a = blk.attention;
+  a.num_attention_heads = num_attention_heads;
+  a.num_key_value_heads = kv_heads();
+  a.type = kv_heads() == num_attention_heads ? AttentionType::MultiHead
+           : kv_heads() == 1                 ? AttentionType::MultiQuery
+                                             : AttentionType::GroupedQuery;
+  a.head_dim = head_dim;
+  a.bias = attention_bias;
+  a.output_bias = attention_bias;
+  a.sliding_window = sliding_window;
+  a.dropout = attention_dropout;
+  a.position = PositionEmbeddingType::RoPE;
+  a.rope = rope_scaling;
+  a.rope.theta = rope_theta;
+  blk.ffn.type = hidden_act == ActivationType::SiLU ? FFNType::SwiGLU : FFNType::Gated;
+  blk.ffn.activation = hidden_act;
+  blk.ffn.intermediate_size = intermediate_size;
+  blk.ffn.bias = mlp_bias;
+  m.head.tie_word_embeddings = tie_word_embeddings;
+  return m;
+}
+
+Json LlamaConfig::to_json() const {
+  Json eos = eos_token_id.size() == 1 ? Json(eos_token_id[0]) : Json(eos_token_id);
+  return Json{{"architectures", architectures},
+              {"model_type", model_type},
+              {"vocab_size", vocab_size},
+              {"hidden_size", hidden_size},
+              {"intermediate_size", intermediate_size},
+              {"num_hidden_layers", num_hidden_layers},
+              {"num_attention_heads", num_attention_heads},
+              {"num_key_value_heads", opt_json(num_key_value_heads)},
+              {"head_dim", opt_json(head_dim)},
+              {"hidden_act", config::to_string(hidden_act)},
+              {"max_position_embeddings", max_position_embeddings},
+              {"rms_norm_eps", rms_norm_eps},
+              {"rope_theta", rope_theta},
+              {"rope_scaling", rope_scaling_json(rope_scaling)},
+              {"attention_bias", attention_bias},
+              {"mlp_bias", mlp_bias},
+              {"attention_dropout", attention_dropout},
+              {"tie_word_embeddings", tie_word_embeddings},
+              {"sliding_window", opt_json(sliding_window)},
+              {"initializer_range", initializer_range},
+              {"bos_token_id", opt_json(bos_token_id)},
+              {"eos_token_id", eos},
+              {"pad_token_id", opt_json(pad_token_id)},
+              {"torch_dtype", opt_json(torch_dtype)}};
+}
+
+LlamaConfig LlamaConfig::from_json(const Json& j, const std::string& path) {
+  LlamaConfig c;
+  JsonReader r(j, path);
+  for (const char* k : {"transformers_version", "use_cache", "pretraining_tp", "_name_or_path"}) r.skip(k);
+  r.get("architectures", c.architectures);
+  r.get("model_type", c.model_type);
+  r.get("vocab_size", c.vocab_size);
+  r.get("hidden_size", c.hidden_size);
+  r.get("intermediate_size", c.intermediate_size);
+  r.get("num_hidden_layers", c.num_hidden_layers);
+  r.get("num_attention_heads", c.num_attention_heads);
+  r.get("num_key_value_heads", c.num_key_value_heads);
+  r.get("head_dim", c.head_dim);
+  r.get("hidden_act", c.hidden_act);
+  r.get("max_position_embeddings", c.max_position_embeddings);
+  r.get("rms_norm_eps", c.rms_norm_eps);
+  r.get("rope_theta", c.rope_theta);
+  if (r.has("rope_scaling")) c.rope_scaling = rope_scaling_from_json(r.raw("rope_scaling"), r.field("rope_scaling"));
+  r.get("attention_bias", c.attention_bias);
+  r.get("mlp_bias", c.mlp_bias);
+  r.get("attention_dropout", c.attention_dropout);
+  r.get("tie_word_embeddings", c.tie_word_embeddings);
+  r.get("sliding_window", c.sliding_window);
+  r.get("initializer_range", c.initializer_range);
+  r.get("bos_token_id", c.bos_token_id);
+  if (r.has("eos_token_id")) {
+    const Json& e = r.raw("eos_token_id");
+    if (e.is_null()) c.eos_token_id.clear();
+    else if (e.is_array()) c.eos_token_id = JsonReader::convert<std::vector<int64_t>>(e, r.field("eos_token_id"));
+    else c.eos_token_id = {JsonReader::convert<int64_t>(e, r.field("eos_token_id"))};
+  }
+  r.get("pad_token_id", c.pad_token_id);
+  r.get("torch_dtype", c.torch_dtype);
+  r.finish();
+  c.validate();
+  return c;
+}
+
+LlamaConfig LlamaConfig::from_json_string(const std::string& text) {
+  Json j;
+  try {
+    j = Json::parse(text);
+  } catch (const nlohmann::json::parse_error& e) {
+    throw ConfigError(fmt::format("config.json: invalid JSON: {}", e.what()));
+  }
+  return from_json(j);
+}
+
+// ---- presets ----
+
+LlamaConfig LlamaConfig::tiny() {
+  LlamaConfig c;
+  c.vocab_size = 256;
+  c.hidden_size = 64;
+  c.intermediate_size = 128;
+  c.num_hidden_layers = 2;
+  c.num_attention_heads = 4;
+  c.num_key_value_heads = 2;
+  c.max_position_embeddings = 256;
+  c.rms_norm_eps = 1e-5;
+  return c;
+}
+
+LlamaConfig LlamaConfig::llama2_7b() {
+  LlamaConfig c;  // meta-llama/Llama-2-7b-hf
+  c.max_position_embeddings = 4096;
+  c.rms_norm_eps = 1e-5;
+  c.num_key_value_heads = 32;
+  c.torch_dtype = "float16";
+  return c;
+}
+
+LlamaConfig LlamaConfig::llama2_13b() {
+  LlamaConfig c = llama2_7b();
+  c.hidden_size = 5120;
+  c.intermediate_size = 13824;
+  c.num_hidden_layers = 40;
+  c.num_attention_heads = 40;
+  c.num_key_value_heads = 40;
+  return c;
+}
+
+LlamaConfig LlamaConfig::llama2_70b() {
+  LlamaConfig c = llama2_7b();
+  c.hidden_size = 8192;
+  c.intermediate_size = 28672;
+  c.num_hidden_layers = 80;
+  c.num_attention_heads = 64;
+  c.num_key_value_heads = 8;
+  return c;
+}
+
+LlamaConfig LlamaConfig::llama3_8b() {
+  LlamaConfig c;  // meta-llama/Meta-Llama-3-8B
+  c.vocab_size = 128256;
+  c.hidden_size = 4096;
+  c.intermediate_size = 14336;
+  c.num_hidden_layers = 32;
+  c.num_attention_heads = 32;
+  c.num_key_value_heads = 8;
+  c.max_position_embeddings = 8192;
+  c.rms_norm_eps = 1e-5;
+  c.rope_theta = 500000.0;
+  c.bos_token_id = 128000;
+  c.eos_token_id = {128001};
+  c.torch_dtype = "bfloat16";
+  return c;
+}
+
+LlamaConfig LlamaConfig::llama3_70b() {
+  LlamaConfig c = llama3_8b();
+  c.hidden_size = 8192;
+  c.intermediate_size = 28672;
+  c.num_hidden_layers = 80;
+  c.num_attention_heads = 64;
+  c.num_key_value_heads = 8;
+  return c;
+}
+
+LlamaConfig LlamaConfig::mistral_7b() {
+  LlamaConfig c;  // mistralai/Mistral-7B-v0.1
+  c.model_type = "mistral";
+  c.architectures = {"MistralForCausalLM"};
+  c.intermediate_size = 14336;
+  c.num_key_value_heads = 8;
+  c.max_position_embeddings = 32768;
+  c.rms_norm_eps = 1e-5;
+  c.sliding_window = 4096;
+  c.torch_dtype = "bfloat16";
+  return c;
+}
+
+LlamaConfig LlamaConfig::code_llama_7b() {
+  LlamaConfig c = llama2_7b();  // codellama/CodeLlama-7b-hf
+  c.vocab_size = 32016;
+  c.max_position_embeddings = 16384;
+  c.rope_theta = 1000000.0;
+  c.torch_dtype = "bfloat16";
+  return c;
+}
+
+std::vector<std::string> LlamaConfig::preset_names() {
+  return {"tiny", "llama2_7b", "llama2_13b", "llama2_70b", "llama3_8b", "llama3_70b", "mistral_7b", "code_llama_7b"};
+}
+
+LlamaConfig LlamaConfig::preset(const std::string& name) {
+  if (name == "tiny") return tiny();
+  if (name == "llama2_7b") return llama2_7b();
+  if (name == "llama2_13b") return llama2_13b();
+  if (name == "llama2_70b") return llama2_70b();
+  if (name == "llama3_8b") return llama3_8b();
+  if (name == "llama3_70b") return llama3_70b();
+  if (name == "mistral_7b") return mistral_7b();
+  if (name == "code_llama_7b") return code_llama_7b();
+  std::string names;
+  for (auto& n : preset_names()) names += (names.empty() ? "" : ", ") + n;
+  throw ConfigError(fmt::format("LlamaConfig: unknown preset '{}' (expected one of {})", name, names));
+}
+
+}  // namespace lazarus::families

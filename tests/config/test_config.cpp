@@ -1,0 +1,206 @@
+// Hierarchy configs: defaults, validation messages (field path + value), strict JSON round-trip,
+// unknown keys and wrong types, equality and modified copies, enum strings.
+#include <gtest/gtest.h>
+
+#include "lazarus/config/model_config.h"
+#include "lazarus/core/error.h"
+
+using namespace lazarus;
+using namespace lazarus::config;
+
+namespace {
+
+ModelConfig small_model() {
+  ModelConfig m;
+  m.backbone.vocab_size = 128;
+  m.backbone.hidden_size = 64;
+  m.backbone.num_layers = 2;
+  m.backbone.block.attention.type = AttentionType::GroupedQuery;
+  m.backbone.block.attention.num_attention_heads = 8;
+  m.backbone.block.attention.num_key_value_heads = 2;
+  m.backbone.block.ffn.intermediate_size = 96;
+  return m;
+}
+
+// Runs f, expects a ConfigError whose message contains every needle.
+template <class F>
+void expect_config_error(F&& f, std::initializer_list<const char*> needles) {
+  try {
+    f();
+    ADD_FAILURE() << "no ConfigError thrown";
+  } catch (const ConfigError& e) {
+    std::string msg = e.what();
+    for (const char* n : needles) EXPECT_NE(msg.find(n), std::string::npos) << "'" << n << "' not in: " << msg;
+  }
+}
+
+}  // namespace
+
+TEST(Enums, StringsRoundTrip) {
+  for (auto v : {AttentionType::MultiHead, AttentionType::GroupedQuery, AttentionType::MultiQuery}) {
+    EXPECT_EQ(enum_from_string<AttentionType>(to_string(v), "x"), v);
+  }
+  for (auto v : {FFNType::MLP, FFNType::SwiGLU, FFNType::GeGLU, FFNType::Gated}) {
+    EXPECT_EQ(enum_from_string<FFNType>(to_string(v), "x"), v);
+  }
+  for (auto v : {ActivationType::ReLU, ActivationType::GELU, ActivationType::GELUTanh, ActivationType::SiLU,
+                 ActivationType::Tanh, ActivationType::Sigmoid, ActivationType::Identity}) {
+    EXPECT_EQ(enum_from_string<ActivationType>(to_string(v), "x"), v);
+  }
+  for (auto v : {RoPEScalingType::None, RoPEScalingType::Linear, RoPEScalingType::Dynamic, RoPEScalingType::Llama3,
+                 RoPEScalingType::Yarn}) {
+    EXPECT_EQ(enum_from_string<RoPEScalingType>(to_string(v), "x"), v);
+  }
+  EXPECT_EQ(to_string(NormType::RMSNorm), "rms_norm");
+  EXPECT_EQ(to_string(PositionEmbeddingType::ALiBi), "alibi");
+  EXPECT_EQ(to_string(BlockType::Mamba), "mamba");
+  EXPECT_EQ(enum_from_string<ActivationType>("swish", "x"), ActivationType::SiLU);
+  EXPECT_EQ(enum_from_string<ActivationType>("gelu_pytorch_tanh", "x"), ActivationType::GELUTanh);
+  EXPECT_EQ(enum_from_string<RoPEScalingType>("default", "x"), RoPEScalingType::None);
+  expect_config_error([] { enum_from_string<NormType>("batch_norm", "block.norm.type"); },
+                      {"block.norm.type", "batch_norm", "rms_norm, layer_norm"});
+}
+
+TEST(ModelConfig, DefaultsValidateAndCount) {
+  ModelConfig m = small_model();
+  m.validate();
+  // embed 128*64; per layer q 64*64, k/v 64*16 each, o 64*64, mlp 3*64*96, 2 norms; final norm; head.
+  int64_t layer = 64 * 64 * 2 + 2 * 64 * 16 + 3 * 64 * 96 + 2 * 64;
+  EXPECT_EQ(m.num_parameters(), 128 * 64 + 2 * layer + 64 + 128 * 64);
+  m.head.tie_word_embeddings = true;
+  EXPECT_EQ(m.num_parameters(), 128 * 64 + 2 * layer + 64);
+}
+
+TEST(ModelConfig, ValidationNamesFieldAndValue) {
+  auto bad = [](auto mutate, std::initializer_list<const char*> needles) {
+    ModelConfig m = small_model();
+    mutate(m);
+    expect_config_error([&] { m.validate(); }, needles);
+  };
+  bad([](ModelConfig& m) { m.backbone.block.attention.num_key_value_heads = 3; },
+      {"backbone.block.attention.num_key_value_heads", "3 does not divide num_attention_heads 8"});
+  bad([](ModelConfig& m) { m.backbone.hidden_size = 60; },
+      {"backbone.block.attention.num_attention_heads", "hidden_size 60", "8"});
+  bad([](ModelConfig& m) { m.backbone.block.attention.type = AttentionType::MultiHead; },
+      {"num_key_value_heads", "multi_head"});
+  bad([](ModelConfig& m) {
+        m.backbone.block.attention.type = AttentionType::MultiQuery;
+      },
+      {"num_key_value_heads", "2 must be 1"});
+  bad([](ModelConfig& m) { m.backbone.block.attention.sliding_window = 0; },
+      {"backbone.block.attention.sliding_window", "0"});
+  bad([](ModelConfig& m) { m.backbone.block.attention.dropout = 1.5; }, {"attention.dropout", "1.5", "[0, 1]"});
+  bad([](ModelConfig& m) { m.backbone.block.ffn.intermediate_size = -4; }, {"ffn.intermediate_size", "-4"});
+  bad([](ModelConfig& m) { m.backbone.block.ffn.activation = ActivationType::ReLU; },
+      {"ffn.activation", "relu", "swiglu"});
+  bad([](ModelConfig& m) { m.backbone.block.norm.eps = 0; }, {"block.norm.eps", "0"});
+  bad([](ModelConfig& m) { m.backbone.vocab_size = 0; }, {"backbone.vocab_size", "0"});
+  bad([](ModelConfig& m) { m.backbone.block.attention.rope.theta = -1; }, {"attention.rope.theta", "-1"});
+  bad([](ModelConfig& m) {
+        m.backbone.block.attention.rope.scaling = RoPEScalingType::Llama3;
+        m.backbone.block.attention.rope.factor = 8;
+      },
+      {"rope.original_max_position_embeddings", "llama3"});
+  bad([](ModelConfig& m) {
+        m.backbone.block.attention.rope.scaling = RoPEScalingType::Dynamic;
+        m.backbone.block.attention.rope.factor = 0.5;
+      },
+      {"rope.factor", "0.5"});
+  bad([](ModelConfig& m) { m.backbone.block_overrides[5] = m.backbone.block; },
+      {"backbone.block_overrides.5", "out of range", "num_layers 2"});
+  bad([](ModelConfig& m) {
+        m.backbone.block_overrides[1] = m.backbone.block;
+        m.backbone.block_overrides[1].attention.num_key_value_heads = 5;
+      },
+      {"backbone.block_overrides.1.attention.num_key_value_heads", "5"});
+  bad([](ModelConfig& m) { m.backbone.block.type = BlockType::Mamba; }, {"block.type", "mamba", "not implemented"});
+  bad([](ModelConfig& m) {
+        m.head.tie_word_embeddings = true;
+        m.head.bias = true;
+      },
+      {"head.bias"});
+}
+
+TEST(ModelConfig, JsonRoundTrip) {
+  ModelConfig m = small_model();
+  m.backbone.block.attention.sliding_window = 16;
+  m.backbone.block.attention.rope.scaling = RoPEScalingType::Yarn;
+  m.backbone.block.attention.rope.factor = 4;
+  m.backbone.block.attention.rope.mscale = 0.7;
+  m.backbone.block_overrides[1] = m.backbone.block;
+  m.backbone.block_overrides[1].ffn = FFNConfig{FFNType::MLP, ActivationType::GELUTanh, 80, true};
+  m.head.tie_word_embeddings = true;
+  Json j = m.to_json();
+  ModelConfig back = ModelConfig::from_json(j);
+  EXPECT_EQ(back, m);
+  EXPECT_EQ(back.to_json().dump(), j.dump());
+  EXPECT_EQ(ModelConfig::from_json_string(j.dump(2)), m);
+  EXPECT_NE(back.backbone.block_for(1), back.backbone.block_for(0));
+}
+
+TEST(ModelConfig, MinimalJsonTakesDefaults) {
+  ModelConfig m = ModelConfig::from_json_string(R"({
+    "backbone": {"vocab_size": 100, "hidden_size": 32, "num_layers": 1,
+                 "block": {"attention": {"num_attention_heads": 4, "num_key_value_heads": 4},
+                           "ffn": {"intermediate_size": 64}}}})");
+  m.validate();
+  EXPECT_EQ(m.backbone.block.norm.type, NormType::RMSNorm);
+  EXPECT_EQ(m.backbone.block.ffn.type, FFNType::SwiGLU);
+  EXPECT_EQ(m.backbone.block.attention.rope.theta, 10000.0);
+  EXPECT_FALSE(m.head.tie_word_embeddings);
+}
+
+TEST(ModelConfig, UnknownKeysListed) {
+  Json j = small_model().to_json();
+  j["backbone"]["block"]["attention"]["num_heads"] = 8;
+  j["backbone"]["block"]["attention"]["qk_norm"] = true;
+  expect_config_error([&] { ModelConfig::from_json(j); },
+                      {"backbone.block.attention", "unknown keys", "'num_heads'", "'qk_norm'"});
+  Json k = small_model().to_json();
+  k["extra"] = 1;
+  expect_config_error([&] { ModelConfig::from_json(k); }, {"unknown key", "'extra'"});
+}
+
+TEST(ModelConfig, WrongTypesNameField) {
+  Json j = small_model().to_json();
+  j["backbone"]["hidden_size"] = "64";
+  expect_config_error([&] { ModelConfig::from_json(j); }, {"backbone.hidden_size", "expected an integer", "string"});
+  j = small_model().to_json();
+  j["backbone"]["block"]["attention"]["rope"]["theta"] = true;
+  expect_config_error([&] { ModelConfig::from_json(j); }, {"backbone.block.attention.rope.theta", "expected a number"});
+  j = small_model().to_json();
+  j["backbone"]["block"]["ffn"]["type"] = "moe";
+  expect_config_error([&] { ModelConfig::from_json(j); }, {"backbone.block.ffn.type", "'moe'"});
+  j = small_model().to_json();
+  j["backbone"]["block"]["ffn"] = 3;
+  expect_config_error([&] { ModelConfig::from_json(j); }, {"backbone.block.ffn", "expected an object"});
+  j = small_model().to_json();
+  j["backbone"]["block_overrides"] = Json{{"first", j["backbone"]["block"]}};
+  expect_config_error([&] { ModelConfig::from_json(j); }, {"backbone.block_overrides", "'first'", "not a layer index"});
+  expect_config_error([] { ModelConfig::from_json_string("{not json"); }, {"invalid JSON"});
+}
+
+TEST(ModelConfig, MissingRequiredFields) {
+  Json j = small_model().to_json();
+  j["backbone"].erase("vocab_size");
+  expect_config_error([&] { ModelConfig::from_json(j); }, {"backbone.vocab_size", "missing"});
+  j = small_model().to_json();
+  j["backbone"]["block"].erase("ffn");
+  expect_config_error([&] { ModelConfig::from_json(j); }, {"backbone.block.ffn", "missing"});
+  expect_config_error([] { ModelConfig::from_json(Json::object()); }, {"backbone", "missing"});
+}
+
+TEST(ModelConfig, EqualityAndModifiedCopies) {
+  ModelConfig a = small_model();
+  ModelConfig b = with(a, [](ModelConfig& c) { c.backbone.num_layers = 3; });
+  EXPECT_EQ(a.backbone.num_layers, 2);  // the original is untouched
+  EXPECT_EQ(b.backbone.num_layers, 3);
+  EXPECT_NE(a, b);
+  EXPECT_EQ(a, small_model());
+  EXPECT_THROW(with(a, [](ModelConfig& c) { c.backbone.hidden_size = -1; }), ConfigError);
+  RoPEConfig r = with(RoPEConfig{}, [](RoPEConfig& c) {
+    c.scaling = RoPEScalingType::Linear;
+    c.factor = 2;
+  });
+  EXPECT_EQ(r.factor, 2);
+}
