@@ -12,10 +12,16 @@ PKGS=(build-essential cmake ninja-build pkg-config
       nlohmann-json3-dev libfmt-dev libcli11-dev libdnnl-dev
       libpcre2-dev libutf8proc-dev libsentencepiece-dev)
 if [ "${1:-}" = "--test" ]; then
-  PKGS+=(libgtest-dev libgmock-dev python3 python3-torch python3-numpy nodejs npm)
+  PKGS+=(libgtest-dev libgmock-dev python3 python3-torch python3-numpy)
 fi
 if [ "${1:-}" = "--bench" ]; then
-  PKGS+=(libbenchmark-dev python3 python3-torch python3-numpy nodejs npm)
+  PKGS+=(libbenchmark-dev python3 python3-torch python3-numpy)
+fi
+
+# Node.js may come from another source than Debian (e.g. NodeSource, which bundles npm and
+# conflicts with Debian's npm package): only install it when the commands are absent.
+if [ "${1:-}" = "--test" ] || [ "${1:-}" = "--bench" ]; then
+  if ! command -v node >/dev/null || ! command -v npm >/dev/null; then PKGS+=(nodejs npm); fi
 fi
 
 missing=()
