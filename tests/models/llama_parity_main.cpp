@@ -1,0 +1,184 @@
+// Llama parity driver: builds tiny Llama models (GQA, MQA + tied head, llama3 / linear / dynamic /
+// yarn rope scaling, sliding window with left padding, biases), runs forward with labels and
+// backward, and writes per case: config.json (HF form), tensors.bin + manifest.json (weights,
+// input_ids, attention_mask, position of kept tokens, labels, logits, every hidden state, loss, every
+// parameter's gradient). tests/reference/torch_llama.py rebuilds each model in torch and compares.
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "lazarus/families/llama/llama.h"
+#include "lazarus/tensor/ops.h"
+#include "lazarus/tensor/random.h"
+
+using namespace lazarus;
+using lazarus::families::LlamaConfig;
+using lazarus::families::LlamaForCausalLM;
+namespace fs = std::filesystem;
+
+namespace {
+
+// Raw little-endian tensors in one file, described by a JSON manifest.
+class TensorWriter {
+ public:
+  explicit TensorWriter(const fs::path& dir) : dir_(dir), out_(dir / "tensors.bin", std::ios::binary) {}
+  void add(const std::string& name, const Tensor& t) {
+    bool is_int = t.dtype() == DType::I64 || t.dtype() == DType::I32;
+    std::string bytes;
+    if (is_int) {
+      auto v = t.contiguous().to_vector<int64_t>();
+      bytes.assign(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(int64_t));
+    } else {
+      auto v = t.to(DType::F32).contiguous().to_vector<float>();
+      bytes.assign(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(float));
+    }
+    manifest_[name] = {{"dtype", is_int ? "i64" : "f32"}, {"shape", t.shape()}, {"offset", offset_},
+                       {"nbytes", bytes.size()}};
+    out_.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    offset_ += bytes.size();
+  }
+  void finish() {
+    out_.close();
+    std::ofstream(dir_ / "manifest.json") << manifest_.dump(1);
+  }
+
+ private:
+  fs::path dir_;
+  std::ofstream out_;
+  nlohmann::json manifest_ = nlohmann::json::object();
+  size_t offset_ = 0;
+};
+
+struct Case {
+  std::string name;
+  LlamaConfig cfg;
+  int64_t B = 2, T = 12;
+  int64_t left_pad_row1 = 0;  // row 1 starts with this many padding tokens
+};
+
+void run_case(const fs::path& root, const Case& c) {
+  fs::path dir = root / c.name;
+  fs::create_directories(dir);
+  std::ofstream(dir / "config.json") << c.cfg.to_json().dump(2);
+
+  manual_seed(1234);
+  LlamaForCausalLM model(c.cfg);
+  // Random weights with a larger spread than HF's init (norm scales too), so every path matters.
+  Generator gen(42);
+  nn::StateDict sd = model.state_dict();
+  for (auto& [name, t] : sd) {
+    bool norm = name.find("norm") != std::string::npos;
+    t = norm ? randn(t.shape(), DType::F32, 1.0, 0.2, &gen) : randn(t.shape(), DType::F32, 0.0, 0.15, &gen);
+  }
+  model.load_state_dict(sd);
+
+  const int64_t B = c.B, T = c.T, V = c.cfg.vocab_size;
+  Tensor ids = randint(0, V, {B, T}, &gen);
+  std::vector<int64_t> mask(B * T, 1), labels = ids.to_vector<int64_t>();
+  for (int64_t t = 0; t < c.left_pad_row1; ++t) mask[1 * T + t] = 0;
+  for (int64_t i = 0; i < B * T; ++i) if (!mask[i]) labels[i] = -100;
+  labels[3] = -100;  // an ignored label inside a row
+  // The first kept token of a left-padded row is "predicted" from a padding position, whose output
+  // no one defines (HF and we treat fully masked query rows differently): not a label.
+  if (c.left_pad_row1) labels[1 * T + c.left_pad_row1] = -100;
+  Tensor attention_mask = from_vector(mask, {B, T}, DType::I64);
+  Tensor label_t = from_vector(labels, {B, T}, DType::I64);
+
+  auto out = model.forward(ids, c.left_pad_row1 ? attention_mask : Tensor(), label_t, nullptr, true);
+  out.loss.backward();
+
+  TensorWriter w(dir);
+  for (auto& [name, p] : model.named_parameters()) w.add("param." + name, *p);
+  w.add("input_ids", ids);
+  w.add("attention_mask", attention_mask);
+  w.add("labels", label_t);
+  w.add("out.logits", out.logits);
+  w.add("out.loss", out.loss.reshape({1}));
+  for (size_t i = 0; i < out.hidden_states.size(); ++i) w.add(fmt::format("out.hidden_states.{}", i), out.hidden_states[i]);
+  for (auto& [name, p] : model.named_parameters()) w.add("grad." + name, p->grad());
+  w.finish();
+  std::printf("case %s: loss %.6f, %zu parameters\n", c.name.c_str(), out.loss.item(), model.named_parameters().size());
+}
+
+LlamaConfig base() {
+  LlamaConfig c = LlamaConfig::tiny();
+  c.vocab_size = 128;
+  c.hidden_size = 64;
+  c.intermediate_size = 96;
+  c.num_hidden_layers = 2;
+  c.num_attention_heads = 4;
+  c.num_key_value_heads = 2;
+  c.max_position_embeddings = 64;
+  c.eos_token_id = {2};
+  return c;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 2) {
+    std::fprintf(stderr, "usage: %s OUT_DIR\n", argv[0]);
+    return 2;
+  }
+  fs::path root = argv[1];
+  std::vector<Case> cases;
+  cases.push_back({"gqa", base()});
+  {
+    LlamaConfig c = base();  // multi-query attention with a tied head
+    c.num_key_value_heads = 1;
+    c.tie_word_embeddings = true;
+    cases.push_back({"mqa_tied", c});
+  }
+  {
+    LlamaConfig c = base();  // llama3 scaling, biases, explicit head_dim != hidden / heads
+    c.rope_theta = 500000.0;
+    c.rope_scaling.scaling = config::RoPEScalingType::Llama3;
+    c.rope_scaling.factor = 8.0;
+    c.rope_scaling.low_freq_factor = 1.0;
+    c.rope_scaling.high_freq_factor = 4.0;
+    c.rope_scaling.original_max_position_embeddings = 16;
+    c.attention_bias = true;
+    c.mlp_bias = true;
+    c.head_dim = 32;
+    cases.push_back({"llama3_rope_bias", c});
+  }
+  {
+    LlamaConfig c = base();  // Mistral-style sliding window, left-padded row
+    c.model_type = "mistral";
+    c.sliding_window = 4;
+    cases.push_back({"sliding_window_padded", c, 2, 12, 3});
+  }
+  {
+    LlamaConfig c = base();
+    c.rope_scaling.scaling = config::RoPEScalingType::Linear;
+    c.rope_scaling.factor = 2.5;
+    cases.push_back({"linear_rope", c});
+  }
+  {
+    LlamaConfig c = base();  // sequence longer than max_position_embeddings: the base grows
+    c.max_position_embeddings = 8;
+    c.rope_scaling.scaling = config::RoPEScalingType::Dynamic;
+    c.rope_scaling.factor = 2.0;
+    cases.push_back({"dynamic_rope", c});
+  }
+  {
+    LlamaConfig c = base();
+    c.rope_scaling.scaling = config::RoPEScalingType::Yarn;
+    c.rope_scaling.factor = 4.0;
+    c.rope_scaling.original_max_position_embeddings = 8;
+    c.max_position_embeddings = 32;  // = factor * original, so every reading of HF's yarn agrees
+    cases.push_back({"yarn_rope", c});
+  }
+  try {
+    for (auto& c : cases) run_case(root, c);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "llama_parity_main: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,11 @@
+# Runs the C++ Llama parity driver, then the torch reference; fails if either fails.
+file(REMOVE_RECURSE ${WORKDIR})
+file(MAKE_DIRECTORY ${WORKDIR})
+execute_process(COMMAND ${DRIVER} ${WORKDIR} RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "llama_parity_main failed (${rc})")
+endif()
+execute_process(COMMAND ${PYTHON} ${SCRIPT} ${WORKDIR} RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "torch_llama.py reported mismatches (${rc})")
+endif()

@@ -1,0 +1,240 @@
+#!/usr/bin/env python3
+"""PyTorch reference for Llama-family models, written to the semantics of Hugging Face
+transformers' modeling_llama.py / modeling_rope_utils.py (our own code; transformers is not needed).
+
+Usage: torch_llama.py CASES_DIR
+Each case directory (written by llama_parity_main) holds config.json (HF form), manifest.json and
+tensors.bin. The script rebuilds the model, loads the weights, runs forward with labels and backward,
+and compares logits, every hidden state (kept positions only), the loss and every parameter's
+gradient. Exits 1 on any mismatch."""
+import json
+import math
+import os
+import sys
+
+import torch
+import torch.nn.functional as F
+
+torch.set_num_threads(2)
+NORMALISED_TOL = 1e-4  # max |ours - torch| / max(1, max |torch|)
+
+
+def load_tensors(case_dir):
+    manifest = json.load(open(os.path.join(case_dir, "manifest.json")))
+    blob = open(os.path.join(case_dir, "tensors.bin"), "rb").read()
+    out = {}
+    for name, m in manifest.items():
+        raw = blob[m["offset"]:m["offset"] + m["nbytes"]]
+        dtype = torch.int64 if m["dtype"] == "i64" else torch.float32
+        t = torch.frombuffer(bytearray(raw), dtype=dtype) if raw else torch.empty(0, dtype=dtype)
+        out[name] = t.reshape(m["shape"]).clone()
+    return out
+
+
+# ---- rotary frequencies (modeling_rope_utils.py semantics) ----
+
+def base_inv_freq(base, dim):
+    return 1.0 / (base ** (torch.arange(0, dim, 2, dtype=torch.int64).float() / dim))
+
+
+def rope_inv_freq(cfg, dim, seq_len):
+    """(inv_freq, attention_scaling) for the config's rope_scaling."""
+    base = cfg["rope_theta"]
+    rs = cfg.get("rope_scaling") or {}
+    kind = rs.get("rope_type", rs.get("type", "default"))
+    max_pos = cfg["max_position_embeddings"]
+    if kind == "default":
+        return base_inv_freq(base, dim), 1.0
+    factor = rs["factor"]
+    if kind == "linear":
+        return base_inv_freq(base, dim) / factor, 1.0
+    if kind == "dynamic":
+        orig = rs.get("original_max_position_embeddings") or max_pos
+        L = seq_len if seq_len > orig else orig
+        base = base * ((factor * L / orig) - (factor - 1)) ** (dim / (dim - 2))
+        return base_inv_freq(base, dim), 1.0
+    if kind == "llama3":
+        inv_freq = base_inv_freq(base, dim)
+        low, high = rs["low_freq_factor"], rs["high_freq_factor"]
+        old = rs["original_max_position_embeddings"]
+        low_wl, high_wl = old / low, old / high
+        wavelen = 2 * math.pi / inv_freq
+        scaled = torch.where(wavelen > low_wl, inv_freq / factor, inv_freq)
+        smooth = (old / wavelen - low) / (high - low)
+        smoothed = (1 - smooth) * scaled / factor + smooth * scaled
+        medium = ~(wavelen < high_wl) * ~(wavelen > low_wl)
+        return torch.where(medium, smoothed, scaled), 1.0
+    if kind == "yarn":
+        orig = rs.get("original_max_position_embeddings") or max_pos
+        beta_fast, beta_slow = rs.get("beta_fast", 32), rs.get("beta_slow", 1)
+
+        def get_mscale(scale, mscale=1.0):
+            return 1.0 if scale <= 1 else 0.1 * mscale * math.log(scale) + 1.0
+
+        if rs.get("attention_factor") is not None:
+            att = rs["attention_factor"]
+        elif rs.get("mscale") and rs.get("mscale_all_dim"):
+            att = get_mscale(factor, rs["mscale"]) / get_mscale(factor, rs["mscale_all_dim"])
+        else:
+            att = get_mscale(factor)
+
+        def corr_dim(rot):
+            return (dim * math.log(orig / (rot * 2 * math.pi))) / (2 * math.log(base))
+
+        lo = max(math.floor(corr_dim(beta_fast)), 0)
+        hi = min(math.ceil(corr_dim(beta_slow)), dim - 1)
+        if lo == hi:
+            hi += 0.001
+        ramp = torch.clamp((torch.arange(dim // 2, dtype=torch.float32) - lo) / (hi - lo), 0, 1)
+        pos_freqs = base ** (torch.arange(0, dim, 2).float() / dim)
+        extra, inter = 1.0 / pos_freqs, 1.0 / (factor * pos_freqs)
+        ext_factor = 1 - ramp
+        return inter * (1 - ext_factor) + extra * ext_factor, att
+    raise ValueError(f"unknown rope type {kind}")
+
+
+def rotate_half(x):
+    h = x.shape[-1] // 2
+    return torch.cat((-x[..., h:], x[..., :h]), dim=-1)
+
+
+# ---- the model ----
+
+class Llama:
+    def __init__(self, cfg, params):
+        self.cfg = cfg
+        self.p = params
+        self.H = cfg["num_attention_heads"]
+        self.Hkv = cfg.get("num_key_value_heads") or self.H
+        self.D = cfg["hidden_size"]
+        self.Dh = cfg.get("head_dim") or self.D // self.H
+        self.eps = cfg["rms_norm_eps"]
+        self.window = cfg.get("sliding_window")
+        act = cfg.get("hidden_act", "silu")
+        self.act = {"silu": F.silu, "gelu": F.gelu, "relu": F.relu,
+                    "gelu_tanh": lambda x: F.gelu(x, approximate="tanh")}[act]
+
+    def lin(self, x, name):
+        return F.linear(x, self.p[name + ".weight"], self.p.get(name + ".bias"))
+
+    def rms(self, x, name):
+        xf = x.float()
+        xf = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + self.eps)
+        return self.p[name + ".weight"] * xf.to(x.dtype)
+
+    def forward(self, ids, attention_mask, position_ids):
+        B, T = ids.shape
+        h = F.embedding(ids, self.p["model.embed_tokens.weight"])
+        seq_len = int(position_ids.max()) + 1
+        inv_freq, att_scale = rope_inv_freq(self.cfg, self.Dh, seq_len)
+        freqs = (inv_freq[None, :, None].float() @ position_ids[:, None, :].float()).transpose(1, 2)
+        emb = torch.cat((freqs, freqs), dim=-1)
+        cos, sin = (emb.cos() * att_scale)[:, None], (emb.sin() * att_scale)[:, None]  # (B, 1, T, Dh)
+
+        # 4-D additive mask: causal, sliding window, padding keys.
+        i = torch.arange(T)[:, None]
+        j = torch.arange(T)[None, :]
+        allowed = j <= i
+        if self.window:
+            allowed = allowed & (i - j < self.window)
+        allowed = allowed[None, None] & (attention_mask[:, None, None, :] != 0)
+        mask = torch.zeros(B, 1, T, T).masked_fill(~allowed, torch.finfo(torch.float32).min)
+
+        hidden = []
+        for l in range(self.cfg["num_hidden_layers"]):
+            hidden.append(h)
+            pre = f"model.layers.{l}."
+            x = self.rms(h, pre + "input_layernorm")
+            q = self.lin(x, pre + "self_attn.q_proj").view(B, T, self.H, self.Dh).transpose(1, 2)
+            k = self.lin(x, pre + "self_attn.k_proj").view(B, T, self.Hkv, self.Dh).transpose(1, 2)
+            v = self.lin(x, pre + "self_attn.v_proj").view(B, T, self.Hkv, self.Dh).transpose(1, 2)
+            q = q * cos + rotate_half(q) * sin
+            k = k * cos + rotate_half(k) * sin
+            rep = self.H // self.Hkv
+            k = k.repeat_interleave(rep, dim=1)
+            v = v.repeat_interleave(rep, dim=1)
+            w = q @ k.transpose(2, 3) * self.Dh ** -0.5 + mask
+            w = torch.softmax(w, dim=-1, dtype=torch.float32).to(q.dtype)
+            a = (w @ v).transpose(1, 2).reshape(B, T, self.H * self.Dh)
+            h = h + self.lin(a, pre + "self_attn.o_proj")
+            x = self.rms(h, pre + "post_attention_layernorm")
+            m = self.act(self.lin(x, pre + "mlp.gate_proj")) * self.lin(x, pre + "mlp.up_proj")
+            h = h + self.lin(m, pre + "mlp.down_proj")
+        h = self.rms(h, "model.norm")
+        hidden.append(h)
+        head = self.p["model.embed_tokens.weight"] if self.cfg.get("tie_word_embeddings") else self.p["lm_head.weight"]
+        logits = F.linear(h, head)
+        return logits, hidden
+
+
+def compare(what, ours, ref, failures, keep=None):
+    ours, ref = ours.detach().float(), ref.detach().float()
+    if ours.shape != ref.shape:
+        failures.append(f"{what}: shape {tuple(ours.shape)} vs torch {tuple(ref.shape)}")
+        return 0.0
+    if keep is not None:
+        ours, ref = ours[keep], ref[keep]
+    diff = (ours - ref).abs().max().item() if ours.numel() else 0.0
+    err = diff / max(1.0, ref.abs().max().item() if ref.numel() else 0.0)
+    if not err <= NORMALISED_TOL:
+        failures.append(f"{what}: normalised error {err:.3e} (max abs diff {diff:.3e})")
+    return err
+
+
+def run_case(case_dir):
+    cfg = json.load(open(os.path.join(case_dir, "config.json")))
+    t = load_tensors(case_dir)
+    params = {k[len("param."):]: v.clone().requires_grad_(True) for k, v in t.items() if k.startswith("param.")}
+    ids, mask, labels = t["input_ids"], t["attention_mask"], t["labels"]
+    # Positions as HF generate derives them from the mask: kept tokens count from 0.
+    position_ids = (mask.cumsum(-1) - 1).clamp(min=0)
+    model = Llama(cfg, params)
+    logits, hidden = model.forward(ids, mask, position_ids)
+    shift_logits = logits[:, :-1].float().reshape(-1, logits.shape[-1])
+    shift_labels = labels[:, 1:].reshape(-1)
+    loss = F.cross_entropy(shift_logits, shift_labels, ignore_index=-100)
+    loss.backward()
+
+    failures = []
+    keep = mask.bool()  # padded positions compute nothing anyone reads
+    worst = compare("logits", t["out.logits"], logits, failures, keep)
+    n_hidden = len([k for k in t if k.startswith("out.hidden_states.")])
+    if n_hidden != len(hidden):
+        failures.append(f"hidden_states: {n_hidden} entries vs torch {len(hidden)}")
+    for i in range(min(n_hidden, len(hidden))):
+        worst = max(worst, compare(f"hidden_states[{i}]", t[f"out.hidden_states.{i}"], hidden[i], failures, keep))
+    worst = max(worst, compare("loss", t["out.loss"], loss.reshape(1), failures))
+    ours_names = {k[len("grad."):] for k in t if k.startswith("grad.")}
+    if ours_names != set(params):
+        failures.append(f"parameter names differ: {sorted(ours_names ^ set(params))}")
+    for name, p in params.items():
+        if p.grad is None:
+            failures.append(f"grad {name}: torch has no gradient")
+            continue
+        if f"grad.{name}" in t:
+            worst = max(worst, compare(f"grad {name}", t[f"grad.{name}"], p.grad, failures))
+    return failures, worst, loss.item()
+
+
+def main():
+    if len(sys.argv) != 2:
+        print(__doc__)
+        return 2
+    root = sys.argv[1]
+    cases = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)))
+    if not cases:
+        print("no cases found", file=sys.stderr)
+        return 1
+    bad = 0
+    for c in cases:
+        failures, worst, loss = run_case(os.path.join(root, c))
+        status = "OK" if not failures else "MISMATCH"
+        print(f"{c}: {status} (loss {loss:.6f}, worst normalised error {worst:.2e})")
+        for f in failures[:20]:
+            print("   ", f)
+        bad += bool(failures)
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
