@@ -169,9 +169,10 @@ int main(int argc, char** argv) {
   {
     LlamaConfig c = base();
     c.rope_scaling.scaling = config::RoPEScalingType::Yarn;
-    c.rope_scaling.factor = 4.0;
-    c.rope_scaling.original_max_position_embeddings = 8;
-    c.max_position_embeddings = 32;  // = factor * original, so every reading of HF's yarn agrees
+    c.rope_scaling.factor = 2.0;
+    c.rope_scaling.beta_fast = 8.0;
+    c.rope_scaling.original_max_position_embeddings = 32;  // puts the ramp inside the 8 rotary pairs
+    c.max_position_embeddings = 64;  // = factor * original, so every reading of HF's yarn agrees
     cases.push_back({"yarn_rope", c});
   }
   try {
