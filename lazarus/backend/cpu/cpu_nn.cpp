@@ -79,6 +79,21 @@ void CpuBackend::rope(const Tensor& x, const Tensor& cos_t, const Tensor& sin_t,
                       bool interleaved, bool inverse, const Tensor& out) {
   int64_t Dh = x.size(-1), T = x.size(-2), half = Dh / 2;
   int64_t rows = x.numel() / Dh;
+  if (x.dtype() == DType::F32) {
+    const KernelTable& kt = kernels();
+    const float* xs = x.data<float>();
+    float* ys = out.data<float>();
+    const float* cs = cos_t.data<float>();
+    const float* ss = sin_t.data<float>();
+    float sign = inverse ? -1.0f : 1.0f;
+    parallel_for(rows, row_grain(Dh), [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) {
+        int64_t t = r % T + offset;
+        kt.rope_row_f32(xs + r * Dh, cs + t * half, ss + t * half, ys + r * Dh, half, interleaved, sign);
+      }
+    });
+    return;
+  }
   dispatch_float(x.dtype(), "rope", [&](auto tag) {
     using V = decltype(tag);
     const V* xs = x.data<V>();

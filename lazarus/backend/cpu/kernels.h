@@ -31,6 +31,24 @@ struct KernelTable {
   float (*exp_shift_sum_f32)(float* s, int64_t n, float m);
   /// y[i] = y[i] * alpha + x[i] * beta.
   void (*scale_add_f32)(float* y, float alpha, const float* x, float beta, int64_t n);
+  /// x[i] *= a.
+  void (*scale_f32)(float* x, float a, int64_t n);
+  /// C (M x N, row stride ldc) = [C +] A B, with A(i, k) = A[i * a_rs + k * a_cs] and B row-major
+  /// (K x N, row stride ldb). Register-blocked for cache-sized tiles (attention blocks), where a
+  /// BLAS call's fixed cost dominates; whole-matrix products go through the adapter (gemm.h).
+  void (*gemm_tile_f32)(int64_t M, int64_t N, int64_t K, const float* A, int64_t a_rs,
+                        int64_t a_cs, const float* B, int64_t ldb, float* C, int64_t ldc,
+                        bool accumulate);
+  /// One online-softmax step over the columns of s (rows x cols, row-major; column c holds one
+  /// query's scores against `rows` keys). With m0 = m[c] on entry: m[c] = max(m0, max_r s[r][c]);
+  /// s[r][c] = exp(s[r][c] - m[c]) (0 while m[c] is -inf); alpha[c] = exp(m0 - m[c]) (0 when m0 is
+  /// -inf); l[c] = l[c] * alpha[c] + sum_r s[r][c].
+  void (*online_softmax_cols_f32)(float* s, int64_t rows, int64_t cols, float* m, float* l,
+                                  float* alpha);
+  /// Rotary embedding of one row of 2 * half values with the row's cos/sin (half each), angle
+  /// multiplied by `sign` (+1 forward, -1 inverse); rotate-half or interleaved pairs.
+  void (*rope_row_f32)(const float* x, const float* c, const float* s, float* y, int64_t half,
+                       bool interleaved, float sign);
 };
 
 /// The table chosen for this CPU (best available ISA).

@@ -1,0 +1,386 @@
+// Every compiled kernel table (lazarus::cpu::available_kernels(): generic, AVX2, AVX-512 as the CPU
+// allows) against a double-precision loop and against the generic table, at the sizes where vector
+// loops break (0, 1, 15, 16, 17, 31, 32, 33, 1000), plus the special values the kernels promise.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <functional>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "lazarus/backend/cpu/kernels.h"
+
+namespace {
+
+using lazarus::BinaryOp;
+using lazarus::UnaryOp;
+using lazarus::cpu::KernelTable;
+
+const std::vector<int64_t> kSizes = {0, 1, 15, 16, 17, 31, 32, 33, 1000};
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+std::vector<float> data(size_t n, float lo, float hi, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> d(lo, hi);
+  std::vector<float> v(n);
+  for (auto& x : v) x = d(rng);
+  return v;
+}
+
+// |got - want| <= atol + rtol * |want|, with equal infinities and NaN matching NaN.
+::testing::AssertionResult close(const std::vector<float>& got, const std::vector<double>& want,
+                                 double rtol, double atol, const std::string& what) {
+  if (got.size() != want.size()) return ::testing::AssertionFailure() << what << ": size differs";
+  for (size_t i = 0; i < got.size(); ++i) {
+    double g = got[i], w = want[i];
+    if (std::isnan(w) && std::isnan(g)) continue;
+    if (std::isinf(w) && g == w) continue;
+    if (!(std::fabs(g - w) <= atol + rtol * std::fabs(w))) {
+      return ::testing::AssertionFailure() << what << ": element " << i << " is " << g << ", want " << w;
+    }
+  }
+  return ::testing::AssertionSuccess();
+}
+
+std::vector<double> widen(const std::vector<float>& v) { return {v.begin(), v.end()}; }
+
+const KernelTable& generic() { return *lazarus::cpu::available_kernels().front(); }
+
+class Kernels : public ::testing::TestWithParam<const KernelTable*> {
+ protected:
+  const KernelTable& kt() const { return *GetParam(); }
+  std::string tag(const std::string& op, int64_t n) const {
+    return std::string(kt().isa) + " " + op + " n=" + std::to_string(n);
+  }
+  // Checks one result against the double reference and the generic table's result.
+  void check(const std::vector<float>& got, const std::vector<float>& gen, const std::vector<double>& ref,
+             double rtol, double atol, const std::string& what) const {
+    EXPECT_TRUE(close(got, ref, rtol, atol, what + " vs double"));
+    EXPECT_TRUE(close(got, widen(gen), 2 * rtol, 2 * atol, what + " vs generic"));
+  }
+};
+
+struct UnaryCase {
+  UnaryOp op;
+  const char* name;
+  float lo, hi;
+  double (*ref)(double);
+  double rtol;
+};
+
+const UnaryCase kUnary[] = {
+    {UnaryOp::Neg, "neg", -5, 5, [](double x) { return -x; }, 0},
+    {UnaryOp::Abs, "abs", -5, 5, [](double x) { return std::fabs(x); }, 0},
+    {UnaryOp::Exp, "exp", -80, 80, [](double x) { return std::exp(x); }, 4e-7},
+    {UnaryOp::Log, "log", 1e-3f, 50, [](double x) { return std::log(x); }, 4e-7},
+    {UnaryOp::Sqrt, "sqrt", 0, 50, [](double x) { return std::sqrt(x); }, 2e-7},
+    {UnaryOp::Rsqrt, "rsqrt", 1e-3f, 50, [](double x) { return 1 / std::sqrt(x); }, 4e-7},
+    {UnaryOp::Sin, "sin", -6, 6, [](double x) { return std::sin(x); }, 4e-7},
+    {UnaryOp::Cos, "cos", -6, 6, [](double x) { return std::cos(x); }, 4e-7},
+    {UnaryOp::Tanh, "tanh", -12, 12, [](double x) { return std::tanh(x); }, 2e-6},
+    {UnaryOp::Sigmoid, "sigmoid", -30, 30, [](double x) { return 1 / (1 + std::exp(-x)); }, 2e-6},
+    {UnaryOp::Relu, "relu", -5, 5, [](double x) { return x > 0 ? x : 0.0; }, 0},
+    {UnaryOp::Gelu, "gelu", -6, 6, [](double x) { return 0.5 * x * (1 + std::erf(x / std::sqrt(2.0))); }, 2e-6},
+    {UnaryOp::GeluTanh, "gelu_tanh", -6, 6,
+     [](double x) { return 0.5 * x * (1 + std::tanh(std::sqrt(2 / M_PI) * (x + 0.044715 * x * x * x))); }, 4e-6},
+    {UnaryOp::Silu, "silu", -30, 30, [](double x) { return x / (1 + std::exp(-x)); }, 2e-6},
+    {UnaryOp::Softplus, "softplus", -30, 30, [](double x) { return x > 20 ? x : std::log1p(std::exp(x)); }, 2e-6},
+    {UnaryOp::Square, "square", -5, 5, [](double x) { return x * x; }, 2e-7},
+    {UnaryOp::Erf, "erf", -4, 4, [](double x) { return std::erf(x); }, 2e-6},
+    {UnaryOp::Sign, "sign", -5, 5, [](double x) { return double((x > 0) - (x < 0)); }, 0},
+};
+
+TEST_P(Kernels, Unary) {
+  for (const auto& c : kUnary) {
+    for (int64_t n : kSizes) {
+      auto x = data(static_cast<size_t>(n), c.lo, c.hi, unsigned(n) + 1);
+      std::vector<float> y(x.size()), g(x.size());
+      std::vector<double> ref(x.size());
+      for (size_t i = 0; i < x.size(); ++i) ref[i] = c.ref(double(x[i]));
+      kt().unary_f32(c.op, x.data(), y.data(), n);
+      generic().unary_f32(c.op, x.data(), g.data(), n);
+      check(y, g, ref, c.rtol, 1e-7, tag(c.name, n));
+    }
+  }
+}
+
+TEST_P(Kernels, ExpSpecialValues) {
+  // Below -86.9 (results under FLT_MIN) the kernel flushes to 0 instead of returning denormals.
+  std::vector<float> x = {-INFINITY, -1000.f, -104.f, -86.f, 0.f, 88.f, 88.7f, 89.f, 1000.f, INFINITY, NAN};
+  std::vector<float> y(x.size());
+  kt().unary_f32(UnaryOp::Exp, x.data(), y.data(), int64_t(x.size()));
+  EXPECT_EQ(y[0], 0.0f);
+  EXPECT_EQ(y[1], 0.0f);
+  EXPECT_LT(y[2], 1e-37f);
+  EXPECT_NEAR(y[3] / std::exp(-86.0), 1.0, 1e-5);
+  EXPECT_EQ(y[4], 1.0f);
+  EXPECT_NEAR(y[5] / std::exp(88.0), 1.0, 1e-5);
+  EXPECT_TRUE(std::isfinite(y[6]));
+  EXPECT_EQ(y[7], INFINITY);
+  EXPECT_EQ(y[8], INFINITY);
+  EXPECT_EQ(y[9], INFINITY);
+  EXPECT_TRUE(std::isnan(y[10]));
+}
+
+TEST_P(Kernels, Binary) {
+  struct B {
+    BinaryOp op;
+    const char* name;
+    double (*ref)(double, double);
+  };
+  const B ops[] = {
+      {BinaryOp::Add, "add", [](double a, double b) { return a + b; }},
+      {BinaryOp::Sub, "sub", [](double a, double b) { return a - b; }},
+      {BinaryOp::Mul, "mul", [](double a, double b) { return a * b; }},
+      {BinaryOp::Div, "div", [](double a, double b) { return a / b; }},
+      {BinaryOp::Pow, "pow", [](double a, double b) { return std::pow(a, b); }},
+      {BinaryOp::Maximum, "maximum", [](double a, double b) { return std::max(a, b); }},
+      {BinaryOp::Minimum, "minimum", [](double a, double b) { return std::min(a, b); }},
+  };
+  for (const auto& o : ops) {
+    for (int64_t n : kSizes) {
+      auto a = data(static_cast<size_t>(std::max<int64_t>(n, 1)), 0.5f, 3.0f, 7);
+      auto b = data(static_cast<size_t>(std::max<int64_t>(n, 1)), 0.5f, 3.0f, 8);
+      for (int sa : {0, 1}) {
+        for (int sb : {0, 1}) {
+          std::vector<float> y(static_cast<size_t>(n)), g(static_cast<size_t>(n));
+          std::vector<double> ref(static_cast<size_t>(n));
+          for (int64_t i = 0; i < n; ++i) ref[static_cast<size_t>(i)] = o.ref(a[static_cast<size_t>(i * sa)], b[static_cast<size_t>(i * sb)]);
+          kt().binary_f32(o.op, a.data(), sa, b.data(), sb, y.data(), n);
+          generic().binary_f32(o.op, a.data(), sa, b.data(), sb, g.data(), n);
+          check(y, g, ref, 4e-7, 0, tag(o.name, n) + " strides " + std::to_string(sa) + std::to_string(sb));
+        }
+      }
+    }
+  }
+}
+
+TEST_P(Kernels, SoftmaxRows) {
+  const int64_t rows = 3;
+  for (bool log : {false, true}) {
+    for (int64_t n : kSizes) {
+      auto x = data(static_cast<size_t>(rows * n), -20, 20, unsigned(n) + 3);
+      std::vector<double> ref(x.size());
+      for (int64_t r = 0; r < rows; ++r) {
+        const float* xr = x.data() + r * n;
+        double m = -kInf, s = 0;
+        for (int64_t i = 0; i < n; ++i) m = std::max(m, double(xr[i]));
+        for (int64_t i = 0; i < n; ++i) s += std::exp(xr[i] - m);
+        for (int64_t i = 0; i < n; ++i) {
+          ref[static_cast<size_t>(r * n + i)] = log ? xr[i] - m - std::log(s) : std::exp(xr[i] - m) / s;
+        }
+      }
+      std::vector<float> y(x.size()), g(x.size());
+      kt().softmax_rows_f32(x.data(), y.data(), rows, n, log);
+      generic().softmax_rows_f32(x.data(), g.data(), rows, n, log);
+      check(y, g, ref, 2e-6, log ? 2e-6 : 1e-9, tag(log ? "log_softmax" : "softmax", n));
+    }
+  }
+}
+
+TEST_P(Kernels, SoftmaxSpecialValues) {
+  // A row with -inf entries, a row all -inf (NaN, as PyTorch), a row with a NaN (all NaN).
+  const int64_t n = 33;
+  std::vector<float> x(static_cast<size_t>(3 * n), 1.0f);
+  x[0] = -INFINITY;
+  x[5] = -INFINITY;
+  for (int64_t i = 0; i < n; ++i) x[static_cast<size_t>(n + i)] = -INFINITY;
+  x[static_cast<size_t>(2 * n + 17)] = NAN;
+  std::vector<float> y(x.size());
+  kt().softmax_rows_f32(x.data(), y.data(), 3, n, false);
+  EXPECT_EQ(y[0], 0.0f);
+  EXPECT_NEAR(y[1], 1.0 / (n - 2), 1e-7);
+  for (int64_t i = 0; i < n; ++i) EXPECT_TRUE(std::isnan(y[static_cast<size_t>(n + i)])) << kt().isa << " all -inf, i=" << i;
+  for (int64_t i = 0; i < n; ++i) EXPECT_TRUE(std::isnan(y[static_cast<size_t>(2 * n + i)])) << kt().isa << " NaN row, i=" << i;
+}
+
+TEST_P(Kernels, Norms) {
+  const int64_t rows = 3;
+  for (int64_t n : kSizes) {
+    if (n == 0) continue;  // the op layer never calls a norm over an empty dim
+    auto x = data(static_cast<size_t>(rows * n), -3, 3, unsigned(n) + 11);
+    auto w = data(static_cast<size_t>(n), 0.5f, 1.5f, 12);
+    auto b = data(static_cast<size_t>(n), -1, 1, 13);
+    for (bool with_w : {false, true}) {
+      std::vector<double> rr(x.size()), lr(x.size());
+      for (int64_t r = 0; r < rows; ++r) {
+        const float* xr = x.data() + r * n;
+        double ss = 0, s = 0, v = 0;
+        for (int64_t i = 0; i < n; ++i) ss += double(xr[i]) * xr[i], s += xr[i];
+        double mu = s / double(n);
+        for (int64_t i = 0; i < n; ++i) v += (xr[i] - mu) * (xr[i] - mu);
+        double inv_rms = 1 / std::sqrt(ss / double(n) + 1e-6), inv_sd = 1 / std::sqrt(v / double(n) + 1e-5);
+        for (int64_t i = 0; i < n; ++i) {
+          double wi = with_w ? w[static_cast<size_t>(i)] : 1.0, bi = with_w ? b[static_cast<size_t>(i)] : 0.0;
+          rr[static_cast<size_t>(r * n + i)] = xr[i] * inv_rms * wi;
+          lr[static_cast<size_t>(r * n + i)] = (xr[i] - mu) * inv_sd * wi + bi;
+        }
+      }
+      std::vector<float> y(x.size()), g(x.size());
+      kt().rms_norm_rows_f32(x.data(), with_w ? w.data() : nullptr, y.data(), rows, n, 1e-6f);
+      generic().rms_norm_rows_f32(x.data(), with_w ? w.data() : nullptr, g.data(), rows, n, 1e-6f);
+      check(y, g, rr, 4e-6, 1e-6, tag(with_w ? "rms_norm(w)" : "rms_norm", n));
+      kt().layer_norm_rows_f32(x.data(), with_w ? w.data() : nullptr, with_w ? b.data() : nullptr, y.data(), rows, n, 1e-5f);
+      generic().layer_norm_rows_f32(x.data(), with_w ? w.data() : nullptr, with_w ? b.data() : nullptr, g.data(), rows, n, 1e-5f);
+      check(y, g, lr, 4e-6, 2e-6, tag(with_w ? "layer_norm(w,b)" : "layer_norm", n));
+    }
+  }
+}
+
+TEST_P(Kernels, VectorHelpers) {
+  for (int64_t n : kSizes) {
+    auto a = data(static_cast<size_t>(n), -2, 2, 21), b = data(static_cast<size_t>(n), -2, 2, 22);
+    double dref = 0, asum = 0;
+    for (int64_t i = 0; i < n; ++i) dref += double(a[static_cast<size_t>(i)]) * b[static_cast<size_t>(i)], asum += std::fabs(double(a[static_cast<size_t>(i)]) * b[static_cast<size_t>(i)]);
+    EXPECT_NEAR(kt().dot_f32(a.data(), b.data(), n), dref, 1e-6 * asum + 1e-7) << tag("dot", n);
+
+    auto s = data(static_cast<size_t>(n), -10, 2, 23), sg = s;
+    std::vector<double> eref(s.size());
+    double esum = 0;
+    for (size_t i = 0; i < s.size(); ++i) esum += eref[i] = std::exp(double(s[i]) - 1.5);
+    float got = kt().exp_shift_sum_f32(s.data(), n, 1.5f);
+    generic().exp_shift_sum_f32(sg.data(), n, 1.5f);
+    EXPECT_NEAR(got, esum, 2e-6 * esum + 1e-9) << tag("exp_shift_sum", n);
+    check(s, sg, eref, 1e-6, 1e-9, tag("exp_shift_sum values", n));
+
+    auto y = data(static_cast<size_t>(n), -2, 2, 24), yg = y;
+    std::vector<double> yref(y.size());
+    for (size_t i = 0; i < y.size(); ++i) yref[i] = double(y[i]) * 0.75 + double(a[i]) * -1.25;
+    kt().scale_add_f32(y.data(), 0.75f, a.data(), -1.25f, n);
+    generic().scale_add_f32(yg.data(), 0.75f, a.data(), -1.25f, n);
+    check(y, yg, yref, 1e-6, 1e-7, tag("scale_add", n));
+
+    auto z = a, zg = a;
+    std::vector<double> zref(z.size());
+    for (size_t i = 0; i < z.size(); ++i) zref[i] = double(z[i]) * 0.3f;
+    kt().scale_f32(z.data(), 0.3f, n);
+    generic().scale_f32(zg.data(), 0.3f, n);
+    check(z, zg, zref, 2e-7, 0, tag("scale", n));
+  }
+}
+
+// C = [C +] A B with A row- or column-major, C wider than N (ldc > N).
+void check_gemm(const KernelTable& kt, int64_t M, int64_t N, int64_t K, bool a_col_major, bool accumulate) {
+  auto A = data(static_cast<size_t>(M * K), -1, 1, unsigned(M * 7 + K));
+  auto B = data(static_cast<size_t>(K * N), -1, 1, unsigned(N * 5 + K));
+  int64_t ldc = N + 3;
+  auto C0 = data(static_cast<size_t>(M * ldc), -1, 1, 99);
+  int64_t a_rs = a_col_major ? 1 : K, a_cs = a_col_major ? M : 1;
+  std::vector<double> ref(C0.begin(), C0.end());
+  double amax = 0;
+  for (int64_t i = 0; i < M; ++i) {
+    for (int64_t j = 0; j < N; ++j) {
+      double s = 0, sa = 0;
+      for (int64_t k = 0; k < K; ++k) {
+        double p = double(A[static_cast<size_t>(i * a_rs + k * a_cs)]) * B[static_cast<size_t>(k * N + j)];
+        s += p;
+        sa += std::fabs(p);
+      }
+      ref[static_cast<size_t>(i * ldc + j)] = (accumulate ? ref[static_cast<size_t>(i * ldc + j)] : 0.0) + s;
+      amax = std::max(amax, sa);
+    }
+  }
+  auto C = C0, G = C0;
+  kt.gemm_tile_f32(M, N, K, A.data(), a_rs, a_cs, B.data(), N, C.data(), ldc, accumulate);
+  generic().gemm_tile_f32(M, N, K, A.data(), a_rs, a_cs, B.data(), N, G.data(), ldc, accumulate);
+  std::string what = std::string(kt.isa) + " gemm_tile M=" + std::to_string(M) + " N=" + std::to_string(N) +
+                     " K=" + std::to_string(K) + (a_col_major ? " A col-major" : "") + (accumulate ? " acc" : "");
+  // Entries past N in each row of C must be untouched: the reference keeps C0 there.
+  EXPECT_TRUE(close(C, ref, 0, 1e-6 * (amax + 1) + 1e-6, what + " vs double"));
+  EXPECT_TRUE(close(C, widen(G), 0, 2e-6 * (amax + 1) + 1e-6, what + " vs generic"));
+}
+
+TEST_P(Kernels, GemmTile) {
+  for (bool col : {false, true}) {
+    for (bool acc : {false, true}) {
+      for (int64_t n : kSizes) {
+        check_gemm(kt(), n, 33, 17, col, acc);
+        check_gemm(kt(), 7, n, 17, col, acc);
+        check_gemm(kt(), 13, 65, n, col, acc);
+      }
+      check_gemm(kt(), 128, 64, 64, col, acc);  // attention tiles
+      check_gemm(kt(), 64, 128, 128, col, acc);
+    }
+  }
+}
+
+TEST_P(Kernels, OnlineSoftmaxCols) {
+  // Two key blocks for `cols` queries; after both, p * exp(m) / l is the softmax over all keys.
+  for (int64_t cols : kSizes) {
+    for (int64_t rows : {int64_t(1), int64_t(17), int64_t(128)}) {
+      if (cols > 100 && rows > 17) continue;
+      auto s1 = data(static_cast<size_t>(rows * cols), -8, 8, unsigned(rows + cols)), s2 = data(static_cast<size_t>(rows * cols), -8, 8, 5);
+      // column 0 fully masked in block 1, column 1 fully masked in both blocks
+      for (int64_t r = 0; r < rows; ++r) {
+        if (cols > 0) s1[static_cast<size_t>(r * cols)] = -INFINITY;
+        if (cols > 1) s1[static_cast<size_t>(r * cols + 1)] = s2[static_cast<size_t>(r * cols + 1)] = -INFINITY;
+      }
+      std::vector<float> m(static_cast<size_t>(cols), -INFINITY), l(static_cast<size_t>(cols), 0.0f), al(static_cast<size_t>(cols));
+      auto p1 = s1, p2 = s2;
+      kt().online_softmax_cols_f32(p1.data(), rows, cols, m.data(), l.data(), al.data());
+      std::vector<float> m1 = m;
+      kt().online_softmax_cols_f32(p2.data(), rows, cols, m.data(), l.data(), al.data());
+      for (int64_t c = 0; c < cols; ++c) {
+        double mx = -kInf, sum = 0;
+        for (int64_t r = 0; r < rows; ++r) mx = std::max({mx, double(s1[static_cast<size_t>(r * cols + c)]), double(s2[static_cast<size_t>(r * cols + c)])});
+        std::string what = tag("online_softmax_cols", cols) + " rows=" + std::to_string(rows) + " col=" + std::to_string(c);
+        if (mx == -kInf) {
+          EXPECT_EQ(m[static_cast<size_t>(c)], -INFINITY) << what;
+          EXPECT_EQ(l[static_cast<size_t>(c)], 0.0f) << what;
+          for (int64_t r = 0; r < rows; ++r) EXPECT_EQ(p2[static_cast<size_t>(r * cols + c)], 0.0f) << what;
+          continue;
+        }
+        for (int64_t r = 0; r < rows; ++r) sum += std::exp(s1[static_cast<size_t>(r * cols + c)] - mx) + std::exp(s2[static_cast<size_t>(r * cols + c)] - mx);
+        EXPECT_EQ(double(m[static_cast<size_t>(c)]), mx) << what;
+        EXPECT_NEAR(l[static_cast<size_t>(c)], sum, 4e-6 * sum) << what;
+        double a_ref = m1[static_cast<size_t>(c)] == -INFINITY ? 0.0 : std::exp(double(m1[static_cast<size_t>(c)]) - mx);
+        EXPECT_NEAR(al[static_cast<size_t>(c)], a_ref, 2e-6 * a_ref + 1e-30) << what;
+        for (int64_t r = 0; r < rows; ++r) {
+          double want = std::exp(double(s2[static_cast<size_t>(r * cols + c)]) - mx);
+          EXPECT_NEAR(p2[static_cast<size_t>(r * cols + c)], want, 2e-6 * want + 1e-30) << what << " r=" << r;
+        }
+      }
+    }
+  }
+}
+
+TEST_P(Kernels, RopeRow) {
+  for (int64_t half : kSizes) {
+    auto x = data(static_cast<size_t>(2 * half), -2, 2, unsigned(half) + 31);
+    auto ang = data(static_cast<size_t>(half), -3, 3, 32);
+    std::vector<float> c(static_cast<size_t>(half)), s(static_cast<size_t>(half));
+    for (int64_t i = 0; i < half; ++i) c[static_cast<size_t>(i)] = std::cos(ang[static_cast<size_t>(i)]), s[static_cast<size_t>(i)] = std::sin(ang[static_cast<size_t>(i)]);
+    for (bool inter : {false, true}) {
+      for (float sign : {1.0f, -1.0f}) {
+        std::vector<double> ref(x.size());
+        for (int64_t i = 0; i < half; ++i) {
+          int64_t i1 = inter ? 2 * i : i, i2 = inter ? 2 * i + 1 : i + half;
+          double x1 = x[static_cast<size_t>(i1)], x2 = x[static_cast<size_t>(i2)], cs = c[static_cast<size_t>(i)], sn = sign * double(s[static_cast<size_t>(i)]);
+          ref[static_cast<size_t>(i1)] = x1 * cs - x2 * sn;
+          ref[static_cast<size_t>(i2)] = x2 * cs + x1 * sn;
+        }
+        std::vector<float> y(x.size()), g(x.size());
+        kt().rope_row_f32(x.data(), c.data(), s.data(), y.data(), half, inter, sign);
+        generic().rope_row_f32(x.data(), c.data(), s.data(), g.data(), half, inter, sign);
+        check(y, g, ref, 0, 1e-6, tag(inter ? "rope interleaved" : "rope", half));
+      }
+    }
+  }
+}
+
+std::string isa_name(const ::testing::TestParamInfo<const KernelTable*>& info) { return info.param->isa; }
+
+INSTANTIATE_TEST_SUITE_P(AllIsas, Kernels, ::testing::ValuesIn(lazarus::cpu::available_kernels()), isa_name);
+
+TEST(KernelSelection, GenericFirstAndChosenIsAvailable) {
+  auto all = lazarus::cpu::available_kernels();
+  ASSERT_FALSE(all.empty());
+  EXPECT_STREQ(all.front()->isa, "generic");
+  bool found = false;
+  for (auto* k : all) found |= k == &lazarus::cpu::kernels();
+  EXPECT_TRUE(found);
+}
+
+}  // namespace
