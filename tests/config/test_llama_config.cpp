@@ -17,6 +17,7 @@ TEST(LlamaConfig, PresetParameterCountsArePublished) {
   EXPECT_EQ(LlamaConfig::llama3_70b().num_parameters(), 70'553'706'496);
   EXPECT_EQ(LlamaConfig::mistral_7b().num_parameters(), 7'241'732'096);
   EXPECT_EQ(LlamaConfig::code_llama_7b().num_parameters(), 6'738'546'688);
+  EXPECT_EQ(LlamaConfig::tiny().num_parameters(), 106'816);
 }
 
 TEST(LlamaConfig, PresetsValidateAndRoundTrip) {
