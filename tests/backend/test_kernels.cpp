@@ -229,6 +229,17 @@ TEST_P(Kernels, Norms) {
   }
 }
 
+TEST_P(Kernels, LayerNormConstantRowsAreZero) {
+  // Whatever the vector summation order, a constant row has mean exactly its value.
+  for (int64_t n : kSizes) {
+    for (float v : {-4.37f, 0.1f, 3.3f, 1000.7f}) {
+      std::vector<float> x(static_cast<size_t>(n), v), y(static_cast<size_t>(n), 1.0f);
+      kt().layer_norm_rows_f32(x.data(), nullptr, nullptr, y.data(), 1, n, 1e-5f);
+      for (float e : y) ASSERT_EQ(e, 0.0f) << tag("layer_norm constant row", n) << " v=" << v;
+    }
+  }
+}
+
 TEST_P(Kernels, VectorHelpers) {
   for (int64_t n : kSizes) {
     auto a = data(static_cast<size_t>(n), -2, 2, 21), b = data(static_cast<size_t>(n), -2, 2, 22);
