@@ -8,6 +8,8 @@
 #include "lazarus/components/rope.h"
 #include "lazarus/core/error.h"
 #include "lazarus/families/llama/llama.h"
+#include "lazarus/families/registry.h"
+#include "lazarus/tensor/autograd.h"
 #include "lazarus/tensor/ops.h"
 #include "lazarus/tensor/random.h"
 
@@ -136,4 +138,41 @@ TEST(RoPE, ScalingFrequencies) {
   yarn.factor = 4;
   EXPECT_NEAR(RotaryEmbedding(64, yarn, 4096).attention_scaling(), 0.1 * std::log(4.0) + 1, 1e-12);
   EXPECT_THROW(RotaryEmbedding(63, base, 10), ConfigError);
+}
+
+TEST(Registry, BuildsLlamaFamilyFromHfConfig) {
+  config::Json j = LlamaConfig::tiny().to_json();
+  EXPECT_EQ(families::family_for(j).name, "llama");
+  auto m = families::build_causal_lm(j);
+  EXPECT_EQ(m->num_parameters(), LlamaConfig::tiny().num_parameters());
+  j["model_type"] = "mistral";
+  EXPECT_EQ(families::family_for(j).name, "llama");
+  config::Json other = {{"model_type", "gpt2"}, {"architectures", {"GPT2LMHeadModel"}}};
+  try {
+    families::family_for(other);
+    FAIL();
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("'gpt2'"), std::string::npos) << e.what();
+  }
+  config::Json by_arch = {{"architectures", {"MistralForCausalLM"}}};
+  EXPECT_EQ(families::family_for(by_arch).name, "llama");
+}
+
+TEST(LlamaModel, Bf16ForwardAndCacheTrackF32) {
+  LlamaForCausalLM m32(LlamaConfig::tiny(), DType::F32, 5);
+  LlamaForCausalLM m16(LlamaConfig::tiny(), DType::BF16, 5);
+  m16.load_state_dict(m32.state_dict());  // converted to bf16 on load
+  EXPECT_EQ(m16.model->embed_tokens->weight.dtype(), DType::BF16);
+  NoGradGuard ng;
+  Generator gen(8);
+  Tensor ids = randint(0, 256, {2, 6}, &gen);
+  Tensor mask = from_vector(std::vector<int64_t>{1, 1, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1}, {2, 6}, DType::I64);
+  Tensor a = m32.forward(ids, mask).logits;
+  Tensor b = m16.forward(ids, mask).logits;
+  EXPECT_EQ(b.dtype(), DType::BF16);
+  EXPECT_TRUE(allclose(b.to(DType::F32), a, 0.05, 0.05));
+  auto cache = m16.make_cache(2);
+  m16.forward(ids.narrow(1, 0, 4), mask.narrow(1, 0, 4), Tensor(), cache);
+  Tensor tail = m16.forward(ids.narrow(1, 4, 2), mask, Tensor(), cache).logits;
+  EXPECT_TRUE(allclose(tail.to(DType::F32), b.narrow(1, 4, 2).to(DType::F32), 0.05, 0.05));
 }
