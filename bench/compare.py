@@ -33,28 +33,33 @@ FUSED = {"softmax", "rms_norm", "layer_norm", "rope"}
 DNNL_PEER = {"matmul": "dnnl_sgemm_nn", "linear": "dnnl_sgemm_nt"}
 
 
-def run_ours(binary, name, threads, reps, min_time):
-    """Median seconds per iteration and counters of one benchmark."""
+def run_ours(binary, names, threads, reps, min_time):
+    """{name: (median seconds per iteration, counters)} for benchmarks run in one process. Several
+    names run with Google Benchmark's random interleaving of repetitions, so a GEMM and its dnnl
+    peer see the same machine load."""
     env = dict(os.environ)
     env["LAZARUS_NUM_THREADS"] = str(threads)
     # Same OpenMP environment as torch (OMP_WAIT_POLICY=PASSIVE unless set): on a shared, loaded
     # machine spinning workers burn the time slices their partner needs (measured: rms_norm
     # 512x2048 10.8 ms spinning vs 1.9 ms passive at load 7.7 on 2 cores).
     env["OMP_WAIT_POLICY"] = os.environ.get("OMP_WAIT_POLICY", "PASSIVE")
-    cmd = [binary, f"--benchmark_filter=^{re.escape(name)}(/|$)", f"--benchmark_repetitions={reps}",
+    pattern = "|".join(re.escape(n) for n in names)
+    cmd = [binary, f"--benchmark_filter=^({pattern})(/|$)", f"--benchmark_repetitions={reps}",
            f"--benchmark_min_time={min_time}", "--benchmark_format=json"]
+    if len(names) > 1:
+        cmd.append("--benchmark_enable_random_interleaving=true")
     out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout
-    runs = [b for b in json.loads(out)["benchmarks"] if b.get("run_type") == "iteration"]
-    if not runs:
-        raise RuntimeError(f"no benchmark matched {name}")
     scale = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}
-    times = [b["real_time"] * scale[b["time_unit"]] for b in runs]
-    med = statistics.median(times)
-    counters = {}
-    for key in ("GFLOP/s", "GB/s"):
-        if key in runs[0]:
-            counters[key] = statistics.median(b[key] for b in runs)
-    return med, counters
+    result = {}
+    for name in names:
+        runs = [b for b in json.loads(out)["benchmarks"]
+                if b.get("run_type") == "iteration" and re.match(f"^{re.escape(name)}(/|$)", b["name"])]
+        if not runs:
+            raise RuntimeError(f"no benchmark matched {name}")
+        times = [b["real_time"] * scale[b["time_unit"]] for b in runs]
+        counters = {k: statistics.median(b[k] for b in runs) for k in ("GFLOP/s", "GB/s") if k in runs[0]}
+        result[name] = (statistics.median(times), counters)
+    return result
 
 
 def list_benchmarks(binary):
@@ -100,10 +105,16 @@ def main():
     print(f"# torch {info['torch']} BLAS={info['BLAS_INFO']} threads={info['threads']} "
           f"OPENBLAS_CORETYPE={info['OPENBLAS_CORETYPE']} OMP_WAIT_POLICY={info['OMP_WAIT_POLICY']}")
 
-    rows, ours_by_name = [], {}
+    rows, ours_by_name, measured = [], {}, {}
     for name in names:
         op, shape = name.split("/", 1)
-        ours, counters = run_ours(args.binary, name, args.threads, args.reps, args.min_time)
+        if name not in measured:
+            group = [name]
+            peer = f"{DNNL_PEER[op]}/{shape}" if op in DNNL_PEER else None
+            if peer in names and peer not in measured:
+                group.append(peer)
+            measured.update(run_ours(args.binary, group, args.threads, args.reps, args.min_time))
+        ours, counters = measured[name]
         ours_by_name[name] = ours
         fn = torch_ops.make_case(name, args.threads)
         theirs = torch_ops.time_case(fn, args.reps, args.min_time)[0] if fn else None
