@@ -7,7 +7,6 @@
 
 #include "lazarus/core/error.h"
 #include "lazarus/tensor/autograd.h"
-#include "lazarus/tensor/backend.h"
 #include "lazarus/tensor/ops.h"
 
 namespace lazarus::components {
@@ -15,7 +14,8 @@ namespace lazarus::components {
 namespace {
 // dst (a view into a cache buffer) = src, in place.
 void write_into(const Tensor& dst, const Tensor& src) {
-  backend_for(dst.device()).copy(src.detach(), dst);
+  NoGradGuard ng;
+  dst.copy_(src.detach());
 }
 }  // namespace
 
