@@ -145,12 +145,15 @@ std::vector<Case> build_cases() {
   add_case("softmax", "softmax", {{"dim", -1}}, {N(r)}, [](const Inputs& x) { return softmax(x[0], -1); });
   add_case("softmax_d0", "softmax", {{"dim", 0}}, {N(r)}, [](const Inputs& x) { return softmax(x[0], 0); });
   add_case("log_softmax", "log_softmax", {{"dim", 1}}, {N(r)}, [](const Inputs& x) { return log_softmax(x[0], 1); });
+  add_case("sum_empty", "sum", {{"dims", {0}}, {"keepdim", false}}, {N({0, 5})}, [](const Inputs& x) { return sum(x[0], {0}); });
+  add_case("softmax_len1", "softmax", {{"dim", -1}}, {N({3, 1})}, [](const Inputs& x) { return softmax(x[0], -1); });
   // ---- linear algebra ----
   add_case("matmul_2d", "matmul", {}, {N({31, 33}), N({33, 17})}, [](const Inputs& x) { return matmul(x[0], x[1]); });
   add_case("matmul_bcast", "matmul", {}, {N({2, 1, 4, 32}), N({3, 32, 5})}, [](const Inputs& x) { return matmul(x[0], x[1]); });
   add_case("matmul_1d2d", "matmul", {}, {N({33}), N({33, 7})}, [](const Inputs& x) { return matmul(x[0], x[1]); });
   add_case("matmul_2d1d", "matmul", {}, {N({7, 33}), N({33})}, [](const Inputs& x) { return matmul(x[0], x[1]); });
   add_case("matmul_tt", "matmul_tt", {}, {N({33, 9}), N({5, 33})}, [](const Inputs& x) { return matmul(x[0].t(), x[1].t()); });
+  add_case("matmul_k0", "matmul", {}, {N({3, 0}), N({0, 4})}, [](const Inputs& x) { return matmul(x[0], x[1]); });
   add_case("linear", "linear", {}, {N({2, 3, 33}), N({17, 33}), N({17})}, [](const Inputs& x) { return linear(x[0], x[1], x[2]); });
   add_case("linear_nobias", "linear", {}, {N({5, 33}), N({17, 33})}, [](const Inputs& x) { return linear(x[0], x[1]); });
   // ---- indexing ----
@@ -183,14 +186,20 @@ std::vector<Case> build_cases() {
     add_case(n, "rope", {{"offset", 5}, {"interleaved", inter}}, {N({2, 3, 7, 16}), In{{20, 8}, In::F32Table, 0, false}, In{{20, 8}, In::F32Table, 0, false}},
              [inter](const Inputs& x) { return rope(x[0], x[1], x[2], 5, inter); });
   }
-  struct A { const char* n; int64_t H, Hkv, Tq, Tk; bool causal; int64_t window; int64_t qoff; int mask; };
-  A as[] = {{"attn_causal_gqa", 4, 2, 9, 9, true, 0, -1, 0},
-            {"attn_additive_mask", 2, 2, 7, 11, false, 0, -1, 1},
-            {"attn_bool_mask", 2, 1, 7, 11, false, 0, -1, 2},
-            {"attn_window", 2, 2, 12, 12, true, 4, -1, 0},
-            {"attn_kv_cache", 4, 1, 3, 13, true, 0, 6, 0}};
+  // grad = false runs the fused no-T x T kernel (the engine takes the composed path with grads).
+  struct A { const char* n; int64_t H, Hkv, Tq, Tk; bool causal; int64_t window; int64_t qoff; int mask; bool grad; };
+  A as[] = {{"attn_causal_gqa", 4, 2, 9, 9, true, 0, -1, 0, true},
+            {"attn_additive_mask", 2, 2, 7, 11, false, 0, -1, 1, true},
+            {"attn_bool_mask", 2, 1, 7, 11, false, 0, -1, 2, true},
+            {"attn_window", 2, 2, 12, 12, true, 4, -1, 0, true},
+            {"attn_kv_cache", 4, 1, 3, 13, true, 0, 6, 0, true},
+            {"attn_fused_gqa", 4, 2, 37, 300, true, 0, -1, 0, false},
+            {"attn_fused_window", 2, 1, 5, 700, true, 64, -1, 0, false},
+            {"attn_fused_mask", 2, 2, 33, 129, false, 0, -1, 1, false},
+            {"attn_fused_bool", 2, 2, 16, 80, true, 0, 50, 2, false}};
   for (auto& a : as) {
-    std::vector<In> ins{N({2, a.H, a.Tq, 16}), N({2, a.Hkv, a.Tk, 16}), N({2, a.Hkv, a.Tk, 16})};
+    auto qkv = [&](Shape sh) { return a.grad ? N(std::move(sh)) : K(std::move(sh)); };
+    std::vector<In> ins{qkv({2, a.H, a.Tq, 16}), qkv({2, a.Hkv, a.Tk, 16}), qkv({2, a.Hkv, a.Tk, 16})};
     if (a.mask == 1) ins.push_back(K({a.Tq, a.Tk}));
     if (a.mask == 2) ins.push_back(B({2, 1, a.Tq, a.Tk}));
     AttentionOptions o;
