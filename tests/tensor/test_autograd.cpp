@@ -153,3 +153,47 @@ TEST(Autograd, DeepChainDoesNotOverflowStack) {
   sum(y).backward();
   EXPECT_TRUE(close(x.grad(), {1}, 0, 0));
 }
+
+TEST(Autograd, GradThroughCastsKeepsLeafDtype) {
+  Tensor x = make({1, 2, 3}, {3});
+  x.requires_grad_();
+  sum(x.to(DType::F64) * 2.0).backward();
+  EXPECT_EQ(x.grad().dtype(), DType::F32);
+  EXPECT_TRUE(close(x.grad(), {2, 2, 2}, 0, 0));
+  Tensor h = make({1, 2}, {2}, DType::BF16);
+  h.requires_grad_();
+  sum(h.to(DType::F32) * 3.0).backward();
+  EXPECT_EQ(h.grad().dtype(), DType::BF16);
+  EXPECT_TRUE(close(h.grad(), {3, 3}, 0, 0));
+}
+
+TEST(Autograd, SecondBackwardThroughFreedSharedSubgraphThrows) {
+  Tensor x = make({1, 2}, {2});
+  x.requires_grad_();
+  Tensor a = exp(x);
+  Tensor l1 = sum(a), l2 = sum(a * 2.0);
+  l1.backward();
+  // torch: "Trying to backward through the graph a second time"; never a crash or silent zeros.
+  EXPECT_THROW(l2.backward(), AutogradError);
+}
+
+TEST(Autograd, ValueAndGradNeedsScalar) {
+  Tensor a = make({1, 2}, {2});
+  EXPECT_THROW(value_and_grad([](const std::vector<Tensor>& p) { return p[0] * 2.0; }, {a}), AutogradError);
+  auto [v, g] = value_and_grad([](const std::vector<Tensor>& p) { return sum(p[0] * 0.0 + 1.0); }, {a});
+  EXPECT_DOUBLE_EQ(v.item(), 2);
+  ASSERT_EQ(g.size(), 1u);
+  if (g[0].defined()) EXPECT_TRUE(close(g[0], {0, 0}, 0, 0));
+}
+
+TEST(Autograd, SetGradAndViewsOfLeaves) {
+  Tensor x = make({1, 2, 3, 4}, {2, 2});
+  x.requires_grad_();
+  Tensor v = x.t();
+  EXPECT_FALSE(v.is_leaf());
+  EXPECT_TRUE(v.requires_grad());
+  sum(v.select(0, 1) * make({10, 100}, {2})).backward();  // v[1] = x[:, 1]
+  EXPECT_TRUE(close(x.grad(), {0, 10, 0, 100}, 0, 0));
+  x.set_grad(zeros({2, 2}));
+  EXPECT_TRUE(close(x.grad(), {0, 0, 0, 0}, 0, 0));
+}

@@ -181,8 +181,8 @@ TEST(Norms, RmsNormLayerNormNaiveAndComposed) {
         EXPECT_TRUE(close(rms_norm(l.t, Tensor(), eps), norm_ref(l.t, Tensor(), Tensor(), eps, true), 1e-5, 1e-5)) << what;
         EXPECT_TRUE(close(layer_norm(l.t, w, b, eps), norm_ref(l.t, w, b, eps, false), 1e-5, 1e-5)) << what;
         EXPECT_TRUE(close(layer_norm(l.t, Tensor(), Tensor(), eps), norm_ref(l.t, Tensor(), Tensor(), eps, false), 1e-5, 1e-5)) << what;
-        EXPECT_TRUE(close(rms_norm(l.t, w, eps), values(reference::rms_norm(l.t, w, eps)), 1e-5, 1e-6)) << what;
-        EXPECT_TRUE(close(layer_norm(l.t, w, b, eps), values(reference::layer_norm(l.t, w, b, eps)), 1e-5, 1e-6)) << what;
+        EXPECT_TRUE(close(rms_norm(l.t, w, eps), values(reference::rms_norm(l.t, w, eps)), 1e-5, 1e-5)) << what;
+        EXPECT_TRUE(close(layer_norm(l.t, w, b, eps), values(reference::layer_norm(l.t, w, b, eps)), 1e-5, 1e-5)) << what;
       }
     }
   }
