@@ -376,3 +376,31 @@ TEST(Attention, FullyMaskedRowIsNaNLikeTorch) {
   Vec fr = values(f.narrow(2, 0, 1)), rr = values(r.narrow(2, 0, 1));
   EXPECT_TRUE(close(fr, rr, 0, 0)) << "fully-masked row: fused and composed disagree";
 }
+
+TEST(Attention, MoreQueriesThanKeysAndMixedMaskDtypes) {
+  // Tq > Tk with the default offset Tk - Tq < 0: the first queries see no key (torch: NaN rows).
+  Tensor q = rand_t({1, 2, 5, 8}, 11), k = rand_t({1, 2, 3, 8}, 12), v = rand_t({1, 2, 3, 8}, 13);
+  AttentionOptions o;
+  o.causal = true;
+  Tensor f = scaled_dot_product_attention(q, k, v, Tensor(), o);
+  Tensor r = reference::scaled_dot_product_attention(q, k, v, Tensor(), o);
+  EXPECT_TRUE(close(f, values(r), 1e-5, 1e-6)) << "Tq > Tk causal";
+  Vec want = attn_ref(q, k, v, Tensor(), true, 0, 1 / std::sqrt(8.0), -2);
+  EXPECT_TRUE(close(f, want, 1e-4, 1e-5));
+  // Additive mask in another dtype than q (f64, bf16), broadcast over heads and queries.
+  Tensor q2 = rand_t({2, 2, 4, 8}, 14), k2 = rand_t({2, 2, 6, 8}, 15), v2 = rand_t({2, 2, 6, 8}, 16);
+  for (DType md : {DType::F64, DType::BF16}) {
+    Tensor m = rand_t({2, 1, 1, 6}, 17, md);
+    Vec w2 = attn_ref(q2, k2, v2, m, false, 0, 1 / std::sqrt(8.0), 2);
+    EXPECT_TRUE(close(scaled_dot_product_attention(q2, k2, v2, m), w2, 1e-4, 1e-5)) << dtype_name(md);
+    EXPECT_TRUE(close(reference::scaled_dot_product_attention(q2, k2, v2, m, {}), w2, 1e-4, 1e-5)) << dtype_name(md);
+  }
+  // Window larger than the sequence and window 1 (only the diagonal).
+  for (int64_t win : {1, 100}) {
+    AttentionOptions ow;
+    ow.causal = true;
+    ow.window = win;
+    Vec w3 = attn_ref(q2, k2, v2, Tensor(), true, win, 1 / std::sqrt(8.0), 2);
+    EXPECT_TRUE(close(scaled_dot_product_attention(q2, k2, v2, Tensor(), ow), w3, 1e-4, 1e-5)) << "window " << win;
+  }
+}
