@@ -257,3 +257,39 @@ TEST(Edge, ViewsKeepStorageAliveAndWritesAreShared) {
   static_cast<float*>(view.raw_data())[0] = 7;  // raw_data points at the view's first element
   EXPECT_TRUE(close(b2, {0, 7, 0, 0}, 0, 0));
 }
+
+TEST(Edge, BorrowedMemoryAtUnalignedOffsets) {
+  // Tensors in a memory-mapped checkpoint start at arbitrary element offsets: vector kernels must
+  // not assume 16/32/64-byte alignment. Offsets of 1 and 3 elements into a 64-byte aligned block.
+  for (int64_t shift : {1, 3}) {
+    auto buf = std::make_shared<std::vector<float>>(4096 + 16);
+    Vec v = rnd(33 * 65, 7);
+    for (size_t i = 0; i < v.size(); ++i) (*buf)[shift + i] = float(v[i]);
+    Tensor x = from_blob(buf->data() + shift, v.size() * 4, {33, 65}, DType::F32, buf);
+    Tensor xc = make(v, {33, 65});
+    std::string what = "shift " + std::to_string(shift);
+    EXPECT_TRUE(close(exp(x), values(exp(xc)), 0, 0)) << what;
+    EXPECT_TRUE(close(x * x, values(xc * xc), 0, 0)) << what;
+    EXPECT_TRUE(close(softmax(x, -1), values(softmax(xc, -1)), 1e-6, 1e-9)) << what;
+    EXPECT_TRUE(close(rms_norm(x, Tensor(), 1e-6), values(rms_norm(xc, Tensor(), 1e-6)), 1e-6, 1e-7)) << what;
+    EXPECT_TRUE(close(layer_norm(x, Tensor(), Tensor(), 1e-6), values(layer_norm(xc, Tensor(), Tensor(), 1e-6)), 1e-6, 1e-7)) << what;
+    EXPECT_TRUE(close(sum(x, {1}), values(sum(xc, {1})), 1e-6, 1e-6)) << what;
+    EXPECT_TRUE(close(matmul(x, x.t()), values(matmul(xc, xc.t())), 1e-5, 1e-5)) << what;
+    Tensor q = x.narrow(0, 0, 32).reshape({1, 2, 16, 65});
+    Tensor qc = xc.narrow(0, 0, 32).reshape({1, 2, 16, 65});
+    AttentionOptions o;
+    o.causal = true;
+    EXPECT_TRUE(close(scaled_dot_product_attention(q, q, q, Tensor(), o),
+                      values(scaled_dot_product_attention(qc, qc, qc, Tensor(), o)), 1e-5, 1e-6)) << what;
+    auto [c, s] = rope_tables(64, 40, 10000.0);
+    Tensor r = x.narrow(1, 0, 64).reshape({1, 1, 33, 64});
+    EXPECT_TRUE(close(rope(r, c, s, 0, false), values(rope(xc.narrow(1, 0, 64).reshape({1, 1, 33, 64}), c, s, 0, false)), 1e-6, 1e-7)) << what;
+    // bf16 weights one element off alignment.
+    auto hb = std::make_shared<std::vector<uint16_t>>(4096);
+    for (size_t i = 0; i < v.size() && i + shift < hb->size(); ++i) (*hb)[shift + i] = f32_to_bf16_bits(float(v[i]));
+    Tensor h = from_blob(hb->data() + shift, 33 * 64 * 2, {33, 64}, DType::BF16, hb);
+    Tensor hc = h.clone();
+    EXPECT_TRUE(close(h.to(DType::F32), values(hc.to(DType::F32)), 0, 0)) << what;
+    EXPECT_TRUE(close(matmul(h, h.t()), values(matmul(hc, hc.t())), 0, 0)) << what;
+  }
+}
