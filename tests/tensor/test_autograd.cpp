@@ -197,3 +197,32 @@ TEST(Autograd, SetGradAndViewsOfLeaves) {
   x.set_grad(zeros({2, 2}));
   EXPECT_TRUE(close(x.grad(), {0, 0, 0, 0}, 0, 0));
 }
+
+namespace {
+Vec grad_of(const std::function<Tensor(const Tensor&)>& f, const Vec& x0) {
+  Tensor x = make(x0, {int64_t(x0.size())}, DType::F64);
+  x.requires_grad_();
+  sum(f(x)).backward();
+  return values(x.grad());
+}
+}  // namespace
+
+TEST(Autograd, GradientsAtNonDifferentiablePointsFollowTorch) {
+  EXPECT_TRUE(close(grad_of([](const Tensor& x) { return relu(x); }, {-1, 0, 2}), {0, 0, 1}, 0, 0)) << "relu'(0) = 0";
+  EXPECT_TRUE(close(grad_of([](const Tensor& x) { return abs(x); }, {-1, 0, 2}), {-1, 0, 1}, 0, 0)) << "abs'(0) = 0";
+  EXPECT_TRUE(close(grad_of([](const Tensor& x) { return maximum(x, x.detach()); }, {1, 2}), {0.5, 0.5}, 0, 0)) << "maximum tie";
+  EXPECT_TRUE(close(grad_of([](const Tensor& x) { return minimum(x, full({}, 2.0, DType::F64)); }, {1, 2, 3}), {1, 0.5, 0}, 0, 0)) << "minimum tie";
+  EXPECT_TRUE(close(grad_of([](const Tensor& x) { return pow(x, 2.0); }, {0, 3}), {0, 6}, 0, 0)) << "pow(0, 2)";
+  EXPECT_TRUE(close(grad_of([](const Tensor& x) { return sqrt(x); }, {0}), {INFINITY}, 0, 0)) << "sqrt'(0)";
+  // d/db 0^b at b = 2 is 0 in torch (not 0 * log 0 = NaN).
+  EXPECT_TRUE(close(grad_of([](const Tensor& b) { return pow(zeros({2}, DType::F64), b); }, {2, 3}), {0, 0}, 0, 0)) << "pow base 0, grad of exponent";
+  EXPECT_TRUE(close(grad_of([](const Tensor& x) { return log_softmax(x + make({0, -INFINITY, 0}, {3}, DType::F64), 0) * make({1, 0, 1}, {3}, DType::F64); }, {1, 2, 3}),
+                    {1 - 2 / (1 + std::exp(2.0)), 0, 1 - 2 / (1 + std::exp(-2.0))}, 1e-12, 1e-12))
+      << "log_softmax with -inf entry";
+  EXPECT_TRUE(close(grad_of([](const Tensor& x) { return softmax(x + make({0, -INFINITY}, {2}, DType::F64), 0); }, {1, 2}), {0, 0}, 0, 1e-12)) << "softmax -inf";
+  Tensor m = make({1, 0, 1}, {3}, DType::F64);
+  EXPECT_TRUE(close(grad_of([&](const Tensor& x) { return masked_fill(x, gt(m, zeros({})), 5.0); }, {1, 2, 3}), {0, 1, 0}, 0, 0)) << "masked_fill";
+  // where: the unselected branch gets exactly 0 even when its forward value is inf.
+  EXPECT_TRUE(close(grad_of([&](const Tensor& x) { return where(gt(x, zeros({})), x, log(x)); }, {0.5, 2}), {1, 1}, 0, 0)) << "where";
+  EXPECT_TRUE(close(grad_of([](const Tensor& x) { return amax(x); }, {-INFINITY, 1, 1}), {0, 0.5, 0.5}, 0, 0)) << "amax ties with -inf";
+}
