@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "lazarus/core/error.h"
+#include "lazarus/core/json_limits.h"
 #include "lazarus/tensor/backend.h"
 
 namespace lazarus::io {
@@ -51,29 +52,6 @@ const char* dtype_to_safetensors(DType dt) {
 }
 
 namespace {
-
-// Rejects JSON nested deeper than `limit` before the parser sees it (bounded stack and time).
-void check_json_depth(const char* p, size_t n, int limit, const std::string& where) {
-  int depth = 0;
-  bool in_str = false, esc = false;
-  for (size_t i = 0; i < n; ++i) {
-    char c = p[i];
-    if (in_str) {
-      if (esc) esc = false;
-      else if (c == '\\') esc = true;
-      else if (c == '"') in_str = false;
-      continue;
-    }
-    if (c == '"') in_str = true;
-    else if (c == '{' || c == '[') {
-      if (++depth > limit) {
-        throw LoadError(fmt::format("{}: JSON nested deeper than {} levels", where, limit));
-      }
-    } else if (c == '}' || c == ']') {
-      --depth;
-    }
-  }
-}
 
 json parse_json(const char* p, size_t n, const std::string& where, int depth_limit) {
   check_json_depth(p, n, depth_limit, where);
