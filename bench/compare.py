@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Lazarus vs PyTorch, side by side in one run: same ops, same shapes, same thread count.
+r"""Lazarus vs PyTorch, side by side in one run: same ops, same shapes, same thread count.
 
 For every case of bench_ops (Google Benchmark, JSON output) it runs ours, then the same op in torch
 (bench/torch_ops.py), back to back, so machine load hits both alike; each side reports the median
