@@ -149,6 +149,8 @@ TEST(Gradcheck, Views) {
   EXPECT_TRUE(gradcheck([](auto& x) { return x[0].view({4, 3}).t().contiguous(); }, {d({3, 4}, 37)})) << "view/contiguous";
   EXPECT_TRUE(gradcheck([](auto& x) { return x[0].unsqueeze(1).squeeze(0).flatten(); }, {d({1, 4}, 38)})) << "squeeze";
   EXPECT_TRUE(gradcheck([](auto& x) { return x[0].clone() * 3.0; }, {d({4}, 39)})) << "clone";
+  EXPECT_TRUE(gradcheck([](auto& x) { return x[0].expand({3, 4}).reshape({12}); }, {d({3, 1}, 41)})) << "expand+reshape";
+  EXPECT_TRUE(gradcheck([](auto& x) { return x[0].permute({1, 0, 2}).flatten(0, 1); }, {d({2, 3, 2}, 42)})) << "flatten strided";
   // A view of a view, then an op that reads it twice.
   EXPECT_TRUE(gradcheck([](auto& x) {
     Tensor v = x[0].t().slice(0, 0, 4, 3);
