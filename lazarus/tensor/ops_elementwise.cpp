@@ -199,6 +199,8 @@ Tensor binary_raw(BinaryOp op, const Tensor& a, const Tensor& b, DType result) {
 }
 
 DType arith_result(BinaryOp op, const Tensor& a, const Tensor& b) {
+  require_defined(a, binary_op_name(op), "a");
+  require_defined(b, binary_op_name(op), "b");
   DType r = promote_types(a.dtype(), b.dtype());
   if ((op == BinaryOp::Div || op == BinaryOp::Pow) && !is_floating(r)) r = DType::F32;
   if (r == DType::Bool && op != BinaryOp::Maximum && op != BinaryOp::Minimum) r = DType::I64;
@@ -267,13 +269,15 @@ Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b, DType result) {
 }
 
 // A Python-number operand: computed at the compute precision, result keeps a's dtype.
-Tensor scalar_operand(const Tensor& a, double v) {
+Tensor scalar_operand(BinaryOp op, const Tensor& a, double v) {
+  require_defined(a, binary_op_name(op));
   DType dt = is_floating(a.dtype()) ? compute_dtype(a.dtype())
              : (std::floor(v) == v ? a.dtype() : DType::F32);
   if (dt == DType::Bool) dt = DType::I64;
   return scalar_tensor(v, dt);
 }
-DType scalar_result(const Tensor& a, double v) {
+DType scalar_result(BinaryOp op, const Tensor& a, double v) {
+  require_defined(a, binary_op_name(op));
   if (is_floating(a.dtype())) return a.dtype();
   if (std::floor(v) != v) return DType::F32;
   return a.dtype() == DType::Bool ? DType::I64 : a.dtype();
@@ -305,17 +309,18 @@ Tensor logical_not(const Tensor& x) {
   return out;
 }
 
-Tensor add(const Tensor& a, double b) { return binary(BinaryOp::Add, a, scalar_operand(a, b), scalar_result(a, b)); }
-Tensor sub(const Tensor& a, double b) { return binary(BinaryOp::Sub, a, scalar_operand(a, b), scalar_result(a, b)); }
-Tensor mul(const Tensor& a, double b) { return binary(BinaryOp::Mul, a, scalar_operand(a, b), scalar_result(a, b)); }
+Tensor add(const Tensor& a, double b) { return binary(BinaryOp::Add, a, scalar_operand(BinaryOp::Add, a, b), scalar_result(BinaryOp::Add, a, b)); }
+Tensor sub(const Tensor& a, double b) { return binary(BinaryOp::Sub, a, scalar_operand(BinaryOp::Sub, a, b), scalar_result(BinaryOp::Sub, a, b)); }
+Tensor mul(const Tensor& a, double b) { return binary(BinaryOp::Mul, a, scalar_operand(BinaryOp::Mul, a, b), scalar_result(BinaryOp::Mul, a, b)); }
 Tensor div(const Tensor& a, double b) {
+  require_defined(a, "div");
   DType r = is_floating(a.dtype()) ? a.dtype() : DType::F32;
-  return binary(BinaryOp::Div, a, scalar_operand(a, b), r);
+  return binary(BinaryOp::Div, a, scalar_operand(BinaryOp::Div, a, b), r);
 }
 Tensor pow(const Tensor& a, double e) {
   require_defined(a, "pow");
   DType r = is_floating(a.dtype()) ? a.dtype() : DType::F32;
-  Tensor out = binary_raw(BinaryOp::Pow, a, scalar_operand(a, e), r);
+  Tensor out = binary_raw(BinaryOp::Pow, a, scalar_operand(BinaryOp::Pow, a, e), r);
   if (!any_requires_grad({&a})) return out;
   Tensor ad = a.detach();
   return record("pow", {a}, out, [ad, e](const Tensor& g) {
@@ -370,6 +375,10 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
 
 Tensor masked_fill(const Tensor& x, const Tensor& mask, double value) {
   require_defined(x, "masked_fill");
+  require_defined(mask, "masked_fill", "mask");
+  if (mask.dtype() != DType::Bool) {
+    throw DTypeError(fmt::format("[masked_fill] mask must be bool, got {}", dtype_name(mask.dtype())));
+  }
   Shape s = broadcast_shapes(x.shape(), mask.shape(), "masked_fill");
   if (s != x.shape()) {
     throw ShapeError(fmt::format("[masked_fill] mask {} must broadcast to x {}", shape_str(mask.shape()),

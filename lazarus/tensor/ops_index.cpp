@@ -61,6 +61,8 @@ Tensor embedding(const Tensor& weight, const Tensor& ids) {
     throw ShapeError(fmt::format("[embedding] weight must be 2-D (V, D), got {}",
                                  shape_str(weight.shape())));
   }
+  // Validate here so errors name the op the caller used.
+  checked_index(ids, weight.size(0), "embedding");
   Shape s = ids.shape();
   s.push_back(weight.size(1));
   return index_select(weight, 0, ids.reshape({-1})).reshape(s);

@@ -234,8 +234,11 @@ Tensor arange(double start, double end, double step, DType dtype) {
   if (step == 0 || !std::isfinite(start) || !std::isfinite(end) || !std::isfinite(step)) {
     throw IndexError(fmt::format("[arange] invalid range start={} end={} step={}", start, end, step));
   }
+  if ((end - start) * step < 0) {
+    throw IndexError(fmt::format("[arange] the range [{}, {}) and step {} point in opposite directions",
+                                 start, end, step));
+  }
   double n = std::ceil((end - start) / step);
-  if (n < 0) n = 0;
   if (n > 1e15) throw IndexError(fmt::format("[arange] {} elements is too many", n));
   Tensor t = empty({int64_t(n)}, dtype);
   if (t.numel() > 0) backend_for(Device::CPU).arange(t, start, step);
