@@ -300,8 +300,11 @@ void write_loss_curve_svg(const std::string& path, const std::vector<StepRecord>
     out << fmt::format(R"(<line x1="{}" x2="{}" y1="{:.1f}" y2="{:.1f}" stroke="#ddd"/><text x="{}" y="{:.1f}" text-anchor="end">{:.3g}</text>)",
                        L, W - R, Y(v), Y(v), L - 6, Y(v) + 4, v) << "\n";
   }
-  out << fmt::format(R"(<text x="{}" y="{}" text-anchor="middle">step ({} to {})</text>)", (L + W - R) / 2, H - 12,
-                     h.front().step, h.back().step) << "\n";
+  for (int i = 0; i <= 4; ++i) {
+    double st = s0 + (s1 - s0) * i / 4.0;
+    out << fmt::format(R"(<text x="{:.1f}" y="{}" text-anchor="middle">{:.0f}</text>)", X(st), H - B + 16, st) << "\n";
+  }
+  out << fmt::format(R"(<text x="{}" y="{}" text-anchor="middle">step</text>)", (L + W - R) / 2, H - 8) << "\n";
   std::string pts;
   for (auto& r : h) pts += fmt::format("{:.1f},{:.1f} ", X(double(r.step)), Y(r.loss));
   out << R"(<polyline fill="none" stroke="#1f77b4" stroke-width="1.5" points=")" << pts << "\"/>\n";
