@@ -133,7 +133,6 @@ Tensor RotaryEmbedding::apply(const Tensor& x, const Positions& pos) const {
   auto [c, s] = tables(p, seq_len);
   c = c.view({B, 1, T, half}).to(x.dtype());  // broadcast over heads
   s = s.view({B, 1, T, half}).to(x.dtype());
-  (void)H;
   if (!cfg_.interleaved) {
     Tensor x1 = x.narrow(-1, 0, half), x2 = x.narrow(-1, half, half);  // (B, H, T, Dh/2) each
     return cat({x1 * c - x2 * s, x2 * c + x1 * s}, -1);

@@ -39,10 +39,11 @@ void CausalLM::init_weights(double std, uint64_t seed) {
   NoGradGuard ng;
   for (auto& [name, p] : named_parameters()) {
     bool rg = p->requires_grad();
+    bool is_bias = name.size() >= 5 && name.compare(name.size() - 5, 5, ".bias") == 0;
     bool is_norm = name.find("norm") != std::string::npos;
     Tensor v;
-    if (is_norm) v = ones(p->shape(), p->dtype());
-    else if (name.size() >= 5 && name.compare(name.size() - 5, 5, ".bias") == 0) v = zeros(p->shape(), p->dtype());
+    if (is_bias) v = zeros(p->shape(), p->dtype());
+    else if (is_norm) v = ones(p->shape(), p->dtype());
     else v = nn::init::normal(p->shape(), std, p->dtype(), &gen);
     *p = v.detach();
     if (rg) p->requires_grad_(true);

@@ -86,6 +86,13 @@ TEST(LlamaConfig, StrictKeysAndTypes) {
     EXPECT_NE(std::string(e.what()).find("num_hidden_layers: expected an integer"), std::string::npos) << e.what();
   }
   j = LlamaConfig::tiny().to_json();
+  j["hidden_act"] = "gelu_pytorch_tanh";  // GeGLU-style gated FFN, HF's name written back
+  LlamaConfig g = LlamaConfig::from_json(j);
+  EXPECT_EQ(g.hidden_act, config::ActivationType::GELUTanh);
+  EXPECT_EQ(g.to_model_config().backbone.block.ffn.type, config::FFNType::Gated);
+  EXPECT_EQ(g.to_json()["hidden_act"], "gelu_pytorch_tanh");
+  EXPECT_EQ(LlamaConfig::from_json(g.to_json()), g);
+  j = LlamaConfig::tiny().to_json();
   j["eos_token_id"] = Json::array({1, 2, 3});
   EXPECT_EQ(LlamaConfig::from_json(j).eos_token_id, (std::vector<int64_t>{1, 2, 3}));
 }

@@ -103,6 +103,11 @@ TEST(ModelFromJson, PerLayerOverridesRun) {
   EXPECT_EQ(sd.count("model.layers.1.mlp.up_proj.bias"), 1u);
   EXPECT_EQ(sd.count("model.layers.1.input_layernorm.bias"), 1u);
   EXPECT_EQ(sd.at("model.layers.1.self_attn.k_proj.weight").shape(), (Shape{8, 32}));
+  m.init_weights(0.05);
+  auto inited = m.state_dict();
+  EXPECT_EQ(sum(abs(inited.at("model.layers.1.input_layernorm.bias"))).item(), 0.0);
+  EXPECT_EQ(sum(inited.at("model.layers.1.input_layernorm.weight")).item(), 32.0);
+  EXPECT_EQ(sum(abs(inited.at("model.layers.1.mlp.up_proj.bias"))).item(), 0.0);
   Generator gen(5);
   Tensor ids = randint(0, 50, {1, 9}, &gen);
   auto out = m.forward(ids, Tensor(), ids);

@@ -150,7 +150,9 @@ Json LlamaConfig::to_json() const {
               {"num_attention_heads", num_attention_heads},
               {"num_key_value_heads", opt_json(num_key_value_heads)},
               {"head_dim", opt_json(head_dim)},
-              {"hidden_act", config::to_string(hidden_act)},
+              // HF's name for the tanh GELU, so transformers can read the file back.
+              {"hidden_act", hidden_act == config::ActivationType::GELUTanh ? std::string_view("gelu_pytorch_tanh")
+                                                                            : config::to_string(hidden_act)},
               {"max_position_embeddings", max_position_embeddings},
               {"rms_norm_eps", rms_norm_eps},
               {"rope_theta", rope_theta},
