@@ -229,6 +229,30 @@ TEST_P(Kernels, Norms) {
   }
 }
 
+TEST_P(Kernels, NormsLargeOutputsStreamed) {
+  // >= 8 MiB of output takes the non-temporal store path; 1031-wide rows start at every alignment.
+  const int64_t rows = 2049, n = 1031;
+  auto x = data(static_cast<size_t>(rows * n), -3, 3, 41);
+  auto w = data(static_cast<size_t>(n), 0.5f, 1.5f, 42), b = data(static_cast<size_t>(n), -1, 1, 43);
+  std::vector<float> y(x.size()), z(x.size());
+  kt().rms_norm_rows_f32(x.data(), w.data(), y.data(), rows, n, 1e-6f);
+  kt().layer_norm_rows_f32(x.data(), w.data(), b.data(), z.data(), rows, n, 1e-5f);
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* xr = x.data() + r * n;
+    double ss = 0, s = 0, v = 0;
+    for (int64_t i = 0; i < n; ++i) ss += double(xr[i]) * xr[i], s += xr[i];
+    double mu = s / double(n);
+    for (int64_t i = 0; i < n; ++i) v += (xr[i] - mu) * (xr[i] - mu);
+    double ir = 1 / std::sqrt(ss / double(n) + 1e-6), il = 1 / std::sqrt(v / double(n) + 1e-5);
+    for (int64_t i = 0; i < n; ++i) {
+      size_t k = static_cast<size_t>(r * n + i), wi = static_cast<size_t>(i);
+      double want_r = xr[i] * ir * w[wi], want_l = (xr[i] - mu) * il * w[wi] + b[wi];
+      ASSERT_NEAR(y[k], want_r, 4e-6 * std::fabs(want_r) + 1e-6) << kt().isa << " rms_norm row " << r << " i " << i;
+      ASSERT_NEAR(z[k], want_l, 4e-6 * std::fabs(want_l) + 2e-6) << kt().isa << " layer_norm row " << r << " i " << i;
+    }
+  }
+}
+
 TEST_P(Kernels, LayerNormConstantRowsAreZero) {
   // Whatever the vector summation order, a constant row has mean exactly its value.
   for (int64_t n : kSizes) {
