@@ -219,6 +219,12 @@ Tensor SafetensorsFile::tensor(const std::string& name) const {
   size_t nbytes = size_t(e.end - e.begin);
   const unsigned char* p = bytes_ + data_start_ + e.begin;
   size_t es = dtype_size(e.dtype);
+  if (e.dtype == DType::Bool) {  // normalise stray byte values to 0/1 (copies)
+    Tensor t = empty(e.shape, e.dtype);
+    auto* d = t.data<uint8_t>();
+    for (size_t i = 0; i < nbytes; ++i) d[i] = p[i] != 0;
+    return t;
+  }
   if (reinterpret_cast<uintptr_t>(p) % es == 0 && nbytes > 0) {
     return from_blob(const_cast<unsigned char*>(p), nbytes, e.shape, e.dtype, mapping_);
   }
@@ -292,11 +298,14 @@ std::map<std::string, Tensor> load_safetensors_folder(const std::string& folder)
     }
     return SafetensorsFile::open(single.string())->tensors();
   }
+  std::error_code size_ec;
+  uintmax_t index_size = fs::file_size(index, size_ec);
+  if (size_ec || index_size > kMaxSafetensorsHeader) {
+    throw LoadError(fmt::format("{}: {} (larger than any index should be, or unreadable)", index.string(),
+                                size_ec ? size_ec.message() : std::to_string(index_size) + " bytes"));
+  }
   std::ifstream in(index, std::ios::binary);
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (text.size() > kMaxSafetensorsHeader) {
-    throw LoadError(fmt::format("{}: {} bytes is larger than any index should be", index.string(), text.size()));
-  }
   json j = parse_json(text.data(), text.size(), index.string(), 16);
   if (!j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object()) {
     throw LoadError(fmt::format("{}: missing 'weight_map' object", index.string()));

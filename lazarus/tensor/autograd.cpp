@@ -15,6 +15,29 @@ namespace {
 thread_local bool g_grad_enabled = true;
 }
 
+Node::~Node() {
+  std::vector<std::shared_ptr<Node>> pending;
+  auto harvest = [&pending](std::vector<Tensor>& inputs) {
+    for (Tensor& t : inputs) {
+      // Only when this edge holds the last reference to the tensor and its node do we take the
+      // node over; shared parts of the graph stay alive for their other owners.
+      if (t.defined() && t.impl_ptr().use_count() == 1 && t.impl()->grad_fn &&
+          t.impl()->grad_fn.use_count() == 1) {
+        pending.push_back(std::move(t.impl()->grad_fn));
+      }
+    }
+    inputs.clear();
+  };
+  harvest(inputs);
+  backward = nullptr;
+  while (!pending.empty()) {
+    std::shared_ptr<Node> n = std::move(pending.back());
+    pending.pop_back();
+    harvest(n->inputs);
+    n->backward = nullptr;
+  }  // each n is destroyed here with no inputs left, so its destructor does not recurse
+}
+
 bool grad_enabled() { return g_grad_enabled; }
 void set_grad_enabled(bool on) { g_grad_enabled = on; }
 

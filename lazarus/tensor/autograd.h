@@ -19,6 +19,12 @@ struct Node {
   std::string name;            // the op, for error messages
   std::vector<Tensor> inputs;  // the op's tensor inputs (edges of the graph)
   BackwardFn backward;
+  Node() = default;
+  Node(const Node&) = delete;
+  Node& operator=(const Node&) = delete;
+  /// Frees the graph behind this node iteratively: a long chain dropped without backward() would
+  /// otherwise destroy node -> tensor -> node ... recursively and overflow the stack.
+  ~Node();
 };
 
 /// True while ops record the graph (default on, per thread).

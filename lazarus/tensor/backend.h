@@ -39,9 +39,10 @@ class Backend {
   virtual void fill(const Tensor& dst, double value) = 0;
   /// dst[i] = start + i * step (contiguous dst).
   virtual void arange(const Tensor& dst, double start, double step) = 0;
-  /// Counter-based random fill: element i uses counter `offset + i` under `seed`.
+  /// Counter-based random fill: element i uses counter `offset + i` under `seed`. Uniform: [a, b);
+  /// Normal: mean a, std b; IntUniform: int_low + [0, int_range) exactly (any int64 bounds).
   virtual void random(const Tensor& dst, RandomKind kind, uint64_t seed, uint64_t offset, double a,
-                      double b) = 0;
+                      double b, int64_t int_low, uint64_t int_range) = 0;
 
   /// out = op(x); same shape; out dtype = x dtype (Bool for LogicalNot).
   virtual void unary(UnaryOp op, const Tensor& x, const Tensor& out) = 0;

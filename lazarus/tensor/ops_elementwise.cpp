@@ -239,7 +239,8 @@ Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b, DType result) {
       break;
     case BinaryOp::Pow:
       fn = [ad, bd, od, sa, sb](const Tensor& g) {
-        Tensor ga = g * bd * pow(ad, bd - 1.0);
+        // d/da a^b = b a^(b-1), defined as 0 where b == 0 (0 * inf otherwise), as PyTorch.
+        Tensor ga = where(eq(bd, zeros({}, bd.dtype())), zeros({}, g.dtype()), g * bd * pow(ad, bd - 1.0));
         // d/db a^b = a^b log a, defined as 0 where a == 0 and b >= 0 (as PyTorch).
         Tensor zero = zeros({}, ad.dtype());
         Tensor cond = logical_and(eq(ad, zero), ge(bd, zero));

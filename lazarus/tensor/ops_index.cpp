@@ -195,6 +195,7 @@ Tensor stack(const std::vector<Tensor>& xs, int64_t dim) {
 
 std::vector<Tensor> split(const Tensor& x, const std::vector<int64_t>& sizes, int64_t dim) {
   require_defined(x, "split");
+  if (x.dim() == 0) throw ShapeError("[split] cannot split a 0-dim tensor");
   int64_t d = wrap_dim(dim, x.dim(), "split");
   int64_t total = 0;
   for (int64_t s : sizes) {
@@ -216,6 +217,7 @@ std::vector<Tensor> split(const Tensor& x, const std::vector<int64_t>& sizes, in
 std::vector<Tensor> split(const Tensor& x, int64_t split_size, int64_t dim) {
   require_defined(x, "split");
   if (split_size <= 0) throw ShapeError(fmt::format("[split] split_size must be positive, got {}", split_size));
+  if (x.dim() == 0) throw ShapeError("[split] cannot split a 0-dim tensor");
   int64_t d = wrap_dim(dim, x.dim(), "split");
   std::vector<int64_t> sizes;
   for (int64_t at = 0; at < x.size(d); at += split_size) sizes.push_back(std::min(split_size, x.size(d) - at));
@@ -225,6 +227,8 @@ std::vector<Tensor> split(const Tensor& x, int64_t split_size, int64_t dim) {
 
 std::vector<Tensor> chunk(const Tensor& x, int64_t chunks, int64_t dim) {
   if (chunks <= 0) throw ShapeError(fmt::format("[chunk] chunks must be positive, got {}", chunks));
+  require_defined(x, "chunk");
+  if (x.dim() == 0) throw ShapeError("[chunk] cannot chunk a 0-dim tensor");
   int64_t d = wrap_dim(dim, x.dim(), "chunk");
   int64_t n = x.size(d);
   int64_t size = (n + chunks - 1) / chunks;

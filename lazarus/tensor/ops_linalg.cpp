@@ -64,7 +64,9 @@ Tensor matmul_raw(const Tensor& a, const Tensor& b) {
   Tensor out;
   if (b.dim() == 2 && a.dim() > 2) {
     // Fold a's batch into M: one GEMM instead of a batch of small ones.
-    Tensor a2 = ac.reshape({-1, K});
+    int64_t rows = ac.numel() / std::max<int64_t>(K, 1);
+    if (K == 0) rows = checked_numel(Shape(a.shape().begin(), a.shape().end() - 1), "matmul");
+    Tensor a2 = ac.reshape({rows, K});
     Tensor o = empty({a2.size(0), N}, ac.dtype());
     if (o.numel() > 0) {
       if (K == 0) backend_for(Device::CPU).fill(o, 0.0);
@@ -93,7 +95,8 @@ Tensor matmul_nd(const Tensor& a, const Tensor& b) {
     Tensor gb;
     if (bd.dim() == 2 && ad.dim() > 2) {
       int64_t K = ad.size(-1), N = bd.size(-1);
-      gb = matmul(ad.reshape({-1, K}).transpose(0, 1), g.reshape({-1, N}));
+      int64_t rows = checked_numel(Shape(ad.shape().begin(), ad.shape().end() - 1), "matmul");
+      gb = matmul(ad.reshape({rows, K}).transpose(0, 1), g.reshape({rows, N}));
     } else {
       gb = sum_to_shape(matmul(ad.transpose(-1, -2), g), bd.shape());
     }

@@ -25,7 +25,8 @@ void manual_seed(uint64_t seed) {
 }
 
 namespace {
-Tensor fill_random(Shape shape, DType dtype, RandomKind kind, double a, double b, Generator* gen) {
+Tensor fill_random(Shape shape, DType dtype, RandomKind kind, double a, double b, Generator* gen,
+                   int64_t int_low = 0, uint64_t int_range = 0) {
   Tensor out = empty(std::move(shape), kind == RandomKind::IntUniform ? DType::I64 : compute_dtype(dtype));
   uint64_t n = uint64_t(out.numel());
   uint64_t off;
@@ -37,7 +38,7 @@ Tensor fill_random(Shape shape, DType dtype, RandomKind kind, double a, double b
     off = g.advance(kind == RandomKind::Normal ? 2 * n : n);
     seed = g.seed();
   }
-  if (n > 0) backend_for(Device::CPU).random(out, kind, seed, off, a, b);
+  if (n > 0) backend_for(Device::CPU).random(out, kind, seed, off, a, b, int_low, int_range);
   return out.dtype() == dtype || kind == RandomKind::IntUniform ? out : out.to(dtype);
 }
 }  // namespace
@@ -60,7 +61,8 @@ Tensor randn(Shape shape, DType dtype, double mean, double std, Generator* gen) 
 
 Tensor randint(int64_t low, int64_t high, Shape shape, Generator* gen) {
   if (low >= high) throw IndexError(fmt::format("[randint] low {} must be < high {}", low, high));
-  return fill_random(std::move(shape), DType::I64, RandomKind::IntUniform, double(low), double(high), gen);
+  uint64_t range = uint64_t(high) - uint64_t(low);  // exact even when high - low overflows int64
+  return fill_random(std::move(shape), DType::I64, RandomKind::IntUniform, 0.0, 0.0, gen, low, range);
 }
 
 }  // namespace lazarus

@@ -25,12 +25,14 @@ std::string shape_str(std::span<const int64_t> shape) {
 }
 
 int64_t checked_numel(std::span<const int64_t> shape, const char* op) {
-  int64_t n = 1;
+  int64_t n = 1, span = 1;  // span: the product of max(d, 1), which strides are built from
   for (int64_t d : shape) {
     if (d < 0) throw IndexError(fmt::format("[{}] negative size in shape {}", op, shape_str(shape)));
-    if (d != 0 && n > INT64_MAX / d) {
+    int64_t d1 = std::max<int64_t>(d, 1);
+    if (span > INT64_MAX / d1) {
       throw IndexError(fmt::format("[{}] shape {} overflows the element count", op, shape_str(shape)));
     }
+    span *= d1;
     n *= d;
   }
   return n;
@@ -100,8 +102,14 @@ DType Tensor::dtype() const { return checked(impl_).dtype; }
 Device Tensor::device() const { return checked(impl_).storage->device(); }
 const std::shared_ptr<Storage>& Tensor::storage() const { return checked(impl_).storage; }
 
-int64_t Tensor::size(int64_t d) const { return shape()[detail::wrap_dim(d, dim(), "size")]; }
-int64_t Tensor::stride(int64_t d) const { return strides()[detail::wrap_dim(d, dim(), "stride")]; }
+int64_t Tensor::size(int64_t d) const {
+  if (dim() == 0) throw ShapeError(fmt::format("[size] a 0-dim tensor has no dim {}", d));
+  return shape()[detail::wrap_dim(d, dim(), "size")];
+}
+int64_t Tensor::stride(int64_t d) const {
+  if (dim() == 0) throw ShapeError(fmt::format("[stride] a 0-dim tensor has no dim {}", d));
+  return strides()[detail::wrap_dim(d, dim(), "stride")];
+}
 
 int64_t Tensor::numel() const {
   int64_t n = 1;
@@ -260,9 +268,9 @@ Tensor from_vector(const std::vector<T>& data, Shape shape, DType dtype) {
   else if constexpr (std::is_same_v<T, int64_t>) src = DType::I64;
   else src = DType::Bool;
   Tensor host = empty(shape, src);
-  if constexpr (std::is_same_v<T, bool>) {
+  if constexpr (std::is_same_v<T, bool> || std::is_same_v<T, uint8_t>) {
     auto* p = host.data<uint8_t>();
-    for (int64_t i = 0; i < n; ++i) p[i] = data[i] ? 1 : 0;
+    for (int64_t i = 0; i < n; ++i) p[i] = data[i] ? 1 : 0;  // bool storage holds only 0/1
   } else if (n > 0) {
     std::memcpy(host.raw_data(), data.data(), size_t(n) * sizeof(T));
   }

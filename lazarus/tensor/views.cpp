@@ -138,6 +138,11 @@ Tensor Tensor::permute(std::vector<int64_t> dims) const {
 
 Tensor Tensor::transpose(int64_t d0, int64_t d1) const {
   int64_t n = dim();
+  if (n == 0) {
+    detail::wrap_dim(d0, n, "transpose");
+    detail::wrap_dim(d1, n, "transpose");
+    return *this;  // like torch: a 0-dim tensor transposes to itself
+  }
   if (n < 2 && d0 == -2) throw ShapeError(fmt::format("[transpose] needs 2 dims, got {}", n));
   d0 = wrap_dim(d0, n, "transpose");
   d1 = wrap_dim(d1, n, "transpose");
@@ -156,10 +161,10 @@ Tensor Tensor::slice(int64_t d, int64_t start, int64_t end, int64_t step) const 
   if (end < 0) end += n;
   start = std::clamp<int64_t>(start, 0, n);
   end = std::clamp<int64_t>(end, start, n);
-  int64_t len = (end - start + step - 1) / step;
+  int64_t len = end > start ? (end - start - 1) / step + 1 : 0;  // no overflow for huge steps
   Shape sh = shape(), st = strides();
   sh[d] = len;
-  st[d] *= step;
+  if (len > 1) st[d] *= step;  // len > 1 implies step < size, so this cannot overflow
   Tensor out = make_view(*this, sh, st, offset() + start * strides()[d]);
   Shape in_shape = shape();
   DType dt = dtype();
@@ -173,6 +178,7 @@ Tensor Tensor::slice(int64_t d, int64_t start, int64_t end, int64_t step) const 
 }
 
 Tensor Tensor::narrow(int64_t d, int64_t start, int64_t length) const {
+  if (dim() == 0) throw ShapeError("[narrow] cannot narrow a 0-dim tensor");
   d = wrap_dim(d, dim(), "narrow");
   int64_t n = shape()[d];
   if (start < 0) start += n;
@@ -184,6 +190,7 @@ Tensor Tensor::narrow(int64_t d, int64_t start, int64_t length) const {
 }
 
 Tensor Tensor::select(int64_t d, int64_t index) const {
+  if (dim() == 0) throw ShapeError("[select] cannot select from a 0-dim tensor");
   d = wrap_dim(d, dim(), "select");
   int64_t n = shape()[d];
   if (index < -n || index >= n) {
@@ -269,7 +276,9 @@ void Tensor::copy_(const Tensor& src) const {
   }
   if (numel() == 0) return;
   NoGradGuard ng;
-  backend_for(device()).copy(src.detach().expand(shape()), *this);
+  // Source and destination in one storage may overlap: read through a copy.
+  Tensor from = src.storage() == storage() ? src.detach().clone() : src.detach();
+  backend_for(device()).copy(from.expand(shape()), *this);
 }
 
 Tensor Tensor::clone() const {

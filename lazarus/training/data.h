@@ -31,6 +31,8 @@ class DataLoader {
   virtual void set_position(const DataPosition& p) = 0;
   /// Examples per epoch.
   virtual int64_t size() const = 0;
+  /// Batches per epoch (the last one wraps into the next epoch when it is short).
+  virtual int64_t num_batches() const = 0;
 };
 
 /// Examples given as (ids, labels) rows of equal length, batched in a seeded per-epoch order.
@@ -43,6 +45,7 @@ class ExampleLoader : public DataLoader {
   DataPosition position() const override { return pos_; }
   void set_position(const DataPosition& p) override;
   int64_t size() const override { return int64_t(ids_.size()); }
+  int64_t num_batches() const override { return (size() + batch_ - 1) / batch_; }
 
  private:
   std::vector<int64_t> order(int64_t epoch) const;

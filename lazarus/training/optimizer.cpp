@@ -58,6 +58,7 @@ AdamW::AdamW(std::vector<ParamGroup> groups, AdamWOptions o) : Optimizer(std::mo
   for (auto& g : groups_) {
     m_.emplace_back();
     v_.emplace_back();
+    t_.emplace_back(g.params.size(), 0);
     for (auto& p : g.params) {
       m_.back().push_back(zeros(p.shape(), state_dtype(p)));
       v_.back().push_back(zeros(p.shape(), state_dtype(p)));
@@ -68,8 +69,6 @@ AdamW::AdamW(std::vector<ParamGroup> groups, AdamWOptions o) : Optimizer(std::mo
 void AdamW::step() {
   NoGradGuard ng;
   ++step_;
-  double c1 = 1.0 - std::pow(opts_.beta1, double(step_));
-  double c2 = 1.0 - std::pow(opts_.beta2, double(step_));
   for (size_t gi = 0; gi < groups_.size(); ++gi) {
     ParamGroup& g = groups_[gi];
     double lr = lr_ * g.lr_scale;
@@ -77,6 +76,9 @@ void AdamW::step() {
       Tensor& p = g.params[i];
       Tensor grad = p.grad();
       if (!grad.defined()) continue;
+      int64_t t = ++t_[gi][i];
+      double c1 = 1.0 - std::pow(opts_.beta1, double(t));
+      double c2 = 1.0 - std::pow(opts_.beta2, double(t));
       DType sd = state_dtype(p);
       Tensor pf = p.to(sd), gf = grad.to(sd);
       if (g.weight_decay != 0) pf = pf * (1.0 - lr * g.weight_decay);
@@ -96,6 +98,7 @@ std::map<std::string, Tensor> AdamW::state_dict() const {
     for (size_t i = 0; i < m_[gi].size(); ++i) {
       s[fmt::format("{}.{}.exp_avg", gi, i)] = m_[gi][i];
       s[fmt::format("{}.{}.exp_avg_sq", gi, i)] = v_[gi][i];
+      s[fmt::format("{}.{}.step", gi, i)] = full({}, double(t_[gi][i]), DType::I64);
     }
   }
   s["step"] = full({}, double(step_), DType::I64);
@@ -112,15 +115,22 @@ void AdamW::load_state_dict(const std::map<std::string, Tensor>& s) {
     }
     return it->second.to(like.dtype()).contiguous();
   };
+  // Validate everything first, then swap in: a bad state leaves the optimizer as it was.
+  auto m = m_, v = v_;
+  auto t = t_;
   for (size_t gi = 0; gi < groups_.size(); ++gi) {
     for (size_t i = 0; i < m_[gi].size(); ++i) {
-      m_[gi][i] = get(fmt::format("{}.{}.exp_avg", gi, i), m_[gi][i]);
-      v_[gi][i] = get(fmt::format("{}.{}.exp_avg_sq", gi, i), v_[gi][i]);
+      m[gi][i] = get(fmt::format("{}.{}.exp_avg", gi, i), m_[gi][i]);
+      v[gi][i] = get(fmt::format("{}.{}.exp_avg_sq", gi, i), v_[gi][i]);
+      t[gi][i] = int64_t(get(fmt::format("{}.{}.step", gi, i), full({}, 0.0, DType::I64)).item());
     }
   }
   auto it = s.find("step");
   if (it == s.end()) throw LoadError("[AdamW] optimizer state is missing 'step'");
   step_ = int64_t(it->second.item());
+  m_ = std::move(m);
+  v_ = std::move(v);
+  t_ = std::move(t);
 }
 
 SGD::SGD(std::vector<ParamGroup> groups, SGDOptions o) : Optimizer(std::move(groups), o.lr), opts_(o) {
@@ -166,14 +176,27 @@ std::map<std::string, Tensor> SGD::state_dict() const {
 }
 
 void SGD::load_state_dict(const std::map<std::string, Tensor>& s) {
+  auto buf = buf_;
   for (size_t gi = 0; gi < buf_.size(); ++gi) {
     for (size_t i = 0; i < buf_[gi].size(); ++i) {
-      auto it = s.find(fmt::format("{}.{}.momentum_buffer", gi, i));
-      buf_[gi][i] = it == s.end() ? Tensor() : it->second.contiguous();
+      std::string key = fmt::format("{}.{}.momentum_buffer", gi, i);
+      auto it = s.find(key);
+      if (it == s.end()) {
+        buf[gi][i] = Tensor();  // no momentum yet for this parameter
+        continue;
+      }
+      const Tensor& p = groups_[gi].params[i];
+      if (it->second.shape() != p.shape()) {
+        throw LoadError(fmt::format("[SGD] optimizer state '{}' has shape {}, expected {}", key,
+                                    shape_str(it->second.shape()), shape_str(p.shape())));
+      }
+      buf[gi][i] = it->second.to(state_dtype(p)).contiguous();
     }
   }
   auto it = s.find("step");
-  step_ = it == s.end() ? 0 : int64_t(it->second.item());
+  if (it == s.end()) throw LoadError("[SGD] optimizer state is missing 'step'");
+  step_ = int64_t(it->second.item());
+  buf_ = std::move(buf);
 }
 
 double clip_grad_norm(const std::vector<Tensor>& params, double max_norm) {

@@ -52,8 +52,9 @@ struct AdamWOptions {
 };
 
 /// torch.optim.AdamW: p -= lr * wd * p; m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
-/// p -= lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps). State kept in f32 for f32 params,
-/// and in f32 for bf16/f16 params too.
+/// p -= lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps), t counted per parameter (a
+/// parameter that had no gradient at some step is not advanced, as torch). State kept in f32 for
+/// f32 and for bf16/f16 params.
 class AdamW : public Optimizer {
  public:
   AdamW(std::vector<ParamGroup> groups, AdamWOptions opts = {});
@@ -64,6 +65,7 @@ class AdamW : public Optimizer {
  private:
   AdamWOptions opts_;
   std::vector<std::vector<Tensor>> m_, v_;
+  std::vector<std::vector<int64_t>> t_;  // per-parameter step, advanced only when it has a gradient
 };
 
 struct SGDOptions {

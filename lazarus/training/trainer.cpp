@@ -79,7 +79,7 @@ double Trainer::evaluate() {
   model_.eval();
   DataPosition saved = eval_->position();
   eval_->set_position({0, 0});
-  int64_t n = std::min<int64_t>(cfg_.eval_batches, std::max<int64_t>(1, eval_->size()));
+  int64_t n = std::min<int64_t>(cfg_.eval_batches, std::max<int64_t>(1, eval_->num_batches()));
   double total = 0;
   for (int64_t i = 0; i < n; ++i) total += loss_fn_(model_, eval_->next()).item();
   eval_->set_position(saved);
@@ -125,7 +125,15 @@ void Trainer::save_checkpoint(const std::string& dir) {
              {"data", {{"epoch", dp.epoch}, {"index", dp.index}}},
              {"history", json::array()}};
   for (auto& r : history_) st["history"].push_back(record_json(r));
-  std::ofstream(tmp / "trainer_state.json") << st.dump(1);
+  {
+    std::ofstream f(tmp / "trainer_state.json");
+    f << st.dump(1);
+    f.flush();
+    if (!f) {
+      fs::remove_all(tmp, ec);
+      throw LoadError(fmt::format("{}: could not write trainer_state.json", dir));
+    }
+  }
   fs::remove_all(final_dir, ec);
   fs::rename(tmp, final_dir, ec);
   if (ec) throw LoadError(fmt::format("{}: could not move the checkpoint into place: {}", dir, ec.message()));
@@ -156,9 +164,10 @@ void Trainer::load_checkpoint(const std::string& dir) {
       s.eval_loss = r.contains("eval_loss") ? r["eval_loss"].get<double>() : -1;
       hist.push_back(s);
     }
-    // Everything parsed: now apply (copy into the live parameters so every handle sees it).
-    model_.load_state_dict(sd);
+    // Everything parsed. The optimizer and the model each validate before changing anything;
+    // the optimizer goes first so a bad optimizer file leaves the model untouched.
     opt_.load_state_dict(opt_state);
+    model_.load_state_dict(sd);
     train_.set_position(dp);
     default_generator().set_state(seed, off);
     step_ = step;
@@ -195,7 +204,8 @@ TrainResult Trainer::train() {
   bool tty = isatty(fileno(stderr));
   while (step_ < cfg_.max_steps) {
     auto t0 = std::chrono::steady_clock::now();
-    opt_.set_lr(schedule_lr(cfg_.schedule, cfg_.lr, step_ + 1, cfg_.warmup_steps, cfg_.max_steps, cfg_.min_lr_ratio));
+    // 0-based, as Hugging Face's LambdaLR schedules (the first warm-up step has lr 0).
+    opt_.set_lr(schedule_lr(cfg_.schedule, cfg_.lr, step_, cfg_.warmup_steps, cfg_.max_steps, cfg_.min_lr_ratio));
     opt_.zero_grad();
     double loss_sum = 0;
     int64_t tokens = 0;
@@ -248,10 +258,16 @@ TrainResult Trainer::train() {
       save_checkpoint(dir);
       last_ck = dir;
       // Keep the newest `keep_checkpoints` folders.
+      // Only folders named exactly checkpoint-<number> that hold our state: never a user's folder
+      // such as checkpoint-best.
       std::vector<std::pair<int64_t, fs::path>> cks;
       for (auto& e : fs::directory_iterator(cfg_.output_dir)) {
         std::string n = e.path().filename().string();
-        if (e.is_directory() && n.rfind("checkpoint-", 0) == 0) cks.push_back({std::atoll(n.c_str() + 11), e.path()});
+        if (!e.is_directory() || n.rfind("checkpoint-", 0) != 0 || n.size() == 11) continue;
+        char* end = nullptr;
+        long long s = std::strtoll(n.c_str() + 11, &end, 10);
+        if (*end != '\0' || !fs::exists(e.path() / "trainer_state.json")) continue;
+        cks.push_back({int64_t(s), e.path()});
       }
       std::sort(cks.begin(), cks.end());
       for (size_t i = 0; i + size_t(cfg_.keep_checkpoints) < cks.size(); ++i) fs::remove_all(cks[i].second);

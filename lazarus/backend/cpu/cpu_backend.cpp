@@ -106,9 +106,16 @@ T scalar_unary(UnaryOp op, T x) {
 template <class T>
 auto scalar_binary(BinaryOp op, T a, T b) {
   switch (op) {
-    case BinaryOp::Add: return T(a + b);
-    case BinaryOp::Sub: return T(a - b);
-    case BinaryOp::Mul: return T(a * b);
+    // Integers wrap on overflow (as PyTorch), computed unsigned so it is defined behaviour.
+    case BinaryOp::Add:
+      if constexpr (std::is_integral_v<T>) return T(std::make_unsigned_t<T>(a) + std::make_unsigned_t<T>(b));
+      else return T(a + b);
+    case BinaryOp::Sub:
+      if constexpr (std::is_integral_v<T>) return T(std::make_unsigned_t<T>(a) - std::make_unsigned_t<T>(b));
+      else return T(a - b);
+    case BinaryOp::Mul:
+      if constexpr (std::is_integral_v<T>) return T(std::make_unsigned_t<T>(a) * std::make_unsigned_t<T>(b));
+      else return T(a * b);
     case BinaryOp::Div:
       if constexpr (std::is_floating_point_v<T>) return T(a / b);
       else return T(b == 0 ? 0 : a / b);  // integer division is only reached for bool/int maximum etc.
@@ -199,7 +206,7 @@ void CpuBackend::arange(const Tensor& dst, double start, double step) {
 }
 
 void CpuBackend::random(const Tensor& dst, RandomKind kind, uint64_t seed, uint64_t offset, double a,
-                        double b) {
+                        double b, int64_t int_low, uint64_t int_range) {
   int64_t n = dst.numel();
   auto fill_with = [&](auto tag) {
     using T = decltype(tag);
@@ -210,7 +217,10 @@ void CpuBackend::random(const Tensor& dst, RandomKind kind, uint64_t seed, uint6
         if (kind == RandomKind::Uniform) {
           philox_pair(offset + uint64_t(i), seed, r);
           double u = unit53(r[0], r[1]);
-          p[i] = T(a + (b - a) * u);
+          T v = T(a + (b - a) * u);
+          // Rounding to a narrower T can land on `high`; keep the interval half-open.
+          if (double(v) >= b && b > a) v = std::nextafter(T(b), T(a));
+          p[i] = v;
         } else if (kind == RandomKind::Normal) {
           philox_pair(offset + 2 * uint64_t(i), seed, r);
           double u1 = 1.0 - unit53(r[0], r[1]);  // (0, 1]
@@ -218,8 +228,8 @@ void CpuBackend::random(const Tensor& dst, RandomKind kind, uint64_t seed, uint6
           p[i] = T(a + b * std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2));
         } else {
           uint64_t v = philox_pair(offset + uint64_t(i), seed, r);
-          uint64_t range = uint64_t(int64_t(b) - int64_t(a));
-          p[i] = T(int64_t(a) + int64_t(v % range));
+          // Unsigned arithmetic: exact and defined for any int64 bounds.
+          p[i] = T(int64_t(uint64_t(int_low) + v % int_range));
         }
       }
     });

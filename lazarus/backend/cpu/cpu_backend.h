@@ -12,7 +12,7 @@ class CpuBackend final : public Backend {
   void fill(const Tensor& dst, double value) override;
   void arange(const Tensor& dst, double start, double step) override;
   void random(const Tensor& dst, RandomKind kind, uint64_t seed, uint64_t offset, double a,
-              double b) override;
+              double b, int64_t int_low, uint64_t int_range) override;
   void unary(UnaryOp op, const Tensor& x, const Tensor& out) override;
   void binary(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out) override;
   void where(const Tensor& cond, const Tensor& a, const Tensor& b, const Tensor& out) override;

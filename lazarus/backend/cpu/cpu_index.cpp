@@ -104,7 +104,10 @@ void CpuBackend::scatter_add(const Tensor& dst, int64_t dim, const Tensor& index
     using T = decltype(tag);
     T* d = dst.data<T>();
     const T* s = sc.data<T>();
-    visit_indexed(index.shape(), idx, dst.strides(), dim, [&](int64_t p, int64_t off) { d[off] += s[p]; });
+    visit_indexed(index.shape(), idx, dst.strides(), dim, [&](int64_t p, int64_t off) {
+      if constexpr (std::is_integral_v<T>) d[off] = T(std::make_unsigned_t<T>(d[off]) + std::make_unsigned_t<T>(s[p]));
+      else d[off] += s[p];
+    });
   });
 }
 

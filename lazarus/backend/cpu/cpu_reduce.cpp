@@ -31,7 +31,10 @@ void reduce_rows(ReduceOp op, const T* x, int64_t rows, int64_t n, const Tensor&
 #pragma omp simd reduction(+ : s)
             for (int64_t i = 0; i < n; ++i) s += double(xr[i]);
           } else {
-            for (int64_t i = 0; i < n; ++i) s += Acc<T>(xr[i]);
+            for (int64_t i = 0; i < n; ++i) {
+              if constexpr (std::is_integral_v<Acc<T>>) s = Acc<T>(uint64_t(s) + uint64_t(Acc<T>(xr[i])));  // wraps
+              else s += Acc<T>(xr[i]);
+            }
           }
           ptr<T>(out)[r] = T(s);
           break;
@@ -155,7 +158,8 @@ void CpuBackend::cumsum(const Tensor& x, int64_t dim, const Tensor& out) {
         Acc<T> acc = 0;
         for (int64_t k = 0; k < n; ++k) {
           int64_t at = (o * n + k) * inner + i;
-          acc += Acc<T>(s[at]);
+          if constexpr (std::is_integral_v<Acc<T>>) acc = Acc<T>(uint64_t(acc) + uint64_t(Acc<T>(s[at])));  // wraps
+          else acc += Acc<T>(s[at]);
           d[at] = T(acc);
         }
       }
