@@ -198,3 +198,25 @@ TEST(Trainer, ConfigAndDataErrors) {
 }
 
 }  // namespace
+
+namespace {
+TEST(Trainer, RotationNeverDeletesFoldersItDidNotWrite) {
+  auto data = corpus();
+  fs::path d = fresh_dir("rotate");
+  fs::create_directories(d / "checkpoint-best");
+  std::ofstream(d / "checkpoint-best" / "notes.txt") << "mine";
+  manual_seed(1);
+  Bigram m;
+  training::ExampleLoader tl(data, data, 4, 9);
+  auto cfg = config(d, 9);
+  cfg.save_every = 1;
+  cfg.keep_checkpoints = 2;
+  training::Trainer t(m, lm_loss(), tl, nullptr, cfg);
+  t.train();
+  EXPECT_TRUE(fs::exists(d / "checkpoint-best" / "notes.txt"));
+  EXPECT_TRUE(fs::exists(d / "checkpoint-9"));
+  EXPECT_TRUE(fs::exists(d / "checkpoint-8"));
+  EXPECT_FALSE(fs::exists(d / "checkpoint-7"));
+  fs::remove_all(d);
+}
+}  // namespace
