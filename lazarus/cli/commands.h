@@ -9,6 +9,8 @@ namespace lazarus::cli {
 void register_tokenize_commands(CLI::App& app);
 /// `lazarus chat-template` (cmd_chat_template.cpp).
 void register_chat_template_command(CLI::App& app);
+/// `lazarus info` (cmd_info.cpp).
+void register_info_command(CLI::App& app);
 /// `lazarus demo`: fit a tiny model with autograd and print the loss falling (cmd_demo.cpp).
 void register_demo_command(CLI::App& app);
 

@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(0, 1);
   lazarus::cli::register_tokenize_commands(app);
   lazarus::cli::register_chat_template_command(app);
+  lazarus::cli::register_info_command(app);
   lazarus::cli::register_demo_command(app);
   try {
     app.parse(argc, argv);
