@@ -1,6 +1,6 @@
-// Micro benchmarks of the tensor engine's CPU kernels, one per kernel and shape class: prefill GEMM,
-// decode GEMV, the same GEMMs straight through oneDNN's sgemm (the BLAS our adapter calls, to show
-// the adapter's overhead), softmax, rms_norm, layer_norm, rope and causal attention; plus the
+// Micro benchmarks of the tensor engine's CPU kernels, one per kernel and shape class: prefill
+// GEMM, decode GEMV, the same GEMMs straight through oneDNN's sgemm (the BLAS our adapter calls, to
+// show the adapter's overhead), softmax, rms_norm, layer_norm, rope and causal attention; plus the
 // machine's ceilings (AVX-512 FMA peak, memory bandwidth) measured the same way.
 //
 // Names are "op/shape" so bench/compare.py can rebuild each case in PyTorch. Every benchmark uses
@@ -44,7 +44,9 @@ void set_rates(benchmark::State& st, double flops, double bytes) {
 
 template <class F>
 void reg(const std::string& name, F&& fn) {
-  benchmark::RegisterBenchmark(name.c_str(), std::forward<F>(fn))->UseRealTime()->Unit(benchmark::kMillisecond);
+  benchmark::RegisterBenchmark(name.c_str(), std::forward<F>(fn))
+      ->UseRealTime()
+      ->Unit(benchmark::kMillisecond);
 }
 
 lz::Tensor randn(lz::Shape s, uint64_t seed) {
@@ -74,7 +76,8 @@ void add_linear(int64_t M, int64_t K, int64_t N) {
   });
 }
 
-// The same products straight through dnnl_sgemm (row-major, as our adapter calls it), C preallocated.
+// The same products straight through dnnl_sgemm (row-major, as our adapter calls it), C
+// preallocated.
 void add_dnnl(int64_t M, int64_t K, int64_t N, bool trans_b) {
   std::string name = std::string(trans_b ? "dnnl_sgemm_nt/" : "dnnl_sgemm_nn/") + dims({M, K, N});
   reg(name, [=](benchmark::State& st) {
@@ -135,7 +138,8 @@ void add_rope(int64_t B, int64_t H, int64_t T, int64_t Dh) {
 void add_attention(int64_t B, int64_t H, int64_t T, int64_t Dh) {
   reg("attention_causal/" + dims({B, H, T, Dh}), [=](benchmark::State& st) {
     lz::NoGradGuard ng;
-    lz::Tensor q = randn({B, H, T, Dh}, 12), k = randn({B, H, T, Dh}, 13), v = randn({B, H, T, Dh}, 14);
+    lz::Tensor q = randn({B, H, T, Dh}, 12), k = randn({B, H, T, Dh}, 13),
+               v = randn({B, H, T, Dh}, 14);
     lz::AttentionOptions o;
     o.causal = true;
     for (auto _ : st) benchmark::DoNotOptimize(lz::scaled_dot_product_attention(q, k, v, {}, o));

@@ -14,13 +14,15 @@ using families::LlamaForCausalLM;
 
 int main() {
   // 1. Presets carry the published numbers; counting needs no allocation.
-  std::printf("Llama-2-7B: %lld parameters\n", static_cast<long long>(LlamaConfig::llama2_7b().num_parameters()));
+  std::printf("Llama-2-7B: %lld parameters\n",
+              static_cast<long long>(LlamaConfig::llama2_7b().num_parameters()));
 
   // 2. Configs are values: derive a validated modified copy.
-  LlamaConfig cfg = config::with(LlamaConfig::tiny(), [](LlamaConfig& c) { c.num_hidden_layers = 3; });
+  LlamaConfig cfg =
+      config::with(LlamaConfig::tiny(), [](LlamaConfig& c) { c.num_hidden_layers = 3; });
   LlamaForCausalLM model(cfg);  // HF names: model.layers.0.self_attn.q_proj.weight, ...
-  std::printf("tiny model: %lld parameters, %zu tensors\n", static_cast<long long>(model.num_parameters()),
-              model.state_dict().size());
+  std::printf("tiny model: %lld parameters, %zu tensors\n",
+              static_cast<long long>(model.num_parameters()), model.state_dict().size());
 
   // 3. Forward with labels (shifted inside; -100 = ignore), then backward.
   Tensor ids = from_vector(std::vector<int64_t>{1, 17, 42, 99, 7, 3}, {1, 6}, DType::I64);

@@ -8,7 +8,8 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {
-    auto f = lazarus::io::SafetensorsFile::from_bytes(std::string(reinterpret_cast<const char*>(data), size));
+    auto f = lazarus::io::SafetensorsFile::from_bytes(
+        std::string(reinterpret_cast<const char*>(data), size));
     for (auto& e : f->entries()) (void)f->tensor(e.name).numel();
   } catch (const lazarus::Error&) {
   }

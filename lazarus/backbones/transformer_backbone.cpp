@@ -10,18 +10,22 @@
 
 namespace lazarus::backbones {
 
-TransformerBackbone::TransformerBackbone(const config::BackboneConfig& cfg, DType dtype) : cfg_(cfg) {
+TransformerBackbone::TransformerBackbone(const config::BackboneConfig& cfg, DType dtype)
+    : cfg_(cfg) {
   cfg.validate("backbone");
   const int64_t D = cfg.hidden_size;
-  embed_tokens = register_module("embed_tokens", std::make_shared<nn::Embedding>(cfg.vocab_size, D, dtype));
+  embed_tokens =
+      register_module("embed_tokens", std::make_shared<nn::Embedding>(cfg.vocab_size, D, dtype));
   layers = register_module("layers", std::make_shared<nn::ModuleList<blocks::TransformerBlock>>());
   for (int64_t i = 0; i < cfg.num_layers; ++i) {
-    layers->push_back(std::make_shared<blocks::TransformerBlock>(D, cfg.block_for(i), cfg.max_position_embeddings, dtype));
+    layers->push_back(std::make_shared<blocks::TransformerBlock>(
+        D, cfg.block_for(i), cfg.max_position_embeddings, dtype));
   }
   norm = register_module("norm", std::make_shared<components::Norm>(D, cfg.final_norm, dtype));
 }
 
-std::shared_ptr<components::Cache> TransformerBackbone::make_cache(int64_t batch, int64_t max_length) const {
+std::shared_ptr<components::Cache> TransformerBackbone::make_cache(int64_t batch,
+                                                                   int64_t max_length) const {
   if (batch <= 0) throw ShapeError(fmt::format("[make_cache] batch must be > 0, got {}", batch));
   if (max_length <= 0) max_length = cfg_.max_position_embeddings;
   std::vector<std::shared_ptr<components::LayerCache>> per_layer;
@@ -30,17 +34,21 @@ std::shared_ptr<components::Cache> TransformerBackbone::make_cache(int64_t batch
 }
 
 BackboneOutput TransformerBackbone::forward(const Tensor& input_ids, const Tensor& attention_mask,
-                                            components::Cache* cache, bool output_hidden_states) const {
+                                            components::Cache* cache,
+                                            bool output_hidden_states) const {
   if (input_ids.dim() != 2) {
-    throw ShapeError(fmt::format("[TransformerBackbone] input_ids must be (B, T), got {}", shape_str(input_ids.shape())));
+    throw ShapeError(fmt::format("[TransformerBackbone] input_ids must be (B, T), got {}",
+                                 shape_str(input_ids.shape())));
   }
   const int64_t B = input_ids.size(0), T = input_ids.size(1);
   const int64_t past = cache ? cache->length() : 0, Tk = past + T;
   if (cache && cache->batch() != B) {
-    throw ShapeError(fmt::format("[TransformerBackbone] cache holds batch {}, input_ids has {}", cache->batch(), B));
+    throw ShapeError(fmt::format("[TransformerBackbone] cache holds batch {}, input_ids has {}",
+                                 cache->batch(), B));
   }
   if (cache && cache->num_layers() != layers->size()) {
-    throw ShapeError(fmt::format("[TransformerBackbone] cache has {} layers, model {}", cache->num_layers(), layers->size()));
+    throw ShapeError(fmt::format("[TransformerBackbone] cache has {} layers, model {}",
+                                 cache->num_layers(), layers->size()));
   }
 
   // The mask over every key position (B, Tk), and the part for the new tokens (B, T).
@@ -48,8 +56,10 @@ BackboneOutput TransformerBackbone::forward(const Tensor& input_ids, const Tenso
   if (attention_mask.defined()) {
     if (attention_mask.dim() != 2 || attention_mask.size(0) != B ||
         (attention_mask.size(1) != T && attention_mask.size(1) != Tk)) {
-      throw ShapeError(fmt::format("[TransformerBackbone] attention_mask {} must be (B, T) = ({}, {}) or (B, past + T) = ({}, {})",
-                                   shape_str(attention_mask.shape()), B, T, B, Tk));
+      throw ShapeError(
+          fmt::format("[TransformerBackbone] attention_mask {} must be (B, T) = ({}, {}) or (B, "
+                      "past + T) = ({}, {})",
+                      shape_str(attention_mask.shape()), B, T, B, Tk));
     }
     Tensor m = attention_mask.to(DType::I64);
     if (m.size(1) == Tk) {
@@ -57,7 +67,8 @@ BackboneOutput TransformerBackbone::forward(const Tensor& input_ids, const Tenso
       new_mask = m.narrow(1, past, T);
     } else {
       new_mask = m;
-      Tensor prev = cache && cache->attention_mask().defined() ? cache->attention_mask() : ones({B, past}, DType::I64);
+      Tensor prev = cache && cache->attention_mask().defined() ? cache->attention_mask()
+                                                               : ones({B, past}, DType::I64);
       full_mask = past ? cat({prev, m}, 1) : m;
     }
   } else if (cache && cache->attention_mask().defined()) {
@@ -67,7 +78,8 @@ BackboneOutput TransformerBackbone::forward(const Tensor& input_ids, const Tenso
   components::AttentionContext ctx;
   ctx.positions.offset = past;
   ctx.positions.max_position_plus_one = Tk;
-  std::vector<int64_t> km = full_mask.defined() ? full_mask.contiguous().to_vector<int64_t>() : std::vector<int64_t>{};
+  std::vector<int64_t> km =
+      full_mask.defined() ? full_mask.contiguous().to_vector<int64_t>() : std::vector<int64_t>{};
   bool padded = std::any_of(km.begin(), km.end(), [](int64_t v) { return v == 0; });
   Tensor embeds = embed_tokens->forward(input_ids);  // (B, T, D)
   if (padded) {
@@ -96,8 +108,10 @@ BackboneOutput TransformerBackbone::forward(const Tensor& input_ids, const Tenso
   Tensor h = embeds;
   for (size_t i = 0; i < layers->size(); ++i) {
     if (output_hidden_states) out.hidden_states.push_back(h);
-    components::KVCache* kv = cache ? dynamic_cast<components::KVCache*>(&cache->layer(i)) : nullptr;
-    if (cache && !kv) throw Error(fmt::format("[TransformerBackbone] layer {} cache is not a KVCache", i));
+    components::KVCache* kv =
+        cache ? dynamic_cast<components::KVCache*>(&cache->layer(i)) : nullptr;
+    if (cache && !kv)
+      throw Error(fmt::format("[TransformerBackbone] layer {} cache is not a KVCache", i));
     h = (*layers)[i].forward(h, ctx, kv).hidden_states;
   }
   h = norm->forward(h);

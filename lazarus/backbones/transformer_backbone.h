@@ -28,7 +28,8 @@ class TransformerBackbone : public nn::Module {
   /// 0 = padding; undefined = all kept. With `cache` the call continues the cached sequence.
   /// Throws ShapeError on mismatched shapes or a cache of another batch size.
   BackboneOutput forward(const Tensor& input_ids, const Tensor& attention_mask = Tensor(),
-                         components::Cache* cache = nullptr, bool output_hidden_states = false) const;
+                         components::Cache* cache = nullptr,
+                         bool output_hidden_states = false) const;
 
   /// One cache slot per layer for `batch` rows; max_length 0 = max_position_embeddings.
   std::shared_ptr<components::Cache> make_cache(int64_t batch, int64_t max_length = 0) const;

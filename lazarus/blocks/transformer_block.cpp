@@ -3,12 +3,15 @@
 
 namespace lazarus::blocks {
 
-TransformerBlock::TransformerBlock(int64_t D, const config::BlockConfig& cfg, int64_t max_pos, DType dtype) {
+TransformerBlock::TransformerBlock(int64_t D, const config::BlockConfig& cfg, int64_t max_pos,
+                                   DType dtype) {
   cfg.validate(D, "block");
-  input_layernorm = register_module("input_layernorm", std::make_shared<components::Norm>(D, cfg.norm, dtype));
-  self_attn = register_module("self_attn", std::make_shared<components::Attention>(D, cfg.attention, max_pos, dtype));
-  post_attention_layernorm =
-      register_module("post_attention_layernorm", std::make_shared<components::Norm>(D, cfg.norm, dtype));
+  input_layernorm =
+      register_module("input_layernorm", std::make_shared<components::Norm>(D, cfg.norm, dtype));
+  self_attn = register_module(
+      "self_attn", std::make_shared<components::Attention>(D, cfg.attention, max_pos, dtype));
+  post_attention_layernorm = register_module(
+      "post_attention_layernorm", std::make_shared<components::Norm>(D, cfg.norm, dtype));
   mlp = register_module("mlp", std::make_shared<components::FeedForward>(D, cfg.ffn, dtype));
 }
 

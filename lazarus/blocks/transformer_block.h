@@ -16,8 +16,8 @@ struct BlockOutput {
 
 class TransformerBlock : public nn::Module {
  public:
-  TransformerBlock(int64_t hidden_size, const config::BlockConfig& cfg, int64_t max_position_embeddings,
-                   DType dtype = DType::F32);
+  TransformerBlock(int64_t hidden_size, const config::BlockConfig& cfg,
+                   int64_t max_position_embeddings, DType dtype = DType::F32);
   /// x (B, T, D) -> BlockOutput{(B, T, D)}; `cache` is this layer's KV cache or null.
   BlockOutput forward(const Tensor& x, const components::AttentionContext& ctx,
                       components::KVCache* cache = nullptr) const;

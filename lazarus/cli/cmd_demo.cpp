@@ -36,15 +36,19 @@ struct DemoOptions {
 
 struct TinyLM {
   Tensor wte, wq, wk, wv, wo, w1, w2, ln1, ln2, lnf, head;
-  std::vector<Tensor*> params() { return {&wte, &wq, &wk, &wv, &wo, &w1, &w2, &ln1, &ln2, &lnf, &head}; }
+  std::vector<Tensor*> params() {
+    return {&wte, &wq, &wk, &wv, &wo, &w1, &w2, &ln1, &ln2, &lnf, &head};
+  }
 };
 
-Tensor init(Shape s, double std) { return randn(std::move(s), DType::F32, 0.0, std).requires_grad_(); }
+Tensor init(Shape s, double std) {
+  return randn(std::move(s), DType::F32, 0.0, std).requires_grad_();
+}
 
 // logits (B, T, V) for ids (B, T): x = emb; x += attn(norm(x)); x += mlp(norm(x)); head(norm(x)).
 Tensor forward(TinyLM& m, const Tensor& ids, const Tensor& cos_t, const Tensor& sin_t, int heads) {
   int64_t B = ids.size(0), T = ids.size(1), D = m.wte.size(1), Dh = D / heads;
-  Tensor x = embedding(m.wte, ids);                                       // (B, T, D)
+  Tensor x = embedding(m.wte, ids);  // (B, T, D)
   Tensor h = rms_norm(x, m.ln1, 1e-5);
   auto split_heads = [&](const Tensor& t) { return t.reshape({B, T, heads, Dh}).transpose(1, 2); };
   Tensor q = rope(split_heads(linear(h, m.wq)), cos_t, sin_t, 0, false);  // (B, H, T, Dh)
@@ -52,11 +56,11 @@ Tensor forward(TinyLM& m, const Tensor& ids, const Tensor& cos_t, const Tensor& 
   Tensor v = split_heads(linear(h, m.wv));
   AttentionOptions opts;
   opts.causal = true;
-  Tensor a = scaled_dot_product_attention(q, k, v, Tensor(), opts);       // (B, H, T, Dh)
+  Tensor a = scaled_dot_product_attention(q, k, v, Tensor(), opts);  // (B, H, T, Dh)
   x = x + linear(a.transpose(1, 2).reshape({B, T, D}), m.wo);
   h = rms_norm(x, m.ln2, 1e-5);
   x = x + linear(silu(linear(h, m.w1)), m.w2);
-  return linear(rms_norm(x, m.lnf, 1e-5), m.head);                        // (B, T, V)
+  return linear(rms_norm(x, m.lnf, 1e-5), m.head);  // (B, T, V)
 }
 
 Tensor cross_entropy(const Tensor& logits, const Tensor& targets) {
@@ -78,9 +82,10 @@ int run_demo(const DemoOptions& o) {
   int64_t V = int64_t(vocab.size()), D = o.dim, heads = 4;
   std::vector<int64_t> data;
   for (unsigned char c : text) data.push_back(id_of[c]);
-  std::printf("lazarus demo: a 1-layer transformer (%lld-dim, %lld heads, %lld-char vocab) learns a "
-              "%zu-char text\n",
-              (long long)D, (long long)heads, (long long)V, text.size());
+  std::printf(
+      "lazarus demo: a 1-layer transformer (%lld-dim, %lld heads, %lld-char vocab) learns a "
+      "%zu-char text\n",
+      (long long)D, (long long)heads, (long long)V, text.size());
 
   TinyLM m;
   double s = 0.02;
@@ -144,7 +149,8 @@ int run_demo(const DemoOptions& o) {
       std::fflush(stdout);
     }
   }
-  std::printf("loss fell from %.3f to %.3f (uniform guess: %.3f)\n", first, last, std::log(double(V)));
+  std::printf("loss fell from %.3f to %.3f (uniform guess: %.3f)\n", first, last,
+              std::log(double(V)));
 
   // Greedy sample from the trained model.
   NoGradGuard ng;
@@ -168,14 +174,23 @@ void register_demo_command(CLI::App& app) {
   auto opts = std::make_shared<DemoOptions>();
   CLI::App* cmd = app.add_subcommand(
       "demo", "Train a tiny transformer on a short text with autograd and print the loss falling");
-  cmd->add_option("--steps", opts->steps, "Optimizer steps")->capture_default_str()->check(CLI::Range(1, 100000));
-  cmd->add_option("--batch", opts->batch, "Sequences per step")->capture_default_str()->check(CLI::Range(1, 1024));
-  cmd->add_option("--seq", opts->seq, "Characters per sequence")->capture_default_str()->check(CLI::Range(2, 256));
-  cmd->add_option("--dim", opts->dim, "Model width (multiple of 4)")->capture_default_str()->check(CLI::Range(8, 1024));
+  cmd->add_option("--steps", opts->steps, "Optimizer steps")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100000));
+  cmd->add_option("--batch", opts->batch, "Sequences per step")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1024));
+  cmd->add_option("--seq", opts->seq, "Characters per sequence")
+      ->capture_default_str()
+      ->check(CLI::Range(2, 256));
+  cmd->add_option("--dim", opts->dim, "Model width (multiple of 4)")
+      ->capture_default_str()
+      ->check(CLI::Range(8, 1024));
   cmd->add_option("--lr", opts->lr, "Adam learning rate")->capture_default_str();
   cmd->add_option("--seed", opts->seed, "Random seed")->capture_default_str();
-  cmd->add_option_function<int>("--threads", [](const int& n) { lazarus::set_num_threads(n); },
-                                "Threads (default: LAZARUS_NUM_THREADS or all cores)");
+  cmd->add_option_function<int>(
+      "--threads", [](const int& n) { lazarus::set_num_threads(n); },
+      "Threads (default: LAZARUS_NUM_THREADS or all cores)");
   cmd->callback([opts] {
     int rc = run_demo(*opts);
     if (rc != 0) throw lazarus::Error("[demo] the loss did not fall");

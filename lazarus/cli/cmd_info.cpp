@@ -37,36 +37,42 @@ std::string human(double bytes) {
 
 std::string describe_block(const config::BlockConfig& b, int64_t hidden) {
   const auto& a = b.attention;
-  std::string attn = fmt::format("attention {} ({} heads, {} kv heads, head_dim {}", config::to_string(a.type),
-                                 a.num_attention_heads, a.num_key_value_heads, a.resolved_head_dim(hidden));
+  std::string attn =
+      fmt::format("attention {} ({} heads, {} kv heads, head_dim {}", config::to_string(a.type),
+                  a.num_attention_heads, a.num_key_value_heads, a.resolved_head_dim(hidden));
   if (a.sliding_window) attn += fmt::format(", window {}", *a.sliding_window);
   attn += fmt::format(", {}", config::to_string(a.position));
-  if (a.rope.scaling != config::RoPEScalingType::None) attn += fmt::format(" with {} scaling", config::to_string(a.rope.scaling));
+  if (a.rope.scaling != config::RoPEScalingType::None)
+    attn += fmt::format(" with {} scaling", config::to_string(a.rope.scaling));
   attn += ")";
-  std::string ffn = fmt::format("ffn {} ({}, {})", config::to_string(b.ffn.type), config::to_string(b.ffn.activation),
-                                b.ffn.intermediate_size);
-  return fmt::format("{}: {}, {}, norm {}", config::to_string(b.type), attn, ffn, config::to_string(b.norm.type));
+  std::string ffn = fmt::format("ffn {} ({}, {})", config::to_string(b.ffn.type),
+                                config::to_string(b.ffn.activation), b.ffn.intermediate_size);
+  return fmt::format("{}: {}, {}, norm {}", config::to_string(b.type), attn, ffn,
+                     config::to_string(b.norm.type));
 }
 
 void print_model(const std::string& title, const config::ModelConfig& m) {
   const auto& bb = m.backbone;
   std::printf("%s\n", title.c_str());
   std::printf("backbone   %s: %lld layers, hidden %lld, vocab %lld, max positions %lld\n",
-              std::string(config::to_string(bb.type)).c_str(), (long long)bb.num_layers, (long long)bb.hidden_size,
-              (long long)bb.vocab_size, (long long)bb.max_position_embeddings);
+              std::string(config::to_string(bb.type)).c_str(), (long long)bb.num_layers,
+              (long long)bb.hidden_size, (long long)bb.vocab_size,
+              (long long)bb.max_position_embeddings);
   // Consecutive layers with the same block print as one range.
   for (int64_t l = 0; l < bb.num_layers;) {
     int64_t e = l;
     while (e + 1 < bb.num_layers && bb.block_for(e + 1) == bb.block_for(l)) ++e;
     std::string range = l == e ? fmt::format("{}", l) : fmt::format("{}-{}", l, e);
-    std::printf("  layers %-7s %s\n", range.c_str(), describe_block(bb.block_for(l), bb.hidden_size).c_str());
+    std::printf("  layers %-7s %s\n", range.c_str(),
+                describe_block(bb.block_for(l), bb.hidden_size).c_str());
     l = e + 1;
   }
   std::printf("head       %s%s\n", std::string(config::to_string(m.head.type)).c_str(),
               m.head.tie_word_embeddings ? " (tied to the token embedding)" : "");
   int64_t n = m.num_parameters();
   std::printf("parameters %s (%.2f B)\n", with_commas(n).c_str(), double(n) / 1e9);
-  std::printf("weights    %s in f32, %s in bf16/f16\n", human(double(n) * 4).c_str(), human(double(n) * 2).c_str());
+  std::printf("weights    %s in f32, %s in bf16/f16\n", human(double(n) * 4).c_str(),
+              human(double(n) * 2).c_str());
 }
 
 config::Json read_json(const std::string& path) {
@@ -87,16 +93,21 @@ void register_info_command(CLI::App& app) {
     bool list = false, json = false;
   };
   auto o = std::make_shared<Opts>();
-  CLI::App* cmd = app.add_subcommand(
-      "info", "Describe a model config: layers, shapes, parameter count and weight memory (nothing is allocated)");
-  auto* p = cmd->add_option("--preset", o->preset, "A preset name (see --list-presets), e.g. llama3_8b");
-  auto* c = cmd->add_option("--config", o->config,
-                            "A config file: a Hugging Face config.json (Llama family), a Lazarus model config "
-                            "({\"backbone\": ..., \"head\": ...}), or a model folder holding config.json");
+  CLI::App* cmd = app.add_subcommand("info",
+                                     "Describe a model config: layers, shapes, parameter count and "
+                                     "weight memory (nothing is allocated)");
+  auto* p =
+      cmd->add_option("--preset", o->preset, "A preset name (see --list-presets), e.g. llama3_8b");
+  auto* c = cmd->add_option(
+      "--config", o->config,
+      "A config file: a Hugging Face config.json (Llama family), a Lazarus model config "
+      "({\"backbone\": ..., \"head\": ...}), or a model folder holding config.json");
   p->excludes(c);
   cmd->add_flag("--list-presets", o->list, "List the preset names");
   cmd->add_flag("--json", o->json, "Print the config as JSON instead of the summary");
-  cmd->footer("Examples:\n  lazarus info --preset llama3_8b\n  lazarus info --config path/to/model/config.json");
+  cmd->footer(
+      "Examples:\n  lazarus info --preset llama3_8b\n  lazarus info --config "
+      "path/to/model/config.json");
   cmd->callback([o] {
     if (o->list) {
       for (const auto& n : families::LlamaConfig::preset_names()) std::printf("%s\n", n.c_str());
@@ -111,20 +122,26 @@ void register_info_command(CLI::App& app) {
       print_model(fmt::format("preset     {} ({})", o->preset, l.model_type), l.to_model_config());
       return;
     }
-    if (o->config.empty()) throw ConfigError("[info] give --preset NAME or --config FILE (or --list-presets)");
+    if (o->config.empty())
+      throw ConfigError("[info] give --preset NAME or --config FILE (or --list-presets)");
     std::string path = o->config;
-    if (std::filesystem::is_directory(path)) path = (std::filesystem::path(path) / "config.json").string();
+    if (std::filesystem::is_directory(path))
+      path = (std::filesystem::path(path) / "config.json").string();
     config::Json j = read_json(path);
     if (j.is_object() && j.contains("backbone")) {
       auto m = config::ModelConfig::from_json(j, path);
       m.validate();
-      if (o->json) std::printf("%s\n", m.to_json().dump(2).c_str());
-      else print_model(fmt::format("config     {}", path), m);
+      if (o->json)
+        std::printf("%s\n", m.to_json().dump(2).c_str());
+      else
+        print_model(fmt::format("config     {}", path), m);
       return;
     }
     auto l = families::LlamaConfig::from_json(j, path);
-    if (o->json) std::printf("%s\n", l.to_json().dump(2).c_str());
-    else print_model(fmt::format("config     {} ({})", path, l.model_type), l.to_model_config());
+    if (o->json)
+      std::printf("%s\n", l.to_json().dump(2).c_str());
+    else
+      print_model(fmt::format("config     {} ({})", path, l.model_type), l.to_model_config());
   });
 }
 

@@ -77,7 +77,8 @@ std::vector<std::uint32_t> parse_ids(const std::vector<std::string>& args) {
     // Accept "1 2 3", "1,2,3" and "[1, 2, 3]".
     std::size_t i = 0;
     while (i < arg.size()) {
-      while (i < arg.size() && (arg[i] == ',' || arg[i] == ' ' || arg[i] == '[' || arg[i] == ']')) ++i;
+      while (i < arg.size() && (arg[i] == ',' || arg[i] == ' ' || arg[i] == '[' || arg[i] == ']'))
+        ++i;
       if (i >= arg.size()) break;
       std::uint32_t v = 0;
       const auto [p, ec] = std::from_chars(arg.data() + i, arg.data() + arg.size(), v);
@@ -146,8 +147,9 @@ void register_tokenize_commands(CLI::App& app) {
                 "Model folder containing tokenizer.json, or a tokenizer.json file")
       ->required();
   d->add_flag("--skip-special", dopts->skip_special, "Drop added tokens flagged special");
-  d->add_flag("--clean-up-spaces", dopts->clean_up,
-              "Apply transformers' clean_up_tokenization_spaces (\" .\" -> \".\", \" n't\" -> ...)");
+  d->add_flag(
+      "--clean-up-spaces", dopts->clean_up,
+      "Apply transformers' clean_up_tokenization_spaces (\" .\" -> \".\", \" n't\" -> ...)");
   d->add_flag("--stream", dopts->stream,
               "Decode incrementally, one id at a time, as streaming generation does");
   d->add_option("ids", dopts->ids, "Token ids (separated by spaces or commas, or a JSON list)")

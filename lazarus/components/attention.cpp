@@ -23,10 +23,14 @@ Attention::Attention(int64_t hidden_size, const config::AttentionConfig& cfg,
   }
   head_dim_ = cfg.resolved_head_dim(hidden_size);
   const int64_t H = cfg.num_attention_heads, Hkv = cfg.num_key_value_heads, Dh = head_dim_;
-  q_proj = register_module("q_proj", std::make_shared<nn::Linear>(hidden_size, H * Dh, cfg.bias, dtype));
-  k_proj = register_module("k_proj", std::make_shared<nn::Linear>(hidden_size, Hkv * Dh, cfg.bias, dtype));
-  v_proj = register_module("v_proj", std::make_shared<nn::Linear>(hidden_size, Hkv * Dh, cfg.bias, dtype));
-  o_proj = register_module("o_proj", std::make_shared<nn::Linear>(H * Dh, hidden_size, cfg.output_bias, dtype));
+  q_proj =
+      register_module("q_proj", std::make_shared<nn::Linear>(hidden_size, H * Dh, cfg.bias, dtype));
+  k_proj = register_module("k_proj",
+                           std::make_shared<nn::Linear>(hidden_size, Hkv * Dh, cfg.bias, dtype));
+  v_proj = register_module("v_proj",
+                           std::make_shared<nn::Linear>(hidden_size, Hkv * Dh, cfg.bias, dtype));
+  o_proj = register_module(
+      "o_proj", std::make_shared<nn::Linear>(H * Dh, hidden_size, cfg.output_bias, dtype));
   if (cfg.position == PositionEmbeddingType::RoPE) {
     rotary_ = std::make_unique<RotaryEmbedding>(Dh, cfg.rope, max_position_embeddings);
   }
@@ -52,7 +56,7 @@ Tensor Attention::forward(const Tensor& x, const AttentionContext& ctx, KVCache*
   if (cache) {
     past = cache->length();
     Tensor k_prev = cache->keys(), v_prev = cache->values();  // (B, Hkv, past, Dh) views
-    auto [kc, vc] = cache->update(k, v);                       // (B, Hkv, past + T, Dh)
+    auto [kc, vc] = cache->update(k, v);                      // (B, Hkv, past + T, Dh)
     if (past > 0) {
       // With gradients the new keys must stay on the graph; otherwise read the buffer itself.
       bool grad = grad_enabled() && (k.requires_grad() || v.requires_grad());
@@ -69,7 +73,7 @@ Tensor Attention::forward(const Tensor& x, const AttentionContext& ctx, KVCache*
   Tensor mask = ctx.key_padding_mask;
   if (mask.defined() && mask.dtype() != q.dtype()) mask = mask.to(q.dtype());
   Tensor out = scaled_dot_product_attention(q, k_all, v_all, mask, opts);  // (B, H, T, Dh)
-  out = out.transpose(1, 2).reshape({B, T, H * Dh});                        // (B, T, H*Dh)
+  out = out.transpose(1, 2).reshape({B, T, H * Dh});                       // (B, T, H*Dh)
   return o_proj->forward(out);
 }
 

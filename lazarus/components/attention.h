@@ -22,8 +22,8 @@ struct AttentionContext {
 class Attention : public nn::Module {
  public:
   /// Validates `cfg` against `hidden_size` (ConfigError naming the field).
-  Attention(int64_t hidden_size, const config::AttentionConfig& cfg, int64_t max_position_embeddings,
-            DType dtype = DType::F32);
+  Attention(int64_t hidden_size, const config::AttentionConfig& cfg,
+            int64_t max_position_embeddings, DType dtype = DType::F32);
 
   /// x (B, T, D) -> (B, T, D). With `cache`, the new keys/values are appended and the queries
   /// attend to every cached token (their positions continue after the cached ones).

@@ -10,13 +10,20 @@ using config::ActivationType;
 
 Tensor activation(ActivationType a, const Tensor& x) {
   switch (a) {
-    case ActivationType::ReLU: return relu(x);
-    case ActivationType::GELU: return gelu(x, false);
-    case ActivationType::GELUTanh: return gelu(x, true);
-    case ActivationType::SiLU: return silu(x);
-    case ActivationType::Tanh: return tanh(x);
-    case ActivationType::Sigmoid: return sigmoid(x);
-    case ActivationType::Identity: return x;
+    case ActivationType::ReLU:
+      return relu(x);
+    case ActivationType::GELU:
+      return gelu(x, false);
+    case ActivationType::GELUTanh:
+      return gelu(x, true);
+    case ActivationType::SiLU:
+      return silu(x);
+    case ActivationType::Tanh:
+      return tanh(x);
+    case ActivationType::Sigmoid:
+      return sigmoid(x);
+    case ActivationType::Identity:
+      return x;
   }
   throw Error("[activation] unknown activation");
 }
@@ -24,7 +31,8 @@ Tensor activation(ActivationType a, const Tensor& x) {
 FeedForward::FeedForward(int64_t D, const config::FFNConfig& cfg, DType dtype) : cfg_(cfg) {
   cfg.validate("ffn");
   const int64_t I = cfg.intermediate_size;
-  if (cfg.gated()) gate_proj = register_module("gate_proj", std::make_shared<nn::Linear>(D, I, cfg.bias, dtype));
+  if (cfg.gated())
+    gate_proj = register_module("gate_proj", std::make_shared<nn::Linear>(D, I, cfg.bias, dtype));
   up_proj = register_module("up_proj", std::make_shared<nn::Linear>(D, I, cfg.bias, dtype));
   down_proj = register_module("down_proj", std::make_shared<nn::Linear>(I, D, cfg.bias, dtype));
 }

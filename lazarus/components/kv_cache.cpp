@@ -21,7 +21,8 @@ void write_into(const Tensor& dst, const Tensor& src) {
 
 void KVCache::reserve(int64_t needed, const Tensor& like) {
   if (needed > max_length_) {
-    throw ShapeError(fmt::format("[KVCache] {} tokens exceed the cache's max_length {}", needed, max_length_));
+    throw ShapeError(
+        fmt::format("[KVCache] {} tokens exceed the cache's max_length {}", needed, max_length_));
   }
   if (keys_.defined() && needed <= keys_.size(2)) return;
   int64_t cap = keys_.defined() ? keys_.size(2) : std::min(initial_capacity_, max_length_);
@@ -46,8 +47,8 @@ std::pair<Tensor, Tensor> KVCache::update(const Tensor& k, const Tensor& v) {
   const int64_t T = k.size(2);
   if (keys_.defined() && (k.size(0) != keys_.size(0) || k.size(1) != keys_.size(1) ||
                           k.size(3) != keys_.size(3) || k.dtype() != keys_.dtype())) {
-    throw ShapeError(fmt::format("[KVCache] new keys {} do not fit the cache {}", shape_str(k.shape()),
-                                 shape_str(keys_.shape())));
+    throw ShapeError(fmt::format("[KVCache] new keys {} do not fit the cache {}",
+                                 shape_str(k.shape()), shape_str(keys_.shape())));
   }
   reserve(length_ + T, k);
   {
@@ -60,7 +61,9 @@ std::pair<Tensor, Tensor> KVCache::update(const Tensor& k, const Tensor& v) {
 }
 
 Tensor KVCache::keys() const { return length_ ? keys_.detach().narrow(2, 0, length_) : Tensor(); }
-Tensor KVCache::values() const { return length_ ? values_.detach().narrow(2, 0, length_) : Tensor(); }
+Tensor KVCache::values() const {
+  return length_ ? values_.detach().narrow(2, 0, length_) : Tensor();
+}
 
 void Cache::advance(int64_t T, const Tensor& mask) {
   if (mask.defined() || attention_mask_.defined()) {

@@ -30,17 +30,20 @@ double yarn_correction_dim(double num_rotations, int64_t dim, double base, int64
 
 RotaryEmbedding::RotaryEmbedding(int64_t head_dim, const config::RoPEConfig& cfg,
                                  int64_t max_position_embeddings)
-    : dim_(head_dim), cfg_(cfg),
+    : dim_(head_dim),
+      cfg_(cfg),
       original_max_(cfg.original_max_position_embeddings.value_or(max_position_embeddings)) {
   if (head_dim <= 0 || head_dim % 2 != 0) {
-    throw ConfigError(fmt::format("[RotaryEmbedding] head_dim {} must be positive and even", head_dim));
+    throw ConfigError(
+        fmt::format("[RotaryEmbedding] head_dim {} must be positive and even", head_dim));
   }
   cfg.validate("rope");
   if (cfg.scaling == RoPEScalingType::Yarn) {
     if (cfg.attention_factor) {
       attention_scaling_ = *cfg.attention_factor;
     } else if (cfg.mscale && cfg.mscale_all_dim) {
-      attention_scaling_ = yarn_get_mscale(cfg.factor, *cfg.mscale) / yarn_get_mscale(cfg.factor, *cfg.mscale_all_dim);
+      attention_scaling_ = yarn_get_mscale(cfg.factor, *cfg.mscale) /
+                           yarn_get_mscale(cfg.factor, *cfg.mscale_all_dim);
     } else {
       attention_scaling_ = yarn_get_mscale(cfg.factor);
     }
@@ -53,14 +56,16 @@ std::vector<float> RotaryEmbedding::inv_freq(int64_t seq_len) const {
   if (cfg_.scaling == RoPEScalingType::Dynamic) {
     // Grow the base once the sequence passes the trained context.
     double L = static_cast<double>(std::max(seq_len, original_max_));
-    base *= std::pow(cfg_.factor * L / original_max_ - (cfg_.factor - 1), double(dim_) / (dim_ - 2));
+    base *=
+        std::pow(cfg_.factor * L / original_max_ - (cfg_.factor - 1), double(dim_) / (dim_ - 2));
   }
   std::vector<double> f(half);
   for (int64_t i = 0; i < half; ++i) f[i] = 1.0 / std::pow(base, double(2 * i) / dim_);
 
   switch (cfg_.scaling) {
     case RoPEScalingType::None:
-    case RoPEScalingType::Dynamic: break;
+    case RoPEScalingType::Dynamic:
+      break;
     case RoPEScalingType::Linear:
       for (auto& x : f) x /= cfg_.factor;
       break;
@@ -73,7 +78,8 @@ std::vector<float> RotaryEmbedding::inv_freq(int64_t seq_len) const {
         double scaled = wavelen > low_wl ? x / cfg_.factor : x;
         bool medium = !(wavelen < high_wl) && !(wavelen > low_wl);
         if (medium) {
-          double s = (old_ctx / wavelen - cfg_.low_freq_factor) / (cfg_.high_freq_factor - cfg_.low_freq_factor);
+          double s = (old_ctx / wavelen - cfg_.low_freq_factor) /
+                     (cfg_.high_freq_factor - cfg_.low_freq_factor);
           scaled = (1 - s) * scaled / cfg_.factor + s * scaled;
         }
         x = scaled;
@@ -120,7 +126,8 @@ Tensor RotaryEmbedding::apply(const Tensor& x, const Positions& pos) const {
   // x (B, H, T, Dh)
   const int64_t B = x.size(0), H = x.size(1), T = x.size(2), Dh = x.size(3), half = Dh / 2;
   if (Dh != dim_) {
-    throw ShapeError(fmt::format("[RotaryEmbedding] head dim {} does not match the rope dim {}", Dh, dim_));
+    throw ShapeError(
+        fmt::format("[RotaryEmbedding] head dim {} does not match the rope dim {}", Dh, dim_));
   }
   int64_t seq_len = std::max(pos.max_position_plus_one, pos.offset + T);
   if (!pos.position_ids.defined()) {

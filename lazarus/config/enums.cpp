@@ -22,7 +22,8 @@ constexpr Table<FFNType, 4> kFFN{{{FFNType::MLP, "mlp"},
                                   {FFNType::SwiGLU, "swiglu"},
                                   {FFNType::GeGLU, "geglu"},
                                   {FFNType::Gated, "gated"}}};
-constexpr Table<NormType, 2> kNorm{{{NormType::RMSNorm, "rms_norm"}, {NormType::LayerNorm, "layer_norm"}}};
+constexpr Table<NormType, 2> kNorm{
+    {{NormType::RMSNorm, "rms_norm"}, {NormType::LayerNorm, "layer_norm"}}};
 constexpr Table<ActivationType, 7> kActivation{{{ActivationType::ReLU, "relu"},
                                                 {ActivationType::GELU, "gelu"},
                                                 {ActivationType::GELUTanh, "gelu_tanh"},
@@ -30,11 +31,12 @@ constexpr Table<ActivationType, 7> kActivation{{{ActivationType::ReLU, "relu"},
                                                 {ActivationType::Tanh, "tanh"},
                                                 {ActivationType::Sigmoid, "sigmoid"},
                                                 {ActivationType::Identity, "identity"}}};
-constexpr Table<PositionEmbeddingType, 5> kPosition{{{PositionEmbeddingType::None, "none"},
-                                                     {PositionEmbeddingType::RoPE, "rope"},
-                                                     {PositionEmbeddingType::Learned, "learned"},
-                                                     {PositionEmbeddingType::Sinusoidal, "sinusoidal"},
-                                                     {PositionEmbeddingType::ALiBi, "alibi"}}};
+constexpr Table<PositionEmbeddingType, 5> kPosition{
+    {{PositionEmbeddingType::None, "none"},
+     {PositionEmbeddingType::RoPE, "rope"},
+     {PositionEmbeddingType::Learned, "learned"},
+     {PositionEmbeddingType::Sinusoidal, "sinusoidal"},
+     {PositionEmbeddingType::ALiBi, "alibi"}}};
 constexpr Table<RoPEScalingType, 5> kRoPE{{{RoPEScalingType::None, "none"},
                                            {RoPEScalingType::Linear, "linear"},
                                            {RoPEScalingType::Dynamic, "dynamic"},
@@ -54,13 +56,15 @@ constexpr Table<HeadType, 3> kHead{{{HeadType::LM, "lm"},
 
 template <class E, size_t N>
 std::string_view name_of(const Table<E, N>& t, E v) {
-  for (auto& [e, s] : t) if (e == v) return s;
+  for (auto& [e, s] : t)
+    if (e == v) return s;
   return "?";
 }
 
 template <class E, size_t N>
 E parse(const Table<E, N>& t, std::string_view s, const std::string& path) {
-  for (auto& [e, n] : t) if (n == s) return e;
+  for (auto& [e, n] : t)
+    if (n == s) return e;
   std::string names;
   for (auto& [e, n] : t) names += (names.empty() ? "" : ", ") + std::string(n);
   throw ConfigError(fmt::format("{}: unknown value '{}' (expected one of {})", path, s, names));
@@ -83,9 +87,13 @@ AttentionType enum_from_string<AttentionType>(std::string_view s, const std::str
   return parse(kAttention, s, p);
 }
 template <>
-FFNType enum_from_string<FFNType>(std::string_view s, const std::string& p) { return parse(kFFN, s, p); }
+FFNType enum_from_string<FFNType>(std::string_view s, const std::string& p) {
+  return parse(kFFN, s, p);
+}
 template <>
-NormType enum_from_string<NormType>(std::string_view s, const std::string& p) { return parse(kNorm, s, p); }
+NormType enum_from_string<NormType>(std::string_view s, const std::string& p) {
+  return parse(kNorm, s, p);
+}
 template <>
 ActivationType enum_from_string<ActivationType>(std::string_view s, const std::string& p) {
   if (s == "swish") return ActivationType::SiLU;
@@ -93,7 +101,8 @@ ActivationType enum_from_string<ActivationType>(std::string_view s, const std::s
   return parse(kActivation, s, p);
 }
 template <>
-PositionEmbeddingType enum_from_string<PositionEmbeddingType>(std::string_view s, const std::string& p) {
+PositionEmbeddingType enum_from_string<PositionEmbeddingType>(std::string_view s,
+                                                              const std::string& p) {
   return parse(kPosition, s, p);
 }
 template <>
@@ -102,12 +111,16 @@ RoPEScalingType enum_from_string<RoPEScalingType>(std::string_view s, const std:
   return parse(kRoPE, s, p);
 }
 template <>
-BlockType enum_from_string<BlockType>(std::string_view s, const std::string& p) { return parse(kBlock, s, p); }
+BlockType enum_from_string<BlockType>(std::string_view s, const std::string& p) {
+  return parse(kBlock, s, p);
+}
 template <>
 BackboneType enum_from_string<BackboneType>(std::string_view s, const std::string& p) {
   return parse(kBackbone, s, p);
 }
 template <>
-HeadType enum_from_string<HeadType>(std::string_view s, const std::string& p) { return parse(kHead, s, p); }
+HeadType enum_from_string<HeadType>(std::string_view s, const std::string& p) {
+  return parse(kHead, s, p);
+}
 
 }  // namespace lazarus::config

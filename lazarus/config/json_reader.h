@@ -29,7 +29,9 @@ class JsonReader {
   }
 
   /// Path of a child field.
-  std::string field(const std::string& key) const { return path_.empty() ? key : path_ + "." + key; }
+  std::string field(const std::string& key) const {
+    return path_.empty() ? key : path_ + "." + key;
+  }
   bool has(const std::string& key) const { return j_.contains(key); }
   const Json& raw(const std::string& key) {
     seen_.insert(key);
@@ -61,7 +63,8 @@ class JsonReader {
     if (unknown.empty()) return;
     std::string list;
     for (auto& k : unknown) list += (list.empty() ? "'" : ", '") + k + "'";
-    throw ConfigError(fmt::format("{}: unknown key{} {}", where(), unknown.size() > 1 ? "s" : "", list));
+    throw ConfigError(
+        fmt::format("{}: unknown key{} {}", where(), unknown.size() > 1 ? "s" : "", list));
   }
 
   template <class T>
@@ -107,7 +110,8 @@ class JsonReader {
   struct is_vector<std::vector<T>> : std::true_type {};
 
   [[noreturn]] static void type_error(const std::string& path, const char* want, const Json& v) {
-    throw ConfigError(fmt::format("{}: expected {}, got {} {}", path, want, v.type_name(), v.dump()));
+    throw ConfigError(
+        fmt::format("{}: expected {}, got {} {}", path, want, v.type_name(), v.dump()));
   }
   std::string where() const { return path_.empty() ? "config" : path_; }
 

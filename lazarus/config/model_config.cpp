@@ -10,7 +10,9 @@ namespace {
 void check(bool ok, const std::string& msg) {
   if (!ok) throw ConfigError(msg);
 }
-std::string f(const std::string& path, const char* name) { return path.empty() ? name : path + "." + name; }
+std::string f(const std::string& path, const char* name) {
+  return path.empty() ? name : path + "." + name;
+}
 
 }  // namespace
 
@@ -30,10 +32,11 @@ void RoPEConfig::validate(const std::string& p) const {
                       *original_max_position_embeddings));
   }
   if (scaling == RoPEScalingType::Llama3) {
-    check(low_freq_factor > 0, fmt::format("{}: {} must be > 0", f(p, "low_freq_factor"), low_freq_factor));
+    check(low_freq_factor > 0,
+          fmt::format("{}: {} must be > 0", f(p, "low_freq_factor"), low_freq_factor));
     check(high_freq_factor > low_freq_factor,
-          fmt::format("{}: {} must be > low_freq_factor {}", f(p, "high_freq_factor"), high_freq_factor,
-                      low_freq_factor));
+          fmt::format("{}: {} must be > low_freq_factor {}", f(p, "high_freq_factor"),
+                      high_freq_factor, low_freq_factor));
     check(original_max_position_embeddings.has_value(),
           fmt::format("{}: required for llama3 scaling", f(p, "original_max_position_embeddings")));
   }
@@ -91,29 +94,34 @@ void AttentionConfig::validate(int64_t hidden_size, const std::string& p) const 
                                   f(p, "num_key_value_heads"), Hkv, H));
   switch (type) {
     case AttentionType::MultiHead:
-      check(Hkv == H, fmt::format("{}: {} must equal num_attention_heads {} for multi_head attention",
-                                  f(p, "num_key_value_heads"), Hkv, H));
+      check(Hkv == H,
+            fmt::format("{}: {} must equal num_attention_heads {} for multi_head attention",
+                        f(p, "num_key_value_heads"), Hkv, H));
       break;
     case AttentionType::MultiQuery:
       check(Hkv == 1, fmt::format("{}: {} must be 1 for multi_query attention",
                                   f(p, "num_key_value_heads"), Hkv));
       break;
-    case AttentionType::GroupedQuery: break;
+    case AttentionType::GroupedQuery:
+      break;
   }
   if (head_dim) {
     check(*head_dim > 0, fmt::format("{}: {} must be > 0", f(p, "head_dim"), *head_dim));
   } else {
-    check(hidden_size % H == 0, fmt::format("{}: hidden_size {} is not divisible by num_attention_heads {}",
-                                            f(p, "num_attention_heads"), hidden_size, H));
+    check(hidden_size % H == 0,
+          fmt::format("{}: hidden_size {} is not divisible by num_attention_heads {}",
+                      f(p, "num_attention_heads"), hidden_size, H));
   }
   int64_t Dh = resolved_head_dim(hidden_size);
   if (position == PositionEmbeddingType::RoPE) {
     check(Dh % 2 == 0, fmt::format("{}: {} must be even for rope", f(p, "head_dim"), Dh));
   }
   if (sliding_window) {
-    check(*sliding_window > 0, fmt::format("{}: {} must be > 0", f(p, "sliding_window"), *sliding_window));
+    check(*sliding_window > 0,
+          fmt::format("{}: {} must be > 0", f(p, "sliding_window"), *sliding_window));
   }
-  check(dropout >= 0 && dropout <= 1, fmt::format("{}: {} must be in [0, 1]", f(p, "dropout"), dropout));
+  check(dropout >= 0 && dropout <= 1,
+        fmt::format("{}: {} must be in [0, 1]", f(p, "dropout"), dropout));
   rope.validate(f(p, "rope"));
 }
 
@@ -238,9 +246,12 @@ BlockConfig BlockConfig::from_json(const Json& j, const std::string& path) {
   BlockConfig c;
   JsonReader r(j, path);
   r.get("type", c.type);
-  if (r.has("attention")) c.attention = AttentionConfig::from_json(r.raw("attention"), r.field("attention"));
-  if (r.has("ffn")) c.ffn = FFNConfig::from_json(r.raw("ffn"), r.field("ffn"));
-  else throw ConfigError(fmt::format("{}: missing required field", r.field("ffn")));
+  if (r.has("attention"))
+    c.attention = AttentionConfig::from_json(r.raw("attention"), r.field("attention"));
+  if (r.has("ffn"))
+    c.ffn = FFNConfig::from_json(r.raw("ffn"), r.field("ffn"));
+  else
+    throw ConfigError(fmt::format("{}: missing required field", r.field("ffn")));
   if (r.has("norm")) c.norm = NormConfig::from_json(r.raw("norm"), r.field("norm"));
   r.finish();
   return c;
@@ -255,8 +266,9 @@ void BackboneConfig::validate(const std::string& p) const {
   check(vocab_size > 0, fmt::format("{}: {} must be > 0", f(p, "vocab_size"), vocab_size));
   check(hidden_size > 0, fmt::format("{}: {} must be > 0", f(p, "hidden_size"), hidden_size));
   check(num_layers > 0, fmt::format("{}: {} must be > 0", f(p, "num_layers"), num_layers));
-  check(max_position_embeddings > 0,
-        fmt::format("{}: {} must be > 0", f(p, "max_position_embeddings"), max_position_embeddings));
+  check(
+      max_position_embeddings > 0,
+      fmt::format("{}: {} must be > 0", f(p, "max_position_embeddings"), max_position_embeddings));
   block.validate(hidden_size, f(p, "block"));
   for (auto& [i, b] : block_overrides) {
     std::string bp = fmt::format("{}.{}", f(p, "block_overrides"), i);
@@ -294,12 +306,14 @@ BackboneConfig BackboneConfig::from_json(const Json& j, const std::string& path)
   r.require("hidden_size", c.hidden_size);
   r.require("num_layers", c.num_layers);
   r.get("max_position_embeddings", c.max_position_embeddings);
-  if (!r.has("block")) throw ConfigError(fmt::format("{}: missing required field", r.field("block")));
+  if (!r.has("block"))
+    throw ConfigError(fmt::format("{}: missing required field", r.field("block")));
   c.block = BlockConfig::from_json(r.raw("block"), r.field("block"));
   if (r.has("block_overrides")) {
     const Json& o = r.raw("block_overrides");
     std::string op = r.field("block_overrides");
-    if (!o.is_object()) throw ConfigError(fmt::format("{}: expected an object, got {}", op, o.type_name()));
+    if (!o.is_object())
+      throw ConfigError(fmt::format("{}: expected an object, got {}", op, o.type_name()));
     for (auto it = o.begin(); it != o.end(); ++it) {
       std::string key = it.key(), kp = op + "." + key;
       size_t used = 0;
@@ -315,7 +329,8 @@ BackboneConfig BackboneConfig::from_json(const Json& j, const std::string& path)
       c.block_overrides[idx] = BlockConfig::from_json(it.value(), kp);
     }
   }
-  if (r.has("final_norm")) c.final_norm = NormConfig::from_json(r.raw("final_norm"), r.field("final_norm"));
+  if (r.has("final_norm"))
+    c.final_norm = NormConfig::from_json(r.raw("final_norm"), r.field("final_norm"));
   r.finish();
   return c;
 }
@@ -330,7 +345,8 @@ void HeadConfig::validate(const std::string& p) const {
 }
 
 Json HeadConfig::to_json() const {
-  return Json{{"type", to_string(type)}, {"tie_word_embeddings", tie_word_embeddings}, {"bias", bias}};
+  return Json{
+      {"type", to_string(type)}, {"tie_word_embeddings", tie_word_embeddings}, {"bias", bias}};
 }
 
 HeadConfig HeadConfig::from_json(const Json& j, const std::string& path) {
@@ -357,12 +373,15 @@ int64_t ModelConfig::num_parameters() const {
   return n;
 }
 
-Json ModelConfig::to_json() const { return Json{{"backbone", backbone.to_json()}, {"head", head.to_json()}}; }
+Json ModelConfig::to_json() const {
+  return Json{{"backbone", backbone.to_json()}, {"head", head.to_json()}};
+}
 
 ModelConfig ModelConfig::from_json(const Json& j, const std::string& path) {
   ModelConfig c;
   JsonReader r(j, path);
-  if (!r.has("backbone")) throw ConfigError(fmt::format("{}: missing required field", r.field("backbone")));
+  if (!r.has("backbone"))
+    throw ConfigError(fmt::format("{}: missing required field", r.field("backbone")));
   c.backbone = BackboneConfig::from_json(r.raw("backbone"), r.field("backbone"));
   if (r.has("head")) c.head = HeadConfig::from_json(r.raw("head"), r.field("head"));
   r.finish();

@@ -33,10 +33,10 @@ struct RoPEConfig {
   /// llama3 / yarn / dynamic: the pre-extension context; nullopt = the backbone's
   /// max_position_embeddings.
   std::optional<int64_t> original_max_position_embeddings;
-  double low_freq_factor = 1.0;   // llama3
-  double high_freq_factor = 4.0;  // llama3
-  double beta_fast = 32.0;        // yarn
-  double beta_slow = 1.0;         // yarn
+  double low_freq_factor = 1.0;            // llama3
+  double high_freq_factor = 4.0;           // llama3
+  double beta_fast = 32.0;                 // yarn
+  double beta_slow = 1.0;                  // yarn
   std::optional<double> mscale;            // yarn
   std::optional<double> mscale_all_dim;    // yarn
   std::optional<double> attention_factor;  // yarn: nullopt = derived from factor / mscale

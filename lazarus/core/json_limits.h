@@ -19,15 +19,19 @@ inline void check_json_depth(const char* p, size_t n, int limit, const std::stri
   for (size_t i = 0; i < n; ++i) {
     char c = p[i];
     if (in_str) {
-      if (esc) esc = false;
-      else if (c == '\\') esc = true;
-      else if (c == '"') in_str = false;
+      if (esc)
+        esc = false;
+      else if (c == '\\')
+        esc = true;
+      else if (c == '"')
+        in_str = false;
       continue;
     }
     if (c == '"') {
       in_str = true;
     } else if (c == '{' || c == '[') {
-      if (++depth > limit) throw LoadError(fmt::format("{}: JSON nested deeper than {} levels", where, limit));
+      if (++depth > limit)
+        throw LoadError(fmt::format("{}: JSON nested deeper than {} levels", where, limit));
     } else if (c == '}' || c == ']') {
       --depth;
     }

@@ -26,6 +26,7 @@ const FamilyInfo& family_for(const config::Json& hf_config);
 
 /// Reads an HF config.json with its family's strict reader and builds the model (weights
 /// initialised, not loaded). Throws ConfigError on unknown families or bad fields.
-std::unique_ptr<models::CausalLM> build_causal_lm(const config::Json& hf_config, DType dtype = DType::F32);
+std::unique_ptr<models::CausalLM> build_causal_lm(const config::Json& hf_config,
+                                                  DType dtype = DType::F32);
 
 }  // namespace lazarus::families

@@ -17,7 +17,8 @@ void SamplerConfig::validate() const {
   auto bad = [](const char* field, double v, const char* rule) {
     throw ConfigError(fmt::format("sampler.{}: {} {}", field, v, rule));
   };
-  if (!(temperature >= 0) || !std::isfinite(temperature)) bad("temperature", temperature, "must be >= 0");
+  if (!(temperature >= 0) || !std::isfinite(temperature))
+    bad("temperature", temperature, "must be >= 0");
   if (top_k < 0) bad("top_k", double(top_k), "must be >= 0");
   if (!(top_p > 0 && top_p <= 1)) bad("top_p", top_p, "must be in (0, 1]");
   if (!(min_p >= 0 && min_p <= 1)) bad("min_p", min_p, "must be in [0, 1]");
@@ -50,7 +51,8 @@ void Sampler::process(std::vector<float>& l, std::span<const int64_t> context) c
     std::vector<bool> seen(size_t(V), false);
     for (int64_t id : context) {
       if (id < 0 || id >= V) {
-        throw IndexError(fmt::format("[sampler] context token {} is outside the vocabulary of {}", id, V));
+        throw IndexError(
+            fmt::format("[sampler] context token {} is outside the vocabulary of {}", id, V));
       }
       if (seen[size_t(id)]) continue;
       seen[size_t(id)] = true;
@@ -64,7 +66,8 @@ void Sampler::process(std::vector<float>& l, std::span<const int64_t> context) c
   }
   if (cfg_.top_k > 0 && cfg_.top_k < V) {
     std::vector<float> sorted(l);
-    std::nth_element(sorted.begin(), sorted.begin() + (cfg_.top_k - 1), sorted.end(), std::greater<float>());
+    std::nth_element(sorted.begin(), sorted.begin() + (cfg_.top_k - 1), sorted.end(),
+                     std::greater<float>());
     float kth = sorted[size_t(cfg_.top_k - 1)];
     for (float& s : l) {
       if (s < kth) s = kNegInf;  // ties with the k-th value stay, as in HF
@@ -75,7 +78,8 @@ void Sampler::process(std::vector<float>& l, std::span<const int64_t> context) c
     std::vector<double> p = probs_of(l);
     std::vector<int64_t> order(static_cast<size_t>(V));
     std::iota(order.begin(), order.end(), 0);
-    std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return l[size_t(a)] < l[size_t(b)]; });
+    std::stable_sort(order.begin(), order.end(),
+                     [&](int64_t a, int64_t b) { return l[size_t(a)] < l[size_t(b)]; });
     double cum = 0;
     for (int64_t r = 0; r < V - 1; ++r) {  // the most likely token is always kept
       cum += p[size_t(order[size_t(r)])];
@@ -115,18 +119,22 @@ int64_t Sampler::sample(std::span<const float> logits, std::span<const int64_t> 
   return last;
 }
 
-std::vector<int64_t> Sampler::sample(const Tensor& logits, const std::vector<std::vector<int64_t>>& contexts) {
+std::vector<int64_t> Sampler::sample(const Tensor& logits,
+                                     const std::vector<std::vector<int64_t>>& contexts) {
   if (logits.dim() != 2) {
-    throw ShapeError(fmt::format("[sampler] logits must be (B, V), got {}", shape_str(logits.shape())));
+    throw ShapeError(
+        fmt::format("[sampler] logits must be (B, V), got {}", shape_str(logits.shape())));
   }
   if (int64_t(contexts.size()) != logits.size(0)) {
-    throw ShapeError(fmt::format("[sampler] {} contexts for {} rows", contexts.size(), logits.size(0)));
+    throw ShapeError(
+        fmt::format("[sampler] {} contexts for {} rows", contexts.size(), logits.size(0)));
   }
   std::vector<float> all = logits.to_vector<float>();
   int64_t V = logits.size(1);
   std::vector<int64_t> out;
   for (int64_t b = 0; b < logits.size(0); ++b) {
-    out.push_back(sample(std::span<const float>(all.data() + b * V, size_t(V)), contexts[size_t(b)]));
+    out.push_back(
+        sample(std::span<const float>(all.data() + b * V, size_t(V)), contexts[size_t(b)]));
   }
   return out;
 }

@@ -31,7 +31,8 @@ class Sampler {
   /// Picks the next token for one row of logits (V).
   int64_t sample(std::span<const float> logits, std::span<const int64_t> context);
   /// One token per row of logits (B, V) (any float dtype); contexts[b] is row b's history.
-  std::vector<int64_t> sample(const Tensor& logits, const std::vector<std::vector<int64_t>>& contexts);
+  std::vector<int64_t> sample(const Tensor& logits,
+                              const std::vector<std::vector<int64_t>>& contexts);
   const SamplerConfig& config() const { return cfg_; }
 
  private:

@@ -7,10 +7,12 @@
 
 namespace lazarus::heads {
 
-LMHead::LMHead(int64_t D, int64_t V, const config::HeadConfig& cfg, Tensor* tied_weight, DType dtype) {
+LMHead::LMHead(int64_t D, int64_t V, const config::HeadConfig& cfg, Tensor* tied_weight,
+               DType dtype) {
   cfg.validate("head");
   if (cfg.tie_word_embeddings) {
-    if (!tied_weight) throw ConfigError("head.tie_word_embeddings: true but no embedding weight to tie to");
+    if (!tied_weight)
+      throw ConfigError("head.tie_word_embeddings: true but no embedding weight to tie to");
     tied_ = tied_weight;
     return;
   }

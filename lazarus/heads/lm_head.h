@@ -15,8 +15,8 @@ class LMHead : public nn::Module {
  public:
   /// Untied: allocates weight (V, D) (+ bias (V)). Tied: `tied_weight` must point at the
   /// embedding's weight slot (read at each forward, so loading new weights keeps the tie).
-  LMHead(int64_t hidden_size, int64_t vocab_size, const config::HeadConfig& cfg, Tensor* tied_weight,
-         DType dtype = DType::F32);
+  LMHead(int64_t hidden_size, int64_t vocab_size, const config::HeadConfig& cfg,
+         Tensor* tied_weight, DType dtype = DType::F32);
   /// h (B, T, D) -> HeadOutput{logits (B, T, V)}.
   HeadOutput forward(const Tensor& h) const;
   bool tied() const { return tied_ != nullptr; }

@@ -31,22 +31,31 @@ DType dtype_from_safetensors(const std::string& s, const std::string& where) {
   if (s == "I32") return DType::I32;
   if (s == "I64") return DType::I64;
   if (s == "BOOL") return DType::Bool;
-  static const char* known_unsupported[] = {"U8", "I8", "I16", "U16", "U32", "U64", "F8_E5M2", "F8_E4M3"};
+  static const char* known_unsupported[] = {"U8",  "I8",  "I16",     "U16",
+                                            "U32", "U64", "F8_E5M2", "F8_E4M3"};
   for (const char* k : known_unsupported) {
-    if (s == k) throw LoadError(fmt::format("{}: dtype '{}' is not supported by Lazarus yet", where, s));
+    if (s == k)
+      throw LoadError(fmt::format("{}: dtype '{}' is not supported by Lazarus yet", where, s));
   }
   throw LoadError(fmt::format("{}: unknown dtype '{}'", where, s));
 }
 
 const char* dtype_to_safetensors(DType dt) {
   switch (dt) {
-    case DType::F32: return "F32";
-    case DType::F64: return "F64";
-    case DType::BF16: return "BF16";
-    case DType::F16: return "F16";
-    case DType::I32: return "I32";
-    case DType::I64: return "I64";
-    case DType::Bool: return "BOOL";
+    case DType::F32:
+      return "F32";
+    case DType::F64:
+      return "F64";
+    case DType::BF16:
+      return "BF16";
+    case DType::F16:
+      return "F16";
+    case DType::I32:
+      return "I32";
+    case DType::I64:
+      return "I64";
+    case DType::Bool:
+      return "BOOL";
   }
   return "?";
 }
@@ -94,7 +103,8 @@ std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::string& path) 
     // Private, writable mapping: pages are copy-on-write, so nothing can ever write to the file.
     void* p = mmap(nullptr, size_t(f->size_), PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
     ::close(fd);
-    if (p == MAP_FAILED) throw LoadError(fmt::format("{}: mmap failed: {}", path, std::strerror(errno)));
+    if (p == MAP_FAILED)
+      throw LoadError(fmt::format("{}: mmap failed: {}", path, std::strerror(errno)));
     size_t len = size_t(f->size_);
     f->mapping_ = std::shared_ptr<void>(p, [len](void* q) { munmap(q, len); });
     f->bytes_ = static_cast<const unsigned char*>(p);
@@ -120,7 +130,8 @@ std::shared_ptr<SafetensorsFile> SafetensorsFile::from_bytes(const std::string& 
 void SafetensorsFile::parse(const char* what) {
   std::string file = what;
   if (size_ < 8) {
-    throw LoadError(fmt::format("{}: file is {} bytes, too short for the 8-byte header length", file, size_));
+    throw LoadError(
+        fmt::format("{}: file is {} bytes, too short for the 8-byte header length", file, size_));
   }
   uint64_t n = read_u64_le(bytes_);
   if (n > kMaxSafetensorsHeader) {
@@ -141,10 +152,12 @@ void SafetensorsFile::parse(const char* what) {
   for (auto& [name, info] : h.items()) {
     std::string where = fmt::format("{}: tensor '{}'", file, name);
     if (name == "__metadata__") {
-      if (!info.is_object()) throw LoadError(fmt::format("{}: __metadata__ must be an object of strings", file));
+      if (!info.is_object())
+        throw LoadError(fmt::format("{}: __metadata__ must be an object of strings", file));
       for (auto& [k, v] : info.items()) {
         if (!v.is_string()) {
-          throw LoadError(fmt::format("{}: __metadata__['{}'] must be a string, got {}", file, k, v.dump()));
+          throw LoadError(
+              fmt::format("{}: __metadata__['{}'] must be a string, got {}", file, k, v.dump()));
         }
         metadata_[k] = v.get<std::string>();
       }
@@ -154,7 +167,8 @@ void SafetensorsFile::parse(const char* what) {
     for (const char* key : {"dtype", "shape", "data_offsets"}) {
       if (!info.contains(key)) throw LoadError(fmt::format("{}: missing '{}'", where, key));
     }
-    if (!info["dtype"].is_string()) throw LoadError(fmt::format("{}: dtype must be a string", where));
+    if (!info["dtype"].is_string())
+      throw LoadError(fmt::format("{}: dtype must be a string", where));
     SafetensorsEntry e;
     e.name = name;
     e.dtype = dtype_from_safetensors(info["dtype"].get<std::string>(), where);
@@ -166,8 +180,10 @@ void SafetensorsFile::parse(const char* what) {
       uint64_t d = json_u64(shape[i], fmt::format("{}: shape[{}]", where, i));
       if (d > uint64_t(INT64_MAX)) overflow = true;
       e.shape.push_back(int64_t(std::min<uint64_t>(d, uint64_t(INT64_MAX))));
-      if (d != 0 && numel > UINT64_MAX / d) overflow = true;
-      else numel *= d;
+      if (d != 0 && numel > UINT64_MAX / d)
+        overflow = true;
+      else
+        numel *= d;
     }
     const json& off = info["data_offsets"];
     if (!off.is_array() || off.size() != 2) {
@@ -180,12 +196,13 @@ void SafetensorsFile::parse(const char* what) {
       throw LoadError(fmt::format("{}: shape {} overflows the byte count", where, shape.dump()));
     }
     if (e.end < e.begin) {
-      throw LoadError(fmt::format("{}: data_offsets [{}, {}) end before they begin", where, e.begin, e.end));
+      throw LoadError(
+          fmt::format("{}: data_offsets [{}, {}) end before they begin", where, e.begin, e.end));
     }
     if (numel * es != e.end - e.begin) {
       throw LoadError(fmt::format("{}: data_offsets [{}, {}) do not match shape {} x {} = {} bytes",
-                                  where, e.begin, e.end, shape_str(e.shape), info["dtype"].get<std::string>(),
-                                  numel * es));
+                                  where, e.begin, e.end, shape_str(e.shape),
+                                  info["dtype"].get<std::string>(), numel * es));
     }
     entries_.push_back(std::move(e));
   }
@@ -198,14 +215,16 @@ void SafetensorsFile::parse(const char* what) {
   uint64_t expect = 0;
   for (auto* e : sorted) {
     if (e->begin != expect) {
-      throw LoadError(fmt::format("{}: tensor '{}': data_offsets [{}, {}) {} (expected to start at {})",
-                                  file, e->name, e->begin, e->end,
-                                  e->begin < expect ? "overlap the previous tensor" : "leave a gap", expect));
+      throw LoadError(
+          fmt::format("{}: tensor '{}': data_offsets [{}, {}) {} (expected to start at {})", file,
+                      e->name, e->begin, e->end,
+                      e->begin < expect ? "overlap the previous tensor" : "leave a gap", expect));
     }
     expect = e->end;
   }
   if (expect != data_len) {
-    throw LoadError(fmt::format("{}: tensors cover {} bytes but the data section has {}", file, expect, data_len));
+    throw LoadError(fmt::format("{}: tensors cover {} bytes but the data section has {}", file,
+                                expect, data_len));
   }
   for (size_t i = 0; i < entries_.size(); ++i) index_[entries_[i].name] = i;
 }
@@ -246,11 +265,15 @@ std::string serialize_safetensors(const std::map<std::string, Tensor>& tensors,
   uint64_t at = 0;
   std::vector<Tensor> data;
   for (auto& [name, t] : tensors) {
-    if (name == "__metadata__") throw LoadError("save_safetensors: '__metadata__' is not a tensor name");
-    if (!t.defined()) throw LoadError(fmt::format("save_safetensors: tensor '{}' is undefined", name));
+    if (name == "__metadata__")
+      throw LoadError("save_safetensors: '__metadata__' is not a tensor name");
+    if (!t.defined())
+      throw LoadError(fmt::format("save_safetensors: tensor '{}' is undefined", name));
     Tensor c = t.detach().contiguous();
     uint64_t nb = c.nbytes();
-    h[name] = {{"dtype", dtype_to_safetensors(c.dtype())}, {"shape", c.shape()}, {"data_offsets", {at, at + nb}}};
+    h[name] = {{"dtype", dtype_to_safetensors(c.dtype())},
+               {"shape", c.shape()},
+               {"data_offsets", {at, at + nb}}};
     at += nb;
     data.push_back(c);
   }
@@ -294,15 +317,17 @@ std::map<std::string, Tensor> load_safetensors_folder(const std::string& folder)
   if (!fs::exists(index)) {
     fs::path single = dir / "model.safetensors";
     if (!fs::exists(single)) {
-      throw LoadError(fmt::format("{}: no model.safetensors or model.safetensors.index.json", folder));
+      throw LoadError(
+          fmt::format("{}: no model.safetensors or model.safetensors.index.json", folder));
     }
     return SafetensorsFile::open(single.string())->tensors();
   }
   std::error_code size_ec;
   uintmax_t index_size = fs::file_size(index, size_ec);
   if (size_ec || index_size > kMaxSafetensorsHeader) {
-    throw LoadError(fmt::format("{}: {} (larger than any index should be, or unreadable)", index.string(),
-                                size_ec ? size_ec.message() : std::to_string(index_size) + " bytes"));
+    throw LoadError(
+        fmt::format("{}: {} (larger than any index should be, or unreadable)", index.string(),
+                    size_ec ? size_ec.message() : std::to_string(index_size) + " bytes"));
   }
   std::ifstream in(index, std::ios::binary);
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -314,7 +339,8 @@ std::map<std::string, Tensor> load_safetensors_folder(const std::string& folder)
   std::map<std::string, std::vector<std::string>> by_shard;
   for (auto& [name, file] : j["weight_map"].items()) {
     if (!file.is_string()) {
-      throw LoadError(fmt::format("{}: weight_map['{}'] must be a file name, got {}", index.string(), name, file.dump()));
+      throw LoadError(fmt::format("{}: weight_map['{}'] must be a file name, got {}",
+                                  index.string(), name, file.dump()));
     }
     std::string f = file.get<std::string>();
     fs::path p(f);
@@ -324,21 +350,24 @@ std::map<std::string, Tensor> load_safetensors_folder(const std::string& folder)
     auto rel = full.lexically_relative(root);
     bad |= rel.empty() || *rel.begin() == "..";
     if (bad) {
-      throw LoadError(fmt::format("{}: weight_map['{}'] = '{}' points outside the model folder", index.string(), name, f));
+      throw LoadError(fmt::format("{}: weight_map['{}'] = '{}' points outside the model folder",
+                                  index.string(), name, f));
     }
     by_shard[full.string()].push_back(name);
   }
   std::vector<std::future<std::pair<std::string, std::shared_ptr<SafetensorsFile>>>> jobs;
   for (auto& [shard, names] : by_shard) {
     std::string s = shard;
-    jobs.push_back(std::async(std::launch::async, [s] { return std::make_pair(s, SafetensorsFile::open(s)); }));
+    jobs.push_back(std::async(std::launch::async,
+                              [s] { return std::make_pair(s, SafetensorsFile::open(s)); }));
   }
   std::map<std::string, Tensor> out;
   for (auto& job : jobs) {
     auto [shard, f] = job.get();
     for (const std::string& name : by_shard[shard]) {
       if (!f->contains(name)) {
-        throw LoadError(fmt::format("{}: lists '{}' in {}, which has no such tensor", index.string(), name, shard));
+        throw LoadError(fmt::format("{}: lists '{}' in {}, which has no such tensor",
+                                    index.string(), name, shard));
       }
       out[name] = f->tensor(name);
     }
@@ -346,7 +375,8 @@ std::map<std::string, Tensor> load_safetensors_folder(const std::string& folder)
   return out;
 }
 
-std::future<std::map<std::string, Tensor>> load_safetensors_folder_async(const std::string& folder) {
+std::future<std::map<std::string, Tensor>> load_safetensors_folder_async(
+    const std::string& folder) {
   return std::async(std::launch::async, [folder] { return load_safetensors_folder(folder); });
 }
 

@@ -25,7 +25,8 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore
                                  shape_str(targets.shape()), shape_str(lead)));
   }
   if (!(label_smoothing >= 0.0 && label_smoothing <= 1.0)) {
-    throw ConfigError(fmt::format("[cross_entropy] label_smoothing must be in [0, 1], got {}", label_smoothing));
+    throw ConfigError(
+        fmt::format("[cross_entropy] label_smoothing must be in [0, 1], got {}", label_smoothing));
   }
   int64_t C = logits.size(-1);
   Tensor lp = log_softmax(logits.reshape({-1, C}), -1);  // (N, C)
@@ -36,9 +37,10 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore
   auto tv = safe.to_vector<int64_t>();
   for (size_t i = 0; i < tv.size(); ++i) {
     if (tv[i] < 0 || tv[i] >= C) {
-      throw IndexError(fmt::format("[cross_entropy] target {} at position {} is outside [0, {}) and not "
-                                   "ignore_index {}",
-                                   tv[i], i, C, ignore_index));
+      throw IndexError(
+          fmt::format("[cross_entropy] target {} at position {} is outside [0, {}) and not "
+                      "ignore_index {}",
+                      tv[i], i, C, ignore_index));
     }
   }
   Tensor nll = neg(gather(lp, 1, safe.unsqueeze(1)).squeeze(1));  // (N)
@@ -49,12 +51,15 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore
   Tensor vf = valid.to(nll.dtype());
   nll = nll * vf;
   switch (reduction) {
-    case Reduction::None: return nll.reshape(targets.shape());
-    case Reduction::Sum: return sum(nll);
+    case Reduction::None:
+      return nll.reshape(targets.shape());
+    case Reduction::Sum:
+      return sum(nll);
     case Reduction::Mean: {
       double count = sum(vf).item();
       if (count == 0) {
-        throw Error("[cross_entropy] every target is ignore_index: the batch has no tokens to learn from");
+        throw Error(
+            "[cross_entropy] every target is ignore_index: the batch has no tokens to learn from");
       }
       return sum(nll) / count;
     }
@@ -65,13 +70,15 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore
 Tensor causal_lm_loss(const Tensor& logits, const Tensor& labels, double label_smoothing) {
   if (logits.dim() != 3 || labels.dim() != 2 || logits.size(0) != labels.size(0) ||
       logits.size(1) != labels.size(1)) {
-    throw ShapeError(fmt::format("[causal_lm_loss] logits (B, T, V) and labels (B, T) expected, got {} and {}",
-                                 shape_str(logits.shape()), shape_str(labels.shape())));
+    throw ShapeError(
+        fmt::format("[causal_lm_loss] logits (B, T, V) and labels (B, T) expected, got {} and {}",
+                    shape_str(logits.shape()), shape_str(labels.shape())));
   }
   int64_t T = logits.size(1);
-  if (T < 2) throw ShapeError("[causal_lm_loss] needs at least 2 positions to predict a next token");
-  Tensor lg = logits.narrow(1, 0, T - 1);    // (B, T-1, V): predictions for positions 1..T-1
-  Tensor tg = labels.narrow(1, 1, T - 1);    // (B, T-1)
+  if (T < 2)
+    throw ShapeError("[causal_lm_loss] needs at least 2 positions to predict a next token");
+  Tensor lg = logits.narrow(1, 0, T - 1);  // (B, T-1, V): predictions for positions 1..T-1
+  Tensor tg = labels.narrow(1, 1, T - 1);  // (B, T-1)
   return cross_entropy(lg, tg.contiguous(), kIgnoreIndex, label_smoothing, Reduction::Mean);
 }
 
@@ -82,9 +89,12 @@ Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) 
   }
   Tensor d = square(input - target);
   switch (reduction) {
-    case Reduction::None: return d;
-    case Reduction::Sum: return sum(d);
-    case Reduction::Mean: return mean(d);
+    case Reduction::None:
+      return d;
+    case Reduction::Sum:
+      return sum(d);
+    case Reduction::Mean:
+      return mean(d);
   }
   return d;
 }

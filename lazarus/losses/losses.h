@@ -15,8 +15,9 @@ inline constexpr int64_t kIgnoreIndex = -100;
 /// F.cross_entropy: logits (N, C) or (..., C), targets integer (N) or (...). Mean is over the
 /// targets that are not `ignore_index`; with label smoothing eps the target distribution is
 /// (1 - eps) one-hot + eps / C. Throws when a mean has no target left ("no tokens to learn from").
-Tensor cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore_index = kIgnoreIndex,
-                     double label_smoothing = 0.0, Reduction reduction = Reduction::Mean);
+Tensor cross_entropy(const Tensor& logits, const Tensor& targets,
+                     int64_t ignore_index = kIgnoreIndex, double label_smoothing = 0.0,
+                     Reduction reduction = Reduction::Mean);
 
 /// Causal-LM loss: logits (B, T, V), labels (B, T) (usually the input ids, -100 where ignored);
 /// position t predicts labels[t + 1]. Mean over real tokens.

@@ -17,14 +17,17 @@ namespace lazarus::models {
 
 CausalLM::CausalLM(const config::ModelConfig& cfg, DType dtype) : cfg_(cfg) {
   cfg.validate();
-  model = register_module("model", std::make_shared<backbones::TransformerBackbone>(cfg.backbone, dtype));
+  model = register_module("model",
+                          std::make_shared<backbones::TransformerBackbone>(cfg.backbone, dtype));
   Tensor* tie = cfg.head.tie_word_embeddings ? &model->embed_tokens->weight : nullptr;
   lm_head = register_module(
-      "lm_head", std::make_shared<heads::LMHead>(cfg.backbone.hidden_size, cfg.backbone.vocab_size, cfg.head, tie, dtype));
+      "lm_head", std::make_shared<heads::LMHead>(cfg.backbone.hidden_size, cfg.backbone.vocab_size,
+                                                 cfg.head, tie, dtype));
 }
 
-ModelOutput CausalLM::forward(const Tensor& input_ids, const Tensor& attention_mask, const Tensor& labels,
-                              std::shared_ptr<components::Cache> cache, bool output_hidden_states) {
+ModelOutput CausalLM::forward(const Tensor& input_ids, const Tensor& attention_mask,
+                              const Tensor& labels, std::shared_ptr<components::Cache> cache,
+                              bool output_hidden_states) {
   auto bo = model->forward(input_ids, attention_mask, cache.get(), output_hidden_states);
   ModelOutput out;
   out.logits = lm_head->forward(bo.last_hidden_state).logits;  // (B, T, V)
@@ -42,20 +45,26 @@ void CausalLM::init_weights(double std, uint64_t seed) {
     bool is_bias = name.size() >= 5 && name.compare(name.size() - 5, 5, ".bias") == 0;
     bool is_norm = name.find("norm") != std::string::npos;
     Tensor v;
-    if (is_bias) v = zeros(p->shape(), p->dtype());
-    else if (is_norm) v = ones(p->shape(), p->dtype());
-    else v = nn::init::normal(p->shape(), std, p->dtype(), &gen);
+    if (is_bias)
+      v = zeros(p->shape(), p->dtype());
+    else if (is_norm)
+      v = ones(p->shape(), p->dtype());
+    else
+      v = nn::init::normal(p->shape(), std, p->dtype(), &gen);
     *p = v.detach();
     if (rg) p->requires_grad_(true);
   }
 }
 
-Tensor CausalLM::generate(const Tensor& input_ids, const GenerateOptions& opts, const Tensor& attention_mask) {
+Tensor CausalLM::generate(const Tensor& input_ids, const GenerateOptions& opts,
+                          const Tensor& attention_mask) {
   // input_ids (B, T)
   NoGradGuard ng;
   const int64_t B = input_ids.size(0), T = input_ids.size(1);
-  if (opts.max_new_tokens < 0) throw ConfigError(fmt::format("generate.max_new_tokens: {} must be >= 0", opts.max_new_tokens));
-  if (opts.temperature < 0) throw ConfigError(fmt::format("generate.temperature: {} must be >= 0", opts.temperature));
+  if (opts.max_new_tokens < 0)
+    throw ConfigError(fmt::format("generate.max_new_tokens: {} must be >= 0", opts.max_new_tokens));
+  if (opts.temperature < 0)
+    throw ConfigError(fmt::format("generate.temperature: {} must be >= 0", opts.temperature));
   auto cache = make_cache(B, T + opts.max_new_tokens);
   std::vector<int64_t> seq = input_ids.to(DType::I64).contiguous().to_vector<int64_t>();
   std::vector<std::vector<int64_t>> rows(B);
@@ -66,7 +75,7 @@ Tensor CausalLM::generate(const Tensor& input_ids, const GenerateOptions& opts, 
   for (int64_t n = 0; n < opts.max_new_tokens; ++n) {
     auto bo = model->forward(step_ids, step_mask, cache.get());
     Tensor last = bo.last_hidden_state.narrow(1, bo.last_hidden_state.size(1) - 1, 1);  // (B, 1, D)
-    Tensor logits = lm_head->forward(last).logits.reshape({B, -1}).to(DType::F32);   // (B, V)
+    Tensor logits = lm_head->forward(last).logits.reshape({B, -1}).to(DType::F32);      // (B, V)
     std::vector<int64_t> next(B);
     if (opts.temperature == 0) {
       next = argmax(logits, -1).to_vector<int64_t>();
@@ -79,14 +88,19 @@ Tensor CausalLM::generate(const Tensor& input_ids, const GenerateOptions& opts, 
         next[b] = V - 1;
         for (int64_t v = 0; v < V; ++v) {
           acc += p[b * V + v];
-          if (u[b] < acc) { next[b] = v; break; }
+          if (u[b] < acc) {
+            next[b] = v;
+            break;
+          }
         }
       }
     }
     for (int64_t b = 0; b < B; ++b) {
       if (done[b]) next[b] = opts.pad_token_id;
       rows[b].push_back(next[b]);
-      if (std::find(opts.eos_token_ids.begin(), opts.eos_token_ids.end(), next[b]) != opts.eos_token_ids.end()) done[b] = true;
+      if (std::find(opts.eos_token_ids.begin(), opts.eos_token_ids.end(), next[b]) !=
+          opts.eos_token_ids.end())
+        done[b] = true;
     }
     if (std::all_of(done.begin(), done.end(), [](bool d) { return d; })) break;
     step_ids = from_vector(next, {B, 1}, DType::I64);

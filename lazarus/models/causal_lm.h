@@ -38,7 +38,8 @@ class CausalLM : public nn::Module {
   /// input_ids (B, T) integer; attention_mask (B, T) or (B, past + T), 1 keep / 0 pad; labels
   /// (B, T) integer with -100 = ignore (shifted inside: position t predicts labels[t + 1]).
   ModelOutput forward(const Tensor& input_ids, const Tensor& attention_mask = Tensor(),
-                      const Tensor& labels = Tensor(), std::shared_ptr<components::Cache> cache = nullptr,
+                      const Tensor& labels = Tensor(),
+                      std::shared_ptr<components::Cache> cache = nullptr,
                       bool output_hidden_states = false);
 
   /// A fresh cache for `batch` rows (max_length 0 = max_position_embeddings).

@@ -8,12 +8,15 @@
 namespace lazarus::nn::init {
 
 /// U(-bound, bound), bound = 1/sqrt(fan_in): torch.nn.Linear's default for weight and bias.
-Tensor linear_default(Shape shape, int64_t fan_in, DType dtype = DType::F32, Generator* gen = nullptr);
+Tensor linear_default(Shape shape, int64_t fan_in, DType dtype = DType::F32,
+                      Generator* gen = nullptr);
 /// N(0, std^2).
 Tensor normal(Shape shape, double std, DType dtype = DType::F32, Generator* gen = nullptr);
 /// U(low, high).
-Tensor uniform(Shape shape, double low, double high, DType dtype = DType::F32, Generator* gen = nullptr);
-/// Xavier/Glorot uniform: bound = gain * sqrt(6 / (fan_in + fan_out)) for a (fan_out, fan_in) weight.
+Tensor uniform(Shape shape, double low, double high, DType dtype = DType::F32,
+               Generator* gen = nullptr);
+/// Xavier/Glorot uniform: bound = gain * sqrt(6 / (fan_in + fan_out)) for a (fan_out, fan_in)
+/// weight.
 Tensor xavier_uniform(int64_t fan_out, int64_t fan_in, double gain = 1.0, DType dtype = DType::F32,
                       Generator* gen = nullptr);
 

@@ -52,7 +52,8 @@ LayerNorm::LayerNorm(int64_t dim, double eps, bool with_bias, DType dtype) : eps
 }
 
 Dropout::Dropout(double p) : p_(p) {
-  if (!(p >= 0.0 && p <= 1.0)) throw ConfigError(fmt::format("[Dropout] p must be in [0, 1], got {}", p));
+  if (!(p >= 0.0 && p <= 1.0))
+    throw ConfigError(fmt::format("[Dropout] p must be in [0, 1], got {}", p));
 }
 
 Tensor Dropout::forward(const Tensor& x, Generator* gen) const {

@@ -10,12 +10,16 @@ namespace lazarus::nn {
 
 void Module::check_name(const std::string& name) const {
   if (name.empty() || name.find('.') != std::string::npos) {
-    throw ConfigError(fmt::format("[Module] invalid name '{}': names are non-empty and have no '.'", name));
+    throw ConfigError(
+        fmt::format("[Module] invalid name '{}': names are non-empty and have no '.'", name));
   }
   auto taken = [&](const std::string& n) {
-    for (auto& s : params_) if (s.name == n) return true;
-    for (auto& s : buffers_) if (s.name == n) return true;
-    for (auto& c : children_) if (c.first == n) return true;
+    for (auto& s : params_)
+      if (s.name == n) return true;
+    for (auto& s : buffers_)
+      if (s.name == n) return true;
+    for (auto& c : children_)
+      if (c.first == n) return true;
     return false;
   };
   if (taken(name)) throw ConfigError(fmt::format("[Module] name '{}' registered twice", name));
@@ -52,7 +56,8 @@ std::vector<std::pair<std::string, Module*>> Module::named_modules() {
 std::vector<std::pair<std::string, Tensor*>> Module::named_parameters() {
   std::vector<std::pair<std::string, Tensor*>> out;
   for (auto& [prefix, m] : named_modules()) {
-    for (auto& s : m->params_) out.emplace_back(prefix.empty() ? s.name : prefix + "." + s.name, s.tensor);
+    for (auto& s : m->params_)
+      out.emplace_back(prefix.empty() ? s.name : prefix + "." + s.name, s.tensor);
   }
   return out;
 }
@@ -84,7 +89,8 @@ void Module::load_state_dict(const StateDict& sd, bool strict, bool assign) {
   for (auto& [prefix, m] : named_modules()) {
     auto full = [&](const std::string& n) { return prefix.empty() ? n : prefix + "." + n; };
     for (auto& s : m->params_) want[full(s.name)] = {s.tensor, true};
-    for (auto& s : m->buffers_) if (s.persistent) want[full(s.name)] = {s.tensor, false};
+    for (auto& s : m->buffers_)
+      if (s.persistent) want[full(s.name)] = {s.tensor, false};
   }
   std::vector<std::string> missing, unexpected, mismatched;
   for (auto& [name, t] : want) {
@@ -161,7 +167,9 @@ int64_t Module::num_parameters(bool trainable_only) {
 }
 
 void Module::to(DType dt) {
-  if (!is_floating(dt)) throw DTypeError(fmt::format("[Module::to] target dtype must be floating, got {}", dtype_name(dt)));
+  if (!is_floating(dt))
+    throw DTypeError(
+        fmt::format("[Module::to] target dtype must be floating, got {}", dtype_name(dt)));
   NoGradGuard ng;
   for (auto& [prefix, m] : named_modules()) {
     for (auto& s : m->params_) {
@@ -171,7 +179,8 @@ void Module::to(DType dt) {
       if (rg) s.tensor->requires_grad_(true);
     }
     for (auto& s : m->buffers_) {
-      if (s.tensor->defined() && is_floating(s.tensor->dtype())) *s.tensor = s.tensor->to(dt).detach();
+      if (s.tensor->defined() && is_floating(s.tensor->dtype()))
+        *s.tensor = s.tensor->to(dt).detach();
     }
   }
 }

@@ -78,8 +78,9 @@ Tensor record_no_grad_primitive(const char* name, std::vector<Tensor> inputs, Te
 void run_backward(const Tensor& root, const Tensor& grad_output) {
   if (!root.defined() || !grad_output.defined()) throw AutogradError("[backward] undefined tensor");
   if (!root.requires_grad()) {
-    throw AutogradError("[backward] the tensor does not require grad and has no grad_fn: nothing to "
-                        "differentiate (did you call requires_grad_() on the parameters?)");
+    throw AutogradError(
+        "[backward] the tensor does not require grad and has no grad_fn: nothing to "
+        "differentiate (did you call requires_grad_() on the parameters?)");
   }
   if (grad_output.shape() != root.shape()) {
     throw ShapeError(fmt::format("[backward] grad_output shape {} does not match output shape {}",
@@ -126,7 +127,8 @@ void run_backward(const Tensor& root, const Tensor& grad_output) {
     Tensor g = std::move(it->second);
     grads.erase(it);
     if (!n->backward) {
-      throw AutogradError(fmt::format("[backward] the graph through '{}' was already freed", n->name));
+      throw AutogradError(
+          fmt::format("[backward] the graph through '{}' was already freed", n->name));
     }
     std::vector<Tensor> gin = n->backward(g);
     if (gin.size() != n->inputs.size()) {

@@ -9,26 +9,40 @@ namespace lazarus {
 
 size_t dtype_size(DType dt) {
   switch (dt) {
-    case DType::F32: return 4;
-    case DType::F64: return 8;
-    case DType::BF16: return 2;
-    case DType::F16: return 2;
-    case DType::I32: return 4;
-    case DType::I64: return 8;
-    case DType::Bool: return 1;
+    case DType::F32:
+      return 4;
+    case DType::F64:
+      return 8;
+    case DType::BF16:
+      return 2;
+    case DType::F16:
+      return 2;
+    case DType::I32:
+      return 4;
+    case DType::I64:
+      return 8;
+    case DType::Bool:
+      return 1;
   }
   throw DTypeError(fmt::format("[dtype] unknown dtype code {}", int(dt)));
 }
 
 std::string_view dtype_name(DType dt) {
   switch (dt) {
-    case DType::F32: return "float32";
-    case DType::F64: return "float64";
-    case DType::BF16: return "bfloat16";
-    case DType::F16: return "float16";
-    case DType::I32: return "int32";
-    case DType::I64: return "int64";
-    case DType::Bool: return "bool";
+    case DType::F32:
+      return "float32";
+    case DType::F64:
+      return "float64";
+    case DType::BF16:
+      return "bfloat16";
+    case DType::F16:
+      return "float16";
+    case DType::I32:
+      return "int32";
+    case DType::I64:
+      return "int64";
+    case DType::Bool:
+      return "bool";
   }
   return "unknown";
 }
@@ -41,9 +55,10 @@ DType dtype_from_string(std::string_view s) {
   if (s == "i32" || s == "int32") return DType::I32;
   if (s == "i64" || s == "int64") return DType::I64;
   if (s == "bool") return DType::Bool;
-  throw DTypeError(fmt::format("[dtype] unknown dtype '{}' (expected one of f32, f64, bf16, f16, "
-                               "i32, i64, bool)",
-                               s));
+  throw DTypeError(
+      fmt::format("[dtype] unknown dtype '{}' (expected one of f32, f64, bf16, f16, "
+                  "i32, i64, bool)",
+                  s));
 }
 
 bool is_floating(DType dt) {
@@ -55,13 +70,20 @@ DType promote_types(DType a, DType b) {
   if (a == b) return a;
   auto rank = [](DType d) {
     switch (d) {
-      case DType::Bool: return 0;
-      case DType::I32: return 1;
-      case DType::I64: return 2;
-      case DType::BF16: return 3;
-      case DType::F16: return 3;
-      case DType::F32: return 4;
-      case DType::F64: return 5;
+      case DType::Bool:
+        return 0;
+      case DType::I32:
+        return 1;
+      case DType::I64:
+        return 2;
+      case DType::BF16:
+        return 3;
+      case DType::F16:
+        return 3;
+      case DType::F32:
+        return 4;
+      case DType::F64:
+        return 5;
     }
     return 0;
   };

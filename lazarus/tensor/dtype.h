@@ -50,7 +50,7 @@ inline uint16_t f32_to_f16_bits(float f) {
   uint32_t x = std::bit_cast<uint32_t>(f);
   uint32_t sign = (x >> 16) & 0x8000u;
   uint32_t ax = x & 0x7fffffffu;
-  if (ax > 0x7f800000u) return static_cast<uint16_t>(sign | 0x7e00u);  // NaN
+  if (ax > 0x7f800000u) return static_cast<uint16_t>(sign | 0x7e00u);   // NaN
   if (ax >= 0x477ff000u) return static_cast<uint16_t>(sign | 0x7c00u);  // overflow / inf
   if (ax < 0x38800000u) {  // subnormal or zero in half: add magic so the FPU rounds for us
     float v = std::bit_cast<float>(ax) + 0.5f;

@@ -34,8 +34,8 @@ inline Tensor make_view(const Tensor& x, Shape shape, Shape strides, int64_t off
 /// Throws DTypeError unless x is floating.
 inline void require_floating(const Tensor& x, const char* op, const char* what = "input") {
   if (!is_floating(x.dtype())) {
-    throw DTypeError(fmt::format("[{}] {} must be a floating dtype, got {}", op, what,
-                                 dtype_name(x.dtype())));
+    throw DTypeError(
+        fmt::format("[{}] {} must be a floating dtype, got {}", op, what, dtype_name(x.dtype())));
   }
 }
 

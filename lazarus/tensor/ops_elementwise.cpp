@@ -24,7 +24,8 @@ Tensor unary_raw(UnaryOp op, const Tensor& x) {
   return out.dtype() == x.dtype() ? out : out.to(x.dtype());
 }
 
-Tensor unary(UnaryOp op, const Tensor& x, BackwardFn (*make_bw)(const Tensor& x, const Tensor& out)) {
+Tensor unary(UnaryOp op, const Tensor& x,
+             BackwardFn (*make_bw)(const Tensor& x, const Tensor& out)) {
   require_defined(x, unary_op_name(op));
   require_floating(x, unary_op_name(op));
   Tensor out = unary_raw(op, x);
@@ -38,14 +39,15 @@ constexpr double kSqrt2OverPi = 0.79788456080286535588;
 }  // namespace
 
 const char* unary_op_name(UnaryOp op) {
-  static const char* names[] = {"neg", "abs", "exp", "log", "sqrt", "rsqrt", "sin",
-                                "cos", "tanh", "sigmoid", "relu", "gelu", "gelu_tanh", "silu",
-                                "softplus", "square", "erf", "sign", "logical_not"};
+  static const char* names[] = {"neg",    "abs",  "exp",       "log",        "sqrt",
+                                "rsqrt",  "sin",  "cos",       "tanh",       "sigmoid",
+                                "relu",   "gelu", "gelu_tanh", "silu",       "softplus",
+                                "square", "erf",  "sign",      "logical_not"};
   return names[int(op)];
 }
 const char* binary_op_name(BinaryOp op) {
-  static const char* names[] = {"add", "sub", "mul", "div", "pow", "maximum", "minimum", "eq",
-                                "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or"};
+  static const char* names[] = {"add", "sub", "mul", "div", "pow", "maximum",     "minimum",   "eq",
+                                "ne",  "lt",  "le",  "gt",  "ge",  "logical_and", "logical_or"};
   return names[int(op)];
 }
 
@@ -112,7 +114,8 @@ Tensor gelu(const Tensor& x, bool approximate_tanh) {
       return [x](const Tensor& g) {
         Tensor x2 = x * x;
         Tensor t = tanh((x + x2 * x * 0.044715) * kSqrt2OverPi);
-        Tensor d = (t + 1.0) * 0.5 + x * (1.0 - t * t) * (x2 * (3 * 0.044715) + 1.0) * (0.5 * kSqrt2OverPi);
+        Tensor d = (t + 1.0) * 0.5 +
+                   x * (1.0 - t * t) * (x2 * (3 * 0.044715) + 1.0) * (0.5 * kSqrt2OverPi);
         return std::vector<Tensor>{g * d};
       };
     });
@@ -240,7 +243,8 @@ Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b, DType result) {
     case BinaryOp::Pow:
       fn = [ad, bd, od, sa, sb](const Tensor& g) {
         // d/da a^b = b a^(b-1), defined as 0 where b == 0 (0 * inf otherwise), as PyTorch.
-        Tensor ga = where(eq(bd, zeros({}, bd.dtype())), zeros({}, g.dtype()), g * bd * pow(ad, bd - 1.0));
+        Tensor ga =
+            where(eq(bd, zeros({}, bd.dtype())), zeros({}, g.dtype()), g * bd * pow(ad, bd - 1.0));
         // d/db a^b = a^b log a, defined as 0 where a == 0 and b >= 0 (as PyTorch).
         Tensor zero = zeros({}, ad.dtype());
         Tensor cond = logical_and(eq(ad, zero), ge(bd, zero));
@@ -273,7 +277,7 @@ Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b, DType result) {
 Tensor scalar_operand(BinaryOp op, const Tensor& a, double v) {
   require_defined(a, binary_op_name(op));
   DType dt = is_floating(a.dtype()) ? compute_dtype(a.dtype())
-             : (std::floor(v) == v ? a.dtype() : DType::F32);
+                                    : (std::floor(v) == v ? a.dtype() : DType::F32);
   if (dt == DType::Bool) dt = DType::I64;
   return scalar_tensor(v, dt);
 }
@@ -286,21 +290,39 @@ DType scalar_result(BinaryOp op, const Tensor& a, double v) {
 
 }  // namespace
 
-Tensor add(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Add, a, b, arith_result(BinaryOp::Add, a, b)); }
-Tensor sub(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Sub, a, b, arith_result(BinaryOp::Sub, a, b)); }
-Tensor mul(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Mul, a, b, arith_result(BinaryOp::Mul, a, b)); }
-Tensor div(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Div, a, b, arith_result(BinaryOp::Div, a, b)); }
-Tensor pow(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Pow, a, b, arith_result(BinaryOp::Pow, a, b)); }
-Tensor maximum(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Maximum, a, b, arith_result(BinaryOp::Maximum, a, b)); }
-Tensor minimum(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Minimum, a, b, arith_result(BinaryOp::Minimum, a, b)); }
+Tensor add(const Tensor& a, const Tensor& b) {
+  return binary(BinaryOp::Add, a, b, arith_result(BinaryOp::Add, a, b));
+}
+Tensor sub(const Tensor& a, const Tensor& b) {
+  return binary(BinaryOp::Sub, a, b, arith_result(BinaryOp::Sub, a, b));
+}
+Tensor mul(const Tensor& a, const Tensor& b) {
+  return binary(BinaryOp::Mul, a, b, arith_result(BinaryOp::Mul, a, b));
+}
+Tensor div(const Tensor& a, const Tensor& b) {
+  return binary(BinaryOp::Div, a, b, arith_result(BinaryOp::Div, a, b));
+}
+Tensor pow(const Tensor& a, const Tensor& b) {
+  return binary(BinaryOp::Pow, a, b, arith_result(BinaryOp::Pow, a, b));
+}
+Tensor maximum(const Tensor& a, const Tensor& b) {
+  return binary(BinaryOp::Maximum, a, b, arith_result(BinaryOp::Maximum, a, b));
+}
+Tensor minimum(const Tensor& a, const Tensor& b) {
+  return binary(BinaryOp::Minimum, a, b, arith_result(BinaryOp::Minimum, a, b));
+}
 Tensor eq(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Eq, a, b, DType::Bool); }
 Tensor ne(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Ne, a, b, DType::Bool); }
 Tensor lt(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Lt, a, b, DType::Bool); }
 Tensor le(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Le, a, b, DType::Bool); }
 Tensor gt(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Gt, a, b, DType::Bool); }
 Tensor ge(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Ge, a, b, DType::Bool); }
-Tensor logical_and(const Tensor& a, const Tensor& b) { return binary(BinaryOp::LogicalAnd, a, b, DType::Bool); }
-Tensor logical_or(const Tensor& a, const Tensor& b) { return binary(BinaryOp::LogicalOr, a, b, DType::Bool); }
+Tensor logical_and(const Tensor& a, const Tensor& b) {
+  return binary(BinaryOp::LogicalAnd, a, b, DType::Bool);
+}
+Tensor logical_or(const Tensor& a, const Tensor& b) {
+  return binary(BinaryOp::LogicalOr, a, b, DType::Bool);
+}
 Tensor logical_not(const Tensor& x) {
   require_defined(x, "logical_not");
   NoGradGuard ng;
@@ -310,9 +332,18 @@ Tensor logical_not(const Tensor& x) {
   return out;
 }
 
-Tensor add(const Tensor& a, double b) { return binary(BinaryOp::Add, a, scalar_operand(BinaryOp::Add, a, b), scalar_result(BinaryOp::Add, a, b)); }
-Tensor sub(const Tensor& a, double b) { return binary(BinaryOp::Sub, a, scalar_operand(BinaryOp::Sub, a, b), scalar_result(BinaryOp::Sub, a, b)); }
-Tensor mul(const Tensor& a, double b) { return binary(BinaryOp::Mul, a, scalar_operand(BinaryOp::Mul, a, b), scalar_result(BinaryOp::Mul, a, b)); }
+Tensor add(const Tensor& a, double b) {
+  return binary(BinaryOp::Add, a, scalar_operand(BinaryOp::Add, a, b),
+                scalar_result(BinaryOp::Add, a, b));
+}
+Tensor sub(const Tensor& a, double b) {
+  return binary(BinaryOp::Sub, a, scalar_operand(BinaryOp::Sub, a, b),
+                scalar_result(BinaryOp::Sub, a, b));
+}
+Tensor mul(const Tensor& a, double b) {
+  return binary(BinaryOp::Mul, a, scalar_operand(BinaryOp::Mul, a, b),
+                scalar_result(BinaryOp::Mul, a, b));
+}
 Tensor div(const Tensor& a, double b) {
   require_defined(a, "div");
   DType r = is_floating(a.dtype()) ? a.dtype() : DType::F32;
@@ -352,7 +383,8 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   if (cond.dtype() != DType::Bool) {
     throw DTypeError(fmt::format("[where] cond must be bool, got {}", dtype_name(cond.dtype())));
   }
-  Shape s = broadcast_shapes(broadcast_shapes(cond.shape(), a.shape(), "where"), b.shape(), "where");
+  Shape s =
+      broadcast_shapes(broadcast_shapes(cond.shape(), a.shape(), "where"), b.shape(), "where");
   DType rt = promote_types(a.dtype(), b.dtype());
   DType ct = compute_dtype(rt);
   Tensor out;
@@ -378,12 +410,13 @@ Tensor masked_fill(const Tensor& x, const Tensor& mask, double value) {
   require_defined(x, "masked_fill");
   require_defined(mask, "masked_fill", "mask");
   if (mask.dtype() != DType::Bool) {
-    throw DTypeError(fmt::format("[masked_fill] mask must be bool, got {}", dtype_name(mask.dtype())));
+    throw DTypeError(
+        fmt::format("[masked_fill] mask must be bool, got {}", dtype_name(mask.dtype())));
   }
   Shape s = broadcast_shapes(x.shape(), mask.shape(), "masked_fill");
   if (s != x.shape()) {
-    throw ShapeError(fmt::format("[masked_fill] mask {} must broadcast to x {}", shape_str(mask.shape()),
-                                 shape_str(x.shape())));
+    throw ShapeError(fmt::format("[masked_fill] mask {} must broadcast to x {}",
+                                 shape_str(mask.shape()), shape_str(x.shape())));
   }
   return where(mask, full({}, value, x.dtype()), x);
 }

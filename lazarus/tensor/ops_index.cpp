@@ -16,15 +16,15 @@ Backend& cpu() { return backend_for(Device::CPU); }
 // Contiguous I64 copy of an index tensor, every value checked to lie in [0, limit).
 Tensor checked_index(const Tensor& index, int64_t limit, const char* op) {
   if (index.dtype() != DType::I64 && index.dtype() != DType::I32) {
-    throw DTypeError(fmt::format("[{}] index must be int32 or int64, got {}", op,
-                                 dtype_name(index.dtype())));
+    throw DTypeError(
+        fmt::format("[{}] index must be int32 or int64, got {}", op, dtype_name(index.dtype())));
   }
   Tensor idx = index.detach().to(DType::I64).contiguous();
   const int64_t* p = idx.data<int64_t>();
   for (int64_t i = 0, n = idx.numel(); i < n; ++i) {
     if (p[i] < 0 || p[i] >= limit) {
-      throw IndexError(fmt::format("[{}] index {} out of range [0, {}) at position {}", op, p[i],
-                                   limit, i));
+      throw IndexError(
+          fmt::format("[{}] index {} out of range [0, {}) at position {}", op, p[i], limit, i));
     }
   }
   return idx;
@@ -35,7 +35,8 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
   require_defined(x, "index_select");
   require_defined(index, "index_select", "index");
   if (index.dim() > 1) {
-    throw ShapeError(fmt::format("[index_select] index must be 1-D, got {}", shape_str(index.shape())));
+    throw ShapeError(
+        fmt::format("[index_select] index must be 1-D, got {}", shape_str(index.shape())));
   }
   if (x.dim() == 0) throw ShapeError("[index_select] x must have at least 1 dim");
   int64_t d = wrap_dim(dim, x.dim(), "index_select");
@@ -58,8 +59,8 @@ Tensor embedding(const Tensor& weight, const Tensor& ids) {
   require_defined(weight, "embedding", "weight");
   require_defined(ids, "embedding", "ids");
   if (weight.dim() != 2) {
-    throw ShapeError(fmt::format("[embedding] weight must be 2-D (V, D), got {}",
-                                 shape_str(weight.shape())));
+    throw ShapeError(
+        fmt::format("[embedding] weight must be 2-D (V, D), got {}", shape_str(weight.shape())));
   }
   // Validate here so errors name the op the caller used.
   checked_index(ids, weight.size(0), "embedding");
@@ -146,8 +147,9 @@ Tensor cat(const std::vector<Tensor>& xs, int64_t dim) {
     }
     for (int64_t j = 0; j < x.dim(); ++j) {
       if (j != d && x.size(j) != first.size(j)) {
-        throw ShapeError(fmt::format("[cat] tensor {} has shape {}, tensor 0 has {} (dim {} differs)",
-                                     i, shape_str(x.shape()), shape_str(first.shape()), j));
+        throw ShapeError(
+            fmt::format("[cat] tensor {} has shape {}, tensor 0 has {} (dim {} differs)", i,
+                        shape_str(x.shape()), shape_str(first.shape()), j));
       }
     }
     dt = promote_types(dt, x.dtype());
@@ -203,7 +205,8 @@ std::vector<Tensor> split(const Tensor& x, const std::vector<int64_t>& sizes, in
     total += s;
   }
   if (total != x.size(d)) {
-    throw ShapeError(fmt::format("[split] sizes sum to {} but dim {} has size {}", total, d, x.size(d)));
+    throw ShapeError(
+        fmt::format("[split] sizes sum to {} but dim {} has size {}", total, d, x.size(d)));
   }
   std::vector<Tensor> out;
   int64_t at = 0;
@@ -216,11 +219,13 @@ std::vector<Tensor> split(const Tensor& x, const std::vector<int64_t>& sizes, in
 
 std::vector<Tensor> split(const Tensor& x, int64_t split_size, int64_t dim) {
   require_defined(x, "split");
-  if (split_size <= 0) throw ShapeError(fmt::format("[split] split_size must be positive, got {}", split_size));
+  if (split_size <= 0)
+    throw ShapeError(fmt::format("[split] split_size must be positive, got {}", split_size));
   if (x.dim() == 0) throw ShapeError("[split] cannot split a 0-dim tensor");
   int64_t d = wrap_dim(dim, x.dim(), "split");
   std::vector<int64_t> sizes;
-  for (int64_t at = 0; at < x.size(d); at += split_size) sizes.push_back(std::min(split_size, x.size(d) - at));
+  for (int64_t at = 0; at < x.size(d); at += split_size)
+    sizes.push_back(std::min(split_size, x.size(d) - at));
   if (sizes.empty()) sizes.push_back(0);
   return split(x, sizes, d);
 }

@@ -69,8 +69,10 @@ Tensor matmul_raw(const Tensor& a, const Tensor& b) {
     Tensor a2 = ac.reshape({rows, K});
     Tensor o = empty({a2.size(0), N}, ac.dtype());
     if (o.numel() > 0) {
-      if (K == 0) backend_for(Device::CPU).fill(o, 0.0);
-      else backend_for(Device::CPU).matmul(a2.unsqueeze(0), bc.unsqueeze(0), o.unsqueeze(0));
+      if (K == 0)
+        backend_for(Device::CPU).fill(o, 0.0);
+      else
+        backend_for(Device::CPU).matmul(a2.unsqueeze(0), bc.unsqueeze(0), o.unsqueeze(0));
     }
     out = o.reshape(out_shape);
   } else {
@@ -79,8 +81,10 @@ Tensor matmul_raw(const Tensor& a, const Tensor& b) {
       int64_t bt = 1;
       for (int64_t s : batch) bt *= s;
       Tensor o3 = out.view({bt, M, N});
-      if (K == 0) backend_for(Device::CPU).fill(o3, 0.0);
-      else backend_for(Device::CPU).matmul(as_batched(ac, batch), as_batched(bc, batch), o3);
+      if (K == 0)
+        backend_for(Device::CPU).fill(o3, 0.0);
+      else
+        backend_for(Device::CPU).matmul(as_batched(ac, batch), as_batched(bc, batch), o3);
     }
   }
   return out.dtype() == a.dtype() ? out : out.to(a.dtype());
@@ -133,8 +137,8 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   require_defined(x, "linear", "x");
   require_defined(weight, "linear", "weight");
   if (weight.dim() != 2) {
-    throw ShapeError(fmt::format("[linear] weight must be 2-D (out, in), got {}",
-                                 shape_str(weight.shape())));
+    throw ShapeError(
+        fmt::format("[linear] weight must be 2-D (out, in), got {}", shape_str(weight.shape())));
   }
   if (x.dim() == 0 || x.size(-1) != weight.size(1)) {
     throw ShapeError(fmt::format("[linear] x {} last dim must equal weight in_features ({})",

@@ -97,7 +97,8 @@ std::pair<Tensor, Tensor> rope_tables(int64_t dim, int64_t max_positions, double
     throw ShapeError(fmt::format("[rope_tables] dim must be positive and even, got {}", dim));
   }
   if (max_positions < 0) {
-    throw ShapeError(fmt::format("[rope_tables] max_positions must be >= 0, got {}", max_positions));
+    throw ShapeError(
+        fmt::format("[rope_tables] max_positions must be >= 0, got {}", max_positions));
   }
   if (!(theta > 0)) throw ShapeError(fmt::format("[rope_tables] theta must be > 0, got {}", theta));
   int64_t half = dim / 2;
@@ -126,7 +127,8 @@ Tensor rope(const Tensor& x, const Tensor& cos_t, const Tensor& sin_t, int64_t o
   require_defined(cos_t, "rope", "cos");
   require_defined(sin_t, "rope", "sin");
   require_floating(x, "rope");
-  if (x.dim() < 2) throw ShapeError(fmt::format("[rope] x needs (..., T, Dh), got {}", shape_str(x.shape())));
+  if (x.dim() < 2)
+    throw ShapeError(fmt::format("[rope] x needs (..., T, Dh), got {}", shape_str(x.shape())));
   int64_t T = x.size(-2), Dh = x.size(-1);
   if (Dh % 2 != 0) throw ShapeError(fmt::format("[rope] head dim must be even, got {}", Dh));
   if (cos_t.dim() != 2 || cos_t.size(1) != Dh / 2 || sin_t.shape() != cos_t.shape()) {
@@ -134,14 +136,15 @@ Tensor rope(const Tensor& x, const Tensor& cos_t, const Tensor& sin_t, int64_t o
                                  shape_str(cos_t.shape()), shape_str(sin_t.shape())));
   }
   if (offset < 0 || offset > cos_t.size(0) - T) {
-    throw IndexError(fmt::format("[rope] positions [{}, {}) exceed the table's {} positions", offset,
-                                 offset + T, cos_t.size(0)));
+    throw IndexError(fmt::format("[rope] positions [{}, {}) exceed the table's {} positions",
+                                 offset, offset + T, cos_t.size(0)));
   }
   auto run = [&](const Tensor& in, bool inverse) {
     NoGradGuard ng;
     Tensor xc = to_compute(in).contiguous();
     Tensor o = empty(in.shape(), xc.dtype());
-    Tensor c = cos_t.detach().to(xc.dtype()).contiguous(), s = sin_t.detach().to(xc.dtype()).contiguous();
+    Tensor c = cos_t.detach().to(xc.dtype()).contiguous(),
+           s = sin_t.detach().to(xc.dtype()).contiguous();
     if (o.numel() > 0) cpu().rope(xc, c, s, offset, interleaved, inverse, o);
     return o.dtype() == in.dtype() ? o : o.to(in.dtype());
   };
@@ -172,7 +175,8 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
   require_floating(q, op, "q");
   if (k.dtype() != q.dtype() || v.dtype() != q.dtype()) {
     throw DTypeError(fmt::format("[attention] q, k, v must share a dtype, got {}, {}, {}",
-                                 dtype_name(q.dtype()), dtype_name(k.dtype()), dtype_name(v.dtype())));
+                                 dtype_name(q.dtype()), dtype_name(k.dtype()),
+                                 dtype_name(v.dtype())));
   }
   int64_t B = q.size(0), H = q.size(1), Tq = q.size(2), Dh = q.size(3);
   int64_t Hkv = k.size(1), Tk = k.size(2);
@@ -181,15 +185,17 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
                                  shape_str(v.shape()), shape_str(q.shape())));
   }
   if (Hkv == 0 || H % Hkv != 0) {
-    throw ShapeError(fmt::format("[attention] query heads {} must be a multiple of kv heads {}", H, Hkv));
+    throw ShapeError(
+        fmt::format("[attention] query heads {} must be a multiple of kv heads {}", H, Hkv));
   }
-  if (opts.window < 0) throw ShapeError(fmt::format("[attention] window must be >= 0, got {}", opts.window));
+  if (opts.window < 0)
+    throw ShapeError(fmt::format("[attention] window must be >= 0, got {}", opts.window));
   Shape full_shape{B, H, Tq, Tk};
   if (mask.defined()) {
     Shape bs = broadcast_shapes(mask.shape(), full_shape, op);
     if (bs != full_shape) {
-      throw ShapeError(fmt::format("[attention] mask {} does not broadcast to {}", shape_str(mask.shape()),
-                                   shape_str(full_shape)));
+      throw ShapeError(fmt::format("[attention] mask {} does not broadcast to {}",
+                                   shape_str(mask.shape()), shape_str(full_shape)));
     }
   }
   if (any_requires_grad({&q, &k, &v, &mask})) {
@@ -197,7 +203,8 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
   }
   double scale = opts.scale.value_or(1.0 / std::sqrt(double(Dh)));
   int64_t qoff = opts.query_offset.value_or(Tk - Tq);
-  Tensor qc = to_compute(q).contiguous(), kc = to_compute(k).contiguous(), vc = to_compute(v).contiguous();
+  Tensor qc = to_compute(q).contiguous(), kc = to_compute(k).contiguous(),
+         vc = to_compute(v).contiguous();
   Tensor mc;
   if (mask.defined()) {
     if (mask.dtype() == DType::Bool) {

@@ -15,7 +15,8 @@ using detail::to_compute;
 using detail::wrap_dim;
 
 namespace detail {
-std::vector<int64_t> normalize_dims(const std::vector<int64_t>& dims, int64_t ndim, const char* op) {
+std::vector<int64_t> normalize_dims(const std::vector<int64_t>& dims, int64_t ndim,
+                                    const char* op) {
   std::vector<int64_t> out;
   if (dims.empty()) {
     for (int64_t i = 0; i < ndim; ++i) out.push_back(i);
@@ -65,8 +66,10 @@ Tensor reduce_raw(ReduceOp op, const Tensor& x, const std::vector<int64_t>& dims
   DType kd = (op == ReduceOp::ArgMax || op == ReduceOp::ArgMin) ? DType::I64 : xc.dtype();
   Tensor out = empty(keepdim_shape(x.shape(), dims), kd);
   if (out.numel() > 0) {
-    if (x.numel() == 0) cpu().fill(out, 0.0);
-    else cpu().reduce(op, xc, dims, out);
+    if (x.numel() == 0)
+      cpu().fill(out, 0.0);
+    else
+      cpu().reduce(op, xc, dims, out);
   }
   return out.dtype() == out_dtype ? out : out.to(out_dtype);
 }
@@ -133,8 +136,8 @@ Tensor arg_extreme(const Tensor& x, int64_t dim, bool keepdim, bool is_max) {
   int64_t d = wrap_dim(dim, x.dim(), name);
   std::vector<int64_t> dims = x.dim() == 0 ? std::vector<int64_t>{} : std::vector<int64_t>{d};
   if (x.numel() == 0) {
-    throw ShapeError(fmt::format("[{}] cannot take {} of an empty tensor {}", name, name,
-                                 shape_str(x.shape())));
+    throw ShapeError(
+        fmt::format("[{}] cannot take {} of an empty tensor {}", name, name, shape_str(x.shape())));
   }
   if (dims.empty()) return zeros({}, DType::I64);
   Tensor r = reduce_raw(is_max ? ReduceOp::ArgMax : ReduceOp::ArgMin, x, dims, DType::I64, name);
@@ -142,10 +145,18 @@ Tensor arg_extreme(const Tensor& x, int64_t dim, bool keepdim, bool is_max) {
 }
 }  // namespace
 
-Tensor amax(const Tensor& x, std::vector<int64_t> dims, bool keepdim) { return extreme(x, dims, keepdim, true); }
-Tensor amin(const Tensor& x, std::vector<int64_t> dims, bool keepdim) { return extreme(x, dims, keepdim, false); }
-Tensor argmax(const Tensor& x, int64_t dim, bool keepdim) { return arg_extreme(x, dim, keepdim, true); }
-Tensor argmin(const Tensor& x, int64_t dim, bool keepdim) { return arg_extreme(x, dim, keepdim, false); }
+Tensor amax(const Tensor& x, std::vector<int64_t> dims, bool keepdim) {
+  return extreme(x, dims, keepdim, true);
+}
+Tensor amin(const Tensor& x, std::vector<int64_t> dims, bool keepdim) {
+  return extreme(x, dims, keepdim, false);
+}
+Tensor argmax(const Tensor& x, int64_t dim, bool keepdim) {
+  return arg_extreme(x, dim, keepdim, true);
+}
+Tensor argmin(const Tensor& x, int64_t dim, bool keepdim) {
+  return arg_extreme(x, dim, keepdim, false);
+}
 
 Tensor var(const Tensor& x, std::vector<int64_t> dims, int64_t correction, bool keepdim) {
   require_defined(x, "var");

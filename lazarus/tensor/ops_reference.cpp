@@ -38,8 +38,8 @@ Tensor rope(const Tensor& x, const Tensor& cos_t, const Tensor& sin_t, int64_t o
     Shape pairs(x.shape().begin(), x.shape().end() - 1);
     pairs.push_back(half);
     pairs.push_back(2);
-    Tensor xp = xc.reshape(pairs);                          // (..., T, half, 2)
-    Tensor xe = xp.select(-1, 0), xo = xp.select(-1, 1);    // (..., T, half)
+    Tensor xp = xc.reshape(pairs);                        // (..., T, half, 2)
+    Tensor xe = xp.select(-1, 0), xo = xp.select(-1, 1);  // (..., T, half)
     out = stack({xe * c - xo * s, xo * c + xe * s}, -1).reshape(x.shape());
   }
   return out.to(x.dtype());

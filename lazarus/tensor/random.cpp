@@ -27,7 +27,8 @@ void manual_seed(uint64_t seed) {
 namespace {
 Tensor fill_random(Shape shape, DType dtype, RandomKind kind, double a, double b, Generator* gen,
                    int64_t int_low = 0, uint64_t int_range = 0) {
-  Tensor out = empty(std::move(shape), kind == RandomKind::IntUniform ? DType::I64 : compute_dtype(dtype));
+  Tensor out =
+      empty(std::move(shape), kind == RandomKind::IntUniform ? DType::I64 : compute_dtype(dtype));
   uint64_t n = uint64_t(out.numel());
   uint64_t off;
   uint64_t seed;
@@ -62,7 +63,8 @@ Tensor randn(Shape shape, DType dtype, double mean, double std, Generator* gen) 
 Tensor randint(int64_t low, int64_t high, Shape shape, Generator* gen) {
   if (low >= high) throw IndexError(fmt::format("[randint] low {} must be < high {}", low, high));
   uint64_t range = uint64_t(high) - uint64_t(low);  // exact even when high - low overflows int64
-  return fill_random(std::move(shape), DType::I64, RandomKind::IntUniform, 0.0, 0.0, gen, low, range);
+  return fill_random(std::move(shape), DType::I64, RandomKind::IntUniform, 0.0, 0.0, gen, low,
+                     range);
 }
 
 }  // namespace lazarus

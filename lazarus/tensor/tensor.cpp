@@ -27,10 +27,12 @@ std::string shape_str(std::span<const int64_t> shape) {
 int64_t checked_numel(std::span<const int64_t> shape, const char* op) {
   int64_t n = 1, span = 1;  // span: the product of max(d, 1), which strides are built from
   for (int64_t d : shape) {
-    if (d < 0) throw IndexError(fmt::format("[{}] negative size in shape {}", op, shape_str(shape)));
+    if (d < 0)
+      throw IndexError(fmt::format("[{}] negative size in shape {}", op, shape_str(shape)));
     int64_t d1 = std::max<int64_t>(d, 1);
     if (span > INT64_MAX / d1) {
-      throw IndexError(fmt::format("[{}] shape {} overflows the element count", op, shape_str(shape)));
+      throw IndexError(
+          fmt::format("[{}] shape {} overflows the element count", op, shape_str(shape)));
     }
     span *= d1;
     n *= d;
@@ -58,7 +60,8 @@ constexpr size_t kMaxAlloc = size_t(1) << 40;
 
 std::shared_ptr<Storage> Storage::allocate(size_t nbytes, Device device) {
   if (nbytes > kMaxAlloc) {
-    throw IndexError(fmt::format("[allocate] {} bytes requested, more than the 1 TiB limit", nbytes));
+    throw IndexError(
+        fmt::format("[allocate] {} bytes requested, more than the 1 TiB limit", nbytes));
   }
   auto s = std::shared_ptr<Storage>(new Storage());
   size_t rounded = (nbytes + kAlign - 1) / kAlign * kAlign;
@@ -71,8 +74,8 @@ std::shared_ptr<Storage> Storage::allocate(size_t nbytes, Device device) {
   return s;
 }
 
-std::shared_ptr<Storage> Storage::borrow(void* data, size_t nbytes, std::shared_ptr<void> keep_alive,
-                                         Device device) {
+std::shared_ptr<Storage> Storage::borrow(void* data, size_t nbytes,
+                                         std::shared_ptr<void> keep_alive, Device device) {
   auto s = std::shared_ptr<Storage>(new Storage());
   s->data_ = data;
   s->nbytes_ = nbytes;
@@ -138,12 +141,18 @@ template <class T>
 std::vector<T> Tensor::to_vector() const {
   Tensor c = detach();
   DType want;
-  if constexpr (std::is_same_v<T, float>) want = DType::F32;
-  else if constexpr (std::is_same_v<T, double>) want = DType::F64;
-  else if constexpr (std::is_same_v<T, int32_t>) want = DType::I32;
-  else if constexpr (std::is_same_v<T, int64_t>) want = DType::I64;
-  else if constexpr (std::is_same_v<T, bool> || std::is_same_v<T, uint8_t>) want = DType::Bool;
-  else if constexpr (std::is_same_v<T, uint16_t>) want = c.dtype();  // raw 16-bit patterns
+  if constexpr (std::is_same_v<T, float>)
+    want = DType::F32;
+  else if constexpr (std::is_same_v<T, double>)
+    want = DType::F64;
+  else if constexpr (std::is_same_v<T, int32_t>)
+    want = DType::I32;
+  else if constexpr (std::is_same_v<T, int64_t>)
+    want = DType::I64;
+  else if constexpr (std::is_same_v<T, bool> || std::is_same_v<T, uint8_t>)
+    want = DType::Bool;
+  else if constexpr (std::is_same_v<T, uint16_t>)
+    want = c.dtype();  // raw 16-bit patterns
   c = c.to(want).contiguous();
   if constexpr (std::is_same_v<T, bool>) {
     const uint8_t* p = c.data<uint8_t>();
@@ -163,7 +172,8 @@ template std::vector<uint16_t> Tensor::to_vector<uint16_t>() const;
 
 double Tensor::item() const {
   if (numel() != 1) {
-    throw ShapeError(fmt::format("[item] needs exactly one element, got shape {}", shape_str(shape())));
+    throw ShapeError(
+        fmt::format("[item] needs exactly one element, got shape {}", shape_str(shape())));
   }
   return to_vector<double>()[0];
 }
@@ -175,8 +185,9 @@ bool Tensor::requires_grad() const { return checked(impl_).requires_grad; }
 Tensor& Tensor::requires_grad_(bool on) {
   auto& im = checked(impl_);
   if (on && !is_floating(im.dtype)) {
-    throw DTypeError(fmt::format("[requires_grad_] only floating tensors can require gradients, got {}",
-                                 dtype_name(im.dtype)));
+    throw DTypeError(
+        fmt::format("[requires_grad_] only floating tensors can require gradients, got {}",
+                    dtype_name(im.dtype)));
   }
   if (im.grad_fn) throw AutogradError("[requires_grad_] can only be set on leaf tensors");
   im.requires_grad = on;
@@ -191,9 +202,10 @@ const std::shared_ptr<Node>& Tensor::grad_fn() const { return checked(impl_).gra
 
 void Tensor::backward() const {
   if (numel() != 1) {
-    throw AutogradError(fmt::format("[backward] needs a scalar (one element) output, got shape {}; "
-                                    "pass grad_output for non-scalars",
-                                    shape_str(shape())));
+    throw AutogradError(
+        fmt::format("[backward] needs a scalar (one element) output, got shape {}; "
+                    "pass grad_output for non-scalars",
+                    shape_str(shape())));
   }
   run_backward(*this, ones(shape(), dtype()));
 }
@@ -240,11 +252,12 @@ Tensor scalar_tensor(double value, DType dtype) { return full({}, value, dtype);
 
 Tensor arange(double start, double end, double step, DType dtype) {
   if (step == 0 || !std::isfinite(start) || !std::isfinite(end) || !std::isfinite(step)) {
-    throw IndexError(fmt::format("[arange] invalid range start={} end={} step={}", start, end, step));
+    throw IndexError(
+        fmt::format("[arange] invalid range start={} end={} step={}", start, end, step));
   }
   if ((end - start) * step < 0) {
-    throw IndexError(fmt::format("[arange] the range [{}, {}) and step {} point in opposite directions",
-                                 start, end, step));
+    throw IndexError(fmt::format(
+        "[arange] the range [{}, {}) and step {} point in opposite directions", start, end, step));
   }
   double n = std::ceil((end - start) / step);
   if (n > 1e15) throw IndexError(fmt::format("[arange] {} elements is too many", n));
@@ -262,11 +275,16 @@ Tensor from_vector(const std::vector<T>& data, Shape shape, DType dtype) {
                                  data.size(), shape_str(shape), n));
   }
   DType src;
-  if constexpr (std::is_same_v<T, float>) src = DType::F32;
-  else if constexpr (std::is_same_v<T, double>) src = DType::F64;
-  else if constexpr (std::is_same_v<T, int32_t>) src = DType::I32;
-  else if constexpr (std::is_same_v<T, int64_t>) src = DType::I64;
-  else src = DType::Bool;
+  if constexpr (std::is_same_v<T, float>)
+    src = DType::F32;
+  else if constexpr (std::is_same_v<T, double>)
+    src = DType::F64;
+  else if constexpr (std::is_same_v<T, int32_t>)
+    src = DType::I32;
+  else if constexpr (std::is_same_v<T, int64_t>)
+    src = DType::I64;
+  else
+    src = DType::Bool;
   Tensor host = empty(shape, src);
   if constexpr (std::is_same_v<T, bool> || std::is_same_v<T, uint8_t>) {
     auto* p = host.data<uint8_t>();
@@ -305,7 +323,8 @@ Tensor from_blob(void* data, size_t nbytes, Shape shape, DType dtype,
 
 std::string to_string(const Tensor& x) {
   if (!x.defined()) return "Tensor(undefined)";
-  std::string s = fmt::format("Tensor(shape={}, dtype={}", shape_str(x.shape()), dtype_name(x.dtype()));
+  std::string s =
+      fmt::format("Tensor(shape={}, dtype={}", shape_str(x.shape()), dtype_name(x.dtype()));
   if (x.numel() <= 64) {
     auto v = x.to_vector<double>();
     s += ", values=[";

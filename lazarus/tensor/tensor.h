@@ -32,7 +32,8 @@ class Storage {
   /// Allocates `nbytes` (uninitialized) on `device`; throws on absurd sizes.
   static std::shared_ptr<Storage> allocate(size_t nbytes, Device device = Device::CPU);
   /// Wraps external memory; `keep_alive` is held as long as any tensor views this storage.
-  static std::shared_ptr<Storage> borrow(void* data, size_t nbytes, std::shared_ptr<void> keep_alive,
+  static std::shared_ptr<Storage> borrow(void* data, size_t nbytes,
+                                         std::shared_ptr<void> keep_alive,
                                          Device device = Device::CPU);
   ~Storage();
   Storage(const Storage&) = delete;

@@ -31,8 +31,8 @@ bool view_strides(const Shape& old_shape, const Shape& old_strides, const Shape&
   int64_t tensor_numel = 1, view_numel = 1;
   for (int64_t td = int64_t(old_shape.size()) - 1; td >= 0; --td) {
     tensor_numel *= old_shape[td];
-    if (td == 0 || (old_shape[td - 1] != 1 &&
-                    old_strides[td - 1] != tensor_numel * chunk_base_stride)) {
+    if (td == 0 ||
+        (old_shape[td - 1] != 1 && old_strides[td - 1] != tensor_numel * chunk_base_stride)) {
       while (view_d >= 0 && (view_numel < tensor_numel || shape[view_d] == 1)) {
         out[view_d] = view_numel * chunk_base_stride;
         view_numel *= shape[view_d];
@@ -53,10 +53,12 @@ Shape infer_shape(Shape shape, int64_t numel, const Shape& from, const char* op)
   int64_t infer = -1, known = 1;
   for (size_t i = 0; i < shape.size(); ++i) {
     if (shape[i] == -1) {
-      if (infer >= 0) throw ShapeError(fmt::format("[{}] only one dim can be -1, got {}", op, shape_str(shape)));
+      if (infer >= 0)
+        throw ShapeError(fmt::format("[{}] only one dim can be -1, got {}", op, shape_str(shape)));
       infer = int64_t(i);
     } else if (shape[i] < 0) {
-      throw ShapeError(fmt::format("[{}] invalid size {} in shape {}", op, shape[i], shape_str(shape)));
+      throw ShapeError(
+          fmt::format("[{}] invalid size {} in shape {}", op, shape[i], shape_str(shape)));
     } else {
       if (shape[i] != 0 && known > INT64_MAX / shape[i]) {
         throw ShapeError(fmt::format("[{}] shape {} overflows", op, shape_str(shape)));
@@ -66,13 +68,13 @@ Shape infer_shape(Shape shape, int64_t numel, const Shape& from, const char* op)
   }
   if (infer >= 0) {
     if (known == 0 || numel % known != 0) {
-      throw ShapeError(fmt::format("[{}] cannot reshape {} ({} elements) into {}", op, shape_str(from),
-                                   numel, shape_str(shape)));
+      throw ShapeError(fmt::format("[{}] cannot reshape {} ({} elements) into {}", op,
+                                   shape_str(from), numel, shape_str(shape)));
     }
     shape[infer] = numel / known;
   } else if (known != numel) {
-    throw ShapeError(fmt::format("[{}] cannot reshape {} ({} elements) into {}", op, shape_str(from),
-                                 numel, shape_str(shape)));
+    throw ShapeError(fmt::format("[{}] cannot reshape {} ({} elements) into {}", op,
+                                 shape_str(from), numel, shape_str(shape)));
   }
   return shape;
 }
@@ -83,15 +85,15 @@ Tensor Tensor::view(Shape shape) const {
   shape = infer_shape(std::move(shape), numel(), this->shape(), "view");
   Shape st;
   if (!view_strides(this->shape(), strides(), shape, st)) {
-    throw ShapeError(fmt::format("[view] cannot view {} with strides {} as {} without a copy; use "
-                                 "reshape",
-                                 shape_str(this->shape()), shape_str(strides()), shape_str(shape)));
+    throw ShapeError(
+        fmt::format("[view] cannot view {} with strides {} as {} without a copy; use "
+                    "reshape",
+                    shape_str(this->shape()), shape_str(strides()), shape_str(shape)));
   }
   Tensor out = make_view(*this, shape, st, offset());
   Shape in_shape = this->shape();
-  return record("view", {*this}, out, [in_shape](const Tensor& g) {
-    return std::vector<Tensor>{g.reshape(in_shape)};
-  });
+  return record("view", {*this}, out,
+                [in_shape](const Tensor& g) { return std::vector<Tensor>{g.reshape(in_shape)}; });
 }
 
 Tensor Tensor::reshape(Shape shape) const {
@@ -104,7 +106,8 @@ Tensor Tensor::reshape(Shape shape) const {
 Tensor Tensor::flatten(int64_t start_dim, int64_t end_dim) const {
   if (dim() == 0) return reshape({1});
   int64_t s = wrap_dim(start_dim, dim(), "flatten"), e = wrap_dim(end_dim, dim(), "flatten");
-  if (s > e) throw ShapeError(fmt::format("[flatten] start_dim {} > end_dim {}", start_dim, end_dim));
+  if (s > e)
+    throw ShapeError(fmt::format("[flatten] start_dim {} > end_dim {}", start_dim, end_dim));
   Shape sh;
   for (int64_t i = 0; i < s; ++i) sh.push_back(shape()[i]);
   int64_t m = 1;
@@ -194,7 +197,8 @@ Tensor Tensor::select(int64_t d, int64_t index) const {
   d = wrap_dim(d, dim(), "select");
   int64_t n = shape()[d];
   if (index < -n || index >= n) {
-    throw IndexError(fmt::format("[select] index {} out of range for dim {} of size {}", index, d, n));
+    throw IndexError(
+        fmt::format("[select] index {} out of range for dim {} of size {}", index, d, n));
   }
   if (index < 0) index += n;
   return narrow(d, index, 1).squeeze(d);
@@ -203,8 +207,8 @@ Tensor Tensor::select(int64_t d, int64_t index) const {
 Tensor Tensor::expand(Shape shape) const {
   int64_t n = dim(), m = int64_t(shape.size());
   if (m < n) {
-    throw ShapeError(fmt::format("[expand] cannot expand {} to fewer dims {}", shape_str(this->shape()),
-                                 shape_str(shape)));
+    throw ShapeError(fmt::format("[expand] cannot expand {} to fewer dims {}",
+                                 shape_str(this->shape()), shape_str(shape)));
   }
   Shape st(m, 0);
   for (int64_t i = m - 1; i >= 0; --i) {
@@ -217,11 +221,13 @@ Tensor Tensor::expand(Shape shape) const {
       } else if (have == 1) {
         st[i] = 0;
       } else {
-        throw ShapeError(fmt::format("[expand] cannot expand {} to {}: dim {} is {} (must be 1 or {})",
-                                     shape_str(this->shape()), shape_str(shape), j, have, shape[i]));
+        throw ShapeError(
+            fmt::format("[expand] cannot expand {} to {}: dim {} is {} (must be 1 or {})",
+                        shape_str(this->shape()), shape_str(shape), j, have, shape[i]));
       }
     }
-    if (shape[i] < 0) throw ShapeError(fmt::format("[expand] invalid size {} in {}", shape[i], shape_str(shape)));
+    if (shape[i] < 0)
+      throw ShapeError(fmt::format("[expand] invalid size {} in {}", shape[i], shape_str(shape)));
   }
   checked_numel(shape, "expand");
   Tensor out = make_view(*this, shape, st, offset());
@@ -243,7 +249,8 @@ Tensor Tensor::squeeze(int64_t d) const {
 
 Tensor Tensor::squeeze() const {
   Shape sh;
-  for (int64_t s : shape()) if (s != 1) sh.push_back(s);
+  for (int64_t s : shape())
+    if (s != 1) sh.push_back(s);
   return view(sh);
 }
 
@@ -266,13 +273,14 @@ Tensor Tensor::contiguous() const {
 void Tensor::copy_(const Tensor& src) const {
   if (!src.defined()) throw Error("[copy_] source is an undefined tensor");
   if (grad_enabled() && requires_grad()) {
-    throw AutogradError("[copy_] in-place write to a tensor that requires grad while grad mode is "
-                        "on; wrap the update in NoGradGuard");
+    throw AutogradError(
+        "[copy_] in-place write to a tensor that requires grad while grad mode is "
+        "on; wrap the update in NoGradGuard");
   }
   Shape s = broadcast_shapes(src.shape(), shape(), "copy_");
   if (s != shape()) {
-    throw ShapeError(fmt::format("[copy_] source {} does not broadcast to {}", shape_str(src.shape()),
-                                 shape_str(shape())));
+    throw ShapeError(fmt::format("[copy_] source {} does not broadcast to {}",
+                                 shape_str(src.shape()), shape_str(shape())));
   }
   if (numel() == 0) return;
   NoGradGuard ng;
@@ -293,7 +301,8 @@ Tensor Tensor::to(DType dt) const {
   if (numel() > 0) backend_for(device()).copy(*this, out);
   if (!is_floating(dt)) return out;  // integer results carry no gradient
   DType src = dtype();
-  return record("to", {*this}, out, [src](const Tensor& g) { return std::vector<Tensor>{g.to(src)}; });
+  return record("to", {*this}, out,
+                [src](const Tensor& g) { return std::vector<Tensor>{g.to(src)}; });
 }
 
 }  // namespace lazarus

@@ -12,7 +12,8 @@ namespace lazarus::training {
 
 using ojson = nlohmann::ordered_json;
 
-ChatRenderer::ChatRenderer(const tokenizers::Tokenizer& tok, std::optional<tokenizers::ChatTemplate> tmpl,
+ChatRenderer::ChatRenderer(const tokenizers::Tokenizer& tok,
+                           std::optional<tokenizers::ChatTemplate> tmpl,
                            std::optional<std::string> bos, std::optional<std::string> eos)
     : tok_(tok), template_(std::move(tmpl)), bos_(std::move(bos)), eos_(std::move(eos)) {}
 
@@ -41,12 +42,14 @@ TokenizedExample ChatRenderer::render(const ojson& rec, const std::string& where
   ojson msgs;
   if (rec.contains("messages")) {
     msgs = rec["messages"];
-    if (!msgs.is_array() || msgs.empty()) throw ConfigError(fmt::format("{}: 'messages' must be a non-empty list", where));
+    if (!msgs.is_array() || msgs.empty())
+      throw ConfigError(fmt::format("{}: 'messages' must be a non-empty list", where));
     for (size_t i = 0; i < msgs.size(); ++i) {
       const ojson& m = msgs[i];
-      if (!m.is_object() || !m.contains("role") || !m["role"].is_string() || !m.contains("content") ||
-          !m["content"].is_string()) {
-        throw ConfigError(fmt::format("{}: messages[{}] needs string 'role' and 'content'", where, i));
+      if (!m.is_object() || !m.contains("role") || !m["role"].is_string() ||
+          !m.contains("content") || !m["content"].is_string()) {
+        throw ConfigError(
+            fmt::format("{}: messages[{}] needs string 'role' and 'content'", where, i));
       }
     }
   } else if (rec.contains("prompt") && rec.contains("completion")) {
@@ -55,15 +58,17 @@ TokenizedExample ChatRenderer::render(const ojson& rec, const std::string& where
     }
     if (!template_) {
       // No chat template: plain text, prompt masked.
-      std::string p = rec["prompt"].get<std::string>(), full = p + rec["completion"].get<std::string>();
+      std::string p = rec["prompt"].get<std::string>(),
+                  full = p + rec["completion"].get<std::string>();
       if (eos_) full += *eos_;
       TokenizedExample ex;
       ex.ids = encode(full);
       auto pids = encode(p);
       if (!is_prefix(pids, ex.ids)) {
-        throw ConfigError(fmt::format("{}: the prompt's tokens are not a prefix of prompt+completion's "
-                                      "(the boundary merges); end the prompt with a space or newline",
-                                      where));
+        throw ConfigError(
+            fmt::format("{}: the prompt's tokens are not a prefix of prompt+completion's "
+                        "(the boundary merges); end the prompt with a space or newline",
+                        where));
       }
       ex.labels.assign(ex.ids.size(), -100);
       for (size_t i = pids.size(); i < ex.ids.size(); ++i) ex.labels[i] = ex.ids[i];
@@ -75,7 +80,8 @@ TokenizedExample ChatRenderer::render(const ojson& rec, const std::string& where
     throw ConfigError(fmt::format("{}: expected 'messages' or 'prompt' + 'completion'", where));
   }
   if (!template_) {
-    throw ConfigError(fmt::format("{}: conversations need a chat template (the tokenizer_config.json has none)", where));
+    throw ConfigError(fmt::format(
+        "{}: conversations need a chat template (the tokenizer_config.json has none)", where));
   }
   TokenizedExample ex;
   ex.ids = encode(render_messages(msgs, false));
@@ -92,16 +98,18 @@ TokenizedExample ChatRenderer::render(const ojson& rec, const std::string& where
     if (pre_text == render_messages(before, false)) {
       // The template ignores add_generation_prompt (e.g. it always appends the assistant header):
       // where the reply ends cannot be told from the rendering.
-      throw ConfigError(fmt::format("{}: the chat template ignores add_generation_prompt, so the prompt "
-                                    "cannot be masked exactly; use a template that honours it",
-                                    where));
+      throw ConfigError(
+          fmt::format("{}: the chat template ignores add_generation_prompt, so the prompt "
+                      "cannot be masked exactly; use a template that honours it",
+                      where));
     }
     auto pre = encode(pre_text);
     auto post = encode(render_messages(upto, false));
     if (!is_prefix(pre, post) || !is_prefix(post, ex.ids)) {
-      throw ConfigError(fmt::format("{}: the chat template renders messages[0..{}) differently inside the "
-                                    "whole conversation, so the prompt cannot be masked exactly",
-                                    where, i));
+      throw ConfigError(
+          fmt::format("{}: the chat template renders messages[0..{}) differently inside the "
+                      "whole conversation, so the prompt cannot be masked exactly",
+                      where, i));
     }
     for (size_t k = pre.size(); k < post.size(); ++k) ex.labels[k] = ex.ids[k];
   }

@@ -21,8 +21,10 @@ class ChatRenderer {
  public:
   /// `chat_template` may be empty: prompt/completion records are then plain concatenations and
   /// conversations are refused.
-  ChatRenderer(const tokenizers::Tokenizer& tok, std::optional<tokenizers::ChatTemplate> chat_template,
-               std::optional<std::string> bos_token = {}, std::optional<std::string> eos_token = {});
+  ChatRenderer(const tokenizers::Tokenizer& tok,
+               std::optional<tokenizers::ChatTemplate> chat_template,
+               std::optional<std::string> bos_token = {},
+               std::optional<std::string> eos_token = {});
   /// One JSON record. Throws ConfigError naming `where` (e.g. "train.jsonl:12") and the problem:
   /// a missing field, a non-string content, no assistant turn, or a template whose rendering of a
   /// conversation prefix is not a prefix of the whole (then the prompt cannot be masked exactly).

@@ -32,13 +32,21 @@ int64_t Batch::tokens() const {
   return int64_t(sum(ne(labels, full({}, -100.0, DType::I64))).item());
 }
 
-ExampleLoader::ExampleLoader(std::vector<std::vector<int64_t>> ids, std::vector<std::vector<int64_t>> labels,
-                             int64_t batch_size, uint64_t seed, bool shuffle)
-    : ids_(std::move(ids)), labels_(std::move(labels)), batch_(batch_size), seed_(seed), shuffle_(shuffle) {
-  if (ids_.empty()) throw ConfigError("[data] no examples: the dataset is empty after tokenization");
-  if (batch_size <= 0) throw ConfigError(fmt::format("[data] batch_size must be positive, got {}", batch_size));
+ExampleLoader::ExampleLoader(std::vector<std::vector<int64_t>> ids,
+                             std::vector<std::vector<int64_t>> labels, int64_t batch_size,
+                             uint64_t seed, bool shuffle)
+    : ids_(std::move(ids)),
+      labels_(std::move(labels)),
+      batch_(batch_size),
+      seed_(seed),
+      shuffle_(shuffle) {
+  if (ids_.empty())
+    throw ConfigError("[data] no examples: the dataset is empty after tokenization");
+  if (batch_size <= 0)
+    throw ConfigError(fmt::format("[data] batch_size must be positive, got {}", batch_size));
   if (labels_.size() != ids_.size()) {
-    throw ConfigError(fmt::format("[data] {} label rows for {} examples", labels_.size(), ids_.size()));
+    throw ConfigError(
+        fmt::format("[data] {} label rows for {} examples", labels_.size(), ids_.size()));
   }
   seq_ = int64_t(ids_[0].size());
   if (seq_ == 0) throw ConfigError("[data] examples are empty");
@@ -61,8 +69,9 @@ std::vector<int64_t> ExampleLoader::order(int64_t epoch) const {
 
 void ExampleLoader::set_position(const DataPosition& p) {
   if (p.epoch < 0 || p.index < 0 || p.index > size()) {
-    throw LoadError(fmt::format("[data] position epoch {} index {} is outside a dataset of {} examples",
-                                p.epoch, p.index, size()));
+    throw LoadError(
+        fmt::format("[data] position epoch {} index {} is outside a dataset of {} examples",
+                    p.epoch, p.index, size()));
   }
   pos_ = p;
 }
@@ -82,21 +91,25 @@ Batch ExampleLoader::next() {
     xs.insert(xs.end(), ids_[size_t(e)].begin(), ids_[size_t(e)].end());
     ys.insert(ys.end(), labels_[size_t(e)].begin(), labels_[size_t(e)].end());
   }
-  return {from_vector<int64_t>(xs, {batch_, seq_}, DType::I64), from_vector<int64_t>(ys, {batch_, seq_}, DType::I64)};
+  return {from_vector<int64_t>(xs, {batch_, seq_}, DType::I64),
+          from_vector<int64_t>(ys, {batch_, seq_}, DType::I64)};
 }
 
 std::vector<std::vector<int64_t>> pack_tokens(const std::vector<int64_t>& tokens, int64_t seq_len) {
   if (seq_len < 2) throw ConfigError(fmt::format("[data] seq_len must be >= 2, got {}", seq_len));
   std::vector<std::vector<int64_t>> out;
   for (size_t at = 0; at + size_t(seq_len) <= tokens.size(); at += size_t(seq_len)) {
-    out.emplace_back(tokens.begin() + ptrdiff_t(at), tokens.begin() + ptrdiff_t(at + size_t(seq_len)));
+    out.emplace_back(tokens.begin() + ptrdiff_t(at),
+                     tokens.begin() + ptrdiff_t(at + size_t(seq_len)));
   }
   return out;
 }
 
 void split_holdout(const std::vector<std::vector<int64_t>>& all, double frac, uint64_t seed,
-                   std::vector<std::vector<int64_t>>& train, std::vector<std::vector<int64_t>>& heldout) {
-  if (!(frac >= 0 && frac < 1)) throw ConfigError(fmt::format("[data] holdout fraction must be in [0, 1), got {}", frac));
+                   std::vector<std::vector<int64_t>>& train,
+                   std::vector<std::vector<int64_t>>& heldout) {
+  if (!(frac >= 0 && frac < 1))
+    throw ConfigError(fmt::format("[data] holdout fraction must be in [0, 1), got {}", frac));
   int64_t n = int64_t(all.size());
   int64_t h = int64_t(double(n) * frac);
   if (frac > 0 && h == 0 && n >= 2) h = 1;

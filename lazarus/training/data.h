@@ -64,7 +64,8 @@ std::vector<std::vector<int64_t>> pack_tokens(const std::vector<int64_t>& tokens
 
 /// Splits examples into (train, held-out) deterministically from `seed`; `holdout_fraction` of
 /// them (at least one when there are two or more) go to the held-out set.
-void split_holdout(const std::vector<std::vector<int64_t>>& all, double holdout_fraction, uint64_t seed,
-                   std::vector<std::vector<int64_t>>& train, std::vector<std::vector<int64_t>>& heldout);
+void split_holdout(const std::vector<std::vector<int64_t>>& all, double holdout_fraction,
+                   uint64_t seed, std::vector<std::vector<int64_t>>& train,
+                   std::vector<std::vector<int64_t>>& heldout);
 
 }  // namespace lazarus::training

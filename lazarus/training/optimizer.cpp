@@ -25,8 +25,10 @@ std::vector<ParamGroup> decay_groups(const std::vector<std::pair<std::string, Te
   return out;
 }
 
-Optimizer::Optimizer(std::vector<ParamGroup> groups, double lr) : groups_(std::move(groups)), lr_(lr) {
-  if (!(lr >= 0) || !std::isfinite(lr)) throw ConfigError(fmt::format("[optimizer] lr must be >= 0, got {}", lr));
+Optimizer::Optimizer(std::vector<ParamGroup> groups, double lr)
+    : groups_(std::move(groups)), lr_(lr) {
+  if (!(lr >= 0) || !std::isfinite(lr))
+    throw ConfigError(fmt::format("[optimizer] lr must be >= 0, got {}", lr));
   for (auto& g : groups_) {
     for (auto& p : g.params) {
       if (!p.defined() || !is_floating(p.dtype())) {
@@ -34,7 +36,8 @@ Optimizer::Optimizer(std::vector<ParamGroup> groups, double lr) : groups_(std::m
       }
     }
     if (!(g.weight_decay >= 0)) {
-      throw ConfigError(fmt::format("[optimizer] weight_decay must be >= 0, got {}", g.weight_decay));
+      throw ConfigError(
+          fmt::format("[optimizer] weight_decay must be >= 0, got {}", g.weight_decay));
     }
   }
 }
@@ -50,9 +53,11 @@ namespace {
 DType state_dtype(const Tensor& p) { return p.dtype() == DType::F64 ? DType::F64 : DType::F32; }
 }  // namespace
 
-AdamW::AdamW(std::vector<ParamGroup> groups, AdamWOptions o) : Optimizer(std::move(groups), o.lr), opts_(o) {
+AdamW::AdamW(std::vector<ParamGroup> groups, AdamWOptions o)
+    : Optimizer(std::move(groups), o.lr), opts_(o) {
   if (!(o.beta1 >= 0 && o.beta1 < 1) || !(o.beta2 >= 0 && o.beta2 < 1)) {
-    throw ConfigError(fmt::format("[AdamW] betas must be in [0, 1), got ({}, {})", o.beta1, o.beta2));
+    throw ConfigError(
+        fmt::format("[AdamW] betas must be in [0, 1), got ({}, {})", o.beta1, o.beta2));
   }
   if (!(o.eps > 0)) throw ConfigError(fmt::format("[AdamW] eps must be > 0, got {}", o.eps));
   for (auto& g : groups_) {
@@ -133,8 +138,10 @@ void AdamW::load_state_dict(const std::map<std::string, Tensor>& s) {
   t_ = std::move(t);
 }
 
-SGD::SGD(std::vector<ParamGroup> groups, SGDOptions o) : Optimizer(std::move(groups), o.lr), opts_(o) {
-  if (!(o.momentum >= 0)) throw ConfigError(fmt::format("[SGD] momentum must be >= 0, got {}", o.momentum));
+SGD::SGD(std::vector<ParamGroup> groups, SGDOptions o)
+    : Optimizer(std::move(groups), o.lr), opts_(o) {
+  if (!(o.momentum >= 0))
+    throw ConfigError(fmt::format("[SGD] momentum must be >= 0, got {}", o.momentum));
   if (o.nesterov && (o.momentum <= 0 || o.dampening != 0)) {
     throw ConfigError("[SGD] nesterov needs momentum > 0 and dampening 0");
   }
@@ -200,7 +207,8 @@ void SGD::load_state_dict(const std::map<std::string, Tensor>& s) {
 }
 
 double clip_grad_norm(const std::vector<Tensor>& params, double max_norm) {
-  if (!(max_norm > 0)) throw ConfigError(fmt::format("[clip_grad_norm] max_norm must be > 0, got {}", max_norm));
+  if (!(max_norm > 0))
+    throw ConfigError(fmt::format("[clip_grad_norm] max_norm must be > 0, got {}", max_norm));
   NoGradGuard ng;
   double total_sq = 0;
   for (const Tensor& p : params) {
@@ -224,11 +232,13 @@ double clip_grad_norm(const std::vector<Tensor>& params, double max_norm) {
 double schedule_lr(ScheduleType type, double base_lr, int64_t step, int64_t warmup, int64_t total,
                    double min_lr_ratio) {
   if (warmup < 0 || total < 0 || step < 0) {
-    throw ConfigError(fmt::format("[schedule] steps must be >= 0 (step {}, warmup {}, total {})", step, warmup, total));
+    throw ConfigError(fmt::format("[schedule] steps must be >= 0 (step {}, warmup {}, total {})",
+                                  step, warmup, total));
   }
   if (step < warmup) return base_lr * double(step) / double(std::max<int64_t>(1, warmup));
   switch (type) {
-    case ScheduleType::Constant: return base_lr;
+    case ScheduleType::Constant:
+      return base_lr;
     case ScheduleType::Linear: {
       double f = double(total - step) / double(std::max<int64_t>(1, total - warmup));
       return base_lr * std::max(0.0, f);

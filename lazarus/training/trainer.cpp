@@ -31,12 +31,15 @@ void TrainerConfig::validate() const {
   if (grad_accum < 1) bad("grad_accum", std::to_string(grad_accum), "must be >= 1");
   if (!(lr > 0) || !std::isfinite(lr)) bad("lr", fmt::format("{}", lr), "must be > 0");
   if (warmup_steps < 0) bad("warmup_steps", std::to_string(warmup_steps), "must be >= 0");
-  if (!(min_lr_ratio >= 0 && min_lr_ratio <= 1)) bad("min_lr_ratio", fmt::format("{}", min_lr_ratio), "must be in [0, 1]");
+  if (!(min_lr_ratio >= 0 && min_lr_ratio <= 1))
+    bad("min_lr_ratio", fmt::format("{}", min_lr_ratio), "must be in [0, 1]");
   if (!(weight_decay >= 0)) bad("weight_decay", fmt::format("{}", weight_decay), "must be >= 0");
   if (!(max_grad_norm >= 0)) bad("max_grad_norm", fmt::format("{}", max_grad_norm), "must be >= 0");
-  if (eval_every < 0 || save_every < 0 || log_every < 0) bad("eval_every/save_every/log_every", "<0", "must be >= 0");
+  if (eval_every < 0 || save_every < 0 || log_every < 0)
+    bad("eval_every/save_every/log_every", "<0", "must be >= 0");
   if (eval_batches < 1) bad("eval_batches", std::to_string(eval_batches), "must be >= 1");
-  if (keep_checkpoints < 1) bad("keep_checkpoints", std::to_string(keep_checkpoints), "must be >= 1");
+  if (keep_checkpoints < 1)
+    bad("keep_checkpoints", std::to_string(keep_checkpoints), "must be >= 1");
 }
 
 namespace {
@@ -58,7 +61,10 @@ std::string fmt_duration(double s) {
 }
 
 json record_json(const StepRecord& r) {
-  json j = {{"step", r.step}, {"loss", r.loss}, {"lr", r.lr}, {"grad_norm", r.grad_norm},
+  json j = {{"step", r.step},
+            {"loss", r.loss},
+            {"lr", r.lr},
+            {"grad_norm", r.grad_norm},
             {"tokens_per_s", r.tokens_per_s}};
   if (r.eval_loss >= 0) {
     j["eval_loss"] = r.eval_loss;
@@ -68,8 +74,13 @@ json record_json(const StepRecord& r) {
 }
 }  // namespace
 
-Trainer::Trainer(nn::Module& model, LossFn loss_fn, DataLoader& train, DataLoader* eval, TrainerConfig cfg)
-    : model_(model), loss_fn_(std::move(loss_fn)), train_(train), eval_(eval), cfg_(std::move(cfg)),
+Trainer::Trainer(nn::Module& model, LossFn loss_fn, DataLoader& train, DataLoader* eval,
+                 TrainerConfig cfg)
+    : model_(model),
+      loss_fn_(std::move(loss_fn)),
+      train_(train),
+      eval_(eval),
+      cfg_(std::move(cfg)),
       opt_(make_optimizer(model, cfg_)) {}
 
 double Trainer::evaluate() {
@@ -136,7 +147,9 @@ void Trainer::save_checkpoint(const std::string& dir) {
   }
   fs::remove_all(final_dir, ec);
   fs::rename(tmp, final_dir, ec);
-  if (ec) throw LoadError(fmt::format("{}: could not move the checkpoint into place: {}", dir, ec.message()));
+  if (ec)
+    throw LoadError(
+        fmt::format("{}: could not move the checkpoint into place: {}", dir, ec.message()));
 }
 
 void Trainer::load_checkpoint(const std::string& dir) {
@@ -151,8 +164,10 @@ void Trainer::load_checkpoint(const std::string& dir) {
     nn::StateDict sd(model_state.begin(), model_state.end());
     auto opt_state = io::SafetensorsFile::open((d / "optimizer.safetensors").string())->tensors();
     int64_t step = st.at("step").get<int64_t>();
-    DataPosition dp{st.at("data").at("epoch").get<int64_t>(), st.at("data").at("index").get<int64_t>()};
-    uint64_t seed = st.at("rng").at("seed").get<uint64_t>(), off = st.at("rng").at("offset").get<uint64_t>();
+    DataPosition dp{st.at("data").at("epoch").get<int64_t>(),
+                    st.at("data").at("index").get<int64_t>()};
+    uint64_t seed = st.at("rng").at("seed").get<uint64_t>(),
+             off = st.at("rng").at("offset").get<uint64_t>();
     std::vector<StepRecord> hist;
     for (auto& r : st.at("history")) {
       StepRecord s;
@@ -190,7 +205,8 @@ TrainResult Trainer::train() {
     std::string ck = latest_checkpoint(cfg_.output_dir);
     if (!ck.empty()) {
       load_checkpoint(ck);
-      if (cfg_.progress) std::fprintf(stderr, "resuming from %s (step %lld)\n", ck.c_str(), (long long)step_);
+      if (cfg_.progress)
+        std::fprintf(stderr, "resuming from %s (step %lld)\n", ck.c_str(), (long long)step_);
     }
   }
   model_.train();
@@ -205,7 +221,8 @@ TrainResult Trainer::train() {
   while (step_ < cfg_.max_steps) {
     auto t0 = std::chrono::steady_clock::now();
     // 0-based, as Hugging Face's LambdaLR schedules (the first warm-up step has lr 0).
-    opt_.set_lr(schedule_lr(cfg_.schedule, cfg_.lr, step_, cfg_.warmup_steps, cfg_.max_steps, cfg_.min_lr_ratio));
+    opt_.set_lr(schedule_lr(cfg_.schedule, cfg_.lr, step_, cfg_.warmup_steps, cfg_.max_steps,
+                            cfg_.min_lr_ratio));
     opt_.zero_grad();
     double loss_sum = 0;
     int64_t tokens = 0;
@@ -215,18 +232,20 @@ TrainResult Trainer::train() {
       Tensor loss = loss_fn_(model_, b);
       double lv = loss.item();
       if (!std::isfinite(lv)) {
-        throw Error(fmt::format("[trainer] step {}: the loss is {}; stopped before changing any weight. "
-                                "Last good checkpoint: {}. Try a lower learning rate or check the data.",
-                                step_ + 1, lv, last_ck.empty() ? "none" : last_ck));
+        throw Error(
+            fmt::format("[trainer] step {}: the loss is {}; stopped before changing any weight. "
+                        "Last good checkpoint: {}. Try a lower learning rate or check the data.",
+                        step_ + 1, lv, last_ck.empty() ? "none" : last_ck));
       }
       loss_sum += lv;
       (cfg_.grad_accum > 1 ? loss / double(cfg_.grad_accum) : loss).backward();
     }
     double norm = cfg_.max_grad_norm > 0 ? clip_grad_norm(params, cfg_.max_grad_norm) : 0.0;
     if (!std::isfinite(norm)) {
-      throw Error(fmt::format("[trainer] step {}: the gradient norm is {}; stopped before changing any "
-                              "weight. Last good checkpoint: {}.",
-                              step_ + 1, norm, last_ck.empty() ? "none" : last_ck));
+      throw Error(
+          fmt::format("[trainer] step {}: the gradient norm is {}; stopped before changing any "
+                      "weight. Last good checkpoint: {}.",
+                      step_ + 1, norm, last_ck.empty() ? "none" : last_ck));
     }
     opt_.step();
     ++step_;
@@ -239,20 +258,25 @@ TrainResult Trainer::train() {
     rec.grad_norm = norm;
     rec.tokens_per_s = dt > 0 ? double(tokens) / dt : 0;
     bool last = step_ == cfg_.max_steps;
-    if (eval_ && ((cfg_.eval_every > 0 && step_ % cfg_.eval_every == 0) || last)) rec.eval_loss = evaluate();
+    if (eval_ && ((cfg_.eval_every > 0 && step_ % cfg_.eval_every == 0) || last))
+      rec.eval_loss = evaluate();
     history_.push_back(rec);
     if (cfg_.progress && (tty || (cfg_.log_every > 0 && (step_ % cfg_.log_every == 0 || last)))) {
       double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
       double per = el / double(step_ - start_step);
       int width = 24, filled = int(double(width) * double(step_) / double(cfg_.max_steps));
       std::string bar = std::string(size_t(filled), '#') + std::string(size_t(width - filled), '.');
-      std::string ev = rec.eval_loss >= 0 ? fmt::format("  eval {:.4f} (ppl {:.2f})", rec.eval_loss, std::exp(rec.eval_loss)) : "";
+      std::string ev = rec.eval_loss >= 0 ? fmt::format("  eval {:.4f} (ppl {:.2f})", rec.eval_loss,
+                                                        std::exp(rec.eval_loss))
+                                          : "";
       std::fprintf(stderr, "%s[%s] step %lld/%lld  loss %.4f  lr %.2e  %.0f tok/s  ETA %s%s%s",
-                   tty ? "\r" : "", bar.c_str(), (long long)step_, (long long)cfg_.max_steps, rec.loss, rec.lr,
-                   rec.tokens_per_s, fmt_duration(per * double(cfg_.max_steps - step_)).c_str(), ev.c_str(),
+                   tty ? "\r" : "", bar.c_str(), (long long)step_, (long long)cfg_.max_steps,
+                   rec.loss, rec.lr, rec.tokens_per_s,
+                   fmt_duration(per * double(cfg_.max_steps - step_)).c_str(), ev.c_str(),
                    tty && !last ? "" : "\n");
     }
-    if (!cfg_.output_dir.empty() && ((cfg_.save_every > 0 && step_ % cfg_.save_every == 0) || last)) {
+    if (!cfg_.output_dir.empty() &&
+        ((cfg_.save_every > 0 && step_ % cfg_.save_every == 0) || last)) {
       fs::create_directories(cfg_.output_dir);
       std::string dir = (fs::path(cfg_.output_dir) / fmt::format("checkpoint-{}", step_)).string();
       save_checkpoint(dir);
@@ -270,7 +294,8 @@ TrainResult Trainer::train() {
         cks.push_back({int64_t(s), e.path()});
       }
       std::sort(cks.begin(), cks.end());
-      for (size_t i = 0; i + size_t(cfg_.keep_checkpoints) < cks.size(); ++i) fs::remove_all(cks[i].second);
+      for (size_t i = 0; i + size_t(cfg_.keep_checkpoints) < cks.size(); ++i)
+        fs::remove_all(cks[i].second);
       write_metrics();
     }
   }
@@ -291,8 +316,12 @@ TrainResult Trainer::train() {
 void write_loss_curve_svg(const std::string& path, const std::vector<StepRecord>& h) {
   const double W = 640, H = 360, L = 60, R = 20, T = 30, B = 45;
   std::ofstream out(path);
-  out << fmt::format(R"(<svg xmlns="http://www.w3.org/2000/svg" width="{}" height="{}" font-family="sans-serif" font-size="12">)", W, H) << "\n";
-  out << R"(<rect width="100%" height="100%" fill="white"/>)" << "\n";
+  out << fmt::format(
+             R"(<svg xmlns="http://www.w3.org/2000/svg" width="{}" height="{}" font-family="sans-serif" font-size="12">)",
+             W, H)
+      << "\n";
+  out << R"(<rect width="100%" height="100%" fill="white"/>)"
+      << "\n";
   if (h.empty()) {
     out << "<text x=\"20\" y=\"40\">no steps yet</text></svg>\n";
     return;
@@ -307,30 +336,41 @@ void write_loss_curve_svg(const std::string& path, const std::vector<StepRecord>
     }
   }
   if (hi - lo < 1e-9) hi = lo + 1;
-  double s0 = double(h.front().step), s1 = double(std::max<int64_t>(h.back().step, h.front().step + 1));
+  double s0 = double(h.front().step),
+         s1 = double(std::max<int64_t>(h.back().step, h.front().step + 1));
   auto X = [&](double s) { return L + (s - s0) / (s1 - s0) * (W - L - R); };
   auto Y = [&](double v) { return T + (hi - v) / (hi - lo) * (H - T - B); };
   out << fmt::format(R"(<text x="{}" y="18" font-size="14">Loss</text>)", L) << "\n";
   for (int i = 0; i <= 4; ++i) {
     double v = lo + (hi - lo) * i / 4.0;
-    out << fmt::format(R"(<line x1="{}" x2="{}" y1="{:.1f}" y2="{:.1f}" stroke="#ddd"/><text x="{}" y="{:.1f}" text-anchor="end">{:.3g}</text>)",
-                       L, W - R, Y(v), Y(v), L - 6, Y(v) + 4, v) << "\n";
+    out << fmt::format(
+               R"(<line x1="{}" x2="{}" y1="{:.1f}" y2="{:.1f}" stroke="#ddd"/><text x="{}" y="{:.1f}" text-anchor="end">{:.3g}</text>)",
+               L, W - R, Y(v), Y(v), L - 6, Y(v) + 4, v)
+        << "\n";
   }
   for (int i = 0; i <= 4; ++i) {
     double st = s0 + (s1 - s0) * i / 4.0;
-    out << fmt::format(R"(<text x="{:.1f}" y="{}" text-anchor="middle">{:.0f}</text>)", X(st), H - B + 16, st) << "\n";
+    out << fmt::format(R"(<text x="{:.1f}" y="{}" text-anchor="middle">{:.0f}</text>)", X(st),
+                       H - B + 16, st)
+        << "\n";
   }
-  out << fmt::format(R"(<text x="{}" y="{}" text-anchor="middle">step</text>)", (L + W - R) / 2, H - 8) << "\n";
+  out << fmt::format(R"(<text x="{}" y="{}" text-anchor="middle">step</text>)", (L + W - R) / 2,
+                     H - 8)
+      << "\n";
   std::string pts;
   for (auto& r : h) pts += fmt::format("{:.1f},{:.1f} ", X(double(r.step)), Y(r.loss));
   out << R"(<polyline fill="none" stroke="#1f77b4" stroke-width="1.5" points=")" << pts << "\"/>\n";
   for (auto& r : h) {
     if (r.eval_loss >= 0) {
-      out << fmt::format(R"(<circle cx="{:.1f}" cy="{:.1f}" r="3.5" fill="#d62728"/>)", X(double(r.step)), Y(r.eval_loss)) << "\n";
+      out << fmt::format(R"(<circle cx="{:.1f}" cy="{:.1f}" r="3.5" fill="#d62728"/>)",
+                         X(double(r.step)), Y(r.eval_loss))
+          << "\n";
     }
   }
-  out << fmt::format(R"(<text x="{}" y="{}" fill="#1f77b4">train</text><text x="{}" y="{}" fill="#d62728">eval</text>)",
-                     W - R - 90, T + 4, W - R - 45, T + 4) << "\n";
+  out << fmt::format(
+             R"(<text x="{}" y="{}" fill="#1f77b4">train</text><text x="{}" y="{}" fill="#d62728">eval</text>)",
+             W - R - 90, T + 4, W - R - 45, T + 4)
+      << "\n";
   out << "</svg>\n";
 }
 

@@ -17,22 +17,22 @@ namespace lazarus::training {
 
 struct TrainerConfig {
   int64_t max_steps = 100;
-  int64_t grad_accum = 1;          // micro-batches per optimizer step
+  int64_t grad_accum = 1;  // micro-batches per optimizer step
   double lr = 3e-4;
   ScheduleType schedule = ScheduleType::Cosine;
   int64_t warmup_steps = 0;
-  double min_lr_ratio = 0.1;       // cosine floor as a fraction of lr
-  double weight_decay = 0.0;       // not applied to biases and norm weights
+  double min_lr_ratio = 0.1;  // cosine floor as a fraction of lr
+  double weight_decay = 0.0;  // not applied to biases and norm weights
   double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
-  double max_grad_norm = 1.0;      // 0 = no clipping
-  int64_t eval_every = 0;          // 0 = evaluate only at the end (when an eval loader is given)
+  double max_grad_norm = 1.0;  // 0 = no clipping
+  int64_t eval_every = 0;      // 0 = evaluate only at the end (when an eval loader is given)
   int64_t eval_batches = 8;
-  int64_t save_every = 0;          // 0 = save only at the end (when output_dir is set)
+  int64_t save_every = 0;  // 0 = save only at the end (when output_dir is set)
   int64_t keep_checkpoints = 2;
   int64_t log_every = 10;
-  std::string output_dir;          // empty = write nothing
-  bool resume = true;              // continue from output_dir's latest checkpoint if there is one
-  bool progress = true;            // progress line on stderr
+  std::string output_dir;  // empty = write nothing
+  bool resume = true;      // continue from output_dir's latest checkpoint if there is one
+  bool progress = true;    // progress line on stderr
   /// Throws ConfigError naming the field.
   void validate() const;
 };
@@ -57,7 +57,8 @@ using LossFn = std::function<Tensor(nn::Module& model, const Batch& batch)>;
 
 class Trainer {
  public:
-  Trainer(nn::Module& model, LossFn loss_fn, DataLoader& train, DataLoader* eval, TrainerConfig cfg);
+  Trainer(nn::Module& model, LossFn loss_fn, DataLoader& train, DataLoader* eval,
+          TrainerConfig cfg);
   /// Runs until max_steps (resuming first when configured). Throws Error on a non-finite loss or
   /// gradient norm, before that step changes any weight; the last checkpoint stays intact.
   TrainResult train();

@@ -1,7 +1,8 @@
-// The CPU backend's blocked attention forward (query blocks, key blocks, online softmax, tile GEMMs)
-// against a double-precision softmax(Q K^T * scale + mask) V, at sizes that cut blocks and vector
-// tiles unevenly; causal, sliding window, additive mask with -inf, grouped KV heads, Tq < Tk (KV
-// cache) and single-query decode. CTest runs it once per LAZARUS_ISA so every kernel table is used.
+// The CPU backend's blocked attention forward (query blocks, key blocks, online softmax, tile
+// GEMMs) against a double-precision softmax(Q K^T * scale + mask) V, at sizes that cut blocks and
+// vector tiles unevenly; causal, sliding window, additive mask with -inf, grouped KV heads, Tq < Tk
+// (KV cache) and single-query decode. CTest runs it once per LAZARUS_ISA so every kernel table is
+// used.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -34,15 +35,17 @@ std::vector<float> data(size_t n, unsigned seed) {
 }
 
 void run(const Case& c) {
-  std::string what = "B=" + std::to_string(c.B) + " H=" + std::to_string(c.H) + " Hkv=" + std::to_string(c.Hkv) +
-                     " Tq=" + std::to_string(c.Tq) + " Tk=" + std::to_string(c.Tk) + " Dh=" + std::to_string(c.Dh) +
-                     (c.causal ? " causal" : "") + " window=" + std::to_string(c.window) + (c.mask ? " mask" : "") +
-                     " isa=" + cpu::kernels().isa;
+  std::string what = "B=" + std::to_string(c.B) + " H=" + std::to_string(c.H) +
+                     " Hkv=" + std::to_string(c.Hkv) + " Tq=" + std::to_string(c.Tq) +
+                     " Tk=" + std::to_string(c.Tk) + " Dh=" + std::to_string(c.Dh) +
+                     (c.causal ? " causal" : "") + " window=" + std::to_string(c.window) +
+                     (c.mask ? " mask" : "") + " isa=" + cpu::kernels().isa;
   auto q = data(size_t(c.B * c.H * c.Tq * c.Dh), 1), k = data(size_t(c.B * c.Hkv * c.Tk * c.Dh), 2),
        v = data(size_t(c.B * c.Hkv * c.Tk * c.Dh), 3);
   // Additive mask (B, 1, Tq, Tk): small values plus some -inf (never a whole row).
   std::vector<float> mk = data(size_t(c.B * c.Tq * c.Tk), 4);
-  for (size_t i = 0; i < mk.size(); ++i) mk[i] = (i % 7 == 3 && i % size_t(c.Tk) != 0) ? -INFINITY : 0.5f * mk[i];
+  for (size_t i = 0; i < mk.size(); ++i)
+    mk[i] = (i % 7 == 3 && i % size_t(c.Tk) != 0) ? -INFINITY : 0.5f * mk[i];
   NoGradGuard ng;
   Tensor Q = from_vector(q, {c.B, c.H, c.Tq, c.Dh}), K = from_vector(k, {c.B, c.Hkv, c.Tk, c.Dh}),
          V = from_vector(v, {c.B, c.Hkv, c.Tk, c.Dh});
@@ -80,7 +83,8 @@ void run(const Case& c) {
           for (int64_t j = 0; j < c.Tk; ++j) o_ref += s[size_t(j)] * Vh[j * c.Dh + e];
           o_ref /= l;
           double g = got[size_t(((b * c.H + h) * c.Tq + i) * c.Dh + e)];
-          ASSERT_NEAR(g, o_ref, 2e-5 * (1 + std::fabs(o_ref))) << what << " at h=" << h << " i=" << i << " e=" << e;
+          ASSERT_NEAR(g, o_ref, 2e-5 * (1 + std::fabs(o_ref)))
+              << what << " at h=" << h << " i=" << i << " e=" << e;
         }
       }
     }

@@ -38,7 +38,8 @@ std::vector<float> data(size_t n, float lo, float hi, unsigned seed) {
     if (std::isnan(w) && std::isnan(g)) continue;
     if (std::isinf(w) && g == w) continue;
     if (!(std::fabs(g - w) <= atol + rtol * std::fabs(w))) {
-      return ::testing::AssertionFailure() << what << ": element " << i << " is " << g << ", want " << w;
+      return ::testing::AssertionFailure()
+             << what << ": element " << i << " is " << g << ", want " << w;
     }
   }
   return ::testing::AssertionSuccess();
@@ -55,8 +56,9 @@ class Kernels : public ::testing::TestWithParam<const KernelTable*> {
     return std::string(kt().isa) + " " + op + " n=" + std::to_string(n);
   }
   // Checks one result against the double reference and the generic table's result.
-  void check(const std::vector<float>& got, const std::vector<float>& gen, const std::vector<double>& ref,
-             double rtol, double atol, const std::string& what) const {
+  void check(const std::vector<float>& got, const std::vector<float>& gen,
+             const std::vector<double>& ref, double rtol, double atol,
+             const std::string& what) const {
     EXPECT_TRUE(close(got, ref, rtol, atol, what + " vs double"));
     EXPECT_TRUE(close(got, widen(gen), 2 * rtol, 2 * atol, what + " vs generic"));
   }
@@ -82,11 +84,16 @@ const UnaryCase kUnary[] = {
     {UnaryOp::Tanh, "tanh", -12, 12, [](double x) { return std::tanh(x); }, 2e-6},
     {UnaryOp::Sigmoid, "sigmoid", -30, 30, [](double x) { return 1 / (1 + std::exp(-x)); }, 2e-6},
     {UnaryOp::Relu, "relu", -5, 5, [](double x) { return x > 0 ? x : 0.0; }, 0},
-    {UnaryOp::Gelu, "gelu", -6, 6, [](double x) { return 0.5 * x * (1 + std::erf(x / std::sqrt(2.0))); }, 2e-6},
+    {UnaryOp::Gelu, "gelu", -6, 6,
+     [](double x) { return 0.5 * x * (1 + std::erf(x / std::sqrt(2.0))); }, 2e-6},
     {UnaryOp::GeluTanh, "gelu_tanh", -6, 6,
-     [](double x) { return 0.5 * x * (1 + std::tanh(std::sqrt(2 / M_PI) * (x + 0.044715 * x * x * x))); }, 4e-6},
+     [](double x) {
+       return 0.5 * x * (1 + std::tanh(std::sqrt(2 / M_PI) * (x + 0.044715 * x * x * x)));
+     },
+     4e-6},
     {UnaryOp::Silu, "silu", -30, 30, [](double x) { return x / (1 + std::exp(-x)); }, 2e-6},
-    {UnaryOp::Softplus, "softplus", -30, 30, [](double x) { return x > 20 ? x : std::log1p(std::exp(x)); }, 2e-6},
+    {UnaryOp::Softplus, "softplus", -30, 30,
+     [](double x) { return x > 20 ? x : std::log1p(std::exp(x)); }, 2e-6},
     {UnaryOp::Square, "square", -5, 5, [](double x) { return x * x; }, 2e-7},
     {UnaryOp::Erf, "erf", -4, 4, [](double x) { return std::erf(x); }, 2e-6},
     {UnaryOp::Sign, "sign", -5, 5, [](double x) { return double((x > 0) - (x < 0)); }, 0},
@@ -108,7 +115,8 @@ TEST_P(Kernels, Unary) {
 
 TEST_P(Kernels, ExpSpecialValues) {
   // Below -86.9 (results under FLT_MIN) the kernel flushes to 0 instead of returning denormals.
-  std::vector<float> x = {-INFINITY, -1000.f, -104.f, -86.f, 0.f, 88.f, 88.7f, 89.f, 1000.f, INFINITY, NAN};
+  std::vector<float> x = {-INFINITY, -1000.f, -104.f, -86.f,    0.f, 88.f,
+                          88.7f,     89.f,    1000.f, INFINITY, NAN};
   std::vector<float> y(x.size());
   kt().unary_f32(UnaryOp::Exp, x.data(), y.data(), int64_t(x.size()));
   EXPECT_EQ(y[0], 0.0f);
@@ -147,10 +155,13 @@ TEST_P(Kernels, Binary) {
         for (int sb : {0, 1}) {
           std::vector<float> y(static_cast<size_t>(n)), g(static_cast<size_t>(n));
           std::vector<double> ref(static_cast<size_t>(n));
-          for (int64_t i = 0; i < n; ++i) ref[static_cast<size_t>(i)] = o.ref(a[static_cast<size_t>(i * sa)], b[static_cast<size_t>(i * sb)]);
+          for (int64_t i = 0; i < n; ++i)
+            ref[static_cast<size_t>(i)] =
+                o.ref(a[static_cast<size_t>(i * sa)], b[static_cast<size_t>(i * sb)]);
           kt().binary_f32(o.op, a.data(), sa, b.data(), sb, y.data(), n);
           generic().binary_f32(o.op, a.data(), sa, b.data(), sb, g.data(), n);
-          check(y, g, ref, 4e-7, 0, tag(o.name, n) + " strides " + std::to_string(sa) + std::to_string(sb));
+          check(y, g, ref, 4e-7, 0,
+                tag(o.name, n) + " strides " + std::to_string(sa) + std::to_string(sb));
         }
       }
     }
@@ -169,7 +180,8 @@ TEST_P(Kernels, SoftmaxRows) {
         for (int64_t i = 0; i < n; ++i) m = std::max(m, double(xr[i]));
         for (int64_t i = 0; i < n; ++i) s += std::exp(xr[i] - m);
         for (int64_t i = 0; i < n; ++i) {
-          ref[static_cast<size_t>(r * n + i)] = log ? xr[i] - m - std::log(s) : std::exp(xr[i] - m) / s;
+          ref[static_cast<size_t>(r * n + i)] =
+              log ? xr[i] - m - std::log(s) : std::exp(xr[i] - m) / s;
         }
       }
       std::vector<float> y(x.size()), g(x.size());
@@ -192,8 +204,10 @@ TEST_P(Kernels, SoftmaxSpecialValues) {
   kt().softmax_rows_f32(x.data(), y.data(), 3, n, false);
   EXPECT_EQ(y[0], 0.0f);
   EXPECT_NEAR(y[1], 1.0 / (n - 2), 1e-7);
-  for (int64_t i = 0; i < n; ++i) EXPECT_TRUE(std::isnan(y[static_cast<size_t>(n + i)])) << kt().isa << " all -inf, i=" << i;
-  for (int64_t i = 0; i < n; ++i) EXPECT_TRUE(std::isnan(y[static_cast<size_t>(2 * n + i)])) << kt().isa << " NaN row, i=" << i;
+  for (int64_t i = 0; i < n; ++i)
+    EXPECT_TRUE(std::isnan(y[static_cast<size_t>(n + i)])) << kt().isa << " all -inf, i=" << i;
+  for (int64_t i = 0; i < n; ++i)
+    EXPECT_TRUE(std::isnan(y[static_cast<size_t>(2 * n + i)])) << kt().isa << " NaN row, i=" << i;
 }
 
 TEST_P(Kernels, Norms) {
@@ -211,9 +225,11 @@ TEST_P(Kernels, Norms) {
         for (int64_t i = 0; i < n; ++i) ss += double(xr[i]) * xr[i], s += xr[i];
         double mu = s / double(n);
         for (int64_t i = 0; i < n; ++i) v += (xr[i] - mu) * (xr[i] - mu);
-        double inv_rms = 1 / std::sqrt(ss / double(n) + 1e-6), inv_sd = 1 / std::sqrt(v / double(n) + 1e-5);
+        double inv_rms = 1 / std::sqrt(ss / double(n) + 1e-6),
+               inv_sd = 1 / std::sqrt(v / double(n) + 1e-5);
         for (int64_t i = 0; i < n; ++i) {
-          double wi = with_w ? w[static_cast<size_t>(i)] : 1.0, bi = with_w ? b[static_cast<size_t>(i)] : 0.0;
+          double wi = with_w ? w[static_cast<size_t>(i)] : 1.0,
+                 bi = with_w ? b[static_cast<size_t>(i)] : 0.0;
           rr[static_cast<size_t>(r * n + i)] = xr[i] * inv_rms * wi;
           lr[static_cast<size_t>(r * n + i)] = (xr[i] - mu) * inv_sd * wi + bi;
         }
@@ -222,8 +238,10 @@ TEST_P(Kernels, Norms) {
       kt().rms_norm_rows_f32(x.data(), with_w ? w.data() : nullptr, y.data(), rows, n, 1e-6f);
       generic().rms_norm_rows_f32(x.data(), with_w ? w.data() : nullptr, g.data(), rows, n, 1e-6f);
       check(y, g, rr, 4e-6, 1e-6, tag(with_w ? "rms_norm(w)" : "rms_norm", n));
-      kt().layer_norm_rows_f32(x.data(), with_w ? w.data() : nullptr, with_w ? b.data() : nullptr, y.data(), rows, n, 1e-5f);
-      generic().layer_norm_rows_f32(x.data(), with_w ? w.data() : nullptr, with_w ? b.data() : nullptr, g.data(), rows, n, 1e-5f);
+      kt().layer_norm_rows_f32(x.data(), with_w ? w.data() : nullptr, with_w ? b.data() : nullptr,
+                               y.data(), rows, n, 1e-5f);
+      generic().layer_norm_rows_f32(x.data(), with_w ? w.data() : nullptr,
+                                    with_w ? b.data() : nullptr, g.data(), rows, n, 1e-5f);
       check(y, g, lr, 4e-6, 2e-6, tag(with_w ? "layer_norm(w,b)" : "layer_norm", n));
     }
   }
@@ -233,7 +251,8 @@ TEST_P(Kernels, NormsLargeOutputsStreamed) {
   // >= 8 MiB of output takes the non-temporal store path; 1031-wide rows start at every alignment.
   const int64_t rows = 2049, n = 1031;
   auto x = data(static_cast<size_t>(rows * n), -3, 3, 41);
-  auto w = data(static_cast<size_t>(n), 0.5f, 1.5f, 42), b = data(static_cast<size_t>(n), -1, 1, 43);
+  auto w = data(static_cast<size_t>(n), 0.5f, 1.5f, 42),
+       b = data(static_cast<size_t>(n), -1, 1, 43);
   std::vector<float> y(x.size()), z(x.size());
   kt().rms_norm_rows_f32(x.data(), w.data(), y.data(), rows, n, 1e-6f);
   kt().layer_norm_rows_f32(x.data(), w.data(), b.data(), z.data(), rows, n, 1e-5f);
@@ -247,8 +266,10 @@ TEST_P(Kernels, NormsLargeOutputsStreamed) {
     for (int64_t i = 0; i < n; ++i) {
       size_t k = static_cast<size_t>(r * n + i), wi = static_cast<size_t>(i);
       double want_r = xr[i] * ir * w[wi], want_l = (xr[i] - mu) * il * w[wi] + b[wi];
-      ASSERT_NEAR(y[k], want_r, 4e-6 * std::fabs(want_r) + 1e-6) << kt().isa << " rms_norm row " << r << " i " << i;
-      ASSERT_NEAR(z[k], want_l, 4e-6 * std::fabs(want_l) + 2e-6) << kt().isa << " layer_norm row " << r << " i " << i;
+      ASSERT_NEAR(y[k], want_r, 4e-6 * std::fabs(want_r) + 1e-6)
+          << kt().isa << " rms_norm row " << r << " i " << i;
+      ASSERT_NEAR(z[k], want_l, 4e-6 * std::fabs(want_l) + 2e-6)
+          << kt().isa << " layer_norm row " << r << " i " << i;
     }
   }
 }
@@ -268,7 +289,9 @@ TEST_P(Kernels, VectorHelpers) {
   for (int64_t n : kSizes) {
     auto a = data(static_cast<size_t>(n), -2, 2, 21), b = data(static_cast<size_t>(n), -2, 2, 22);
     double dref = 0, asum = 0;
-    for (int64_t i = 0; i < n; ++i) dref += double(a[static_cast<size_t>(i)]) * b[static_cast<size_t>(i)], asum += std::fabs(double(a[static_cast<size_t>(i)]) * b[static_cast<size_t>(i)]);
+    for (int64_t i = 0; i < n; ++i)
+      dref += double(a[static_cast<size_t>(i)]) * b[static_cast<size_t>(i)],
+          asum += std::fabs(double(a[static_cast<size_t>(i)]) * b[static_cast<size_t>(i)]);
     EXPECT_NEAR(kt().dot_f32(a.data(), b.data(), n), dref, 1e-6 * asum + 1e-7) << tag("dot", n);
 
     auto s = data(static_cast<size_t>(n), -10, 2, 23), sg = s;
@@ -297,7 +320,8 @@ TEST_P(Kernels, VectorHelpers) {
 }
 
 // C = [C +] A B with A row- or column-major, C wider than N (ldc > N).
-void check_gemm(const KernelTable& kt, int64_t M, int64_t N, int64_t K, bool a_col_major, bool accumulate) {
+void check_gemm(const KernelTable& kt, int64_t M, int64_t N, int64_t K, bool a_col_major,
+                bool accumulate) {
   auto A = data(static_cast<size_t>(M * K), -1, 1, unsigned(M * 7 + K));
   auto B = data(static_cast<size_t>(K * N), -1, 1, unsigned(N * 5 + K));
   int64_t ldc = N + 3;
@@ -309,19 +333,22 @@ void check_gemm(const KernelTable& kt, int64_t M, int64_t N, int64_t K, bool a_c
     for (int64_t j = 0; j < N; ++j) {
       double s = 0, sa = 0;
       for (int64_t k = 0; k < K; ++k) {
-        double p = double(A[static_cast<size_t>(i * a_rs + k * a_cs)]) * B[static_cast<size_t>(k * N + j)];
+        double p =
+            double(A[static_cast<size_t>(i * a_rs + k * a_cs)]) * B[static_cast<size_t>(k * N + j)];
         s += p;
         sa += std::fabs(p);
       }
-      ref[static_cast<size_t>(i * ldc + j)] = (accumulate ? ref[static_cast<size_t>(i * ldc + j)] : 0.0) + s;
+      ref[static_cast<size_t>(i * ldc + j)] =
+          (accumulate ? ref[static_cast<size_t>(i * ldc + j)] : 0.0) + s;
       amax = std::max(amax, sa);
     }
   }
   auto C = C0, G = C0;
   kt.gemm_tile_f32(M, N, K, A.data(), a_rs, a_cs, B.data(), N, C.data(), ldc, accumulate);
   generic().gemm_tile_f32(M, N, K, A.data(), a_rs, a_cs, B.data(), N, G.data(), ldc, accumulate);
-  std::string what = std::string(kt.isa) + " gemm_tile M=" + std::to_string(M) + " N=" + std::to_string(N) +
-                     " K=" + std::to_string(K) + (a_col_major ? " A col-major" : "") + (accumulate ? " acc" : "");
+  std::string what = std::string(kt.isa) + " gemm_tile M=" + std::to_string(M) +
+                     " N=" + std::to_string(N) + " K=" + std::to_string(K) +
+                     (a_col_major ? " A col-major" : "") + (accumulate ? " acc" : "");
   // Entries past N in each row of C must be untouched: the reference keeps C0 there.
   EXPECT_TRUE(close(C, ref, 0, 1e-6 * (amax + 1) + 1e-6, what + " vs double"));
   EXPECT_TRUE(close(C, widen(G), 0, 2e-6 * (amax + 1) + 1e-6, what + " vs generic"));
@@ -346,35 +373,47 @@ TEST_P(Kernels, OnlineSoftmaxCols) {
   for (int64_t cols : kSizes) {
     for (int64_t rows : {int64_t(1), int64_t(17), int64_t(128)}) {
       if (cols > 100 && rows > 17) continue;
-      auto s1 = data(static_cast<size_t>(rows * cols), -8, 8, unsigned(rows + cols)), s2 = data(static_cast<size_t>(rows * cols), -8, 8, 5);
+      auto s1 = data(static_cast<size_t>(rows * cols), -8, 8, unsigned(rows + cols)),
+           s2 = data(static_cast<size_t>(rows * cols), -8, 8, 5);
       // column 0 fully masked in block 1, column 1 fully masked in both blocks
       for (int64_t r = 0; r < rows; ++r) {
         if (cols > 0) s1[static_cast<size_t>(r * cols)] = -INFINITY;
-        if (cols > 1) s1[static_cast<size_t>(r * cols + 1)] = s2[static_cast<size_t>(r * cols + 1)] = -INFINITY;
+        if (cols > 1)
+          s1[static_cast<size_t>(r * cols + 1)] = s2[static_cast<size_t>(r * cols + 1)] = -INFINITY;
       }
-      std::vector<float> m(static_cast<size_t>(cols), -INFINITY), l(static_cast<size_t>(cols), 0.0f), al(static_cast<size_t>(cols));
+      std::vector<float> m(static_cast<size_t>(cols), -INFINITY),
+          l(static_cast<size_t>(cols), 0.0f), al(static_cast<size_t>(cols));
       auto p1 = s1, p2 = s2;
       kt().online_softmax_cols_f32(p1.data(), rows, cols, m.data(), l.data(), al.data());
       std::vector<float> m1 = m;
       kt().online_softmax_cols_f32(p2.data(), rows, cols, m.data(), l.data(), al.data());
       for (int64_t c = 0; c < cols; ++c) {
         double mx = -kInf, sum = 0;
-        for (int64_t r = 0; r < rows; ++r) mx = std::max({mx, double(s1[static_cast<size_t>(r * cols + c)]), double(s2[static_cast<size_t>(r * cols + c)])});
-        std::string what = tag("online_softmax_cols", cols) + " rows=" + std::to_string(rows) + " col=" + std::to_string(c);
+        for (int64_t r = 0; r < rows; ++r)
+          mx = std::max({mx, double(s1[static_cast<size_t>(r * cols + c)]),
+                         double(s2[static_cast<size_t>(r * cols + c)])});
+        std::string what = tag("online_softmax_cols", cols) + " rows=" + std::to_string(rows) +
+                           " col=" + std::to_string(c);
         if (mx == -kInf) {
           EXPECT_EQ(m[static_cast<size_t>(c)], -INFINITY) << what;
           EXPECT_EQ(l[static_cast<size_t>(c)], 0.0f) << what;
-          for (int64_t r = 0; r < rows; ++r) EXPECT_EQ(p2[static_cast<size_t>(r * cols + c)], 0.0f) << what;
+          for (int64_t r = 0; r < rows; ++r)
+            EXPECT_EQ(p2[static_cast<size_t>(r * cols + c)], 0.0f) << what;
           continue;
         }
-        for (int64_t r = 0; r < rows; ++r) sum += std::exp(s1[static_cast<size_t>(r * cols + c)] - mx) + std::exp(s2[static_cast<size_t>(r * cols + c)] - mx);
+        for (int64_t r = 0; r < rows; ++r)
+          sum += std::exp(s1[static_cast<size_t>(r * cols + c)] - mx) +
+                 std::exp(s2[static_cast<size_t>(r * cols + c)] - mx);
         EXPECT_EQ(double(m[static_cast<size_t>(c)]), mx) << what;
         EXPECT_NEAR(l[static_cast<size_t>(c)], sum, 4e-6 * sum) << what;
-        double a_ref = m1[static_cast<size_t>(c)] == -INFINITY ? 0.0 : std::exp(double(m1[static_cast<size_t>(c)]) - mx);
+        double a_ref = m1[static_cast<size_t>(c)] == -INFINITY
+                           ? 0.0
+                           : std::exp(double(m1[static_cast<size_t>(c)]) - mx);
         EXPECT_NEAR(al[static_cast<size_t>(c)], a_ref, 2e-6 * a_ref + 1e-30) << what;
         for (int64_t r = 0; r < rows; ++r) {
           double want = std::exp(double(s2[static_cast<size_t>(r * cols + c)]) - mx);
-          EXPECT_NEAR(p2[static_cast<size_t>(r * cols + c)], want, 2e-6 * want + 1e-30) << what << " r=" << r;
+          EXPECT_NEAR(p2[static_cast<size_t>(r * cols + c)], want, 2e-6 * want + 1e-30)
+              << what << " r=" << r;
         }
       }
     }
@@ -386,13 +425,16 @@ TEST_P(Kernels, RopeRow) {
     auto x = data(static_cast<size_t>(2 * half), -2, 2, unsigned(half) + 31);
     auto ang = data(static_cast<size_t>(half), -3, 3, 32);
     std::vector<float> c(static_cast<size_t>(half)), s(static_cast<size_t>(half));
-    for (int64_t i = 0; i < half; ++i) c[static_cast<size_t>(i)] = std::cos(ang[static_cast<size_t>(i)]), s[static_cast<size_t>(i)] = std::sin(ang[static_cast<size_t>(i)]);
+    for (int64_t i = 0; i < half; ++i)
+      c[static_cast<size_t>(i)] = std::cos(ang[static_cast<size_t>(i)]),
+      s[static_cast<size_t>(i)] = std::sin(ang[static_cast<size_t>(i)]);
     for (bool inter : {false, true}) {
       for (float sign : {1.0f, -1.0f}) {
         std::vector<double> ref(x.size());
         for (int64_t i = 0; i < half; ++i) {
           int64_t i1 = inter ? 2 * i : i, i2 = inter ? 2 * i + 1 : i + half;
-          double x1 = x[static_cast<size_t>(i1)], x2 = x[static_cast<size_t>(i2)], cs = c[static_cast<size_t>(i)], sn = sign * double(s[static_cast<size_t>(i)]);
+          double x1 = x[static_cast<size_t>(i1)], x2 = x[static_cast<size_t>(i2)],
+                 cs = c[static_cast<size_t>(i)], sn = sign * double(s[static_cast<size_t>(i)]);
           ref[static_cast<size_t>(i1)] = x1 * cs - x2 * sn;
           ref[static_cast<size_t>(i2)] = x2 * cs + x1 * sn;
         }
@@ -405,9 +447,12 @@ TEST_P(Kernels, RopeRow) {
   }
 }
 
-std::string isa_name(const ::testing::TestParamInfo<const KernelTable*>& info) { return info.param->isa; }
+std::string isa_name(const ::testing::TestParamInfo<const KernelTable*>& info) {
+  return info.param->isa;
+}
 
-INSTANTIATE_TEST_SUITE_P(AllIsas, Kernels, ::testing::ValuesIn(lazarus::cpu::available_kernels()), isa_name);
+INSTANTIATE_TEST_SUITE_P(AllIsas, Kernels, ::testing::ValuesIn(lazarus::cpu::available_kernels()),
+                         isa_name);
 
 TEST(KernelSelection, GenericFirstAndChosenIsAvailable) {
   auto all = lazarus::cpu::available_kernels();

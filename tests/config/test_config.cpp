@@ -30,25 +30,28 @@ void expect_config_error(F&& f, std::initializer_list<const char*> needles) {
     ADD_FAILURE() << "no ConfigError thrown";
   } catch (const ConfigError& e) {
     std::string msg = e.what();
-    for (const char* n : needles) EXPECT_NE(msg.find(n), std::string::npos) << "'" << n << "' not in: " << msg;
+    for (const char* n : needles)
+      EXPECT_NE(msg.find(n), std::string::npos) << "'" << n << "' not in: " << msg;
   }
 }
 
 }  // namespace
 
 TEST(Enums, StringsRoundTrip) {
-  for (auto v : {AttentionType::MultiHead, AttentionType::GroupedQuery, AttentionType::MultiQuery}) {
+  for (auto v :
+       {AttentionType::MultiHead, AttentionType::GroupedQuery, AttentionType::MultiQuery}) {
     EXPECT_EQ(enum_from_string<AttentionType>(to_string(v), "x"), v);
   }
   for (auto v : {FFNType::MLP, FFNType::SwiGLU, FFNType::GeGLU, FFNType::Gated}) {
     EXPECT_EQ(enum_from_string<FFNType>(to_string(v), "x"), v);
   }
-  for (auto v : {ActivationType::ReLU, ActivationType::GELU, ActivationType::GELUTanh, ActivationType::SiLU,
-                 ActivationType::Tanh, ActivationType::Sigmoid, ActivationType::Identity}) {
+  for (auto v :
+       {ActivationType::ReLU, ActivationType::GELU, ActivationType::GELUTanh, ActivationType::SiLU,
+        ActivationType::Tanh, ActivationType::Sigmoid, ActivationType::Identity}) {
     EXPECT_EQ(enum_from_string<ActivationType>(to_string(v), "x"), v);
   }
-  for (auto v : {RoPEScalingType::None, RoPEScalingType::Linear, RoPEScalingType::Dynamic, RoPEScalingType::Llama3,
-                 RoPEScalingType::Yarn}) {
+  for (auto v : {RoPEScalingType::None, RoPEScalingType::Linear, RoPEScalingType::Dynamic,
+                 RoPEScalingType::Llama3, RoPEScalingType::Yarn}) {
     EXPECT_EQ(enum_from_string<RoPEScalingType>(to_string(v), "x"), v);
   }
   EXPECT_EQ(to_string(NormType::RMSNorm), "rms_norm");
@@ -64,7 +67,8 @@ TEST(Enums, StringsRoundTrip) {
 TEST(ModelConfig, DefaultsValidateAndCount) {
   ModelConfig m = small_model();
   m.validate();
-  // embed 128*64; per layer q 64*64, k/v 64*16 each, o 64*64, mlp 3*64*96, 2 norms; final norm; head.
+  // embed 128*64; per layer q 64*64, k/v 64*16 each, o 64*64, mlp 3*64*96, 2 norms; final norm;
+  // head.
   int64_t layer = 64 * 64 * 2 + 2 * 64 * 16 + 3 * 64 * 96 + 2 * 64;
   EXPECT_EQ(m.num_parameters(), 128 * 64 + 2 * layer + 64 + 128 * 64);
   m.head.tie_word_embeddings = true;
@@ -83,38 +87,44 @@ TEST(ModelConfig, ValidationNamesFieldAndValue) {
       {"backbone.block.attention.num_attention_heads", "hidden_size 60", "8"});
   bad([](ModelConfig& m) { m.backbone.block.attention.type = AttentionType::MultiHead; },
       {"num_key_value_heads", "multi_head"});
-  bad([](ModelConfig& m) {
-        m.backbone.block.attention.type = AttentionType::MultiQuery;
-      },
+  bad([](ModelConfig& m) { m.backbone.block.attention.type = AttentionType::MultiQuery; },
       {"num_key_value_heads", "2 must be 1"});
   bad([](ModelConfig& m) { m.backbone.block.attention.sliding_window = 0; },
       {"backbone.block.attention.sliding_window", "0"});
-  bad([](ModelConfig& m) { m.backbone.block.attention.dropout = 1.5; }, {"attention.dropout", "1.5", "[0, 1]"});
-  bad([](ModelConfig& m) { m.backbone.block.ffn.intermediate_size = -4; }, {"ffn.intermediate_size", "-4"});
+  bad([](ModelConfig& m) { m.backbone.block.attention.dropout = 1.5; },
+      {"attention.dropout", "1.5", "[0, 1]"});
+  bad([](ModelConfig& m) { m.backbone.block.ffn.intermediate_size = -4; },
+      {"ffn.intermediate_size", "-4"});
   bad([](ModelConfig& m) { m.backbone.block.ffn.activation = ActivationType::ReLU; },
       {"ffn.activation", "relu", "swiglu"});
   bad([](ModelConfig& m) { m.backbone.block.norm.eps = 0; }, {"block.norm.eps", "0"});
   bad([](ModelConfig& m) { m.backbone.vocab_size = 0; }, {"backbone.vocab_size", "0"});
-  bad([](ModelConfig& m) { m.backbone.block.attention.rope.theta = -1; }, {"attention.rope.theta", "-1"});
-  bad([](ModelConfig& m) {
+  bad([](ModelConfig& m) { m.backbone.block.attention.rope.theta = -1; },
+      {"attention.rope.theta", "-1"});
+  bad(
+      [](ModelConfig& m) {
         m.backbone.block.attention.rope.scaling = RoPEScalingType::Llama3;
         m.backbone.block.attention.rope.factor = 8;
       },
       {"rope.original_max_position_embeddings", "llama3"});
-  bad([](ModelConfig& m) {
+  bad(
+      [](ModelConfig& m) {
         m.backbone.block.attention.rope.scaling = RoPEScalingType::Dynamic;
         m.backbone.block.attention.rope.factor = 0.5;
       },
       {"rope.factor", "0.5"});
   bad([](ModelConfig& m) { m.backbone.block_overrides[5] = m.backbone.block; },
       {"backbone.block_overrides.5", "out of range", "num_layers 2"});
-  bad([](ModelConfig& m) {
+  bad(
+      [](ModelConfig& m) {
         m.backbone.block_overrides[1] = m.backbone.block;
         m.backbone.block_overrides[1].attention.num_key_value_heads = 5;
       },
       {"backbone.block_overrides.1.attention.num_key_value_heads", "5"});
-  bad([](ModelConfig& m) { m.backbone.block.type = BlockType::Mamba; }, {"block.type", "mamba", "not implemented"});
-  bad([](ModelConfig& m) {
+  bad([](ModelConfig& m) { m.backbone.block.type = BlockType::Mamba; },
+      {"block.type", "mamba", "not implemented"});
+  bad(
+      [](ModelConfig& m) {
         m.head.tie_word_embeddings = true;
         m.head.bias = true;
       },
@@ -164,19 +174,23 @@ TEST(ModelConfig, UnknownKeysListed) {
 TEST(ModelConfig, WrongTypesNameField) {
   Json j = small_model().to_json();
   j["backbone"]["hidden_size"] = "64";
-  expect_config_error([&] { ModelConfig::from_json(j); }, {"backbone.hidden_size", "expected an integer", "string"});
+  expect_config_error([&] { ModelConfig::from_json(j); },
+                      {"backbone.hidden_size", "expected an integer", "string"});
   j = small_model().to_json();
   j["backbone"]["block"]["attention"]["rope"]["theta"] = true;
-  expect_config_error([&] { ModelConfig::from_json(j); }, {"backbone.block.attention.rope.theta", "expected a number"});
+  expect_config_error([&] { ModelConfig::from_json(j); },
+                      {"backbone.block.attention.rope.theta", "expected a number"});
   j = small_model().to_json();
   j["backbone"]["block"]["ffn"]["type"] = "moe";
   expect_config_error([&] { ModelConfig::from_json(j); }, {"backbone.block.ffn.type", "'moe'"});
   j = small_model().to_json();
   j["backbone"]["block"]["ffn"] = 3;
-  expect_config_error([&] { ModelConfig::from_json(j); }, {"backbone.block.ffn", "expected an object"});
+  expect_config_error([&] { ModelConfig::from_json(j); },
+                      {"backbone.block.ffn", "expected an object"});
   j = small_model().to_json();
   j["backbone"]["block_overrides"] = Json{{"first", j["backbone"]["block"]}};
-  expect_config_error([&] { ModelConfig::from_json(j); }, {"backbone.block_overrides", "'first'", "not a layer index"});
+  expect_config_error([&] { ModelConfig::from_json(j); },
+                      {"backbone.block_overrides", "'first'", "not a layer index"});
   expect_config_error([] { ModelConfig::from_json_string("{not json"); }, {"invalid JSON"});
 }
 

@@ -6,8 +6,8 @@
 #include "lazarus/families/llama/llama_config.h"
 
 using namespace lazarus;
-using lazarus::families::LlamaConfig;
 using lazarus::config::Json;
+using lazarus::families::LlamaConfig;
 
 TEST(LlamaConfig, PresetParameterCountsArePublished) {
   EXPECT_EQ(LlamaConfig::llama2_7b().num_parameters(), 6'738'415'616);
@@ -83,7 +83,9 @@ TEST(LlamaConfig, StrictKeysAndTypes) {
     LlamaConfig::from_json(j);
     FAIL();
   } catch (const ConfigError& e) {
-    EXPECT_NE(std::string(e.what()).find("num_hidden_layers: expected an integer"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("num_hidden_layers: expected an integer"),
+              std::string::npos)
+        << e.what();
   }
   j = LlamaConfig::tiny().to_json();
   j["hidden_act"] = "gelu_pytorch_tanh";  // GeGLU-style gated FFN, HF's name written back
@@ -109,10 +111,12 @@ TEST(LlamaConfig, ValidationMessages) {
   LlamaConfig c = LlamaConfig::tiny();
   c.num_attention_heads = 8;
   c.num_key_value_heads = 3;
-  EXPECT_NE(msg_of(c).find("num_key_value_heads: 3 does not divide num_attention_heads 8"), std::string::npos);
+  EXPECT_NE(msg_of(c).find("num_key_value_heads: 3 does not divide num_attention_heads 8"),
+            std::string::npos);
   c = LlamaConfig::tiny();
   c.hidden_size = 66;
-  EXPECT_NE(msg_of(c).find("hidden_size: 66 is not divisible by num_attention_heads 4"), std::string::npos);
+  EXPECT_NE(msg_of(c).find("hidden_size: 66 is not divisible by num_attention_heads 4"),
+            std::string::npos);
   c = LlamaConfig::tiny();
   c.rms_norm_eps = -1;
   EXPECT_NE(msg_of(c).find("rms_norm_eps: -1"), std::string::npos);

@@ -89,7 +89,8 @@ TEST(Sampler, SeededAndMatchesTheDistribution) {
     EXPECT_EQ(t, b.sample(l, {}));  // same seed, same stream
     counts[size_t(t)]++;
   }
-  for (int k = 0; k < 3; ++k) EXPECT_NEAR(counts[size_t(k)] / double(n), p[size_t(k)] / z, 0.015) << k;
+  for (int k = 0; k < 3; ++k)
+    EXPECT_NEAR(counts[size_t(k)] / double(n), p[size_t(k)] / z, 0.015) << k;
 }
 
 TEST(Sampler, BatchedRowsAndErrors) {

@@ -17,7 +17,8 @@ namespace fs = std::filesystem;
 namespace {
 
 fs::path temp_dir(const std::string& name) {
-  fs::path d = fs::temp_directory_path() / ("lazarus_st_" + name + "_" + std::to_string(::getpid()));
+  fs::path d =
+      fs::temp_directory_path() / ("lazarus_st_" + name + "_" + std::to_string(::getpid()));
   fs::remove_all(d);
   fs::create_directories(d);
   return d;
@@ -99,22 +100,30 @@ TEST(Safetensors, MalformedFiles) {
   expect_error(image("{}", 0, 50), "exceeds the");
   expect_error(image("[1]     ", 0), "does not start with '{'");
   expect_error(image("{\"w\":", 0), "invalid JSON");
-  expect_error(image("{\"a\":" + std::string(100, '[') + std::string(100, ']') + "}", 0), "nested deeper");
+  expect_error(image("{\"a\":" + std::string(100, '[') + std::string(100, ']') + "}", 0),
+               "nested deeper");
   expect_error(image(R"({"w":{"shape":[2],"data_offsets":[0,8]}})", 8), "missing 'dtype'");
   expect_error(image(R"({"w":{"dtype":"F32","data_offsets":[0,8]}})", 8), "missing 'shape'");
   expect_error(image(R"({"w":{"dtype":"F32","shape":[2]}})", 8), "missing 'data_offsets'");
-  expect_error(image(R"({"w":{"dtype":"Q9","shape":[2],"data_offsets":[0,8]}})", 8), "unknown dtype 'Q9'");
-  expect_error(image(R"({"w":{"dtype":"U8","shape":[2],"data_offsets":[0,2]}})", 2), "not supported");
-  expect_error(image(R"({"w":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}})", 8), "non-negative integer");
-  expect_error(image(R"({"w":{"dtype":"F32","shape":[4294967296,4294967296,16],"data_offsets":[0,8]}})", 8),
-               "overflows");
+  expect_error(image(R"({"w":{"dtype":"Q9","shape":[2],"data_offsets":[0,8]}})", 8),
+               "unknown dtype 'Q9'");
+  expect_error(image(R"({"w":{"dtype":"U8","shape":[2],"data_offsets":[0,2]}})", 2),
+               "not supported");
+  expect_error(image(R"({"w":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}})", 8),
+               "non-negative integer");
+  expect_error(
+      image(R"({"w":{"dtype":"F32","shape":[4294967296,4294967296,16],"data_offsets":[0,8]}})", 8),
+      "overflows");
   expect_error(image(R"({"w":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})", 8),
                "data_offsets [0, 8) do not match shape (3,) x F32 = 12 bytes");
-  expect_error(image(R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[8,0]}})", 8), "end before they begin");
-  expect_error(image("{" + ok_entry + R"(,"v":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})", 12),
-               "overlap");
-  expect_error(image("{" + ok_entry + R"(,"v":{"dtype":"F32","shape":[1],"data_offsets":[12,16]}})", 16),
-               "leave a gap");
+  expect_error(image(R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[8,0]}})", 8),
+               "end before they begin");
+  expect_error(
+      image("{" + ok_entry + R"(,"v":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})", 12),
+      "overlap");
+  expect_error(
+      image("{" + ok_entry + R"(,"v":{"dtype":"F32","shape":[1],"data_offsets":[12,16]}})", 16),
+      "leave a gap");
   expect_error(image("{" + ok_entry + "}", 12), "cover 8 bytes but the data section has 12");
   expect_error(image("{" + ok_entry + "}", 4), "cover 8 bytes but the data section has 4");
   expect_error(image(R"({"__metadata__":{"a":1}})", 0), "must be a string");
@@ -133,7 +142,8 @@ TEST(Safetensors, MalformedFiles) {
 TEST(Safetensors, ShardedFolderAndIndexValidation) {
   auto dir = temp_dir("sharded");
   io::save_safetensors((dir / "model-00001-of-00002.safetensors").string(), {{"a", ones({2})}});
-  io::save_safetensors((dir / "model-00002-of-00002.safetensors").string(), {{"b", full({3}, 2.0)}});
+  io::save_safetensors((dir / "model-00002-of-00002.safetensors").string(),
+                       {{"b", full({3}, 2.0)}});
   write_file(dir / "model.safetensors.index.json",
              R"({"metadata":{"total_size":20},"weight_map":{"a":"model-00001-of-00002.safetensors",
                  "b":"model-00002-of-00002.safetensors"}})");
@@ -150,14 +160,16 @@ TEST(Safetensors, ShardedFolderAndIndexValidation) {
       EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
     }
   };
-  expect_index_error(R"({"weight_map":{"a":"../model-00001-of-00002.safetensors"}})", "points outside");
+  expect_index_error(R"({"weight_map":{"a":"../model-00001-of-00002.safetensors"}})",
+                     "points outside");
   expect_index_error(R"({"weight_map":{"a":"/etc/passwd"}})", "points outside");
   expect_index_error(R"({"weight_map":{"a":"sub/../../x.safetensors"}})", "points outside");
-  expect_index_error(R"({"weight_map":{"zz":"model-00001-of-00002.safetensors"}})", "no such tensor");
+  expect_index_error(R"({"weight_map":{"zz":"model-00001-of-00002.safetensors"}})",
+                     "no such tensor");
   expect_index_error(R"({"weight_map":{"a":3}})", "must be a file name");
   expect_index_error(R"({"metadata":{}})", "missing 'weight_map'");
   expect_index_error(R"({"weight_map":{"a":"missing.safetensors"}})", "cannot open");
-  expect_index_error("{" + std::string(5000, '[') , "nested deeper");
+  expect_index_error("{" + std::string(5000, '['), "nested deeper");
   fs::remove_all(dir);
   EXPECT_THROW(io::load_safetensors_folder(dir.string()), LoadError);
 }
@@ -167,7 +179,8 @@ TEST(Safetensors, AtomicWriteLeavesNoPartialFile) {
   std::string path = (dir / "m.safetensors").string();
   io::save_safetensors(path, {{"w", ones({4})}});
   // Saving into a missing folder fails cleanly; the earlier file is untouched.
-  EXPECT_THROW(io::save_safetensors((dir / "nope" / "m.safetensors").string(), {{"w", ones({4})}}), LoadError);
+  EXPECT_THROW(io::save_safetensors((dir / "nope" / "m.safetensors").string(), {{"w", ones({4})}}),
+               LoadError);
   io::save_safetensors(path, {{"w", full({4}, 7.0)}});
   EXPECT_DOUBLE_EQ(sum(io::SafetensorsFile::open(path)->tensor("w")).item(), 28.0);
   for (auto& e : fs::directory_iterator(dir)) {

@@ -1,8 +1,9 @@
 // Llama parity driver: builds tiny Llama models (GQA, MQA + tied head, llama3 / linear / dynamic /
 // yarn rope scaling, sliding window with left padding, biases), runs forward with labels and
 // backward, and writes per case: config.json (HF form), tensors.bin + manifest.json (weights,
-// input_ids, attention_mask, position of kept tokens, labels, logits, every hidden state, loss, every
-// parameter's gradient). tests/reference/torch_llama.py rebuilds each model in torch and compares.
+// input_ids, attention_mask, position of kept tokens, labels, logits, every hidden state, loss,
+// every parameter's gradient). tests/reference/torch_llama.py rebuilds each model in torch and
+// compares.
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -26,7 +27,8 @@ namespace {
 // Raw little-endian tensors in one file, described by a JSON manifest.
 class TensorWriter {
  public:
-  explicit TensorWriter(const fs::path& dir) : dir_(dir), out_(dir / "tensors.bin", std::ios::binary) {}
+  explicit TensorWriter(const fs::path& dir)
+      : dir_(dir), out_(dir / "tensors.bin", std::ios::binary) {}
   void add(const std::string& name, const Tensor& t) {
     bool is_int = t.dtype() == DType::I64 || t.dtype() == DType::I32;
     std::string bytes;
@@ -37,7 +39,9 @@ class TensorWriter {
       auto v = t.to(DType::F32).contiguous().to_vector<float>();
       bytes.assign(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(float));
     }
-    manifest_[name] = {{"dtype", is_int ? "i64" : "f32"}, {"shape", t.shape()}, {"offset", offset_},
+    manifest_[name] = {{"dtype", is_int ? "i64" : "f32"},
+                       {"shape", t.shape()},
+                       {"offset", offset_},
                        {"nbytes", bytes.size()}};
     out_.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
     offset_ += bytes.size();
@@ -73,7 +77,8 @@ void run_case(const fs::path& root, const Case& c) {
   nn::StateDict sd = model.state_dict();
   for (auto& [name, t] : sd) {
     bool norm = name.find("norm") != std::string::npos;
-    t = norm ? randn(t.shape(), DType::F32, 1.0, 0.2, &gen) : randn(t.shape(), DType::F32, 0.0, 0.15, &gen);
+    t = norm ? randn(t.shape(), DType::F32, 1.0, 0.2, &gen)
+             : randn(t.shape(), DType::F32, 0.0, 0.15, &gen);
   }
   model.load_state_dict(sd);
 
@@ -81,7 +86,8 @@ void run_case(const fs::path& root, const Case& c) {
   Tensor ids = randint(0, V, {B, T}, &gen);
   std::vector<int64_t> mask(B * T, 1), labels = ids.to_vector<int64_t>();
   for (int64_t t = 0; t < c.left_pad_row1; ++t) mask[1 * T + t] = 0;
-  for (int64_t i = 0; i < B * T; ++i) if (!mask[i]) labels[i] = -100;
+  for (int64_t i = 0; i < B * T; ++i)
+    if (!mask[i]) labels[i] = -100;
   labels[3] = -100;  // an ignored label inside a row
   // The first kept token of a left-padded row is "predicted" from a padding position, whose output
   // no one defines (HF and we treat fully masked query rows differently): not a label.
@@ -89,7 +95,8 @@ void run_case(const fs::path& root, const Case& c) {
   Tensor attention_mask = from_vector(mask, {B, T}, DType::I64);
   Tensor label_t = from_vector(labels, {B, T}, DType::I64);
 
-  auto out = model.forward(ids, c.left_pad_row1 ? attention_mask : Tensor(), label_t, nullptr, true);
+  auto out =
+      model.forward(ids, c.left_pad_row1 ? attention_mask : Tensor(), label_t, nullptr, true);
   out.loss.backward();
 
   TensorWriter w(dir);
@@ -99,10 +106,12 @@ void run_case(const fs::path& root, const Case& c) {
   w.add("labels", label_t);
   w.add("out.logits", out.logits);
   w.add("out.loss", out.loss.reshape({1}));
-  for (size_t i = 0; i < out.hidden_states.size(); ++i) w.add(fmt::format("out.hidden_states.{}", i), out.hidden_states[i]);
+  for (size_t i = 0; i < out.hidden_states.size(); ++i)
+    w.add(fmt::format("out.hidden_states.{}", i), out.hidden_states[i]);
   for (auto& [name, p] : model.named_parameters()) w.add("grad." + name, p->grad());
   w.finish();
-  std::printf("case %s: loss %.6f, %zu parameters\n", c.name.c_str(), out.loss.item(), model.named_parameters().size());
+  std::printf("case %s: loss %.6f, %zu parameters\n", c.name.c_str(), out.loss.item(),
+              model.named_parameters().size());
 }
 
 LlamaConfig base() {
@@ -171,7 +180,8 @@ int main(int argc, char** argv) {
     c.rope_scaling.scaling = config::RoPEScalingType::Yarn;
     c.rope_scaling.factor = 2.0;
     c.rope_scaling.beta_fast = 8.0;
-    c.rope_scaling.original_max_position_embeddings = 32;  // puts the ramp inside the 8 rotary pairs
+    c.rope_scaling.original_max_position_embeddings =
+        32;                          // puts the ramp inside the 8 rotary pairs
     c.max_position_embeddings = 64;  // = factor * original, so every reading of HF's yarn agrees
     cases.push_back({"yarn_rope", c});
   }

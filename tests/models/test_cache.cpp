@@ -64,7 +64,8 @@ TEST(Cache, DecodeAndChunkedPrefillMatchFullForward) {
 TEST(Cache, GrowsInPlaceAndChecksShapes) {
   components::KVCache kv(20, /*initial_capacity=*/4);
   Generator gen(1);
-  Tensor k1 = randn({1, 2, 3, 8}, DType::F32, 0, 1, &gen), k2 = randn({1, 2, 6, 8}, DType::F32, 0, 1, &gen);
+  Tensor k1 = randn({1, 2, 3, 8}, DType::F32, 0, 1, &gen),
+         k2 = randn({1, 2, 6, 8}, DType::F32, 0, 1, &gen);
   kv.update(k1, k1);
   EXPECT_EQ(kv.capacity(), 4);
   auto [k, v] = kv.update(k2, k2);
@@ -72,7 +73,8 @@ TEST(Cache, GrowsInPlaceAndChecksShapes) {
   EXPECT_EQ(kv.length(), 9);
   expect_close(k, cat({k1, k2}, 2), 0);
   EXPECT_THROW(kv.update(randn({1, 3, 1, 8}), randn({1, 3, 1, 8})), ShapeError);
-  EXPECT_THROW(kv.update(randn({1, 2, 12, 8}), randn({1, 2, 12, 8})), ShapeError);  // past max_length
+  EXPECT_THROW(kv.update(randn({1, 2, 12, 8}), randn({1, 2, 12, 8})),
+               ShapeError);  // past max_length
 
   LlamaForCausalLM m(small());
   auto cache = m.make_cache(2, 8);
@@ -91,7 +93,8 @@ TEST(Padding, LeftAndRightPaddedRowsEqualRowsAlone) {
 
     // Left padding: row 1 = [pad pad pad b0..b4].
     Tensor ids = cat({a, cat({zeros({1, 3}, DType::I64), b}, 1)}, 0);
-    Tensor mask = from_vector(std::vector<int64_t>{1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 1, 1, 1, 1, 1}, {2, 8}, DType::I64);
+    Tensor mask = from_vector(std::vector<int64_t>{1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 1, 1, 1, 1, 1},
+                              {2, 8}, DType::I64);
     auto cache = m.make_cache(2);
     Tensor batch = m.forward(ids, mask, Tensor(), cache).logits;
     expect_close(batch.narrow(0, 0, 1), alone_a);
@@ -99,7 +102,8 @@ TEST(Padding, LeftAndRightPaddedRowsEqualRowsAlone) {
 
     // Decode two more tokens for both rows; each must match its row continued alone.
     Tensor next = from_vector(std::vector<int64_t>{5, 6, 7, 8}, {2, 2}, DType::I64);
-    Tensor step = m.forward(next, Tensor(), Tensor(), cache).logits;  // the cache remembers the padding
+    Tensor step =
+        m.forward(next, Tensor(), Tensor(), cache).logits;  // the cache remembers the padding
     Tensor cont_a = m.forward(cat({a, next.narrow(0, 0, 1)}, 1)).logits;
     Tensor cont_b = m.forward(cat({b, next.narrow(0, 1, 1)}, 1)).logits;
     expect_close(step.narrow(0, 0, 1), cont_a.narrow(1, 8, 2));
@@ -107,7 +111,8 @@ TEST(Padding, LeftAndRightPaddedRowsEqualRowsAlone) {
 
     // Right padding: row 1 = [b0..b4 pad pad pad].
     Tensor rids = cat({a, cat({b, zeros({1, 3}, DType::I64)}, 1)}, 0);
-    Tensor rmask = from_vector(std::vector<int64_t>{1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0}, {2, 8}, DType::I64);
+    Tensor rmask = from_vector(std::vector<int64_t>{1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0},
+                               {2, 8}, DType::I64);
     Tensor right = m.forward(rids, rmask).logits;
     expect_close(right.narrow(0, 1, 1).narrow(1, 0, 5), alone_b);
   }

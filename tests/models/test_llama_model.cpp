@@ -25,16 +25,18 @@ TEST(LlamaModel, ParameterNamesAreHuggingFaces) {
   std::set<std::string> want = {"model.embed_tokens.weight", "model.norm.weight", "lm_head.weight"};
   for (int l = 0; l < 2; ++l) {
     std::string p = "model.layers." + std::to_string(l) + ".";
-    for (const char* s : {"self_attn.q_proj.weight", "self_attn.k_proj.weight", "self_attn.v_proj.weight",
-                          "self_attn.o_proj.weight", "mlp.gate_proj.weight", "mlp.up_proj.weight",
-                          "mlp.down_proj.weight", "input_layernorm.weight", "post_attention_layernorm.weight"}) {
+    for (const char* s :
+         {"self_attn.q_proj.weight", "self_attn.k_proj.weight", "self_attn.v_proj.weight",
+          "self_attn.o_proj.weight", "mlp.gate_proj.weight", "mlp.up_proj.weight",
+          "mlp.down_proj.weight", "input_layernorm.weight", "post_attention_layernorm.weight"}) {
       want.insert(p + s);
     }
   }
   EXPECT_EQ(names, want);
   EXPECT_EQ(m.num_parameters(), cfg.num_parameters());
   EXPECT_EQ(m.model->layers->size(), 2u);
-  EXPECT_EQ((*m.model->layers)[0].self_attn->k_proj->weight.shape(), (Shape{32, 64}));  // 2 kv heads x 16
+  EXPECT_EQ((*m.model->layers)[0].self_attn->k_proj->weight.shape(),
+            (Shape{32, 64}));  // 2 kv heads x 16
 
   cfg.tie_word_embeddings = true;
   cfg.attention_bias = true;
@@ -126,8 +128,8 @@ TEST(RoPE, ScalingFrequencies) {
   l3.factor = 8;
   l3.original_max_position_embeddings = 8192;
   auto scaled = RotaryEmbedding(64, l3, 131072).inv_freq(1);
-  EXPECT_FLOAT_EQ(scaled[0], plain[0]);         // high frequency: kept
-  EXPECT_FLOAT_EQ(scaled[31], plain[31] / 8);   // low frequency: interpolated
+  EXPECT_FLOAT_EQ(scaled[0], plain[0]);        // high frequency: kept
+  EXPECT_FLOAT_EQ(scaled[31], plain[31] / 8);  // low frequency: interpolated
   config::RoPEConfig lin = base;
   lin.scaling = config::RoPEScalingType::Linear;
   lin.factor = 4;
@@ -171,7 +173,8 @@ TEST(LlamaModel, Bf16ForwardAndCacheTrackF32) {
   NoGradGuard ng;
   Generator gen(8);
   Tensor ids = randint(0, 256, {2, 6}, &gen);
-  Tensor mask = from_vector(std::vector<int64_t>{1, 1, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1}, {2, 6}, DType::I64);
+  Tensor mask =
+      from_vector(std::vector<int64_t>{1, 1, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1}, {2, 6}, DType::I64);
   Tensor a = m32.forward(ids, mask).logits;
   Tensor b = m16.forward(ids, mask).logits;
   EXPECT_EQ(b.dtype(), DType::BF16);

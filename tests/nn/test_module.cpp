@@ -61,7 +61,8 @@ TEST(Module, StrictLoadListsEveryProblem) {
     EXPECT_NE(m.find("self_attn.o_proj.weight"), std::string::npos) << m;
     EXPECT_NE(m.find("unexpected (1)"), std::string::npos) << m;
     EXPECT_NE(m.find("lm_head.weight"), std::string::npos) << m;
-    EXPECT_NE(m.find("input_layernorm.weight (checkpoint (9,) vs model (8,))"), std::string::npos) << m;
+    EXPECT_NE(m.find("input_layernorm.weight (checkpoint (9,) vs model (8,))"), std::string::npos)
+        << m;
   }
 }
 

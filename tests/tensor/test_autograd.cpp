@@ -1,5 +1,6 @@
 // Autograd semantics: accumulation, no-grad scope, graph freed after backward, errors on misuse,
-// explicit upstream gradients, value_and_grad not touching the caller's tensors, half-precision grads.
+// explicit upstream gradients, value_and_grad not touching the caller's tensors, half-precision
+// grads.
 #include "test_helpers.h"
 
 using namespace etest;
@@ -45,9 +46,7 @@ TEST(Autograd, NoGradGuardRecordsNothing) {
     EXPECT_FALSE(z.requires_grad());
     EXPECT_FALSE(x.slice(0, 0, 2).requires_grad());
     EXPECT_FALSE(rms_norm(x, Tensor(), 1e-6).requires_grad());
-    {
-      NoGradGuard inner;
-    }
+    { NoGradGuard inner; }
     EXPECT_FALSE(grad_enabled());  // nesting restores the outer state
   }
   EXPECT_TRUE(grad_enabled());
@@ -103,7 +102,8 @@ TEST(Autograd, ExplicitUpstreamGradient) {
 
 TEST(Autograd, ValueAndGradLeavesCallerUntouched) {
   Tensor a = make({1, 2, 3}, {3}, DType::F64), b = make({2}, {1}, DType::F64);
-  auto [v, g] = value_and_grad([](const std::vector<Tensor>& p) { return sum(p[0] * p[0] * p[1]); }, {a, b});
+  auto [v, g] =
+      value_and_grad([](const std::vector<Tensor>& p) { return sum(p[0] * p[0] * p[1]); }, {a, b});
   EXPECT_DOUBLE_EQ(v.item(), 28);
   ASSERT_EQ(g.size(), 2u);
   EXPECT_TRUE(close(g[0], {4, 8, 12}, 0, 0));
@@ -111,7 +111,8 @@ TEST(Autograd, ValueAndGradLeavesCallerUntouched) {
   EXPECT_FALSE(a.requires_grad());
   EXPECT_FALSE(a.grad().defined());
   // Calling twice gives the same result (no hidden accumulation).
-  auto [v2, g2] = value_and_grad([](const std::vector<Tensor>& p) { return sum(p[0] * p[0] * p[1]); }, {a, b});
+  auto [v2, g2] =
+      value_and_grad([](const std::vector<Tensor>& p) { return sum(p[0] * p[0] * p[1]); }, {a, b});
   EXPECT_TRUE(close(g2[0], {4, 8, 12}, 0, 0));
 }
 
@@ -179,8 +180,10 @@ TEST(Autograd, SecondBackwardThroughFreedSharedSubgraphThrows) {
 
 TEST(Autograd, ValueAndGradNeedsScalar) {
   Tensor a = make({1, 2}, {2});
-  EXPECT_THROW(value_and_grad([](const std::vector<Tensor>& p) { return p[0] * 2.0; }, {a}), AutogradError);
-  auto [v, g] = value_and_grad([](const std::vector<Tensor>& p) { return sum(p[0] * 0.0 + 1.0); }, {a});
+  EXPECT_THROW(value_and_grad([](const std::vector<Tensor>& p) { return p[0] * 2.0; }, {a}),
+               AutogradError);
+  auto [v, g] =
+      value_and_grad([](const std::vector<Tensor>& p) { return sum(p[0] * 0.0 + 1.0); }, {a});
   EXPECT_DOUBLE_EQ(v.item(), 2);
   ASSERT_EQ(g.size(), 1u);
   if (g[0].defined()) EXPECT_TRUE(close(g[0], {0, 0}, 0, 0));
@@ -208,21 +211,51 @@ Vec grad_of(const std::function<Tensor(const Tensor&)>& f, const Vec& x0) {
 }  // namespace
 
 TEST(Autograd, GradientsAtNonDifferentiablePointsFollowTorch) {
-  EXPECT_TRUE(close(grad_of([](const Tensor& x) { return relu(x); }, {-1, 0, 2}), {0, 0, 1}, 0, 0)) << "relu'(0) = 0";
-  EXPECT_TRUE(close(grad_of([](const Tensor& x) { return abs(x); }, {-1, 0, 2}), {-1, 0, 1}, 0, 0)) << "abs'(0) = 0";
-  EXPECT_TRUE(close(grad_of([](const Tensor& x) { return maximum(x, x.detach()); }, {1, 2}), {0.5, 0.5}, 0, 0)) << "maximum tie";
-  EXPECT_TRUE(close(grad_of([](const Tensor& x) { return minimum(x, full({}, 2.0, DType::F64)); }, {1, 2, 3}), {1, 0.5, 0}, 0, 0)) << "minimum tie";
-  EXPECT_TRUE(close(grad_of([](const Tensor& x) { return pow(x, 2.0); }, {0, 3}), {0, 6}, 0, 0)) << "pow(0, 2)";
-  EXPECT_TRUE(close(grad_of([](const Tensor& x) { return sqrt(x); }, {0}), {INFINITY}, 0, 0)) << "sqrt'(0)";
+  EXPECT_TRUE(close(grad_of([](const Tensor& x) { return relu(x); }, {-1, 0, 2}), {0, 0, 1}, 0, 0))
+      << "relu'(0) = 0";
+  EXPECT_TRUE(close(grad_of([](const Tensor& x) { return abs(x); }, {-1, 0, 2}), {-1, 0, 1}, 0, 0))
+      << "abs'(0) = 0";
+  EXPECT_TRUE(close(grad_of([](const Tensor& x) { return maximum(x, x.detach()); }, {1, 2}),
+                    {0.5, 0.5}, 0, 0))
+      << "maximum tie";
+  EXPECT_TRUE(close(
+      grad_of([](const Tensor& x) { return minimum(x, full({}, 2.0, DType::F64)); }, {1, 2, 3}),
+      {1, 0.5, 0}, 0, 0))
+      << "minimum tie";
+  EXPECT_TRUE(close(grad_of([](const Tensor& x) { return pow(x, 2.0); }, {0, 3}), {0, 6}, 0, 0))
+      << "pow(0, 2)";
+  EXPECT_TRUE(close(grad_of([](const Tensor& x) { return sqrt(x); }, {0}), {INFINITY}, 0, 0))
+      << "sqrt'(0)";
   // d/db 0^b at b = 2 is 0 in torch (not 0 * log 0 = NaN).
-  EXPECT_TRUE(close(grad_of([](const Tensor& b) { return pow(zeros({2}, DType::F64), b); }, {2, 3}), {0, 0}, 0, 0)) << "pow base 0, grad of exponent";
-  EXPECT_TRUE(close(grad_of([](const Tensor& x) { return log_softmax(x + make({0, -INFINITY, 0}, {3}, DType::F64), 0) * make({1, 0, 1}, {3}, DType::F64); }, {1, 2, 3}),
+  EXPECT_TRUE(close(grad_of([](const Tensor& b) { return pow(zeros({2}, DType::F64), b); }, {2, 3}),
+                    {0, 0}, 0, 0))
+      << "pow base 0, grad of exponent";
+  EXPECT_TRUE(close(grad_of(
+                        [](const Tensor& x) {
+                          return log_softmax(x + make({0, -INFINITY, 0}, {3}, DType::F64), 0) *
+                                 make({1, 0, 1}, {3}, DType::F64);
+                        },
+                        {1, 2, 3}),
                     {1 - 2 / (1 + std::exp(2.0)), 0, 1 - 2 / (1 + std::exp(-2.0))}, 1e-12, 1e-12))
       << "log_softmax with -inf entry";
-  EXPECT_TRUE(close(grad_of([](const Tensor& x) { return softmax(x + make({0, -INFINITY}, {2}, DType::F64), 0); }, {1, 2}), {0, 0}, 0, 1e-12)) << "softmax -inf";
+  EXPECT_TRUE(close(grad_of(
+                        [](const Tensor& x) {
+                          return softmax(x + make({0, -INFINITY}, {2}, DType::F64), 0);
+                        },
+                        {1, 2}),
+                    {0, 0}, 0, 1e-12))
+      << "softmax -inf";
   Tensor m = make({1, 0, 1}, {3}, DType::F64);
-  EXPECT_TRUE(close(grad_of([&](const Tensor& x) { return masked_fill(x, gt(m, zeros({})), 5.0); }, {1, 2, 3}), {0, 1, 0}, 0, 0)) << "masked_fill";
+  EXPECT_TRUE(close(
+      grad_of([&](const Tensor& x) { return masked_fill(x, gt(m, zeros({})), 5.0); }, {1, 2, 3}),
+      {0, 1, 0}, 0, 0))
+      << "masked_fill";
   // where: the unselected branch gets exactly 0 even when its forward value is inf.
-  EXPECT_TRUE(close(grad_of([&](const Tensor& x) { return where(gt(x, zeros({})), x, log(x)); }, {0.5, 2}), {1, 1}, 0, 0)) << "where";
-  EXPECT_TRUE(close(grad_of([](const Tensor& x) { return amax(x); }, {-INFINITY, 1, 1}), {0, 0.5, 0.5}, 0, 0)) << "amax ties with -inf";
+  EXPECT_TRUE(
+      close(grad_of([&](const Tensor& x) { return where(gt(x, zeros({})), x, log(x)); }, {0.5, 2}),
+            {1, 1}, 0, 0))
+      << "where";
+  EXPECT_TRUE(close(grad_of([](const Tensor& x) { return amax(x); }, {-INFINITY, 1, 1}),
+                    {0, 0.5, 0.5}, 0, 0))
+      << "amax ties with -inf";
 }

@@ -9,11 +9,14 @@ using namespace etest;
 
 namespace {
 Tensor f(Shape s) { return rand_t(s, 1); }
-Tensor ids(const std::vector<int64_t>& v, Shape s) { return from_vector<int64_t>(v, s, DType::I64); }
+Tensor ids(const std::vector<int64_t>& v, Shape s) {
+  return from_vector<int64_t>(v, s, DType::I64);
+}
 constexpr int64_t kBig = int64_t(1) << 40;
 }  // namespace
 
-#define EXPECT_THROWS(E, stmt, needle) EXPECT_TRUE(throws_with<E>([&] { (void)(stmt); }, needle)) << #stmt
+#define EXPECT_THROWS(E, stmt, needle) \
+  EXPECT_TRUE(throws_with<E>([&] { (void)(stmt); }, needle)) << #stmt
 
 TEST(BadInput, MismatchedShapes) {
   EXPECT_THROWS(ShapeError, add(f({2, 3}), f({4, 3})), "[add]");
@@ -39,7 +42,8 @@ TEST(BadInput, MismatchedShapes) {
   EXPECT_THROWS(ShapeError, layer_norm(f({2, 8}), f({8}), f({2, 8}), 1e-6), "[layer_norm]");
   EXPECT_THROWS(ShapeError, tril(f({4}), 0), "[tril]");
   EXPECT_THROWS(ShapeError, gather(f({2, 3}), 1, ids({0}, {1})), "[gather]");
-  EXPECT_THROWS(ShapeError, scatter_add(f({2, 3}), 1, ids({0, 1}, {1, 2}), f({2, 2})), "[scatter_add]");
+  EXPECT_THROWS(ShapeError, scatter_add(f({2, 3}), 1, ids({0, 1}, {1, 2}), f({2, 2})),
+                "[scatter_add]");
   EXPECT_THROWS(ShapeError, index_select(f({2, 3}), 0, ids({0, 1}, {1, 2})), "[index_select]");
   EXPECT_THROWS(ShapeError, embedding(f({2, 3, 4}), ids({0}, {1})), "[embedding]");
   EXPECT_THROWS(ShapeError, f({2, 3}).expand({3, 3}), "[expand]");
@@ -59,7 +63,10 @@ TEST(BadInput, WrongDtypes) {
   EXPECT_THROWS(DTypeError, embedding(f({4, 2}), f({3})), "[embedding]");
   EXPECT_THROWS(DTypeError, gather(f({2, 3}), 1, f({2, 3})), "[gather]");
   EXPECT_THROWS(DTypeError, index_select(f({2, 3}), 0, f({2})), "[index_select]");
-  EXPECT_THROWS(DTypeError, scatter_add(f({2, 3}), 1, ids({0, 1, 2, 0, 1, 2}, {2, 3}), zeros({2, 3}, DType::F64)), "[scatter_add]");
+  EXPECT_THROWS(
+      DTypeError,
+      scatter_add(f({2, 3}), 1, ids({0, 1, 2, 0, 1, 2}, {2, 3}), zeros({2, 3}, DType::F64)),
+      "[scatter_add]");
   EXPECT_THROWS(DTypeError, rms_norm(i, Tensor(), 1e-6), "[rms_norm]");
   EXPECT_THROWS(DTypeError, layer_norm(i, Tensor(), Tensor(), 1e-6), "[layer_norm]");
   EXPECT_THROWS(DTypeError, softmax(i, 0), "[softmax]");
@@ -67,9 +74,17 @@ TEST(BadInput, WrongDtypes) {
   EXPECT_THROWS(DTypeError, mean(i), "[mean]");
   EXPECT_THROWS(DTypeError, var(i), "[var]");
   EXPECT_THROWS(DTypeError, logsumexp(i, {0}), "[logsumexp]");
-  EXPECT_THROWS(DTypeError, rope(zeros({1, 1, 2, 4}, DType::I32), f({4, 2}), f({4, 2}), 0, false), "[rope]");
-  EXPECT_THROWS(DTypeError, scaled_dot_product_attention(f({1, 1, 2, 4}), f({1, 1, 2, 4}).to(DType::BF16), f({1, 1, 2, 4})), "[attention]");
-  EXPECT_THROWS(DTypeError, scaled_dot_product_attention(zeros({1, 1, 2, 4}, DType::I64), zeros({1, 1, 2, 4}, DType::I64), zeros({1, 1, 2, 4}, DType::I64)), "[attention]");
+  EXPECT_THROWS(DTypeError, rope(zeros({1, 1, 2, 4}, DType::I32), f({4, 2}), f({4, 2}), 0, false),
+                "[rope]");
+  EXPECT_THROWS(DTypeError,
+                scaled_dot_product_attention(f({1, 1, 2, 4}), f({1, 1, 2, 4}).to(DType::BF16),
+                                             f({1, 1, 2, 4})),
+                "[attention]");
+  EXPECT_THROWS(
+      DTypeError,
+      scaled_dot_product_attention(zeros({1, 1, 2, 4}, DType::I64), zeros({1, 1, 2, 4}, DType::I64),
+                                   zeros({1, 1, 2, 4}, DType::I64)),
+      "[attention]");
   EXPECT_THROWS(DTypeError, rand({3}, DType::I64), "[rand]");
   EXPECT_THROWS(DTypeError, randn({3}, DType::Bool), "[randn]");
   EXPECT_THROWS(DTypeError, zeros({3}, DType::I32).requires_grad_(), "[requires_grad_]");
@@ -80,8 +95,10 @@ TEST(BadInput, OutOfRangeIndices) {
   Tensor w = f({5, 3});
   EXPECT_THROWS(IndexError, embedding(w, ids({0, 5}, {2})), "[embedding]");
   EXPECT_THROWS(IndexError, embedding(w, ids({-1}, {1})), "[embedding]");
-  EXPECT_THROWS(IndexError, embedding(w, from_vector<int32_t>({7}, {1}, DType::I32)), "[embedding]");
-  EXPECT_THROWS(IndexError, embedding(w, ids({std::numeric_limits<int64_t>::max()}, {1})), "[embedding]");
+  EXPECT_THROWS(IndexError, embedding(w, from_vector<int32_t>({7}, {1}, DType::I32)),
+                "[embedding]");
+  EXPECT_THROWS(IndexError, embedding(w, ids({std::numeric_limits<int64_t>::max()}, {1})),
+                "[embedding]");
   EXPECT_THROWS(IndexError, index_select(w, 1, ids({3}, {1})), "[index_select]");
   EXPECT_THROWS(IndexError, gather(w, 1, ids({0, 3}, {1, 2})), "[gather]");
   EXPECT_THROWS(IndexError, gather(w, 0, ids({-6}, {1, 1})), "[gather]");
@@ -118,7 +135,8 @@ TEST(BadInput, NegativeAndOverflowingSizes) {
   EXPECT_THROWS(IndexError, rope_tables(8, int64_t(1) << 62, 10000), "[rope_tables]");
   std::vector<float> buf(4);
   EXPECT_THROWS(ShapeError, from_blob(buf.data(), 16, {2, 3}, DType::F32, nullptr), "[from_blob]");
-  EXPECT_THROWS(IndexError, from_blob(buf.data(), 16, {kBig, kBig}, DType::F32, nullptr), "[from_blob]");
+  EXPECT_THROWS(IndexError, from_blob(buf.data(), 16, {kBig, kBig}, DType::F32, nullptr),
+                "[from_blob]");
 }
 
 TEST(BadInput, BadDims) {
@@ -169,8 +187,9 @@ TEST(BadInput, RopeAndAttention) {
   EXPECT_THROWS(IndexError, rope(x, c, s, 13, false), "[rope]");  // positions 13..16 > 16
   EXPECT_THROWS(IndexError, rope(x, c, s, -1, true), "[rope]");
   EXPECT_THROWS(IndexError, rope(f({1, 1, 17, 8}), c, s, 0, false), "[rope]");
-  EXPECT_THROWS(ShapeError, rope(f({1, 2, 4, 6}), c, s, 0, false), "[rope]");   // Dh/2 != table width
-  EXPECT_THROWS(ShapeError, rope(f({1, 2, 4, 7}), c, s, 0, false), "[rope]");   // odd head dim
+  EXPECT_THROWS(ShapeError, rope(f({1, 2, 4, 6}), c, s, 0, false),
+                "[rope]");  // Dh/2 != table width
+  EXPECT_THROWS(ShapeError, rope(f({1, 2, 4, 7}), c, s, 0, false), "[rope]");  // odd head dim
   EXPECT_THROWS(ShapeError, rope(x, c, f({16, 3}), 0, false), "[rope]");
   EXPECT_THROWS(ShapeError, rope(f({8}), c, s, 0, false), "[rope]");
   EXPECT_THROWS(ShapeError, rope_tables(7, 16, 10000), "[rope_tables]");
@@ -178,14 +197,22 @@ TEST(BadInput, RopeAndAttention) {
 
   Tensor q = f({1, 6, 3, 8}), k = f({1, 4, 3, 8}), v = f({1, 4, 3, 8});
   EXPECT_THROWS(ShapeError, scaled_dot_product_attention(q, k, v), "[attention]");  // 6 % 4
-  EXPECT_THROWS(ShapeError, scaled_dot_product_attention(q, f({1, 0, 3, 8}), f({1, 0, 3, 8})), "[attention]");
+  EXPECT_THROWS(ShapeError, scaled_dot_product_attention(q, f({1, 0, 3, 8}), f({1, 0, 3, 8})),
+                "[attention]");
   EXPECT_THROWS(ShapeError, scaled_dot_product_attention(f({6, 3, 8}), k, v), "[attention]");
-  EXPECT_THROWS(ShapeError, scaled_dot_product_attention(f({1, 2, 3, 8}), f({1, 2, 3, 4}), f({1, 2, 3, 4})), "[attention]");
-  EXPECT_THROWS(ShapeError, scaled_dot_product_attention(f({1, 2, 3, 8}), f({1, 2, 3, 8}), f({1, 2, 4, 8})), "[attention]");
-  EXPECT_THROWS(ShapeError, scaled_dot_product_attention(f({2, 2, 3, 8}), f({1, 2, 3, 8}), f({1, 2, 3, 8})), "[attention]");
+  EXPECT_THROWS(ShapeError,
+                scaled_dot_product_attention(f({1, 2, 3, 8}), f({1, 2, 3, 4}), f({1, 2, 3, 4})),
+                "[attention]");
+  EXPECT_THROWS(ShapeError,
+                scaled_dot_product_attention(f({1, 2, 3, 8}), f({1, 2, 3, 8}), f({1, 2, 4, 8})),
+                "[attention]");
+  EXPECT_THROWS(ShapeError,
+                scaled_dot_product_attention(f({2, 2, 3, 8}), f({1, 2, 3, 8}), f({1, 2, 3, 8})),
+                "[attention]");
   Tensor q2 = f({1, 2, 3, 8}), k2 = f({1, 2, 5, 8});
   EXPECT_THROWS(ShapeError, scaled_dot_product_attention(q2, k2, k2, f({3, 4})), "[attention]");
-  EXPECT_THROWS(ShapeError, scaled_dot_product_attention(q2, k2, k2, f({2, 2, 3, 5})), "[attention]");
+  EXPECT_THROWS(ShapeError, scaled_dot_product_attention(q2, k2, k2, f({2, 2, 3, 5})),
+                "[attention]");
   AttentionOptions o;
   o.window = -1;
   EXPECT_THROWS(ShapeError, scaled_dot_product_attention(q2, k2, k2, Tensor(), o), "[attention]");

@@ -29,13 +29,41 @@ using Vec = std::vector<double>;
 inline double load_elem(const Tensor& t, int64_t e) {
   const char* base = static_cast<const char*>(t.storage()->data());
   switch (t.dtype()) {
-    case DType::F32: { float v; std::memcpy(&v, base + e * 4, 4); return v; }
-    case DType::F64: { double v; std::memcpy(&v, base + e * 8, 8); return v; }
-    case DType::BF16: { uint16_t v; std::memcpy(&v, base + e * 2, 2); return bf16_bits_to_f32(v); }
-    case DType::F16: { uint16_t v; std::memcpy(&v, base + e * 2, 2); return f16_bits_to_f32(v); }
-    case DType::I32: { int32_t v; std::memcpy(&v, base + e * 4, 4); return v; }
-    case DType::I64: { int64_t v; std::memcpy(&v, base + e * 8, 8); return double(v); }
-    case DType::Bool: { uint8_t v; std::memcpy(&v, base + e, 1); return v ? 1.0 : 0.0; }
+    case DType::F32: {
+      float v;
+      std::memcpy(&v, base + e * 4, 4);
+      return v;
+    }
+    case DType::F64: {
+      double v;
+      std::memcpy(&v, base + e * 8, 8);
+      return v;
+    }
+    case DType::BF16: {
+      uint16_t v;
+      std::memcpy(&v, base + e * 2, 2);
+      return bf16_bits_to_f32(v);
+    }
+    case DType::F16: {
+      uint16_t v;
+      std::memcpy(&v, base + e * 2, 2);
+      return f16_bits_to_f32(v);
+    }
+    case DType::I32: {
+      int32_t v;
+      std::memcpy(&v, base + e * 4, 4);
+      return v;
+    }
+    case DType::I64: {
+      int64_t v;
+      std::memcpy(&v, base + e * 8, 8);
+      return double(v);
+    }
+    case DType::Bool: {
+      uint8_t v;
+      std::memcpy(&v, base + e, 1);
+      return v ? 1.0 : 0.0;
+    }
   }
   return 0;
 }
@@ -82,17 +110,23 @@ inline Vec rnd(int64_t n, uint64_t seed, double lo = -2, double hi = 2) {
   for (auto& x : v) x = u(g);
   return v;
 }
-inline Tensor make(const Vec& v, Shape s, DType dt = DType::F32) { return from_vector<double>(v, s, dt); }
+inline Tensor make(const Vec& v, Shape s, DType dt = DType::F32) {
+  return from_vector<double>(v, s, dt);
+}
 inline Tensor rand_t(Shape s, uint64_t seed, DType dt = DType::F32, double lo = -2, double hi = 2) {
   return make(rnd(numel_of(s), seed, lo, hi), s, dt);
 }
 /// Values rounded as `dt` stores them (so references start from what the engine sees).
 inline double round_to(double v, DType dt) {
   switch (dt) {
-    case DType::F32: return float(v);
-    case DType::BF16: return bf16_bits_to_f32(f32_to_bf16_bits(float(v)));
-    case DType::F16: return f16_bits_to_f32(f32_to_f16_bits(float(v)));
-    default: return v;
+    case DType::F32:
+      return float(v);
+    case DType::BF16:
+      return bf16_bits_to_f32(f32_to_bf16_bits(float(v)));
+    case DType::F16:
+      return f16_bits_to_f32(f32_to_f16_bits(float(v)));
+    default:
+      return v;
   }
 }
 
@@ -119,7 +153,8 @@ inline std::vector<Layout> layouts(const Shape& s, uint64_t seed, DType dt = DTy
   {  // step-2 slice of the last dim of a base twice as wide
     Shape b = s;
     b.back() *= 2;
-    out.push_back({"strided", make(rnd(numel_of(b), seed + 2, lo, hi), b, dt).slice(-1, 0, b.back(), 2)});
+    out.push_back(
+        {"strided", make(rnd(numel_of(b), seed + 2, lo, hi), b, dt).slice(-1, 0, b.back(), 2)});
   }
   {  // narrowed with an offset in dim 0
     Shape b = s;
@@ -148,15 +183,19 @@ inline ::testing::AssertionResult close(const Vec& got, const Vec& want, double 
   for (size_t i = 0; i < got.size(); ++i) {
     double g = got[i], w = want[i];
     bool ok;
-    if (std::isnan(w)) ok = std::isnan(g);
-    else if (std::isinf(w)) ok = g == w;
-    else ok = std::isfinite(g) && std::fabs(g - w) <= atol + rtol * std::fabs(w);
+    if (std::isnan(w))
+      ok = std::isnan(g);
+    else if (std::isinf(w))
+      ok = g == w;
+    else
+      ok = std::isfinite(g) && std::fabs(g - w) <= atol + rtol * std::fabs(w);
     if (!ok) {
       if (bad < 5) os << "\n  [" << i << "] got " << g << " expected " << w;
       ++bad;
     }
   }
-  if (bad) return ::testing::AssertionFailure() << bad << " of " << got.size() << " mismatch:" << os.str();
+  if (bad)
+    return ::testing::AssertionFailure() << bad << " of " << got.size() << " mismatch:" << os.str();
   return ::testing::AssertionSuccess();
 }
 inline ::testing::AssertionResult close(const Tensor& got, const Vec& want, double rtol = 1e-5,
@@ -171,7 +210,8 @@ template <class E>
     fn();
   } catch (const E& e) {
     if (std::string(e.what()).find(needle) == std::string::npos) {
-      return ::testing::AssertionFailure() << "message '" << e.what() << "' lacks '" << needle << "'";
+      return ::testing::AssertionFailure()
+             << "message '" << e.what() << "' lacks '" << needle << "'";
     }
     return ::testing::AssertionSuccess();
   } catch (const std::exception& e) {

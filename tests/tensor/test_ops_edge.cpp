@@ -12,7 +12,10 @@
 using namespace etest;
 
 namespace {
-Tensor I(std::vector<int64_t> v) { int64_t n = int64_t(v.size()); return from_vector<int64_t>(v, {n}, DType::I64); }
+Tensor I(std::vector<int64_t> v) {
+  int64_t n = int64_t(v.size());
+  return from_vector<int64_t>(v, {n}, DType::I64);
+}
 }  // namespace
 
 // Each integer check is its own statement so one unsupported op does not hide the others.
@@ -28,20 +31,20 @@ TEST(Edge, IntegerArithmeticMatchesTorch) {
   INT_CHECK(minimum(i, j), Vec({-3, 0, -2}));
   INT_CHECK(div(i, j), Vec({-1.5, 0, -3.5}));  // torch: int / int is true division -> float32
   EXPECT_NO_THROW(EXPECT_TRUE(is_floating(div(i, j).dtype())));
-  INT_CHECK(i + 0.5, Vec({-2.5, 0.5, 7.5}));   // int tensor + python float -> float32
+  INT_CHECK(i + 0.5, Vec({-2.5, 0.5, 7.5}));  // int tensor + python float -> float32
   INT_CHECK(i * 2.0, Vec({-6, 0, 14}));
 }
 
 // The engine's unary ops accept floating dtypes only (a design choice; torch also runs neg/abs/
 // relu/square on ints and promotes exp/sqrt of ints to float32). Accept torch's result or a
 // clean DTypeError naming the op, never anything else (see KNOWN_FAILURES.md, divergences).
-#define INT_OR_DTYPE_ERROR(expr, want, opname)                                      \
-  do {                                                                              \
-    try {                                                                           \
-      EXPECT_TRUE(close((expr), want, 1e-7, 0)) << #expr;                           \
-    } catch (const DTypeError& e) {                                                 \
+#define INT_OR_DTYPE_ERROR(expr, want, opname)                                              \
+  do {                                                                                      \
+    try {                                                                                   \
+      EXPECT_TRUE(close((expr), want, 1e-7, 0)) << #expr;                                   \
+    } catch (const DTypeError& e) {                                                         \
       EXPECT_NE(std::string(e.what()).find("[" opname "]"), std::string::npos) << e.what(); \
-    }                                                                               \
+    }                                                                                       \
   } while (0)
 
 TEST(Edge, IntegerUnaryMatchesTorchOrRefusesCleanly) {
@@ -133,9 +136,15 @@ TEST(Edge, LongRowsAndSpecialValuesInKernels) {
 }
 
 TEST(Edge, LongAttentionFusedVsComposed) {
-  struct C { int64_t H, Hkv, Tq, Tk, Dh, Dv; bool causal; int64_t window; };
-  C cs[] = {{2, 1, 1, 1500, 13, 24, true, 0},   {2, 2, 37, 1500, 16, 16, true, 0},
-            {4, 2, 64, 1031, 64, 64, true, 256}, {1, 1, 257, 257, 7, 3, false, 0},
+  struct C {
+    int64_t H, Hkv, Tq, Tk, Dh, Dv;
+    bool causal;
+    int64_t window;
+  };
+  C cs[] = {{2, 1, 1, 1500, 13, 24, true, 0},
+            {2, 2, 37, 1500, 16, 16, true, 0},
+            {4, 2, 64, 1031, 64, 64, true, 256},
+            {1, 1, 257, 257, 7, 3, false, 0},
             {2, 2, 129, 129, 128, 128, true, 0}};
   for (auto& c : cs) {
     Tensor q = rand_t({1, c.H, c.Tq, c.Dh}, 1), k = rand_t({1, c.Hkv, c.Tk, c.Dh}, 2),
@@ -143,8 +152,9 @@ TEST(Edge, LongAttentionFusedVsComposed) {
     AttentionOptions o;
     o.causal = c.causal;
     o.window = c.window;
-    std::string what = "Tq" + std::to_string(c.Tq) + " Tk" + std::to_string(c.Tk) + " Dh" + std::to_string(c.Dh) +
-                       " Dv" + std::to_string(c.Dv) + " win" + std::to_string(c.window);
+    std::string what = "Tq" + std::to_string(c.Tq) + " Tk" + std::to_string(c.Tk) + " Dh" +
+                       std::to_string(c.Dh) + " Dv" + std::to_string(c.Dv) + " win" +
+                       std::to_string(c.window);
     Tensor ref;
     {
       Tensor qd = q.to(DType::F64), kd = k.to(DType::F64), vd = v.to(DType::F64);
@@ -155,9 +165,11 @@ TEST(Edge, LongAttentionFusedVsComposed) {
     EXPECT_TRUE(close(f, values(ref), 1e-4, 2e-5)) << "f32 " << what;
     for (DType d : {DType::BF16, DType::F16}) {
       Tensor qh = q.to(d), kh = k.to(d), vh = v.to(d);
-      Tensor rh = reference::scaled_dot_product_attention(qh.to(DType::F64), kh.to(DType::F64), vh.to(DType::F64), Tensor(), o);
+      Tensor rh = reference::scaled_dot_product_attention(qh.to(DType::F64), kh.to(DType::F64),
+                                                          vh.to(DType::F64), Tensor(), o);
       double tol = d == DType::BF16 ? 1.6e-2 : 2e-3;
-      EXPECT_TRUE(close(scaled_dot_product_attention(qh, kh, vh, Tensor(), o), values(rh), tol, tol))
+      EXPECT_TRUE(
+          close(scaled_dot_product_attention(qh, kh, vh, Tensor(), o), values(rh), tol, tol))
           << dtype_name(d) << " " << what;
     }
   }
@@ -172,12 +184,18 @@ TEST(Edge, ResultsDoNotDependOnThreadCount) {
     Tensor q = rand_t({1, 2, 40, 16}, 4), k = rand_t({1, 2, 300, 16}, 5);
     AttentionOptions o;
     o.causal = true;
-    outs[nt - 1] = {values(matmul(a, b)), values(sum(x, {1})), values(softmax(x, -1)),
-                    values(rms_norm(x, Tensor(), 1e-6)), values(cumsum(x, 1)), values(amax(x, {0})),
-                    values(scaled_dot_product_attention(q, k, k, Tensor(), o)), values(var(x, {1}))};
+    outs[nt - 1] = {values(matmul(a, b)),
+                    values(sum(x, {1})),
+                    values(softmax(x, -1)),
+                    values(rms_norm(x, Tensor(), 1e-6)),
+                    values(cumsum(x, 1)),
+                    values(amax(x, {0})),
+                    values(scaled_dot_product_attention(q, k, k, Tensor(), o)),
+                    values(var(x, {1}))};
   }
   set_num_threads(prev);
-  for (size_t i = 0; i < outs[0].size(); ++i) EXPECT_TRUE(close(outs[1][i], outs[0][i], 1e-6, 1e-6)) << "op " << i;
+  for (size_t i = 0; i < outs[0].size(); ++i)
+    EXPECT_TRUE(close(outs[1][i], outs[0][i], 1e-6, 1e-6)) << "op " << i;
   EXPECT_THROW(set_num_threads(0), Error);
   EXPECT_THROW(set_num_threads(-3), Error);
   EXPECT_EQ(num_threads(), prev);
@@ -242,8 +260,10 @@ TEST(Edge, RandintHugeAndPreciseRanges) {
     ASSERT_TRUE(v >= lo && v < hi) << v;
   }
   // A range wider than INT64_MAX (high - low overflows int64).
-  const int64_t lo2 = std::numeric_limits<int64_t>::min() / 2 - 5, hi2 = std::numeric_limits<int64_t>::max() / 2 + 5;
-  for (int64_t v : randint(lo2, hi2, {1000}, &g).to_vector<int64_t>()) ASSERT_TRUE(v >= lo2 && v < hi2) << v;
+  const int64_t lo2 = std::numeric_limits<int64_t>::min() / 2 - 5,
+                hi2 = std::numeric_limits<int64_t>::max() / 2 + 5;
+  for (int64_t v : randint(lo2, hi2, {1000}, &g).to_vector<int64_t>())
+    ASSERT_TRUE(v >= lo2 && v < hi2) << v;
   const int64_t mn = std::numeric_limits<int64_t>::min(), mx = std::numeric_limits<int64_t>::max();
   for (int64_t v : randint(mn, mx, {1000}, &g).to_vector<int64_t>()) ASSERT_TRUE(v < mx) << v;
 }
@@ -285,8 +305,12 @@ TEST(Edge, BorrowedMemoryAtUnalignedOffsets) {
     EXPECT_TRUE(close(exp(x), values(exp(xc)), 0, 0)) << what;
     EXPECT_TRUE(close(x * x, values(xc * xc), 0, 0)) << what;
     EXPECT_TRUE(close(softmax(x, -1), values(softmax(xc, -1)), 1e-6, 1e-9)) << what;
-    EXPECT_TRUE(close(rms_norm(x, Tensor(), 1e-6), values(rms_norm(xc, Tensor(), 1e-6)), 1e-6, 1e-7)) << what;
-    EXPECT_TRUE(close(layer_norm(x, Tensor(), Tensor(), 1e-6), values(layer_norm(xc, Tensor(), Tensor(), 1e-6)), 1e-6, 1e-7)) << what;
+    EXPECT_TRUE(
+        close(rms_norm(x, Tensor(), 1e-6), values(rms_norm(xc, Tensor(), 1e-6)), 1e-6, 1e-7))
+        << what;
+    EXPECT_TRUE(close(layer_norm(x, Tensor(), Tensor(), 1e-6),
+                      values(layer_norm(xc, Tensor(), Tensor(), 1e-6)), 1e-6, 1e-7))
+        << what;
     EXPECT_TRUE(close(sum(x, {1}), values(sum(xc, {1})), 1e-6, 1e-6)) << what;
     EXPECT_TRUE(close(matmul(x, x.t()), values(matmul(xc, xc.t())), 1e-5, 1e-5)) << what;
     Tensor q = x.narrow(0, 0, 32).reshape({1, 2, 16, 65});
@@ -294,13 +318,18 @@ TEST(Edge, BorrowedMemoryAtUnalignedOffsets) {
     AttentionOptions o;
     o.causal = true;
     EXPECT_TRUE(close(scaled_dot_product_attention(q, q, q, Tensor(), o),
-                      values(scaled_dot_product_attention(qc, qc, qc, Tensor(), o)), 1e-5, 1e-6)) << what;
+                      values(scaled_dot_product_attention(qc, qc, qc, Tensor(), o)), 1e-5, 1e-6))
+        << what;
     auto [c, s] = rope_tables(64, 40, 10000.0);
     Tensor r = x.narrow(1, 0, 64).reshape({1, 1, 33, 64});
-    EXPECT_TRUE(close(rope(r, c, s, 0, false), values(rope(xc.narrow(1, 0, 64).reshape({1, 1, 33, 64}), c, s, 0, false)), 1e-6, 1e-7)) << what;
+    EXPECT_TRUE(close(rope(r, c, s, 0, false),
+                      values(rope(xc.narrow(1, 0, 64).reshape({1, 1, 33, 64}), c, s, 0, false)),
+                      1e-6, 1e-7))
+        << what;
     // bf16 weights one element off alignment.
     auto hb = std::make_shared<std::vector<uint16_t>>(4096);
-    for (size_t i = 0; i < v.size() && i + shift < hb->size(); ++i) (*hb)[shift + i] = f32_to_bf16_bits(float(v[i]));
+    for (size_t i = 0; i < v.size() && i + shift < hb->size(); ++i)
+      (*hb)[shift + i] = f32_to_bf16_bits(float(v[i]));
     Tensor h = from_blob(hb->data() + shift, 33 * 64 * 2, {33, 64}, DType::BF16, hb);
     Tensor hc = h.clone();
     EXPECT_TRUE(close(h.to(DType::F32), values(hc.to(DType::F32)), 0, 0)) << what;

@@ -92,7 +92,8 @@ TEST(Unary, SpecialValues) {
   EXPECT_TRUE(close(tanh(x), {0, std::tanh(-1.0), 1, -1, NAN}, 1e-6, 0));
   EXPECT_TRUE(close(relu(x), {0, 0, INFINITY, 0, NAN}, 0, 0));
   // exp(-100) is an f32 subnormal: compare against its f32 rounding.
-  EXPECT_TRUE(close(softplus(make({100.0, -100.0}, {2})), {100, double(float(std::exp(-100.0)))}, 1e-6, 2e-45));
+  EXPECT_TRUE(close(softplus(make({100.0, -100.0}, {2})), {100, double(float(std::exp(-100.0)))},
+                    1e-6, 2e-45));
 }
 
 // ---- binary ----
@@ -115,9 +116,9 @@ const BinCase kBinary[] = {
     {"minimum", minimum, [](double a, double b) { return std::min(a, b); }, false},
 };
 const std::vector<std::pair<Shape, Shape>> kBroadcast = {
-    {{33}, {33}},       {{0}, {1}},         {{1}, {1031}},      {{3, 33}, {33}},
-    {{4, 1, 32}, {5, 1}}, {{}, {31}},      {{2, 3, 5}, {2, 1, 5}}, {{0, 3}, {1, 3}},
-    {{1, 1}, {}}};
+    {{33}, {33}},           {{0}, {1}},           {{1}, {1031}},
+    {{3, 33}, {33}},        {{4, 1, 32}, {5, 1}}, {{}, {31}},
+    {{2, 3, 5}, {2, 1, 5}}, {{0, 3}, {1, 3}},     {{1, 1}, {}}};
 
 Vec bin_ref(const Tensor& a, const Tensor& b, const Shape& out, double (*f)(double, double)) {
   Vec va = values(a), vb = values(b), o(numel_of(out));
@@ -130,7 +131,8 @@ Vec bin_ref(const Tensor& a, const Tensor& b, const Shape& out, double (*f)(doub
 Shape bshape(const Shape& a, const Shape& b) {
   Shape o(std::max(a.size(), b.size()));
   for (size_t i = 0; i < o.size(); ++i) {
-    int64_t da = i < a.size() ? a[a.size() - 1 - i] : 1, db = i < b.size() ? b[b.size() - 1 - i] : 1;
+    int64_t da = i < a.size() ? a[a.size() - 1 - i] : 1,
+            db = i < b.size() ? b[b.size() - 1 - i] : 1;
     o[o.size() - 1 - i] = da == 1 ? db : da;
   }
   return o;
@@ -167,24 +169,42 @@ TEST(Binary, ScalarFormsPromotionAndOperators) {
     for (int i = 0; i < 33; ++i) want[i] = f(va[i], vb[i]);
     EXPECT_TRUE(close(got, want, 2e-6, 1e-6)) << what;
   };
-  check(a + b, [](double x, double y) { return x + y; }, "+");
-  check(a - b, [](double x, double y) { return x - y; }, "-");
-  check(a * b, [](double x, double y) { return x * y; }, "*");
-  check(a / b, [](double x, double y) { return x / y; }, "/");
-  check(-a, [](double x, double) { return -x; }, "unary -");
-  check(a + 2.5, [](double x, double) { return x + 2.5; }, "+ s");
-  check(2.5 + a, [](double x, double) { return x + 2.5; }, "s +");
-  check(a - 2.5, [](double x, double) { return x - 2.5; }, "- s");
-  check(2.5 - a, [](double x, double) { return 2.5 - x; }, "s -");
-  check(a * 3.0, [](double x, double) { return x * 3; }, "* s");
-  check(3.0 * a, [](double x, double) { return x * 3; }, "s *");
-  check(a / 4.0, [](double x, double) { return x / 4; }, "/ s");
-  check(div(a, 4.0), [](double x, double) { return x / 4; }, "div s");
-  check(mul(a, 3.0), [](double x, double) { return x * 3; }, "mul s");
-  check(sub(a, 1.0), [](double x, double) { return x - 1; }, "sub s");
-  check(add(a, 1.0), [](double x, double) { return x + 1; }, "add s");
-  check(pow(b, 2.5), [](double, double y) { return std::pow(y, 2.5); }, "pow s");
-  check(pow(a, 2.0), [](double x, double) { return x * x; }, "pow 2 (negative base)");
+  check(
+      a + b, [](double x, double y) { return x + y; }, "+");
+  check(
+      a - b, [](double x, double y) { return x - y; }, "-");
+  check(
+      a * b, [](double x, double y) { return x * y; }, "*");
+  check(
+      a / b, [](double x, double y) { return x / y; }, "/");
+  check(
+      -a, [](double x, double) { return -x; }, "unary -");
+  check(
+      a + 2.5, [](double x, double) { return x + 2.5; }, "+ s");
+  check(
+      2.5 + a, [](double x, double) { return x + 2.5; }, "s +");
+  check(
+      a - 2.5, [](double x, double) { return x - 2.5; }, "- s");
+  check(
+      2.5 - a, [](double x, double) { return 2.5 - x; }, "s -");
+  check(
+      a * 3.0, [](double x, double) { return x * 3; }, "* s");
+  check(
+      3.0 * a, [](double x, double) { return x * 3; }, "s *");
+  check(
+      a / 4.0, [](double x, double) { return x / 4; }, "/ s");
+  check(
+      div(a, 4.0), [](double x, double) { return x / 4; }, "div s");
+  check(
+      mul(a, 3.0), [](double x, double) { return x * 3; }, "mul s");
+  check(
+      sub(a, 1.0), [](double x, double) { return x - 1; }, "sub s");
+  check(
+      add(a, 1.0), [](double x, double) { return x + 1; }, "add s");
+  check(
+      pow(b, 2.5), [](double, double y) { return std::pow(y, 2.5); }, "pow s");
+  check(
+      pow(a, 2.0), [](double x, double) { return x * x; }, "pow 2 (negative base)");
   // Int + float promotes to float; int + int stays int.
   Tensor i = make({1, 2, 3}, {3}, DType::I32);
   Tensor f = make({0.5, 0.5, 0.5}, {3}, DType::F64);
@@ -195,7 +215,8 @@ TEST(Binary, ScalarFormsPromotionAndOperators) {
   Tensor h = rand_t({40}, 3, DType::BF16);
   Vec vh = values(h), wh(40);
   // Two ops, two roundings (as torch bf16 eager).
-  for (int k = 0; k < 40; ++k) wh[k] = round_to(round_to(vh[k] * vh[k], DType::BF16) + vh[k], DType::BF16);
+  for (int k = 0; k < 40; ++k)
+    wh[k] = round_to(round_to(vh[k] * vh[k], DType::BF16) + vh[k], DType::BF16);
   EXPECT_TRUE(close(h * h + h, wh, 0, 0));
 }
 
@@ -205,7 +226,11 @@ TEST(Binary, ComparisonsAndLogical) {
   for (auto& v : av) v = std::round(v);
   for (auto& v : bv) v = std::round(v);
   Tensor a = make(av, {3, 33}), b = make(bv, {33});
-  struct C { const char* n; Tensor (*op)(const Tensor&, const Tensor&); double (*r)(double, double); };
+  struct C {
+    const char* n;
+    Tensor (*op)(const Tensor&, const Tensor&);
+    double (*r)(double, double);
+  };
   C cs[] = {{"eq", eq, [](double x, double y) { return double(x == y); }},
             {"ne", ne, [](double x, double y) { return double(x != y); }},
             {"lt", lt, [](double x, double y) { return double(x < y); }},
@@ -222,8 +247,12 @@ TEST(Binary, ComparisonsAndLogical) {
         << c.n << " mixed dtypes";
   }
   Tensor p = gt(a, b), q = lt(a, zeros({}));
-  EXPECT_TRUE(close(logical_and(p, q), bin_ref(p, q, {3, 33}, [](double x, double y) { return double(x && y); }), 0, 0));
-  EXPECT_TRUE(close(logical_or(p, q), bin_ref(p, q, {3, 33}, [](double x, double y) { return double(x || y); }), 0, 0));
+  EXPECT_TRUE(close(logical_and(p, q),
+                    bin_ref(p, q, {3, 33}, [](double x, double y) { return double(x && y); }), 0,
+                    0));
+  EXPECT_TRUE(close(logical_or(p, q),
+                    bin_ref(p, q, {3, 33}, [](double x, double y) { return double(x || y); }), 0,
+                    0));
   Vec np = values(p);
   for (auto& v : np) v = v ? 0 : 1;
   EXPECT_TRUE(close(logical_not(p), np, 0, 0));
@@ -243,7 +272,7 @@ TEST(Select, WhereMaskedFillTrilTriu) {
   for (int64_t i = 0; i < 4 * 5 * 33; ++i) {
     auto idx = unravel(i, {4, 5, 33});
     want.push_back(vc[bcast_index(idx, {5, 33})] ? va[bcast_index(idx, a.shape())]
-                                                   : vb[bcast_index(idx, b.shape())]);
+                                                 : vb[bcast_index(idx, b.shape())]);
   }
   EXPECT_TRUE(close(w, want, 0, 0));
 
@@ -254,11 +283,14 @@ TEST(Select, WhereMaskedFillTrilTriu) {
   want.clear();
   for (int64_t i = 0; i < 5 * 33; ++i) want.push_back(vm[i % 33] ? -7.5 : vx[i]);
   EXPECT_TRUE(close(mf, want, 0, 0));
-  EXPECT_TRUE(close(masked_fill(xt, m, -INFINITY), [&] {
-    Vec v = want;
-    for (auto& e : v) e = e == -7.5 ? -INFINITY : e;
-    return v;
-  }(), 0, 0));
+  EXPECT_TRUE(close(
+      masked_fill(xt, m, -INFINITY),
+      [&] {
+        Vec v = want;
+        for (auto& e : v) e = e == -7.5 ? -INFINITY : e;
+        return v;
+      }(),
+      0, 0));
 
   for (int64_t k : {-40, -2, 0, 1, 5, 40}) {
     for (Shape s : {Shape{2, 5, 7}, Shape{33, 31}, Shape{0, 4}, Shape{1, 1}}) {
@@ -282,10 +314,12 @@ TEST(Select, WhereMaskedFillTrilTriu) {
 
 namespace {
 // Groups x's values by output position (keepdim shape) and applies f to each group.
-Vec reduce_ref(const Tensor& x, std::vector<int64_t> dims, const std::function<double(const Vec&)>& f) {
+Vec reduce_ref(const Tensor& x, std::vector<int64_t> dims,
+               const std::function<double(const Vec&)>& f) {
   Shape s = x.shape();
   int64_t nd = int64_t(s.size());
-  if (dims.empty()) for (int64_t d = 0; d < nd; ++d) dims.push_back(d);
+  if (dims.empty())
+    for (int64_t d = 0; d < nd; ++d) dims.push_back(d);
   for (auto& d : dims) d = d < 0 ? d + nd : d;
   Shape ks = s;
   for (auto d : dims) ks[d] = 1;
@@ -302,7 +336,11 @@ Vec reduce_ref(const Tensor& x, std::vector<int64_t> dims, const std::function<d
   for (auto& g : groups) o.push_back(f(g));
   return o;
 }
-double r_sum(const Vec& g) { double s = 0; for (double v : g) s += v; return s; }
+double r_sum(const Vec& g) {
+  double s = 0;
+  for (double v : g) s += v;
+  return s;
+}
 double r_mean(const Vec& g) { return r_sum(g) / double(g.size()); }
 double r_max(const Vec& g) { return *std::max_element(g.begin(), g.end()); }
 double r_min(const Vec& g) { return *std::min_element(g.begin(), g.end()); }
@@ -332,7 +370,8 @@ Shape drop(const Shape& s, std::vector<int64_t> dims) {
 Shape keep(const Shape& s, std::vector<int64_t> dims) {
   int64_t nd = int64_t(s.size());
   Shape o = s;
-  if (dims.empty()) for (auto& v : o) v = 1;
+  if (dims.empty())
+    for (auto& v : o) v = 1;
   for (auto d : dims) o[d < 0 ? d + nd : d] = 1;
   return o;
 }
@@ -349,18 +388,25 @@ TEST(Reduce, AllOpsAllDimsKeepdimLayouts) {
       for (const auto& dims : dimsets) {
         for (bool kd : {false, true}) {
           Shape os = kd ? keep(s, dims) : drop(s, dims);
-          std::string what = shape_str(s) + " " + l.name + " dims " + shape_str(dims) + (kd ? " keepdim" : "");
+          std::string what =
+              shape_str(s) + " " + l.name + " dims " + shape_str(dims) + (kd ? " keepdim" : "");
           Tensor r = sum(l.t, dims, kd);
           EXPECT_EQ(r.shape(), os) << what;
           EXPECT_TRUE(close(r, reduce_ref(l.t, dims, r_sum), 1e-5, 1e-5)) << "sum " << what;
-          EXPECT_TRUE(close(mean(l.t, dims, kd), reduce_ref(l.t, dims, r_mean), 1e-5, 1e-6)) << "mean " << what;
-          EXPECT_TRUE(close(amax(l.t, dims, kd), reduce_ref(l.t, dims, r_max), 0, 0)) << "amax " << what;
-          EXPECT_TRUE(close(amin(l.t, dims, kd), reduce_ref(l.t, dims, r_min), 0, 0)) << "amin " << what;
+          EXPECT_TRUE(close(mean(l.t, dims, kd), reduce_ref(l.t, dims, r_mean), 1e-5, 1e-6))
+              << "mean " << what;
+          EXPECT_TRUE(close(amax(l.t, dims, kd), reduce_ref(l.t, dims, r_max), 0, 0))
+              << "amax " << what;
+          EXPECT_TRUE(close(amin(l.t, dims, kd), reduce_ref(l.t, dims, r_min), 0, 0))
+              << "amin " << what;
           for (int64_t c : {0, 1}) {
-            EXPECT_TRUE(close(var(l.t, dims, c, kd), reduce_ref(l.t, dims, [c](const Vec& g) { return r_var(g, c); }), 1e-5, 1e-6))
+            EXPECT_TRUE(close(var(l.t, dims, c, kd),
+                              reduce_ref(l.t, dims, [c](const Vec& g) { return r_var(g, c); }),
+                              1e-5, 1e-6))
                 << "var c=" << c << " " << what;
           }
-          EXPECT_TRUE(close(logsumexp(l.t, dims, kd), reduce_ref(l.t, dims, r_lse), 1e-5, 1e-6)) << "logsumexp " << what;
+          EXPECT_TRUE(close(logsumexp(l.t, dims, kd), reduce_ref(l.t, dims, r_lse), 1e-5, 1e-6))
+              << "logsumexp " << what;
           EXPECT_EQ(logsumexp(l.t, dims, kd).shape(), os) << what;
         }
       }
@@ -369,8 +415,10 @@ TEST(Reduce, AllOpsAllDimsKeepdimLayouts) {
           Tensor am = argmax(l.t, d, kd);
           EXPECT_EQ(am.dtype(), DType::I64);
           EXPECT_EQ(am.shape(), kd ? keep(s, {d}) : drop(s, {d}));
-          EXPECT_TRUE(close(am, reduce_ref(l.t, {d}, r_argmax), 0, 0)) << "argmax " << l.name << " d" << d;
-          EXPECT_TRUE(close(argmin(l.t, d, kd), reduce_ref(l.t, {d}, r_argmin), 0, 0)) << "argmin " << l.name;
+          EXPECT_TRUE(close(am, reduce_ref(l.t, {d}, r_argmax), 0, 0))
+              << "argmax " << l.name << " d" << d;
+          EXPECT_TRUE(close(argmin(l.t, d, kd), reduce_ref(l.t, {d}, r_argmin), 0, 0))
+              << "argmin " << l.name;
         }
       }
     }
@@ -416,7 +464,8 @@ TEST(Reduce, Cumsum) {
           }
           want[i] = acc;
         }
-        EXPECT_TRUE(close(cumsum(l.t, d), want, 1e-5, 1e-5)) << shape_str(s) << " " << l.name << " d" << d;
+        EXPECT_TRUE(close(cumsum(l.t, d), want, 1e-5, 1e-5))
+            << shape_str(s) << " " << l.name << " d" << d;
         EXPECT_TRUE(close(cumsum(l.t, d - int64_t(s.size())), want, 1e-5, 1e-5)) << "negative dim";
       }
     }
@@ -444,7 +493,9 @@ TEST(Softmax, AllDimsLayoutsAndInf) {
   Tensor m = make({0, -INFINITY, 1, -INFINITY, -INFINITY, 5}, {2, 3});
   double e = std::exp(1.0);
   EXPECT_TRUE(close(softmax(m, -1), {1 / (1 + e), 0, e / (1 + e), 0, 0, 1}, 1e-6, 0));
-  EXPECT_TRUE(close(log_softmax(m, -1), {-std::log1p(e), -INFINITY, 1 - std::log1p(e), -INFINITY, -INFINITY, 0}, 1e-6, 1e-7));
+  EXPECT_TRUE(close(log_softmax(m, -1),
+                    {-std::log1p(e), -INFINITY, 1 - std::log1p(e), -INFINITY, -INFINITY, 0}, 1e-6,
+                    1e-7));
   Tensor big = make({1000, 0}, {2});
   EXPECT_TRUE(close(softmax(big, 0), {1, 0}, 1e-6, 0));
 }
@@ -480,9 +531,10 @@ Vec matmul_ref(const Tensor& a, const Tensor& b, Shape* out_shape) {
 
 TEST(Matmul, ShapesLayoutsAndBroadcast) {
   const std::vector<std::pair<Shape, Shape>> cases = {
-      {{33}, {33}},          {{31}, {31, 5}},        {{4, 33}, {33}},        {{1, 1}, {1, 1}},
-      {{31, 32}, {32, 33}},  {{0, 5}, {5, 3}},       {{3, 0}, {0, 4}},       {{2, 33, 17}, {2, 17, 9}},
-      {{2, 1, 5, 7}, {3, 7, 4}}, {{5, 7}, {4, 7, 2}}, {{64, 1031}, {1031, 3}}, {{1, 300}, {300, 129}}};
+      {{33}, {33}},        {{31}, {31, 5}},           {{4, 33}, {33}},
+      {{1, 1}, {1, 1}},    {{31, 32}, {32, 33}},      {{0, 5}, {5, 3}},
+      {{3, 0}, {0, 4}},    {{2, 33, 17}, {2, 17, 9}}, {{2, 1, 5, 7}, {3, 7, 4}},
+      {{5, 7}, {4, 7, 2}}, {{64, 1031}, {1031, 3}},   {{1, 300}, {300, 129}}};
   for (const auto& [sa, sb] : cases) {
     for (const auto& la : layouts(sa, 61)) {
       for (const auto& lb : layouts(sb, 62)) {
@@ -520,6 +572,7 @@ TEST(Linear, WithAndWithoutBias) {
     Tensor y = linear(x, w, bias);
     EXPECT_EQ(y.shape(), os);
     EXPECT_TRUE(close(y, ref, 1e-5, 1e-5)) << shape_str(xs);
-    EXPECT_TRUE(close(linear(x, w.t().contiguous().t(), bias), ref, 1e-5, 1e-5)) << "strided weight";
+    EXPECT_TRUE(close(linear(x, w.t().contiguous().t(), bias), ref, 1e-5, 1e-5))
+        << "strided weight";
   }
 }

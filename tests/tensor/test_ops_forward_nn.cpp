@@ -91,7 +91,8 @@ TEST(Index, GatherScatterAdd) {
 }
 
 TEST(Join, CatStackSplitChunk) {
-  Tensor a = rand_t({2, 3, 5}, 1), b = rand_t({2, 1, 5}, 2).t().contiguous().t(), c = rand_t({2, 0, 5}, 3);
+  Tensor a = rand_t({2, 3, 5}, 1), b = rand_t({2, 1, 5}, 2).t().contiguous().t(),
+         c = rand_t({2, 0, 5}, 3);
   Tensor r = cat({a, b, c}, 1);
   ASSERT_EQ(r.shape(), (Shape{2, 4, 5}));
   Vec va = values(a), vb = values(b), want;
@@ -101,14 +102,17 @@ TEST(Join, CatStackSplitChunk) {
     for (int k = 0; k < 5; ++k) want.push_back(vb[i * 5 + k]);
   }
   EXPECT_TRUE(close(r, want, 0, 0));
-  EXPECT_TRUE(close(cat({a.transpose(0, 2), a.transpose(0, 2)}, -1), [&] {
-    Vec v = values(a.transpose(0, 2)), o;
-    for (int64_t i = 0; i < 5 * 3; ++i) {
-      for (int k = 0; k < 2; ++k) o.push_back(v[i * 2 + k]);
-      for (int k = 0; k < 2; ++k) o.push_back(v[i * 2 + k]);
-    }
-    return o;
-  }(), 0, 0));
+  EXPECT_TRUE(close(
+      cat({a.transpose(0, 2), a.transpose(0, 2)}, -1),
+      [&] {
+        Vec v = values(a.transpose(0, 2)), o;
+        for (int64_t i = 0; i < 5 * 3; ++i) {
+          for (int k = 0; k < 2; ++k) o.push_back(v[i * 2 + k]);
+          for (int k = 0; k < 2; ++k) o.push_back(v[i * 2 + k]);
+        }
+        return o;
+      }(),
+      0, 0));
   EXPECT_EQ(cat({a}, 0).shape(), a.shape());
   // Mixed dtypes promote like torch.cat.
   EXPECT_EQ(cat({a, a.to(DType::F64)}, 0).dtype(), DType::F64);
@@ -157,7 +161,8 @@ TEST(Join, CatStackSplitChunk) {
 namespace {
 Vec norm_ref(const Tensor& x, const Tensor& w, const Tensor& b, double eps, bool rms) {
   int64_t D = x.size(-1), rows = x.numel() / std::max<int64_t>(D, 1);
-  Vec v = values(x), vw = w.defined() ? values(w) : Vec(D, 1), vb = b.defined() ? values(b) : Vec(D, 0), o;
+  Vec v = values(x), vw = w.defined() ? values(w) : Vec(D, 1),
+      vb = b.defined() ? values(b) : Vec(D, 0), o;
   for (int64_t r = 0; r < rows; ++r) {
     double mu = 0, ss = 0;
     for (int64_t i = 0; i < D; ++i) mu += v[r * D + i];
@@ -171,18 +176,29 @@ Vec norm_ref(const Tensor& x, const Tensor& w, const Tensor& b, double eps, bool
 }  // namespace
 
 TEST(Norms, RmsNormLayerNormNaiveAndComposed) {
-  for (Shape s : {Shape{1}, Shape{31}, Shape{3, 32}, Shape{2, 3, 33}, Shape{2, 1031}, Shape{0, 8}}) {
+  for (Shape s :
+       {Shape{1}, Shape{31}, Shape{3, 32}, Shape{2, 3, 33}, Shape{2, 1031}, Shape{0, 8}}) {
     int64_t D = s.back();
     for (const auto& l : layouts(s, 81, DType::F32, -3, 5)) {
       Tensor w = rand_t({D}, 82), b = rand_t({D}, 83);
       for (double eps : {1e-6, 1e-5}) {
         std::string what = shape_str(s) + " " + l.name;
-        EXPECT_TRUE(close(rms_norm(l.t, w, eps), norm_ref(l.t, w, Tensor(), eps, true), 1e-5, 1e-5)) << what;
-        EXPECT_TRUE(close(rms_norm(l.t, Tensor(), eps), norm_ref(l.t, Tensor(), Tensor(), eps, true), 1e-5, 1e-5)) << what;
-        EXPECT_TRUE(close(layer_norm(l.t, w, b, eps), norm_ref(l.t, w, b, eps, false), 1e-5, 1e-5)) << what;
-        EXPECT_TRUE(close(layer_norm(l.t, Tensor(), Tensor(), eps), norm_ref(l.t, Tensor(), Tensor(), eps, false), 1e-5, 1e-5)) << what;
-        EXPECT_TRUE(close(rms_norm(l.t, w, eps), values(reference::rms_norm(l.t, w, eps)), 1e-5, 1e-5)) << what;
-        EXPECT_TRUE(close(layer_norm(l.t, w, b, eps), values(reference::layer_norm(l.t, w, b, eps)), 1e-5, 1e-5)) << what;
+        EXPECT_TRUE(close(rms_norm(l.t, w, eps), norm_ref(l.t, w, Tensor(), eps, true), 1e-5, 1e-5))
+            << what;
+        EXPECT_TRUE(close(rms_norm(l.t, Tensor(), eps),
+                          norm_ref(l.t, Tensor(), Tensor(), eps, true), 1e-5, 1e-5))
+            << what;
+        EXPECT_TRUE(close(layer_norm(l.t, w, b, eps), norm_ref(l.t, w, b, eps, false), 1e-5, 1e-5))
+            << what;
+        EXPECT_TRUE(close(layer_norm(l.t, Tensor(), Tensor(), eps),
+                          norm_ref(l.t, Tensor(), Tensor(), eps, false), 1e-5, 1e-5))
+            << what;
+        EXPECT_TRUE(
+            close(rms_norm(l.t, w, eps), values(reference::rms_norm(l.t, w, eps)), 1e-5, 1e-5))
+            << what;
+        EXPECT_TRUE(close(layer_norm(l.t, w, b, eps), values(reference::layer_norm(l.t, w, b, eps)),
+                          1e-5, 1e-5))
+            << what;
       }
     }
   }
@@ -190,14 +206,16 @@ TEST(Norms, RmsNormLayerNormNaiveAndComposed) {
   Tensor c = full({2, 64}, 3.0);
   EXPECT_TRUE(close(layer_norm(c, Tensor(), Tensor(), 1e-5), Vec(128, 0), 0, 1e-6));
   Tensor off = rand_t({4, 256}, 84) + 1000.0;
-  EXPECT_TRUE(close(layer_norm(off, Tensor(), Tensor(), 1e-5), norm_ref(off, Tensor(), Tensor(), 1e-5, false), 1e-3, 2e-3));
+  EXPECT_TRUE(close(layer_norm(off, Tensor(), Tensor(), 1e-5),
+                    norm_ref(off, Tensor(), Tensor(), 1e-5, false), 1e-3, 2e-3));
   for (DType d : {DType::BF16, DType::F16, DType::F64}) {
     Tensor x = rand_t({3, 96}, 85, d), w = rand_t({96}, 86, d), b = rand_t({96}, 87, d);
     double tol = d == DType::BF16 ? 1e-2 : d == DType::F16 ? 2e-3 : 1e-12;
     Tensor y = rms_norm(x, w, 1e-6);
     EXPECT_EQ(y.dtype(), d);
     EXPECT_TRUE(close(y, norm_ref(x, w, Tensor(), 1e-6, true), tol, tol)) << dtype_name(d);
-    EXPECT_TRUE(close(layer_norm(x, w, b, 1e-5), norm_ref(x, w, b, 1e-5, false), tol, tol)) << dtype_name(d);
+    EXPECT_TRUE(close(layer_norm(x, w, b, 1e-5), norm_ref(x, w, b, 1e-5, false), tol, tol))
+        << dtype_name(d);
   }
 }
 
@@ -206,13 +224,15 @@ TEST(Norms, RmsNormLayerNormNaiveAndComposed) {
 namespace {
 Vec rope_ref(const Tensor& x, const Tensor& ct, const Tensor& st, int64_t off, bool inter) {
   Shape s = x.shape();
-  int64_t T = s[s.size() - 2], Dh = s.back(), half = Dh / 2, rows = x.numel() / std::max<int64_t>(T * Dh, 1);
+  int64_t T = s[s.size() - 2], Dh = s.back(), half = Dh / 2,
+          rows = x.numel() / std::max<int64_t>(T * Dh, 1);
   Vec v = values(x), c = values(ct), sn = values(st), o(v.size());
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t t = 0; t < T; ++t)
       for (int64_t i = 0; i < half; ++i) {
         int64_t base = (r * T + t) * Dh;
-        int64_t i0 = inter ? base + 2 * i : base + i, i1 = inter ? base + 2 * i + 1 : base + i + half;
+        int64_t i0 = inter ? base + 2 * i : base + i,
+                i1 = inter ? base + 2 * i + 1 : base + i + half;
         double cc = c[(off + t) * half + i], ss = sn[(off + t) * half + i];
         o[i0] = v[i0] * cc - v[i1] * ss;
         o[i1] = v[i1] * cc + v[i0] * ss;
@@ -239,7 +259,8 @@ TEST(Rope, BothConventionsOffsetsLayoutsComposed) {
     for (const auto& l : layouts(xs, 91)) {
       for (bool inter : {false, true}) {
         for (int64_t off : {int64_t(0), int64_t(7), 100 - xs[xs.size() - 2]}) {
-          std::string what = shape_str(xs) + " " + l.name + (inter ? " interleaved" : " halves") + " off " + std::to_string(off);
+          std::string what = shape_str(xs) + " " + l.name + (inter ? " interleaved" : " halves") +
+                             " off " + std::to_string(off);
           Tensor y = rope(l.t, c, s, off, inter);
           ASSERT_EQ(y.shape(), xs);
           EXPECT_TRUE(close(y, rope_ref(l.t, c, s, off, inter), 1e-5, 1e-6)) << what;
@@ -260,7 +281,8 @@ namespace {
 // Naive attention in double; mask additive (or Bool keep mask) broadcast to (B, H, Tq, Tk).
 Vec attn_ref(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask, bool causal,
              int64_t window, double scale, int64_t qoff) {
-  int64_t B = q.size(0), H = q.size(1), Tq = q.size(2), Dh = q.size(3), Hkv = k.size(1), Tk = k.size(2), Dv = v.size(3);
+  int64_t B = q.size(0), H = q.size(1), Tq = q.size(2), Dh = q.size(3), Hkv = k.size(1),
+          Tk = k.size(2), Dv = v.size(3);
   Vec vq = values(q), vk = values(k), vv = values(v), vm = mask.defined() ? values(mask) : Vec(), o;
   bool bmask = mask.defined() && mask.dtype() == DType::Bool;
   for (int64_t b = 0; b < B; ++b)
@@ -271,7 +293,8 @@ Vec attn_ref(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& ma
         double mx = -INFINITY;
         for (int64_t j = 0; j < Tk; ++j) {
           double acc = 0;
-          for (int64_t d = 0; d < Dh; ++d) acc += vq[((b * H + h) * Tq + i) * Dh + d] * vk[((b * Hkv + hk) * Tk + j) * Dh + d];
+          for (int64_t d = 0; d < Dh; ++d)
+            acc += vq[((b * H + h) * Tq + i) * Dh + d] * vk[((b * Hkv + hk) * Tk + j) * Dh + d];
           acc *= scale;
           if (mask.defined()) {
             double m = vm[bcast_index({b, h, i, j}, mask.shape())];
@@ -287,7 +310,8 @@ Vec attn_ref(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& ma
         for (auto& e : sc) z += (e = std::exp(e - mx));
         for (int64_t d = 0; d < Dv; ++d) {
           double acc = 0;
-          for (int64_t j = 0; j < Tk; ++j) acc += sc[j] / z * vv[((b * Hkv + hk) * Tk + j) * Dv + d];
+          for (int64_t j = 0; j < Tk; ++j)
+            acc += sc[j] / z * vv[((b * Hkv + hk) * Tk + j) * Dv + d];
           o.push_back(acc);
         }
       }
@@ -308,12 +332,12 @@ TEST(Attention, NaiveFusedComposed) {
   const AttnCase cases[] = {
       {1, 1, 1, 1, 1, 8, false, 0, {}, 0},    {2, 4, 4, 33, 33, 16, true, 0, {}, 0},
       {1, 4, 2, 31, 31, 32, true, 0, {}, 1},  {2, 6, 2, 32, 32, 8, false, 0, {}, 2},
-      {1, 4, 1, 5, 40, 16, true, 0, {}, 0},   // KV-cache: Tq < Tk, default offset Tk - Tq
-      {1, 2, 2, 4, 40, 16, true, 0, 10, 3},   // explicit query_offset
-      {1, 2, 1, 33, 33, 16, true, 8, {}, 0},  // sliding window
-      {2, 2, 2, 7, 70, 8, true, 16, {}, 3},   // window + cache + padding mask
-      {1, 2, 2, 1, 300, 64, true, 0, {}, 0},  // decode against a long cache
-      {1, 2, 2, 65, 130, 8, false, 0, {}, 1}, // rectangular, non-causal
+      {1, 4, 1, 5, 40, 16, true, 0, {}, 0},    // KV-cache: Tq < Tk, default offset Tk - Tq
+      {1, 2, 2, 4, 40, 16, true, 0, 10, 3},    // explicit query_offset
+      {1, 2, 1, 33, 33, 16, true, 8, {}, 0},   // sliding window
+      {2, 2, 2, 7, 70, 8, true, 16, {}, 3},    // window + cache + padding mask
+      {1, 2, 2, 1, 300, 64, true, 0, {}, 0},   // decode against a long cache
+      {1, 2, 2, 65, 130, 8, false, 0, {}, 1},  // rectangular, non-causal
   };
   for (const auto& c : cases) {
     Tensor q = rand_t({c.B, c.H, c.Tq, c.Dh}, 101), k = rand_t({c.B, c.Hkv, c.Tk, c.Dh}, 102),
@@ -331,33 +355,41 @@ TEST(Attention, NaiveFusedComposed) {
     o.window = c.window;
     o.query_offset = c.qoff;
     int64_t qoff = c.qoff.value_or(c.Tk - c.Tq);
-    std::string what = "B" + std::to_string(c.B) + " H" + std::to_string(c.H) + " Hkv" + std::to_string(c.Hkv) +
-                       " Tq" + std::to_string(c.Tq) + " Tk" + std::to_string(c.Tk) + " mask" + std::to_string(c.mask) +
-                       " win" + std::to_string(c.window);
+    std::string what = "B" + std::to_string(c.B) + " H" + std::to_string(c.H) + " Hkv" +
+                       std::to_string(c.Hkv) + " Tq" + std::to_string(c.Tq) + " Tk" +
+                       std::to_string(c.Tk) + " mask" + std::to_string(c.mask) + " win" +
+                       std::to_string(c.window);
     Vec want = attn_ref(q, k, v, mask, c.causal, c.window, 1 / std::sqrt(double(c.Dh)), qoff);
     Tensor fused = scaled_dot_product_attention(q, k, v, mask, o);
     ASSERT_EQ(fused.shape(), q.shape()) << what;
     EXPECT_TRUE(close(fused, want, 1e-4, 1e-5)) << "fused " << what;
-    EXPECT_TRUE(close(reference::scaled_dot_product_attention(q, k, v, mask, o), want, 1e-4, 1e-5)) << "composed " << what;
+    EXPECT_TRUE(close(reference::scaled_dot_product_attention(q, k, v, mask, o), want, 1e-4, 1e-5))
+        << "composed " << what;
     // Non-contiguous q/k/v (the (B, T, H, Dh) -> transpose layout models use).
-    Tensor qt = q.transpose(1, 2).contiguous().transpose(1, 2), kt = k.transpose(1, 2).contiguous().transpose(1, 2);
-    EXPECT_TRUE(close(scaled_dot_product_attention(qt, kt, v, mask, o), want, 1e-4, 1e-5)) << "strided " << what;
+    Tensor qt = q.transpose(1, 2).contiguous().transpose(1, 2),
+           kt = k.transpose(1, 2).contiguous().transpose(1, 2);
+    EXPECT_TRUE(close(scaled_dot_product_attention(qt, kt, v, mask, o), want, 1e-4, 1e-5))
+        << "strided " << what;
     // With gradients on, the engine takes the composed path; same values.
     Tensor qg = q.clone();
     qg.requires_grad_();
-    EXPECT_TRUE(close(scaled_dot_product_attention(qg, k, v, mask, o), want, 1e-4, 1e-5)) << "grad path " << what;
+    EXPECT_TRUE(close(scaled_dot_product_attention(qg, k, v, mask, o), want, 1e-4, 1e-5))
+        << "grad path " << what;
   }
   // Explicit scale, bf16, and f64.
-  Tensor q = rand_t({1, 2, 9, 16}, 106), k = rand_t({1, 2, 12, 16}, 107), v = rand_t({1, 2, 12, 16}, 108);
+  Tensor q = rand_t({1, 2, 9, 16}, 106), k = rand_t({1, 2, 12, 16}, 107),
+         v = rand_t({1, 2, 12, 16}, 108);
   AttentionOptions o;
   o.scale = 0.3;
-  EXPECT_TRUE(close(scaled_dot_product_attention(q, k, v, Tensor(), o), attn_ref(q, k, v, Tensor(), false, 0, 0.3, 3), 1e-4, 1e-5));
+  EXPECT_TRUE(close(scaled_dot_product_attention(q, k, v, Tensor(), o),
+                    attn_ref(q, k, v, Tensor(), false, 0, 0.3, 3), 1e-4, 1e-5));
   Tensor qh = q.to(DType::BF16), kh = k.to(DType::BF16), vh = v.to(DType::BF16);
   Tensor oh = scaled_dot_product_attention(qh, kh, vh);
   EXPECT_EQ(oh.dtype(), DType::BF16);
   EXPECT_TRUE(close(oh, attn_ref(qh, kh, vh, Tensor(), false, 0, 0.25, 3), 2e-2, 1e-2));
   Tensor qd = q.to(DType::F64), kd = k.to(DType::F64), vd = v.to(DType::F64);
-  EXPECT_TRUE(close(scaled_dot_product_attention(qd, kd, vd), attn_ref(qd, kd, vd, Tensor(), false, 0, 0.25, 3), 1e-11, 1e-12));
+  EXPECT_TRUE(close(scaled_dot_product_attention(qd, kd, vd),
+                    attn_ref(qd, kd, vd, Tensor(), false, 0, 0.25, 3), 1e-11, 1e-12));
 }
 
 TEST(Attention, KeepMaskReference) {
@@ -388,12 +420,15 @@ TEST(Attention, MoreQueriesThanKeysAndMixedMaskDtypes) {
   Vec want = attn_ref(q, k, v, Tensor(), true, 0, 1 / std::sqrt(8.0), -2);
   EXPECT_TRUE(close(f, want, 1e-4, 1e-5));
   // Additive mask in another dtype than q (f64, bf16), broadcast over heads and queries.
-  Tensor q2 = rand_t({2, 2, 4, 8}, 14), k2 = rand_t({2, 2, 6, 8}, 15), v2 = rand_t({2, 2, 6, 8}, 16);
+  Tensor q2 = rand_t({2, 2, 4, 8}, 14), k2 = rand_t({2, 2, 6, 8}, 15),
+         v2 = rand_t({2, 2, 6, 8}, 16);
   for (DType md : {DType::F64, DType::BF16}) {
     Tensor m = rand_t({2, 1, 1, 6}, 17, md);
     Vec w2 = attn_ref(q2, k2, v2, m, false, 0, 1 / std::sqrt(8.0), 2);
-    EXPECT_TRUE(close(scaled_dot_product_attention(q2, k2, v2, m), w2, 1e-4, 1e-5)) << dtype_name(md);
-    EXPECT_TRUE(close(reference::scaled_dot_product_attention(q2, k2, v2, m, {}), w2, 1e-4, 1e-5)) << dtype_name(md);
+    EXPECT_TRUE(close(scaled_dot_product_attention(q2, k2, v2, m), w2, 1e-4, 1e-5))
+        << dtype_name(md);
+    EXPECT_TRUE(close(reference::scaled_dot_product_attention(q2, k2, v2, m, {}), w2, 1e-4, 1e-5))
+        << dtype_name(md);
   }
   // Window larger than the sequence and window 1 (only the diagonal).
   for (int64_t win : {1, 100}) {
@@ -401,6 +436,7 @@ TEST(Attention, MoreQueriesThanKeysAndMixedMaskDtypes) {
     ow.causal = true;
     ow.window = win;
     Vec w3 = attn_ref(q2, k2, v2, Tensor(), true, win, 1 / std::sqrt(8.0), 2);
-    EXPECT_TRUE(close(scaled_dot_product_attention(q2, k2, v2, Tensor(), ow), w3, 1e-4, 1e-5)) << "window " << win;
+    EXPECT_TRUE(close(scaled_dot_product_attention(q2, k2, v2, Tensor(), ow), w3, 1e-4, 1e-5))
+        << "window " << win;
   }
 }

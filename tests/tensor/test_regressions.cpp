@@ -50,7 +50,8 @@ TEST(Regressions, PowGradientAtZeroExponentIsZero) {
 
 TEST(Regressions, IntegerArithmeticWraps) {
   const int64_t mx = std::numeric_limits<int64_t>::max();
-  Tensor r = add(from_vector<int64_t>({mx}, {1}, DType::I64), from_vector<int64_t>({1}, {1}, DType::I64));
+  Tensor r =
+      add(from_vector<int64_t>({mx}, {1}, DType::I64), from_vector<int64_t>({1}, {1}, DType::I64));
   EXPECT_EQ(r.to_vector<int64_t>()[0], std::numeric_limits<int64_t>::min());
   EXPECT_EQ(sum(from_vector<int64_t>({mx, 1}, {2}, DType::I64)).to_vector<int64_t>()[0],
             std::numeric_limits<int64_t>::min());
@@ -86,7 +87,8 @@ TEST(Regressions, CopyFromOverlappingView) {
 TEST(Regressions, BoolStorageHoldsOnlyZeroOrOne) {
   Tensor b = from_vector<uint8_t>({2, 0, 7}, {3}, DType::Bool);
   EXPECT_EQ(sum(b).to_vector<int64_t>()[0], 2);
-  EXPECT_EQ(eq(b, full({}, 1.0, DType::Bool)).to_vector<uint8_t>(), (std::vector<uint8_t>{1, 0, 1}));
+  EXPECT_EQ(eq(b, full({}, 1.0, DType::Bool)).to_vector<uint8_t>(),
+            (std::vector<uint8_t>{1, 0, 1}));
 }
 
 }  // namespace

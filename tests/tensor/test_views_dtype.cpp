@@ -25,7 +25,8 @@ double at(const Shape& s, const std::vector<int64_t>& idx) {
 
 TEST(Views, ReshapeViewFlattenShareStorage) {
   Tensor x = iota({2, 3, 4});
-  for (Tensor v : {x.reshape({6, 4}), x.view({4, 6}), x.flatten(), x.flatten(1), x.reshape({-1, 2})}) {
+  for (Tensor v :
+       {x.reshape({6, 4}), x.view({4, 6}), x.flatten(), x.flatten(1), x.reshape({-1, 2})}) {
     EXPECT_EQ(base_ptr(v), base_ptr(x));
     EXPECT_EQ(v.raw_data(), x.raw_data());
     EXPECT_TRUE(close(v, values(x), 0, 0));
@@ -133,7 +134,10 @@ TEST(Views, ContiguousOfContiguousAndClone) {
 
 TEST(Casts, Bf16RoundToNearestEvenKnownBits) {
   // 1 + 2^-8 is exactly halfway between bf16 1.0 (0x3F80) and 1.0078125 (0x3F81): ties to even.
-  struct Case { float f; uint16_t bits; };
+  struct Case {
+    float f;
+    uint16_t bits;
+  };
   Case cases[] = {{1.00390625f, 0x3F80}, {1.01171875f, 0x3F82}, {1.0f, 0x3F80},
                   {-2.0f, 0xC000},       {3.140625f, 0x4049},   {1.00390637f, 0x3F81},
                   {INFINITY, 0x7F80},    {-INFINITY, 0xFF80},   {3.4e38f, 0x7F80}};
@@ -147,11 +151,20 @@ TEST(Casts, Bf16RoundToNearestEvenKnownBits) {
 }
 
 TEST(Casts, F16RoundToNearestEvenKnownBits) {
-  struct Case { float f; uint16_t bits; };
-  Case cases[] = {{1.0f, 0x3C00},         {1.00048828125f, 0x3C00},  // halfway -> even
-                  {1.00146484375f, 0x3C02}, {65504.0f, 0x7BFF},     {65520.0f, 0x7C00},
-                  {-0.0f, 0x8000},          {5.9604644775390625e-8f, 0x0001},
-                  {2.98023223876953125e-8f, 0x0000}, {-INFINITY, 0xFC00}, {6.1035156e-05f, 0x0400}};
+  struct Case {
+    float f;
+    uint16_t bits;
+  };
+  Case cases[] = {{1.0f, 0x3C00},
+                  {1.00048828125f, 0x3C00},  // halfway -> even
+                  {1.00146484375f, 0x3C02},
+                  {65504.0f, 0x7BFF},
+                  {65520.0f, 0x7C00},
+                  {-0.0f, 0x8000},
+                  {5.9604644775390625e-8f, 0x0001},
+                  {2.98023223876953125e-8f, 0x0000},
+                  {-INFINITY, 0xFC00},
+                  {6.1035156e-05f, 0x0400}};
   for (auto c : cases) {
     Tensor h = make({c.f}, {1}).to(DType::F16);
     EXPECT_EQ(h.data<uint16_t>()[0], c.bits) << "f32 " << c.f;
@@ -171,7 +184,8 @@ TEST(Casts, AllPairsRoundTripSmallIntegers) {
       EXPECT_EQ(y.dtype(), b);
       EXPECT_TRUE(close(y, src, 0, 0)) << dtype_name(a) << " -> " << dtype_name(b);
       // Strided source too.
-      EXPECT_TRUE(close(x.t().to(b), values(x.t()), 0, 0)) << dtype_name(a) << " -> " << dtype_name(b);
+      EXPECT_TRUE(close(x.t().to(b), values(x.t()), 0, 0))
+          << dtype_name(a) << " -> " << dtype_name(b);
     }
   }
 }

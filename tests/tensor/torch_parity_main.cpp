@@ -31,13 +31,20 @@ int g_files = 0;
 
 const char* short_name(DType d) {
   switch (d) {
-    case DType::F32: return "f32";
-    case DType::F64: return "f64";
-    case DType::BF16: return "bf16";
-    case DType::F16: return "f16";
-    case DType::I32: return "i32";
-    case DType::I64: return "i64";
-    case DType::Bool: return "bool";
+    case DType::F32:
+      return "f32";
+    case DType::F64:
+      return "f64";
+    case DType::BF16:
+      return "bf16";
+    case DType::F16:
+      return "f16";
+    case DType::I32:
+      return "i32";
+    case DType::I64:
+      return "i64";
+    case DType::Bool:
+      return "bool";
   }
   return "?";
 }
@@ -74,15 +81,20 @@ struct Case {
 
 Tensor draw(const In& in, DType dt, Generator& g) {
   switch (in.kind) {
-    case In::Normal: return randn(in.shape, DType::F32, 0, 1, &g).to(dt);
-    case In::Positive: return rand(in.shape, DType::F32, 0.3, 2.5, &g).to(dt);
+    case In::Normal:
+      return randn(in.shape, DType::F32, 0, 1, &g).to(dt);
+    case In::Positive:
+      return rand(in.shape, DType::F32, 0.3, 2.5, &g).to(dt);
     case In::IntValued: {
       Tensor r = randint(-2, 3, in.shape, &g);
       return r.to(dt);
     }
-    case In::Index: return randint(0, in.high, in.shape, &g);
-    case In::BoolMask: return gt(rand(in.shape, DType::F32, 0, 1, &g), full({}, 0.3));
-    case In::F32Table: return randn(in.shape, DType::F32, 0, 1, &g);
+    case In::Index:
+      return randint(0, in.high, in.shape, &g);
+    case In::BoolMask:
+      return gt(rand(in.shape, DType::F32, 0, 1, &g), full({}, 0.3));
+    case In::F32Table:
+      return randn(in.shape, DType::F32, 0, 1, &g);
   }
   return Tensor();
 }
@@ -90,80 +102,147 @@ Tensor draw(const In& in, DType dt, Generator& g) {
 std::vector<Case> build_cases() {
   std::vector<Case> cs;
   auto add_case = [&](std::string name, std::string op, json params, std::vector<In> ins, Fn fn) {
-    cs.push_back({std::move(name), std::move(op), std::move(params), std::move(ins), std::move(fn)});
+    cs.push_back(
+        {std::move(name), std::move(op), std::move(params), std::move(ins), std::move(fn)});
   };
   Shape s{3, 33};
   // ---- unary ----
-  struct U { const char* n; Tensor (*f)(const Tensor&); bool pos; };
-  U us[] = {{"neg", neg, false},   {"abs", abs, false},         {"exp", exp, false},     {"log", log, true},
-            {"sqrt", sqrt, true},  {"rsqrt", rsqrt, true},      {"sin", sin, false},     {"cos", cos, false},
-            {"tanh", tanh, false}, {"sigmoid", sigmoid, false}, {"relu", relu, false},   {"silu", silu, false},
+  struct U {
+    const char* n;
+    Tensor (*f)(const Tensor&);
+    bool pos;
+  };
+  U us[] = {{"neg", neg, false},           {"abs", abs, false},
+            {"exp", exp, false},           {"log", log, true},
+            {"sqrt", sqrt, true},          {"rsqrt", rsqrt, true},
+            {"sin", sin, false},           {"cos", cos, false},
+            {"tanh", tanh, false},         {"sigmoid", sigmoid, false},
+            {"relu", relu, false},         {"silu", silu, false},
             {"softplus", softplus, false}, {"square", square, false}};
-  for (auto& u : us) add_case(u.n, u.n, {}, {u.pos ? P(s) : N(s)}, [f = u.f](const Inputs& x) { return f(x[0]); });
+  for (auto& u : us)
+    add_case(u.n, u.n, {}, {u.pos ? P(s) : N(s)}, [f = u.f](const Inputs& x) { return f(x[0]); });
   add_case("gelu", "gelu", {}, {N(s)}, [](const Inputs& x) { return gelu(x[0], false); });
   add_case("gelu_tanh", "gelu_tanh", {}, {N(s)}, [](const Inputs& x) { return gelu(x[0], true); });
   // ---- binary, broadcasting ----
-  struct Bn { const char* n; Tensor (*f)(const Tensor&, const Tensor&); };
-  Bn bs[] = {{"add", add}, {"sub", sub}, {"mul", mul}, {"div", div}, {"maximum", maximum}, {"minimum", minimum}};
+  struct Bn {
+    const char* n;
+    Tensor (*f)(const Tensor&, const Tensor&);
+  };
+  Bn bs[] = {{"add", add}, {"sub", sub},         {"mul", mul},
+             {"div", div}, {"maximum", maximum}, {"minimum", minimum}};
   for (auto& b : bs) {
-    add_case(b.n, b.n, {}, {N({3, 1, 33}), N({4, 1})}, [f = b.f](const Inputs& x) { return f(x[0], x[1]); });
+    add_case(b.n, b.n, {}, {N({3, 1, 33}), N({4, 1})},
+             [f = b.f](const Inputs& x) { return f(x[0], x[1]); });
   }
-  add_case("div_pos", "div", {}, {N({4, 33}), P({33})}, [](const Inputs& x) { return div(x[0], x[1]); });
-  add_case("pow", "pow", {}, {P({3, 1, 5}), N({4, 1})}, [](const Inputs& x) { return pow(x[0], x[1]); });
-  add_case("pow_scalar", "pow_scalar", {{"e", 2.5}}, {P(s)}, [](const Inputs& x) { return pow(x[0], 2.5); });
-  add_case("add_scalar", "add_scalar", {{"s", 1.5}}, {N(s)}, [](const Inputs& x) { return x[0] + 1.5; });
-  add_case("mul_scalar", "mul_scalar", {{"s", -3.0}}, {N(s)}, [](const Inputs& x) { return x[0] * -3.0; });
-  add_case("rsub_scalar", "rsub_scalar", {{"s", 2.5}}, {N(s)}, [](const Inputs& x) { return 2.5 - x[0]; });
-  add_case("div_scalar", "div_scalar", {{"s", 7.0}}, {N(s)}, [](const Inputs& x) { return x[0] / 7.0; });
+  add_case("div_pos", "div", {}, {N({4, 33}), P({33})},
+           [](const Inputs& x) { return div(x[0], x[1]); });
+  add_case("pow", "pow", {}, {P({3, 1, 5}), N({4, 1})},
+           [](const Inputs& x) { return pow(x[0], x[1]); });
+  add_case("pow_scalar", "pow_scalar", {{"e", 2.5}}, {P(s)},
+           [](const Inputs& x) { return pow(x[0], 2.5); });
+  add_case("add_scalar", "add_scalar", {{"s", 1.5}}, {N(s)},
+           [](const Inputs& x) { return x[0] + 1.5; });
+  add_case("mul_scalar", "mul_scalar", {{"s", -3.0}}, {N(s)},
+           [](const Inputs& x) { return x[0] * -3.0; });
+  add_case("rsub_scalar", "rsub_scalar", {{"s", 2.5}}, {N(s)},
+           [](const Inputs& x) { return 2.5 - x[0]; });
+  add_case("div_scalar", "div_scalar", {{"s", 7.0}}, {N(s)},
+           [](const Inputs& x) { return x[0] / 7.0; });
   for (const char* c : {"eq", "ne", "lt", "le", "gt", "ge"}) {
     static const std::map<std::string, Tensor (*)(const Tensor&, const Tensor&)> m = {
         {"eq", eq}, {"ne", ne}, {"lt", lt}, {"le", le}, {"gt", gt}, {"ge", ge}};
-    add_case(c, c, {}, {IV({3, 33}), IV({33})}, [f = m.at(c)](const Inputs& x) { return f(x[0], x[1]); });
+    add_case(c, c, {}, {IV({3, 33}), IV({33})},
+             [f = m.at(c)](const Inputs& x) { return f(x[0], x[1]); });
   }
-  add_case("logical_and", "logical_and", {}, {B({3, 33}), B({33})}, [](const Inputs& x) { return logical_and(x[0], x[1]); });
-  add_case("logical_or", "logical_or", {}, {B({3, 33}), B({33})}, [](const Inputs& x) { return logical_or(x[0], x[1]); });
-  add_case("logical_not", "logical_not", {}, {B({3, 33})}, [](const Inputs& x) { return logical_not(x[0]); });
-  add_case("where", "where", {}, {B({3, 33}), N({3, 33}), N({33})}, [](const Inputs& x) { return where(x[0], x[1], x[2]); });
-  add_case("masked_fill", "masked_fill", {{"v", -2.5}}, {N({3, 33}), B({33})}, [](const Inputs& x) { return masked_fill(x[0], x[1], -2.5); });
-  add_case("tril", "tril", {{"k", -1}}, {N({2, 9, 11})}, [](const Inputs& x) { return tril(x[0], -1); });
-  add_case("triu", "triu", {{"k", 2}}, {N({2, 9, 11})}, [](const Inputs& x) { return triu(x[0], 2); });
+  add_case("logical_and", "logical_and", {}, {B({3, 33}), B({33})},
+           [](const Inputs& x) { return logical_and(x[0], x[1]); });
+  add_case("logical_or", "logical_or", {}, {B({3, 33}), B({33})},
+           [](const Inputs& x) { return logical_or(x[0], x[1]); });
+  add_case("logical_not", "logical_not", {}, {B({3, 33})},
+           [](const Inputs& x) { return logical_not(x[0]); });
+  add_case("where", "where", {}, {B({3, 33}), N({3, 33}), N({33})},
+           [](const Inputs& x) { return where(x[0], x[1], x[2]); });
+  add_case("masked_fill", "masked_fill", {{"v", -2.5}}, {N({3, 33}), B({33})},
+           [](const Inputs& x) { return masked_fill(x[0], x[1], -2.5); });
+  add_case("tril", "tril", {{"k", -1}}, {N({2, 9, 11})},
+           [](const Inputs& x) { return tril(x[0], -1); });
+  add_case("triu", "triu", {{"k", 2}}, {N({2, 9, 11})},
+           [](const Inputs& x) { return triu(x[0], 2); });
   // ---- reductions ----
   Shape r{4, 9, 33};
-  add_case("sum_d1", "sum", {{"dims", {1}}, {"keepdim", false}}, {N(r)}, [](const Inputs& x) { return sum(x[0], {1}); });
-  add_case("sum_all", "sum", {{"dims", json::array()}, {"keepdim", false}}, {N(r)}, [](const Inputs& x) { return sum(x[0]); });
-  add_case("mean_d02k", "mean", {{"dims", {0, 2}}, {"keepdim", true}}, {N(r)}, [](const Inputs& x) { return mean(x[0], {0, 2}, true); });
-  add_case("amax_dm1", "amax", {{"dims", {-1}}, {"keepdim", false}}, {N(r)}, [](const Inputs& x) { return amax(x[0], {-1}); });
-  add_case("amin_d0k", "amin", {{"dims", {0}}, {"keepdim", true}}, {N(r)}, [](const Inputs& x) { return amin(x[0], {0}, true); });
-  add_case("amax_ties", "amax", {{"dims", {1}}, {"keepdim", false}}, {In{{5, 33}, In::IntValued, 0, true}}, [](const Inputs& x) { return amax(x[0], {1}); });
-  add_case("argmax", "argmax", {{"dim", 1}, {"keepdim", false}}, {N(r)}, [](const Inputs& x) { return argmax(x[0], 1); });
-  add_case("argmin", "argmin", {{"dim", -1}, {"keepdim", true}}, {N(r)}, [](const Inputs& x) { return argmin(x[0], -1, true); });
-  add_case("var_d1", "var", {{"dims", {1}}, {"correction", 1}, {"keepdim", false}}, {N(r)}, [](const Inputs& x) { return var(x[0], {1}); });
-  add_case("var_all_c0", "var", {{"dims", json::array()}, {"correction", 0}, {"keepdim", false}}, {N(r)}, [](const Inputs& x) { return var(x[0], {}, 0); });
-  add_case("logsumexp", "logsumexp", {{"dims", {-1}}, {"keepdim", false}}, {N(r)}, [](const Inputs& x) { return logsumexp(x[0], {-1}); });
-  add_case("logsumexp_d01k", "logsumexp", {{"dims", {0, 1}}, {"keepdim", true}}, {N(r)}, [](const Inputs& x) { return logsumexp(x[0], {0, 1}, true); });
-  add_case("cumsum", "cumsum", {{"dim", 1}}, {N(r)}, [](const Inputs& x) { return cumsum(x[0], 1); });
-  add_case("softmax", "softmax", {{"dim", -1}}, {N(r)}, [](const Inputs& x) { return softmax(x[0], -1); });
-  add_case("softmax_d0", "softmax", {{"dim", 0}}, {N(r)}, [](const Inputs& x) { return softmax(x[0], 0); });
-  add_case("log_softmax", "log_softmax", {{"dim", 1}}, {N(r)}, [](const Inputs& x) { return log_softmax(x[0], 1); });
-  add_case("sum_empty", "sum", {{"dims", {0}}, {"keepdim", false}}, {N({0, 5})}, [](const Inputs& x) { return sum(x[0], {0}); });
-  add_case("softmax_len1", "softmax", {{"dim", -1}}, {N({3, 1})}, [](const Inputs& x) { return softmax(x[0], -1); });
+  add_case("sum_d1", "sum", {{"dims", {1}}, {"keepdim", false}}, {N(r)},
+           [](const Inputs& x) { return sum(x[0], {1}); });
+  add_case("sum_all", "sum", {{"dims", json::array()}, {"keepdim", false}}, {N(r)},
+           [](const Inputs& x) { return sum(x[0]); });
+  add_case("mean_d02k", "mean", {{"dims", {0, 2}}, {"keepdim", true}}, {N(r)}, [](const Inputs& x) {
+    return mean(x[0], {0, 2}, true);
+  });
+  add_case("amax_dm1", "amax", {{"dims", {-1}}, {"keepdim", false}}, {N(r)},
+           [](const Inputs& x) { return amax(x[0], {-1}); });
+  add_case("amin_d0k", "amin", {{"dims", {0}}, {"keepdim", true}}, {N(r)},
+           [](const Inputs& x) { return amin(x[0], {0}, true); });
+  add_case("amax_ties", "amax", {{"dims", {1}}, {"keepdim", false}},
+           {In{{5, 33}, In::IntValued, 0, true}}, [](const Inputs& x) { return amax(x[0], {1}); });
+  add_case("argmax", "argmax", {{"dim", 1}, {"keepdim", false}}, {N(r)},
+           [](const Inputs& x) { return argmax(x[0], 1); });
+  add_case("argmin", "argmin", {{"dim", -1}, {"keepdim", true}}, {N(r)},
+           [](const Inputs& x) { return argmin(x[0], -1, true); });
+  add_case("var_d1", "var", {{"dims", {1}}, {"correction", 1}, {"keepdim", false}}, {N(r)},
+           [](const Inputs& x) { return var(x[0], {1}); });
+  add_case("var_all_c0", "var", {{"dims", json::array()}, {"correction", 0}, {"keepdim", false}},
+           {N(r)}, [](const Inputs& x) { return var(x[0], {}, 0); });
+  add_case("logsumexp", "logsumexp", {{"dims", {-1}}, {"keepdim", false}}, {N(r)},
+           [](const Inputs& x) { return logsumexp(x[0], {-1}); });
+  add_case("logsumexp_d01k", "logsumexp", {{"dims", {0, 1}}, {"keepdim", true}}, {N(r)},
+           [](const Inputs& x) {
+             return logsumexp(x[0], {0, 1}, true);
+           });
+  add_case("cumsum", "cumsum", {{"dim", 1}}, {N(r)},
+           [](const Inputs& x) { return cumsum(x[0], 1); });
+  add_case("softmax", "softmax", {{"dim", -1}}, {N(r)},
+           [](const Inputs& x) { return softmax(x[0], -1); });
+  add_case("softmax_d0", "softmax", {{"dim", 0}}, {N(r)},
+           [](const Inputs& x) { return softmax(x[0], 0); });
+  add_case("log_softmax", "log_softmax", {{"dim", 1}}, {N(r)},
+           [](const Inputs& x) { return log_softmax(x[0], 1); });
+  add_case("sum_empty", "sum", {{"dims", {0}}, {"keepdim", false}}, {N({0, 5})},
+           [](const Inputs& x) { return sum(x[0], {0}); });
+  add_case("softmax_len1", "softmax", {{"dim", -1}}, {N({3, 1})},
+           [](const Inputs& x) { return softmax(x[0], -1); });
   // ---- linear algebra ----
-  add_case("matmul_2d", "matmul", {}, {N({31, 33}), N({33, 17})}, [](const Inputs& x) { return matmul(x[0], x[1]); });
-  add_case("matmul_bcast", "matmul", {}, {N({2, 1, 4, 32}), N({3, 32, 5})}, [](const Inputs& x) { return matmul(x[0], x[1]); });
-  add_case("matmul_1d2d", "matmul", {}, {N({33}), N({33, 7})}, [](const Inputs& x) { return matmul(x[0], x[1]); });
-  add_case("matmul_2d1d", "matmul", {}, {N({7, 33}), N({33})}, [](const Inputs& x) { return matmul(x[0], x[1]); });
-  add_case("matmul_tt", "matmul_tt", {}, {N({33, 9}), N({5, 33})}, [](const Inputs& x) { return matmul(x[0].t(), x[1].t()); });
-  add_case("matmul_k0", "matmul", {}, {N({3, 0}), N({0, 4})}, [](const Inputs& x) { return matmul(x[0], x[1]); });
-  add_case("linear", "linear", {}, {N({2, 3, 33}), N({17, 33}), N({17})}, [](const Inputs& x) { return linear(x[0], x[1], x[2]); });
-  add_case("linear_nobias", "linear", {}, {N({5, 33}), N({17, 33})}, [](const Inputs& x) { return linear(x[0], x[1]); });
+  add_case("matmul_2d", "matmul", {}, {N({31, 33}), N({33, 17})},
+           [](const Inputs& x) { return matmul(x[0], x[1]); });
+  add_case("matmul_bcast", "matmul", {}, {N({2, 1, 4, 32}), N({3, 32, 5})},
+           [](const Inputs& x) { return matmul(x[0], x[1]); });
+  add_case("matmul_1d2d", "matmul", {}, {N({33}), N({33, 7})},
+           [](const Inputs& x) { return matmul(x[0], x[1]); });
+  add_case("matmul_2d1d", "matmul", {}, {N({7, 33}), N({33})},
+           [](const Inputs& x) { return matmul(x[0], x[1]); });
+  add_case("matmul_tt", "matmul_tt", {}, {N({33, 9}), N({5, 33})},
+           [](const Inputs& x) { return matmul(x[0].t(), x[1].t()); });
+  add_case("matmul_k0", "matmul", {}, {N({3, 0}), N({0, 4})},
+           [](const Inputs& x) { return matmul(x[0], x[1]); });
+  add_case("linear", "linear", {}, {N({2, 3, 33}), N({17, 33}), N({17})},
+           [](const Inputs& x) { return linear(x[0], x[1], x[2]); });
+  add_case("linear_nobias", "linear", {}, {N({5, 33}), N({17, 33})},
+           [](const Inputs& x) { return linear(x[0], x[1]); });
   // ---- indexing ----
-  add_case("embedding", "embedding", {}, {N({11, 8}), Ix({3, 17}, 11)}, [](const Inputs& x) { return embedding(x[0], x[1]); });
-  add_case("index_select", "index_select", {{"dim", 1}}, {N({3, 9, 5}), Ix({12}, 9)}, [](const Inputs& x) { return index_select(x[0], 1, x[1]); });
-  add_case("gather", "gather", {{"dim", 1}}, {N({3, 9, 5}), Ix({3, 12, 5}, 9)}, [](const Inputs& x) { return gather(x[0], 1, x[1]); });
-  add_case("scatter_add", "scatter_add", {{"dim", 0}}, {N({6, 5}), Ix({9, 5}, 6), N({9, 5})}, [](const Inputs& x) { return scatter_add(x[0], 0, x[1], x[2]); });
+  add_case("embedding", "embedding", {}, {N({11, 8}), Ix({3, 17}, 11)},
+           [](const Inputs& x) { return embedding(x[0], x[1]); });
+  add_case("index_select", "index_select", {{"dim", 1}}, {N({3, 9, 5}), Ix({12}, 9)},
+           [](const Inputs& x) { return index_select(x[0], 1, x[1]); });
+  add_case("gather", "gather", {{"dim", 1}}, {N({3, 9, 5}), Ix({3, 12, 5}, 9)},
+           [](const Inputs& x) { return gather(x[0], 1, x[1]); });
+  add_case("scatter_add", "scatter_add", {{"dim", 0}}, {N({6, 5}), Ix({9, 5}, 6), N({9, 5})},
+           [](const Inputs& x) { return scatter_add(x[0], 0, x[1], x[2]); });
   // ---- joining / views / casts ----
-  add_case("cat", "cat", {{"dim", 1}}, {N({3, 4, 5}), N({3, 1, 5}), N({3, 7, 5})}, [](const Inputs& x) { return cat({x[0], x[1], x[2]}, 1); });
-  add_case("stack", "stack", {{"dim", 1}}, {N({3, 5}), N({3, 5})}, [](const Inputs& x) { return stack({x[0], x[1]}, 1); });
+  add_case("cat", "cat", {{"dim", 1}}, {N({3, 4, 5}), N({3, 1, 5}), N({3, 7, 5})},
+           [](const Inputs& x) {
+             return cat({x[0], x[1], x[2]}, 1);
+           });
+  add_case("stack", "stack", {{"dim", 1}}, {N({3, 5}), N({3, 5})}, [](const Inputs& x) {
+    return stack({x[0], x[1]}, 1);
+  });
   add_case("split", "split", {}, {N({4, 10})}, [](const Inputs& x) {
     auto p = split(x[0], std::vector<int64_t>{3, 5, 2}, 1);
     return cat({p[2] * 2.0, exp(p[0]), p[1]}, 1);
@@ -173,21 +252,40 @@ std::vector<Case> build_cases() {
     return p[0] * p[2] + p[1];
   });
   add_case("views", "views", {}, {N({4, 6, 5})}, [](const Inputs& x) {
-    return x[0].permute({2, 0, 1}).slice(2, 1, 6, 2).narrow(0, 1, 3).select(1, 2).unsqueeze(0).expand({2, 3, 3}).reshape({6, 3}) * 1.0;
+    return x[0].permute({2, 0, 1})
+               .slice(2, 1, 6, 2)
+               .narrow(0, 1, 3)
+               .select(1, 2)
+               .unsqueeze(0)
+               .expand({2, 3, 3})
+               .reshape({6, 3}) *
+           1.0;
   });
   add_case("to_f32", "to_f32", {}, {N(s)}, [](const Inputs& x) { return x[0].to(DType::F32); });
   add_case("to_bf16", "to_bf16", {}, {N(s)}, [](const Inputs& x) { return x[0].to(DType::BF16); });
   add_case("to_f16", "to_f16", {}, {N(s)}, [](const Inputs& x) { return x[0].to(DType::F16); });
   // ---- fused ----
-  add_case("rms_norm", "rms_norm", {{"eps", 1e-6}}, {N({2, 5, 64}), N({64})}, [](const Inputs& x) { return rms_norm(x[0], x[1], 1e-6); });
-  add_case("layer_norm", "layer_norm", {{"eps", 1e-5}}, {N({2, 5, 64}), N({64}), N({64})}, [](const Inputs& x) { return layer_norm(x[0], x[1], x[2], 1e-5); });
+  add_case("rms_norm", "rms_norm", {{"eps", 1e-6}}, {N({2, 5, 64}), N({64})},
+           [](const Inputs& x) { return rms_norm(x[0], x[1], 1e-6); });
+  add_case("layer_norm", "layer_norm", {{"eps", 1e-5}}, {N({2, 5, 64}), N({64}), N({64})},
+           [](const Inputs& x) { return layer_norm(x[0], x[1], x[2], 1e-5); });
   for (bool inter : {false, true}) {
     std::string n = inter ? "rope_interleaved" : "rope_halves";
-    add_case(n, "rope", {{"offset", 5}, {"interleaved", inter}}, {N({2, 3, 7, 16}), In{{20, 8}, In::F32Table, 0, false}, In{{20, 8}, In::F32Table, 0, false}},
+    add_case(n, "rope", {{"offset", 5}, {"interleaved", inter}},
+             {N({2, 3, 7, 16}), In{{20, 8}, In::F32Table, 0, false},
+              In{{20, 8}, In::F32Table, 0, false}},
              [inter](const Inputs& x) { return rope(x[0], x[1], x[2], 5, inter); });
   }
   // grad = false runs the fused no-T x T kernel (the engine takes the composed path with grads).
-  struct A { const char* n; int64_t H, Hkv, Tq, Tk; bool causal; int64_t window; int64_t qoff; int mask; bool grad; };
+  struct A {
+    const char* n;
+    int64_t H, Hkv, Tq, Tk;
+    bool causal;
+    int64_t window;
+    int64_t qoff;
+    int mask;
+    bool grad;
+  };
   A as[] = {{"attn_causal_gqa", 4, 2, 9, 9, true, 0, -1, 0, true},
             {"attn_additive_mask", 2, 2, 7, 11, false, 0, -1, 1, true},
             {"attn_bool_mask", 2, 1, 7, 11, false, 0, -1, 2, true},
@@ -199,15 +297,22 @@ std::vector<Case> build_cases() {
             {"attn_fused_bool", 2, 2, 16, 80, true, 0, 50, 2, false}};
   for (auto& a : as) {
     auto qkv = [&](Shape sh) { return a.grad ? N(std::move(sh)) : K(std::move(sh)); };
-    std::vector<In> ins{qkv({2, a.H, a.Tq, 16}), qkv({2, a.Hkv, a.Tk, 16}), qkv({2, a.Hkv, a.Tk, 16})};
+    std::vector<In> ins{qkv({2, a.H, a.Tq, 16}), qkv({2, a.Hkv, a.Tk, 16}),
+                        qkv({2, a.Hkv, a.Tk, 16})};
     if (a.mask == 1) ins.push_back(K({a.Tq, a.Tk}));
     if (a.mask == 2) ins.push_back(B({2, 1, a.Tq, a.Tk}));
     AttentionOptions o;
     o.causal = a.causal;
     o.window = a.window;
     if (a.qoff >= 0) o.query_offset = a.qoff;
-    add_case(a.n, "attention", {{"causal", a.causal}, {"window", a.window}, {"query_offset", a.qoff >= 0 ? a.qoff : a.Tk - a.Tq}},
-             ins, [o](const Inputs& x) { return scaled_dot_product_attention(x[0], x[1], x[2], x.size() > 3 ? x[3] : Tensor(), o); });
+    add_case(a.n, "attention",
+             {{"causal", a.causal},
+              {"window", a.window},
+              {"query_offset", a.qoff >= 0 ? a.qoff : a.Tk - a.Tq}},
+             ins, [o](const Inputs& x) {
+               return scaled_dot_product_attention(x[0], x[1], x[2], x.size() > 3 ? x[3] : Tensor(),
+                                                   o);
+             });
   }
   return cs;
 }
@@ -261,6 +366,7 @@ int main(int argc, char** argv) {
     }
   }
   std::ofstream(g_dir + "/manifest.json") << manifest.dump(1);
-  std::cout << "wrote " << manifest.size() << " cases to " << g_dir << " (" << failures << " engine errors)\n";
+  std::cout << "wrote " << manifest.size() << " cases to " << g_dir << " (" << failures
+            << " engine errors)\n";
   return 0;  // engine errors are reported (and failed) by torch_parity.py
 }

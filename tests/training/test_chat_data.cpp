@@ -16,11 +16,13 @@ namespace {
 
 struct Llama3 {
   explicit Llama3(const char* which = "llama3_1")
-      : tok(tokenizers::Tokenizer::from_file(std::string(LAZARUS_DATA "/tokenizers/") + which + "/tokenizer.json")),
+      : tok(tokenizers::Tokenizer::from_file(std::string(LAZARUS_DATA "/tokenizers/") + which +
+                                             "/tokenizer.json")),
         cfg(tokenizers::TokenizerConfig::load(std::string(LAZARUS_DATA "/chat_templates/") + which +
                                               "/tokenizer_config.json")) {}
   training::ChatRenderer renderer() const {
-    return training::ChatRenderer(tok, tokenizers::ChatTemplate(cfg.chat_template()), cfg.bos_token, cfg.eos_token);
+    return training::ChatRenderer(tok, tokenizers::ChatTemplate(cfg.chat_template()), cfg.bos_token,
+                                  cfg.eos_token);
   }
   tokenizers::Tokenizer tok;
   tokenizers::TokenizerConfig cfg;
@@ -46,8 +48,9 @@ TEST(ChatData, OnlyAssistantRepliesAreLearned) {
   EXPECT_EQ(decode_labels(l.tok, ex), "Paris.<|eot_id|>Rome.<|eot_id|>");
   // The whole sequence is the template's rendering.
   std::vector<uint32_t> all(ex.ids.begin(), ex.ids.end());
-  EXPECT_NE(l.tok.decode(all).find("<|start_header_id|>user<|end_header_id|>\n\nAnd Italy?<|eot_id|>"),
-            std::string::npos);
+  EXPECT_NE(
+      l.tok.decode(all).find("<|start_header_id|>user<|end_header_id|>\n\nAnd Italy?<|eot_id|>"),
+      std::string::npos);
 }
 
 TEST(ChatData, TemplateThatIgnoresTheGenerationFlagIsRefused) {
@@ -58,7 +61,8 @@ TEST(ChatData, TemplateThatIgnoresTheGenerationFlagIsRefused) {
     l.renderer().render(ojson::parse(R"({"prompt":"2+2?","completion":"4"})"), "mem:5");
     FAIL();
   } catch (const ConfigError& e) {
-    EXPECT_NE(std::string(e.what()).find("cannot be masked exactly"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("cannot be masked exactly"), std::string::npos)
+        << e.what();
   }
 }
 
@@ -75,7 +79,8 @@ TEST(ChatData, PlainPromptCompletionWithoutTemplate) {
   training::ChatRenderer r(l.tok, std::nullopt, std::nullopt, std::string("<|end_of_text|>"));
   auto ex = r.render(ojson::parse(R"({"prompt":"Q: 2+2?\nA:","completion":" 4"})"), "mem:3");
   EXPECT_EQ(decode_labels(l.tok, ex), " 4<|end_of_text|>");
-  EXPECT_THROW(r.render(ojson::parse(R"({"messages":[{"role":"user","content":"x"}]})"), "mem:4"), ConfigError);
+  EXPECT_THROW(r.render(ojson::parse(R"({"messages":[{"role":"user","content":"x"}]})"), "mem:4"),
+               ConfigError);
 }
 
 TEST(ChatData, BadRecordsNameTheLine) {
@@ -96,12 +101,15 @@ TEST(ChatData, BadRecordsNameTheLine) {
   expect(R"({"messages":[{"role":"user","content":3}]})", "messages[0]");
   expect(R"({"messages":[{"role":"user","content":"hi"}]})", "no assistant message");
   auto path = std::filesystem::temp_directory_path() / "lazarus_chat_bad.jsonl";
-  std::ofstream(path) << R"({"prompt":"a","completion":"b"})" << "\n\n{not json\n";
+  std::ofstream(path) << R"({"prompt":"a","completion":"b"})"
+                      << "\n\n{not json\n";
   try {
     r.render_file(path.string());
     FAIL();
   } catch (const ConfigError& e) {
-    EXPECT_NE(std::string(e.what()).find("lazarus_chat_bad.jsonl:3: invalid JSON"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("lazarus_chat_bad.jsonl:3: invalid JSON"),
+              std::string::npos)
+        << e.what();
   }
   std::ofstream(path) << std::string(100, '[') << "\n";
   EXPECT_THROW(r.render_file(path.string()), ConfigError);

@@ -28,8 +28,10 @@ TEST(Losses, AllIgnoredIsAClearError) {
 
 TEST(Losses, BadTargetsAndShapes) {
   Tensor logits = zeros({2, 4});
-  EXPECT_THROW(losses::cross_entropy(logits, from_vector<int64_t>({0, 4}, {2}, DType::I64)), IndexError);
-  EXPECT_THROW(losses::cross_entropy(logits, from_vector<int64_t>({0, -1}, {2}, DType::I64)), IndexError);
+  EXPECT_THROW(losses::cross_entropy(logits, from_vector<int64_t>({0, 4}, {2}, DType::I64)),
+               IndexError);
+  EXPECT_THROW(losses::cross_entropy(logits, from_vector<int64_t>({0, -1}, {2}, DType::I64)),
+               IndexError);
   EXPECT_THROW(losses::cross_entropy(logits, zeros({2})), DTypeError);
   EXPECT_THROW(losses::cross_entropy(logits, zeros({3}, DType::I64)), ShapeError);
   EXPECT_THROW(losses::cross_entropy(logits, zeros({2}, DType::I64), -100, 1.5), ConfigError);
@@ -45,8 +47,8 @@ TEST(Losses, UniformLogitsGiveLogC) {
 
 TEST(Optim, CopyUpdatesEverySharingHandle) {
   Tensor w = ones({2, 2});
-  Tensor tied = w;          // a second handle (tied embedding / lm_head)
-  Tensor view = w.t();      // and a view
+  Tensor tied = w;      // a second handle (tied embedding / lm_head)
+  Tensor view = w.t();  // and a view
   w.copy_(full({2, 2}, 3.0));
   EXPECT_DOUBLE_EQ(sum(tied).item(), 12.0);
   EXPECT_DOUBLE_EQ(sum(view).item(), 12.0);

@@ -42,7 +42,8 @@ std::vector<std::vector<int64_t>> corpus() {
 }
 
 fs::path fresh_dir(const std::string& name) {
-  fs::path d = fs::temp_directory_path() / ("lazarus_trainer_" + name + "_" + std::to_string(::getpid()));
+  fs::path d =
+      fs::temp_directory_path() / ("lazarus_trainer_" + name + "_" + std::to_string(::getpid()));
   fs::remove_all(d);
   return d;
 }
@@ -89,7 +90,8 @@ TEST(Trainer, InterruptedAndResumedRunMatchesUninterrupted) {
     };
     training::Trainer t(m, dies, tl, nullptr, config(b, 8));
     EXPECT_THROW(t.train(), std::runtime_error);
-    EXPECT_NE(training::Trainer::latest_checkpoint(b.string()).find("checkpoint-3"), std::string::npos);
+    EXPECT_NE(training::Trainer::latest_checkpoint(b.string()).find("checkpoint-3"),
+              std::string::npos);
   }
   std::vector<double> resumed;
   {

@@ -40,7 +40,8 @@ json run(const std::string& optimizer) {
   out["optimizer"] = optimizer;
   out["x"] = values(x);
   out["y"] = y;
-  for (auto& [n, t] : m.named_parameters()) out["init"][n] = {{"shape", t->shape()}, {"values", values(*t)}};
+  for (auto& [n, t] : m.named_parameters())
+    out["init"][n] = {{"shape", t->shape()}, {"values", values(*t)}};
   std::unique_ptr<training::Optimizer> opt;
   double base_lr = 0.05;
   if (optimizer == "adamw") {
@@ -78,7 +79,10 @@ json run(const std::string& optimizer) {
   Tensor lab = from_vector<int64_t>(labels, {2, 5}, DType::I64);
   Tensor lm = losses::causal_lm_loss(logits, lab);
   lm.backward();
-  out["lm"] = {{"logits", values(logits)}, {"labels", labels}, {"loss", lm.item()}, {"grad", values(logits.grad())}};
+  out["lm"] = {{"logits", values(logits)},
+               {"labels", labels},
+               {"loss", lm.item()},
+               {"grad", values(logits.grad())}};
   return out;
 }
 

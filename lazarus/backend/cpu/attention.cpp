@@ -69,7 +69,8 @@ void attend_row_f32(const Geometry& g, const float* q, const float* k, const flo
       if (S[j] != 0.0f) kt.scale_add_f32(O, 1.0f, V + (j0 + j) * g.Dv, S[j], g.Dv);
     }
   }
-  kt.scale_f32(O, 1.0f / l, g.Dv);  // l == 0 (every key masked) gives NaN, as the composed reference
+  kt.scale_f32(O, 1.0f / l,
+               g.Dv);  // l == 0 (every key masked) gives NaN, as the composed reference
 }
 
 // Query rows [i0, i1) of head (b, h) against their visible keys, in key blocks of kBk. The scores
@@ -140,8 +141,8 @@ void attend_block_f32(const Geometry& g, const float* q, const float* k, const f
 }
 
 template <class T>
-void attend_rows_generic(const Geometry& g, const T* q, const T* k, const T* v, const T* mask,
-                         T* o, int64_t b, int64_t h, int64_t i) {
+void attend_rows_generic(const Geometry& g, const T* q, const T* k, const T* v, const T* mask, T* o,
+                         int64_t b, int64_t h, int64_t i) {
   int64_t hk = h / g.group;
   const T* Q = q + ((b * g.H + h) * g.Tq + i) * g.Dh;
   const T* K = k + (b * g.Hkv + hk) * g.Tk * g.Dh;
@@ -218,8 +219,8 @@ void attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, const 
     parallel_for(g.B * g.H * g.Tq, 4, [&](int64_t r0, int64_t r1) {
       for (int64_t r = r0; r < r1; ++r) {
         int64_t i = r % g.Tq, bh = r / g.Tq;
-        attend_rows_generic<T>(g, q.data<T>(), k.data<T>(), v.data<T>(), mp, out.data<T>(), bh / g.H,
-                               bh % g.H, i);
+        attend_rows_generic<T>(g, q.data<T>(), k.data<T>(), v.data<T>(), mp, out.data<T>(),
+                               bh / g.H, bh % g.H, i);
       }
     });
   });

@@ -15,7 +15,8 @@ namespace lazarus {
 Backend& backend_for(Device device) {
   static cpu::CpuBackend cpu_backend;
   switch (device) {
-    case Device::CPU: return cpu_backend;
+    case Device::CPU:
+      return cpu_backend;
   }
   throw Error("[backend] unknown device");
 }
@@ -65,11 +66,17 @@ uint64_t philox_pair(uint64_t counter, uint64_t seed, uint32_t out[4]) {
     uint64_t m0 = uint64_t(0xD2511F53u) * c0, m1 = uint64_t(0xCD9E8D57u) * c2;
     uint32_t n0 = uint32_t(m1 >> 32) ^ c1 ^ k0, n1 = uint32_t(m1);
     uint32_t n2 = uint32_t(m0 >> 32) ^ c3 ^ k1, n3 = uint32_t(m0);
-    c0 = n0; c1 = n1; c2 = n2; c3 = n3;
+    c0 = n0;
+    c1 = n1;
+    c2 = n2;
+    c3 = n3;
     k0 += 0x9E3779B9u;
     k1 += 0xBB67AE85u;
   }
-  out[0] = c0; out[1] = c1; out[2] = c2; out[3] = c3;
+  out[0] = c0;
+  out[1] = c1;
+  out[2] = c2;
+  out[3] = c3;
   return (uint64_t(c0) << 32) | c1;
 }
 inline double unit53(uint32_t hi, uint32_t lo) {
@@ -79,26 +86,45 @@ inline double unit53(uint32_t hi, uint32_t lo) {
 template <class T>
 T scalar_unary(UnaryOp op, T x) {
   switch (op) {
-    case UnaryOp::Neg: return -x;
-    case UnaryOp::Abs: return std::abs(x);
-    case UnaryOp::Exp: return std::exp(x);
-    case UnaryOp::Log: return std::log(x);
-    case UnaryOp::Sqrt: return std::sqrt(x);
-    case UnaryOp::Rsqrt: return T(1) / std::sqrt(x);
-    case UnaryOp::Sin: return std::sin(x);
-    case UnaryOp::Cos: return std::cos(x);
-    case UnaryOp::Tanh: return std::tanh(x);
-    case UnaryOp::Sigmoid: return T(1) / (T(1) + std::exp(-x));
-    case UnaryOp::Relu: return x > T(0) ? x : (x != x ? x : T(0));
-    case UnaryOp::Gelu: return T(0.5) * x * (T(1) + std::erf(x * T(0.70710678118654752440)));
+    case UnaryOp::Neg:
+      return -x;
+    case UnaryOp::Abs:
+      return std::abs(x);
+    case UnaryOp::Exp:
+      return std::exp(x);
+    case UnaryOp::Log:
+      return std::log(x);
+    case UnaryOp::Sqrt:
+      return std::sqrt(x);
+    case UnaryOp::Rsqrt:
+      return T(1) / std::sqrt(x);
+    case UnaryOp::Sin:
+      return std::sin(x);
+    case UnaryOp::Cos:
+      return std::cos(x);
+    case UnaryOp::Tanh:
+      return std::tanh(x);
+    case UnaryOp::Sigmoid:
+      return T(1) / (T(1) + std::exp(-x));
+    case UnaryOp::Relu:
+      return x > T(0) ? x : (x != x ? x : T(0));
+    case UnaryOp::Gelu:
+      return T(0.5) * x * (T(1) + std::erf(x * T(0.70710678118654752440)));
     case UnaryOp::GeluTanh:
-      return T(0.5) * x * (T(1) + std::tanh(T(0.79788456080286535588) * (x + T(0.044715) * x * x * x)));
-    case UnaryOp::Silu: return x / (T(1) + std::exp(-x));
-    case UnaryOp::Softplus: return x > T(20) ? x : std::log1p(std::exp(x));
-    case UnaryOp::Square: return x * x;
-    case UnaryOp::Erf: return std::erf(x);
-    case UnaryOp::Sign: return T((x > T(0)) - (x < T(0)));
-    case UnaryOp::LogicalNot: return x;
+      return T(0.5) * x *
+             (T(1) + std::tanh(T(0.79788456080286535588) * (x + T(0.044715) * x * x * x)));
+    case UnaryOp::Silu:
+      return x / (T(1) + std::exp(-x));
+    case UnaryOp::Softplus:
+      return x > T(20) ? x : std::log1p(std::exp(x));
+    case UnaryOp::Square:
+      return x * x;
+    case UnaryOp::Erf:
+      return std::erf(x);
+    case UnaryOp::Sign:
+      return T((x > T(0)) - (x < T(0)));
+    case UnaryOp::LogicalNot:
+      return x;
   }
   return x;
 }
@@ -108,42 +134,66 @@ auto scalar_binary(BinaryOp op, T a, T b) {
   switch (op) {
     // Integers wrap on overflow (as PyTorch), computed unsigned so it is defined behaviour.
     case BinaryOp::Add:
-      if constexpr (std::is_integral_v<T>) return T(std::make_unsigned_t<T>(a) + std::make_unsigned_t<T>(b));
-      else return T(a + b);
+      if constexpr (std::is_integral_v<T>)
+        return T(std::make_unsigned_t<T>(a) + std::make_unsigned_t<T>(b));
+      else
+        return T(a + b);
     case BinaryOp::Sub:
-      if constexpr (std::is_integral_v<T>) return T(std::make_unsigned_t<T>(a) - std::make_unsigned_t<T>(b));
-      else return T(a - b);
+      if constexpr (std::is_integral_v<T>)
+        return T(std::make_unsigned_t<T>(a) - std::make_unsigned_t<T>(b));
+      else
+        return T(a - b);
     case BinaryOp::Mul:
-      if constexpr (std::is_integral_v<T>) return T(std::make_unsigned_t<T>(a) * std::make_unsigned_t<T>(b));
-      else return T(a * b);
+      if constexpr (std::is_integral_v<T>)
+        return T(std::make_unsigned_t<T>(a) * std::make_unsigned_t<T>(b));
+      else
+        return T(a * b);
     case BinaryOp::Div:
-      if constexpr (std::is_floating_point_v<T>) return T(a / b);
-      else return T(b == 0 ? 0 : a / b);  // integer division is only reached for bool/int maximum etc.
+      if constexpr (std::is_floating_point_v<T>)
+        return T(a / b);
+      else
+        return T(b == 0 ? 0 : a / b);  // integer division is only reached for bool/int maximum etc.
     case BinaryOp::Pow:
-      if constexpr (std::is_floating_point_v<T>) return T(std::pow(a, b));
-      else return T(std::pow(double(a), double(b)));
+      if constexpr (std::is_floating_point_v<T>)
+        return T(std::pow(a, b));
+      else
+        return T(std::pow(double(a), double(b)));
     case BinaryOp::Maximum:
-      if constexpr (std::is_floating_point_v<T>) { if (a != a || b != b) return T(a + b); }
+      if constexpr (std::is_floating_point_v<T>) {
+        if (a != a || b != b) return T(a + b);
+      }
       return a > b ? a : b;
     case BinaryOp::Minimum:
-      if constexpr (std::is_floating_point_v<T>) { if (a != a || b != b) return T(a + b); }
+      if constexpr (std::is_floating_point_v<T>) {
+        if (a != a || b != b) return T(a + b);
+      }
       return a < b ? a : b;
-    default: return T(0);
+    default:
+      return T(0);
   }
 }
 
 template <class T>
 uint8_t scalar_compare(BinaryOp op, T a, T b) {
   switch (op) {
-    case BinaryOp::Eq: return a == b;
-    case BinaryOp::Ne: return a != b;
-    case BinaryOp::Lt: return a < b;
-    case BinaryOp::Le: return a <= b;
-    case BinaryOp::Gt: return a > b;
-    case BinaryOp::Ge: return a >= b;
-    case BinaryOp::LogicalAnd: return (a != T(0)) && (b != T(0));
-    case BinaryOp::LogicalOr: return (a != T(0)) || (b != T(0));
-    default: return 0;
+    case BinaryOp::Eq:
+      return a == b;
+    case BinaryOp::Ne:
+      return a != b;
+    case BinaryOp::Lt:
+      return a < b;
+    case BinaryOp::Le:
+      return a <= b;
+    case BinaryOp::Gt:
+      return a > b;
+    case BinaryOp::Ge:
+      return a >= b;
+    case BinaryOp::LogicalAnd:
+      return (a != T(0)) && (b != T(0));
+    case BinaryOp::LogicalOr:
+      return (a != T(0)) || (b != T(0));
+    default:
+      return 0;
   }
 }
 }  // namespace
@@ -159,9 +209,8 @@ void CpuBackend::copy(const Tensor& src, const Tensor& dst) {
     const char* s = static_cast<const char*>(src.raw_data());
     char* d = static_cast<char*>(dst.raw_data());
     if (s == d) return;
-    parallel_for(int64_t(nb), int64_t(1) << 20, [&](int64_t b, int64_t e) {
-      std::memmove(d + b, s + b, size_t(e - b));
-    });
+    parallel_for(int64_t(nb), int64_t(1) << 20,
+                 [&](int64_t b, int64_t e) { std::memmove(d + b, s + b, size_t(e - b)); });
     return;
   }
   dispatch(src.dtype(), [&](auto s_tag) {
@@ -170,16 +219,17 @@ void CpuBackend::copy(const Tensor& src, const Tensor& dst) {
       using D = decltype(d_tag);
       const S* sp = ptr<S>(src);
       D* dp = ptr<D>(dst);
-      run_strided<2>(dst.shape(), {&src.strides(), &dst.strides()},
-                     [&](const std::array<int64_t, 2>& off, int64_t n, const std::array<int64_t, 2>& st) {
-                       const S* s = sp + off[0];
-                       D* d = dp + off[1];
-                       if (st[0] == 1 && st[1] == 1) {
-                         for (int64_t i = 0; i < n; ++i) d[i] = convert<D>(s[i]);
-                       } else {
-                         for (int64_t i = 0; i < n; ++i) d[i * st[1]] = convert<D>(s[i * st[0]]);
-                       }
-                     });
+      run_strided<2>(
+          dst.shape(), {&src.strides(), &dst.strides()},
+          [&](const std::array<int64_t, 2>& off, int64_t n, const std::array<int64_t, 2>& st) {
+            const S* s = sp + off[0];
+            D* d = dp + off[1];
+            if (st[0] == 1 && st[1] == 1) {
+              for (int64_t i = 0; i < n; ++i) d[i] = convert<D>(s[i]);
+            } else {
+              for (int64_t i = 0; i < n; ++i) d[i * st[1]] = convert<D>(s[i * st[0]]);
+            }
+          });
     });
   });
 }
@@ -190,10 +240,11 @@ void CpuBackend::fill(const Tensor& dst, double value) {
     using T = decltype(tag);
     T v = convert<T>(value);
     T* p = ptr<T>(dst);
-    run_strided<1>(dst.shape(), {&dst.strides()},
-                   [&](const std::array<int64_t, 1>& off, int64_t n, const std::array<int64_t, 1>& st) {
-                     for (int64_t i = 0; i < n; ++i) p[off[0] + i * st[0]] = v;
-                   });
+    run_strided<1>(
+        dst.shape(), {&dst.strides()},
+        [&](const std::array<int64_t, 1>& off, int64_t n, const std::array<int64_t, 1>& st) {
+          for (int64_t i = 0; i < n; ++i) p[off[0] + i * st[0]] = v;
+        });
   });
 }
 
@@ -205,8 +256,8 @@ void CpuBackend::arange(const Tensor& dst, double start, double step) {
   });
 }
 
-void CpuBackend::random(const Tensor& dst, RandomKind kind, uint64_t seed, uint64_t offset, double a,
-                        double b, int64_t int_low, uint64_t int_range) {
+void CpuBackend::random(const Tensor& dst, RandomKind kind, uint64_t seed, uint64_t offset,
+                        double a, double b, int64_t int_low, uint64_t int_range) {
   int64_t n = dst.numel();
   auto fill_with = [&](auto tag) {
     using T = decltype(tag);
@@ -235,10 +286,17 @@ void CpuBackend::random(const Tensor& dst, RandomKind kind, uint64_t seed, uint6
     });
   };
   switch (dst.dtype()) {
-    case DType::F32: fill_with(float{}); break;
-    case DType::F64: fill_with(double{}); break;
-    case DType::I64: fill_with(int64_t{}); break;
-    default: throw DTypeError(fmt::format("[random] unsupported dtype {}", dtype_name(dst.dtype())));
+    case DType::F32:
+      fill_with(float{});
+      break;
+    case DType::F64:
+      fill_with(double{});
+      break;
+    case DType::I64:
+      fill_with(int64_t{});
+      break;
+    default:
+      throw DTypeError(fmt::format("[random] unsupported dtype {}", dtype_name(dst.dtype())));
   }
 }
 
@@ -275,16 +333,18 @@ void CpuBackend::binary(BinaryOp op, const Tensor& a, const Tensor& b, const Ten
     const float* bp = ptr<float>(b);
     float* op_ = ptr<float>(out);
     const KernelTable& kt = kernels();
-    run_strided<3>(shape, {&a.strides(), &b.strides(), &out.strides()},
-                   [&](const std::array<int64_t, 3>& off, int64_t n, const std::array<int64_t, 3>& st) {
-                     if (st[0] <= 1 && st[1] <= 1 && st[2] == 1) {
-                       kt.binary_f32(op, ap + off[0], st[0], bp + off[1], st[1], op_ + off[2], n);
-                     } else {
-                       for (int64_t i = 0; i < n; ++i) {
-                         op_[off[2] + i * st[2]] = scalar_binary<float>(op, ap[off[0] + i * st[0]], bp[off[1] + i * st[1]]);
-                       }
-                     }
-                   });
+    run_strided<3>(
+        shape, {&a.strides(), &b.strides(), &out.strides()},
+        [&](const std::array<int64_t, 3>& off, int64_t n, const std::array<int64_t, 3>& st) {
+          if (st[0] <= 1 && st[1] <= 1 && st[2] == 1) {
+            kt.binary_f32(op, ap + off[0], st[0], bp + off[1], st[1], op_ + off[2], n);
+          } else {
+            for (int64_t i = 0; i < n; ++i) {
+              op_[off[2] + i * st[2]] =
+                  scalar_binary<float>(op, ap[off[0] + i * st[0]], bp[off[1] + i * st[1]]);
+            }
+          }
+        });
     return;
   }
   dispatch_compute(a.dtype(), binary_op_name(op), [&](auto tag) {
@@ -293,20 +353,24 @@ void CpuBackend::binary(BinaryOp op, const Tensor& a, const Tensor& b, const Ten
     const T* bp = ptr<T>(b);
     if (is_comparison(op)) {
       uint8_t* o = ptr<uint8_t>(out);
-      run_strided<3>(shape, {&a.strides(), &b.strides(), &out.strides()},
-                     [&](const std::array<int64_t, 3>& off, int64_t n, const std::array<int64_t, 3>& st) {
-                       for (int64_t i = 0; i < n; ++i) {
-                         o[off[2] + i * st[2]] = scalar_compare<T>(op, ap[off[0] + i * st[0]], bp[off[1] + i * st[1]]);
-                       }
-                     });
+      run_strided<3>(
+          shape, {&a.strides(), &b.strides(), &out.strides()},
+          [&](const std::array<int64_t, 3>& off, int64_t n, const std::array<int64_t, 3>& st) {
+            for (int64_t i = 0; i < n; ++i) {
+              o[off[2] + i * st[2]] =
+                  scalar_compare<T>(op, ap[off[0] + i * st[0]], bp[off[1] + i * st[1]]);
+            }
+          });
     } else {
       T* o = ptr<T>(out);
-      run_strided<3>(shape, {&a.strides(), &b.strides(), &out.strides()},
-                     [&](const std::array<int64_t, 3>& off, int64_t n, const std::array<int64_t, 3>& st) {
-                       for (int64_t i = 0; i < n; ++i) {
-                         o[off[2] + i * st[2]] = scalar_binary<T>(op, ap[off[0] + i * st[0]], bp[off[1] + i * st[1]]);
-                       }
-                     });
+      run_strided<3>(
+          shape, {&a.strides(), &b.strides(), &out.strides()},
+          [&](const std::array<int64_t, 3>& off, int64_t n, const std::array<int64_t, 3>& st) {
+            for (int64_t i = 0; i < n; ++i) {
+              o[off[2] + i * st[2]] =
+                  scalar_binary<T>(op, ap[off[0] + i * st[0]], bp[off[1] + i * st[1]]);
+            }
+          });
     }
   });
 }
@@ -318,12 +382,14 @@ void CpuBackend::where(const Tensor& cond, const Tensor& a, const Tensor& b, con
     const T* ap = ptr<T>(a);
     const T* bp = ptr<T>(b);
     T* o = ptr<T>(out);
-    run_strided<4>(out.shape(), {&cond.strides(), &a.strides(), &b.strides(), &out.strides()},
-                   [&](const std::array<int64_t, 4>& off, int64_t n, const std::array<int64_t, 4>& st) {
-                     for (int64_t i = 0; i < n; ++i) {
-                       o[off[3] + i * st[3]] = cp[off[0] + i * st[0]] ? ap[off[1] + i * st[1]] : bp[off[2] + i * st[2]];
-                     }
-                   });
+    run_strided<4>(
+        out.shape(), {&cond.strides(), &a.strides(), &b.strides(), &out.strides()},
+        [&](const std::array<int64_t, 4>& off, int64_t n, const std::array<int64_t, 4>& st) {
+          for (int64_t i = 0; i < n; ++i) {
+            o[off[3] + i * st[3]] =
+                cp[off[0] + i * st[0]] ? ap[off[1] + i * st[1]] : bp[off[2] + i * st[2]];
+          }
+        });
   });
 }
 
@@ -340,8 +406,10 @@ void CpuBackend::tri(const Tensor& x, int64_t k, bool upper, const Tensor& out) 
       for (int64_t c = 0; c < C; ++c) {
         bool keep = upper ? (c - r >= k) : (c - r <= k);
         size_t at = size_t(row * C + c) * es;
-        if (keep) std::memcpy(d + at, s + at, es);
-        else std::memset(d + at, 0, es);
+        if (keep)
+          std::memcpy(d + at, s + at, es);
+        else
+          std::memset(d + at, 0, es);
       }
     }
   });
@@ -371,7 +439,9 @@ void CpuBackend::matmul(const Tensor& a, const Tensor& b, const Tensor& out) {
     if (Bt == 1) {
       one(0, false);
     } else if (Bt >= threads() && threads() > 1) {
-      parallel_for(Bt, 1, [&](int64_t b0, int64_t b1) { for (int64_t i = b0; i < b1; ++i) one(i, true); });
+      parallel_for(Bt, 1, [&](int64_t b0, int64_t b1) {
+        for (int64_t i = b0; i < b1; ++i) one(i, true);
+      });
     } else {
       for (int64_t i = 0; i < Bt; ++i) one(i, false);
     }

@@ -20,9 +20,12 @@ namespace lazarus::cpu {
 
 template <class T>
 inline double to_double(T v) {
-  if constexpr (std::is_same_v<T, BF16>) return bf16_bits_to_f32(v.bits);
-  else if constexpr (std::is_same_v<T, F16>) return f16_bits_to_f32(v.bits);
-  else return static_cast<double>(v);
+  if constexpr (std::is_same_v<T, BF16>)
+    return bf16_bits_to_f32(v.bits);
+  else if constexpr (std::is_same_v<T, F16>)
+    return f16_bits_to_f32(v.bits);
+  else
+    return static_cast<double>(v);
 }
 
 template <class I>
@@ -40,17 +43,24 @@ inline D convert(S v) {
   if constexpr (std::is_same_v<D, S>) {
     return v;
   } else if constexpr (std::is_same_v<D, BF16>) {
-    if constexpr (std::is_same_v<S, F16>) return BF16{f32_to_bf16_bits(f16_bits_to_f32(v.bits))};
-    else return BF16{f32_to_bf16_bits(static_cast<float>(to_double(v)))};
+    if constexpr (std::is_same_v<S, F16>)
+      return BF16{f32_to_bf16_bits(f16_bits_to_f32(v.bits))};
+    else
+      return BF16{f32_to_bf16_bits(static_cast<float>(to_double(v)))};
   } else if constexpr (std::is_same_v<D, F16>) {
-    if constexpr (std::is_same_v<S, BF16>) return F16{f32_to_f16_bits(bf16_bits_to_f32(v.bits))};
-    else return F16{f32_to_f16_bits(static_cast<float>(to_double(v)))};
+    if constexpr (std::is_same_v<S, BF16>)
+      return F16{f32_to_f16_bits(bf16_bits_to_f32(v.bits))};
+    else
+      return F16{f32_to_f16_bits(static_cast<float>(to_double(v)))};
   } else if constexpr (std::is_same_v<D, uint8_t>) {  // bool
     return to_double(v) != 0.0 ? 1 : 0;
   } else if constexpr (std::is_same_v<D, float>) {
-    if constexpr (std::is_same_v<S, BF16>) return bf16_bits_to_f32(v.bits);
-    else if constexpr (std::is_same_v<S, F16>) return f16_bits_to_f32(v.bits);
-    else return static_cast<float>(v);
+    if constexpr (std::is_same_v<S, BF16>)
+      return bf16_bits_to_f32(v.bits);
+    else if constexpr (std::is_same_v<S, F16>)
+      return f16_bits_to_f32(v.bits);
+    else
+      return static_cast<float>(v);
   } else if constexpr (std::is_same_v<D, double>) {
     return to_double(v);
   } else if constexpr (std::is_same_v<S, float> || std::is_same_v<S, double> ||
@@ -65,13 +75,20 @@ inline D convert(S v) {
 template <class F>
 decltype(auto) dispatch(DType dt, F&& f) {
   switch (dt) {
-    case DType::F32: return f(float{});
-    case DType::F64: return f(double{});
-    case DType::BF16: return f(BF16{});
-    case DType::F16: return f(F16{});
-    case DType::I32: return f(int32_t{});
-    case DType::I64: return f(int64_t{});
-    case DType::Bool: return f(uint8_t{});
+    case DType::F32:
+      return f(float{});
+    case DType::F64:
+      return f(double{});
+    case DType::BF16:
+      return f(BF16{});
+    case DType::F16:
+      return f(F16{});
+    case DType::I32:
+      return f(int32_t{});
+    case DType::I64:
+      return f(int64_t{});
+    case DType::Bool:
+      return f(uint8_t{});
   }
   throw DTypeError("[cpu] unknown dtype");
 }
@@ -80,12 +97,18 @@ decltype(auto) dispatch(DType dt, F&& f) {
 template <class F>
 decltype(auto) dispatch_compute(DType dt, const char* op, F&& f) {
   switch (dt) {
-    case DType::F32: return f(float{});
-    case DType::F64: return f(double{});
-    case DType::I32: return f(int32_t{});
-    case DType::I64: return f(int64_t{});
-    case DType::Bool: return f(uint8_t{});
-    default: break;
+    case DType::F32:
+      return f(float{});
+    case DType::F64:
+      return f(double{});
+    case DType::I32:
+      return f(int32_t{});
+    case DType::I64:
+      return f(int64_t{});
+    case DType::Bool:
+      return f(uint8_t{});
+    default:
+      break;
   }
   throw DTypeError(fmt::format("[{}] the CPU kernel does not take {}", op, dtype_name(dt)));
 }
@@ -93,9 +116,12 @@ decltype(auto) dispatch_compute(DType dt, const char* op, F&& f) {
 template <class F>
 decltype(auto) dispatch_float(DType dt, const char* op, F&& f) {
   switch (dt) {
-    case DType::F32: return f(float{});
-    case DType::F64: return f(double{});
-    default: break;
+    case DType::F32:
+      return f(float{});
+    case DType::F64:
+      return f(double{});
+    default:
+      break;
   }
   throw DTypeError(fmt::format("[{}] the CPU kernel needs f32 or f64, got {}", op, dtype_name(dt)));
 }

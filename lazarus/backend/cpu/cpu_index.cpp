@@ -23,7 +23,8 @@ void outer_inner(const Shape& s, int64_t dim, int64_t& outer, int64_t& inner) {
 }
 }  // namespace
 
-void CpuBackend::index_select(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& out) {
+void CpuBackend::index_select(const Tensor& x, int64_t dim, const Tensor& index,
+                              const Tensor& out) {
   Tensor xc = contig(x);
   int64_t outer, inner;
   outer_inner(x.shape(), dim, outer, inner);
@@ -32,12 +33,13 @@ void CpuBackend::index_select(const Tensor& x, int64_t dim, const Tensor& index,
   const char* s = static_cast<const char*>(xc.raw_data());
   char* d = static_cast<char*>(out.raw_data());
   const int64_t* idx = index.data<int64_t>();
-  parallel_for(outer * m, std::max<int64_t>(1, 65536 / int64_t(row + 1)), [&](int64_t b, int64_t e) {
-    for (int64_t t = b; t < e; ++t) {
-      int64_t o = t / m, j = t % m;
-      std::memcpy(d + size_t(o * m + j) * row, s + size_t(o * n + idx[j]) * row, row);
-    }
-  });
+  parallel_for(outer * m, std::max<int64_t>(1, 65536 / int64_t(row + 1)),
+               [&](int64_t b, int64_t e) {
+                 for (int64_t t = b; t < e; ++t) {
+                   int64_t o = t / m, j = t % m;
+                   std::memcpy(d + size_t(o * m + j) * row, s + size_t(o * n + idx[j]) * row, row);
+                 }
+               });
 }
 
 void CpuBackend::index_add(const Tensor& dst, int64_t dim, const Tensor& index, const Tensor& src) {
@@ -93,11 +95,13 @@ void CpuBackend::gather(const Tensor& x, int64_t dim, const Tensor& index, const
     using T = decltype(tag);
     const T* s = x.data<T>();
     T* d = out.data<T>();
-    visit_indexed(index.shape(), idx, x.strides(), dim, [&](int64_t p, int64_t off) { d[p] = s[off]; });
+    visit_indexed(index.shape(), idx, x.strides(), dim,
+                  [&](int64_t p, int64_t off) { d[p] = s[off]; });
   });
 }
 
-void CpuBackend::scatter_add(const Tensor& dst, int64_t dim, const Tensor& index, const Tensor& src) {
+void CpuBackend::scatter_add(const Tensor& dst, int64_t dim, const Tensor& index,
+                             const Tensor& src) {
   Tensor sc = contig(src);
   const int64_t* idx = index.data<int64_t>();
   dispatch_compute(dst.dtype(), "scatter_add", [&](auto tag) {
@@ -105,8 +109,10 @@ void CpuBackend::scatter_add(const Tensor& dst, int64_t dim, const Tensor& index
     T* d = dst.data<T>();
     const T* s = sc.data<T>();
     visit_indexed(index.shape(), idx, dst.strides(), dim, [&](int64_t p, int64_t off) {
-      if constexpr (std::is_integral_v<T>) d[off] = T(std::make_unsigned_t<T>(d[off]) + std::make_unsigned_t<T>(s[p]));
-      else d[off] += s[p];
+      if constexpr (std::is_integral_v<T>)
+        d[off] = T(std::make_unsigned_t<T>(d[off]) + std::make_unsigned_t<T>(s[p]));
+      else
+        d[off] += s[p];
     });
   });
 }

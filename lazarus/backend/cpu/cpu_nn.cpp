@@ -23,7 +23,8 @@ void CpuBackend::rms_norm(const Tensor& x, const Tensor& weight, double eps, con
     const KernelTable& kt = kernels();
     const float* w = opt<float>(weight);
     parallel_for(rows, row_grain(n), [&](int64_t r0, int64_t r1) {
-      kt.rms_norm_rows_f32(x.data<float>() + r0 * n, w, out.data<float>() + r0 * n, r1 - r0, n, float(eps));
+      kt.rms_norm_rows_f32(x.data<float>() + r0 * n, w, out.data<float>() + r0 * n, r1 - r0, n,
+                           float(eps));
     });
     return;
   }
@@ -69,7 +70,8 @@ void CpuBackend::layer_norm(const Tensor& x, const Tensor& weight, const Tensor&
         T mu = s / T(n), v = 0;
         for (int64_t i = 0; i < n; ++i) v += (xr[i] - mu) * (xr[i] - mu);
         T inv = T(1) / std::sqrt(v / T(n) + T(eps));
-        for (int64_t i = 0; i < n; ++i) yr[i] = (xr[i] - mu) * inv * (w ? w[i] : T(1)) + (b ? b[i] : T(0));
+        for (int64_t i = 0; i < n; ++i)
+          yr[i] = (xr[i] - mu) * inv * (w ? w[i] : T(1)) + (b ? b[i] : T(0));
       }
     });
   });
@@ -89,7 +91,8 @@ void CpuBackend::rope(const Tensor& x, const Tensor& cos_t, const Tensor& sin_t,
     parallel_for(rows, row_grain(Dh), [&](int64_t r0, int64_t r1) {
       for (int64_t r = r0; r < r1; ++r) {
         int64_t t = r % T + offset;
-        kt.rope_row_f32(xs + r * Dh, cs + t * half, ss + t * half, ys + r * Dh, half, interleaved, sign);
+        kt.rope_row_f32(xs + r * Dh, cs + t * half, ss + t * half, ys + r * Dh, half, interleaved,
+                        sign);
       }
     });
     return;

@@ -21,58 +21,71 @@ using Acc = std::conditional_t<std::is_floating_point_v<T>, double, int64_t>;
 
 template <class T>
 void reduce_rows(ReduceOp op, const T* x, int64_t rows, int64_t n, const Tensor& out) {
-  parallel_for(rows, std::max<int64_t>(1, 16384 / std::max<int64_t>(n, 1)), [&](int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; ++r) {
-      const T* xr = x + r * n;
-      switch (op) {
-        case ReduceOp::Sum: {
-          Acc<T> s = 0;
-          if constexpr (std::is_same_v<T, float>) {
+  parallel_for(rows, std::max<int64_t>(1, 16384 / std::max<int64_t>(n, 1)),
+               [&](int64_t r0, int64_t r1) {
+                 for (int64_t r = r0; r < r1; ++r) {
+                   const T* xr = x + r * n;
+                   switch (op) {
+                     case ReduceOp::Sum: {
+                       Acc<T> s = 0;
+                       if constexpr (std::is_same_v<T, float>) {
 #pragma omp simd reduction(+ : s)
-            for (int64_t i = 0; i < n; ++i) s += double(xr[i]);
-          } else {
-            for (int64_t i = 0; i < n; ++i) {
-              if constexpr (std::is_integral_v<Acc<T>>) s = Acc<T>(uint64_t(s) + uint64_t(Acc<T>(xr[i])));  // wraps
-              else s += Acc<T>(xr[i]);
-            }
-          }
-          ptr<T>(out)[r] = T(s);
-          break;
-        }
-        case ReduceOp::Max:
-        case ReduceOp::Min: {
-          bool mx = op == ReduceOp::Max;
-          T m = xr[0];
-          for (int64_t i = 1; i < n; ++i) {
-            T v = xr[i];
-            if constexpr (std::is_floating_point_v<T>) {
-              if (v != v) { m = v; break; }  // NaN propagates
-              if (m != m) break;
-            }
-            if (mx ? v > m : v < m) m = v;
-          }
-          ptr<T>(out)[r] = m;
-          break;
-        }
-        case ReduceOp::ArgMax:
-        case ReduceOp::ArgMin: {
-          bool mx = op == ReduceOp::ArgMax;
-          T m = xr[0];
-          int64_t at = 0;
-          for (int64_t i = 1; i < n; ++i) {
-            T v = xr[i];
-            if constexpr (std::is_floating_point_v<T>) {
-              if (m != m) break;  // first NaN wins (PyTorch treats NaN as the extreme)
-              if (v != v) { m = v; at = i; break; }
-            }
-            if (mx ? v > m : v < m) { m = v; at = i; }
-          }
-          ptr<int64_t>(out)[r] = at;
-          break;
-        }
-      }
-    }
-  });
+                         for (int64_t i = 0; i < n; ++i) s += double(xr[i]);
+                       } else {
+                         for (int64_t i = 0; i < n; ++i) {
+                           if constexpr (std::is_integral_v<Acc<T>>)
+                             s = Acc<T>(uint64_t(s) + uint64_t(Acc<T>(xr[i])));  // wraps
+                           else
+                             s += Acc<T>(xr[i]);
+                         }
+                       }
+                       ptr<T>(out)[r] = T(s);
+                       break;
+                     }
+                     case ReduceOp::Max:
+                     case ReduceOp::Min: {
+                       bool mx = op == ReduceOp::Max;
+                       T m = xr[0];
+                       for (int64_t i = 1; i < n; ++i) {
+                         T v = xr[i];
+                         if constexpr (std::is_floating_point_v<T>) {
+                           if (v != v) {
+                             m = v;
+                             break;
+                           }  // NaN propagates
+                           if (m != m) break;
+                         }
+                         if (mx ? v > m : v < m) m = v;
+                       }
+                       ptr<T>(out)[r] = m;
+                       break;
+                     }
+                     case ReduceOp::ArgMax:
+                     case ReduceOp::ArgMin: {
+                       bool mx = op == ReduceOp::ArgMax;
+                       T m = xr[0];
+                       int64_t at = 0;
+                       for (int64_t i = 1; i < n; ++i) {
+                         T v = xr[i];
+                         if constexpr (std::is_floating_point_v<T>) {
+                           if (m != m) break;  // first NaN wins (PyTorch treats NaN as the extreme)
+                           if (v != v) {
+                             m = v;
+                             at = i;
+                             break;
+                           }
+                         }
+                         if (mx ? v > m : v < m) {
+                           m = v;
+                           at = i;
+                         }
+                       }
+                       ptr<int64_t>(out)[r] = at;
+                       break;
+                     }
+                   }
+                 }
+               });
 }
 }  // namespace
 
@@ -107,7 +120,8 @@ void CpuBackend::reduce(ReduceOp op, const Tensor& x, const std::vector<int64_t>
   }
   // General: move the reduced dims last, make contiguous, reduce rows.
   std::vector<int64_t> perm;
-  for (int64_t i = 0; i < nd; ++i) if (!red[i]) perm.push_back(i);
+  for (int64_t i = 0; i < nd; ++i)
+    if (!red[i]) perm.push_back(i);
   int64_t n = 1;
   for (int64_t d : dims) {
     perm.push_back(d);
@@ -158,8 +172,10 @@ void CpuBackend::cumsum(const Tensor& x, int64_t dim, const Tensor& out) {
         Acc<T> acc = 0;
         for (int64_t k = 0; k < n; ++k) {
           int64_t at = (o * n + k) * inner + i;
-          if constexpr (std::is_integral_v<Acc<T>>) acc = Acc<T>(uint64_t(acc) + uint64_t(Acc<T>(s[at])));  // wraps
-          else acc += Acc<T>(s[at]);
+          if constexpr (std::is_integral_v<Acc<T>>)
+            acc = Acc<T>(uint64_t(acc) + uint64_t(Acc<T>(s[at])));  // wraps
+          else
+            acc += Acc<T>(s[at]);
           d[at] = T(acc);
         }
       }
@@ -174,9 +190,10 @@ void CpuBackend::softmax(const Tensor& x, bool log, const Tensor& out) {
     const KernelTable& kt = kernels();
     const float* s = ptr<float>(x);
     float* d = ptr<float>(out);
-    parallel_for(rows, std::max<int64_t>(1, 8192 / std::max<int64_t>(n, 1)), [&](int64_t r0, int64_t r1) {
-      kt.softmax_rows_f32(s + r0 * n, d + r0 * n, r1 - r0, n, log);
-    });
+    parallel_for(rows, std::max<int64_t>(1, 8192 / std::max<int64_t>(n, 1)),
+                 [&](int64_t r0, int64_t r1) {
+                   kt.softmax_rows_f32(s + r0 * n, d + r0 * n, r1 - r0, n, log);
+                 });
     return;
   }
   dispatch_float(x.dtype(), "softmax", [&](auto tag) {

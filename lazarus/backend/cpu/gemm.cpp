@@ -36,24 +36,28 @@ void gemm_f32(int64_t M, int64_t N, int64_t K, const float* A, int64_t a_rs, int
   char ta, tb;
   int64_t lda, ldb;
   if (!layout(M, K, a_rs, a_cs, ta, lda) || !layout(K, N, b_rs, b_cs, tb, ldb)) {
-    throw Error(fmt::format("[gemm] operand layout not supported (a strides {},{}; b strides {},{})",
-                            a_rs, a_cs, b_rs, b_cs));
+    throw Error(
+        fmt::format("[gemm] operand layout not supported (a strides {},{}; b strides {},{})", a_rs,
+                    a_cs, b_rs, b_cs));
   }
   if (!serial) threads();  // keeps OpenMP's team size in step with set_num_threads
-  dnnl_status_t st = dnnl_sgemm(ta, tb, M, N, K, 1.0f, A, lda, B, ldb, accumulate ? 1.0f : 0.0f, C, ldc);
+  dnnl_status_t st =
+      dnnl_sgemm(ta, tb, M, N, K, 1.0f, A, lda, B, ldb, accumulate ? 1.0f : 0.0f, C, ldc);
   if (st != dnnl_success) {
-    throw Error(fmt::format("[gemm] oneDNN sgemm failed with status {} for M={} N={} K={}", int(st), M,
-                            N, K));
+    throw Error(fmt::format("[gemm] oneDNN sgemm failed with status {} for M={} N={} K={}", int(st),
+                            M, N, K));
   }
 }
 
 void gemm_f64(int64_t M, int64_t N, int64_t K, const double* A, int64_t a_rs, int64_t a_cs,
-              const double* B, int64_t b_rs, int64_t b_cs, double* C, int64_t ldc, bool accumulate) {
+              const double* B, int64_t b_rs, int64_t b_cs, double* C, int64_t ldc,
+              bool accumulate) {
   // i-k-j order keeps the inner loop contiguous in B and C when b_cs == 1.
   parallel_for(M, 8, [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i) {
       double* c = C + i * ldc;
-      if (!accumulate) for (int64_t j = 0; j < N; ++j) c[j] = 0.0;
+      if (!accumulate)
+        for (int64_t j = 0; j < N; ++j) c[j] = 0.0;
       for (int64_t k = 0; k < K; ++k) {
         double a = A[i * a_rs + k * a_cs];
         const double* b = B + k * b_rs;

@@ -5,9 +5,15 @@
 #include <cstring>
 
 namespace lazarus::cpu {
-namespace isa_generic { extern const KernelTable kTable; }
-namespace isa_avx2 { extern const KernelTable kTable; }
-namespace isa_avx512 { extern const KernelTable kTable; }
+namespace isa_generic {
+extern const KernelTable kTable;
+}
+namespace isa_avx2 {
+extern const KernelTable kTable;
+}
+namespace isa_avx512 {
+extern const KernelTable kTable;
+}
 
 namespace {
 bool has_avx2() { return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"); }

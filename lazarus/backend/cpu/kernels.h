@@ -36,9 +36,8 @@ struct KernelTable {
   /// C (M x N, row stride ldc) = [C +] A B, with A(i, k) = A[i * a_rs + k * a_cs] and B row-major
   /// (K x N, row stride ldb). Register-blocked for cache-sized tiles (attention blocks), where a
   /// BLAS call's fixed cost dominates; whole-matrix products go through the adapter (gemm.h).
-  void (*gemm_tile_f32)(int64_t M, int64_t N, int64_t K, const float* A, int64_t a_rs,
-                        int64_t a_cs, const float* B, int64_t ldb, float* C, int64_t ldc,
-                        bool accumulate);
+  void (*gemm_tile_f32)(int64_t M, int64_t N, int64_t K, const float* A, int64_t a_rs, int64_t a_cs,
+                        const float* B, int64_t ldb, float* C, int64_t ldc, bool accumulate);
   /// One online-softmax step over the columns of s (rows x cols, row-major; column c holds one
   /// query's scores against `rows` keys). With m0 = m[c] on entry: m[c] = max(m0, max_r s[r][c]);
   /// s[r][c] = exp(s[r][c] - m[c]) (0 while m[c] is -inf); alpha[c] = exp(m0 - m[c]) (0 when m0 is

@@ -34,7 +34,8 @@ int num_threads() { return thread_count().load(std::memory_order_relaxed); }
 
 void set_num_threads(int n) {
   if (n < 1 || n > 4096) {
-    throw ConfigError(fmt::format("[set_num_threads] thread count must be in [1, 4096], got {}", n));
+    throw ConfigError(
+        fmt::format("[set_num_threads] thread count must be in [1, 4096], got {}", n));
   }
   thread_count().store(n, std::memory_order_relaxed);
   omp_set_num_threads(n);

@@ -20,7 +20,8 @@ Tensor LlamaForCausalLM::generate_greedy(const Tensor& input_ids, int64_t max_ne
   models::GenerateOptions o;
   o.max_new_tokens = max_new_tokens;
   o.eos_token_ids = llama_cfg_.eos_token_id;
-  o.pad_token_id = llama_cfg_.pad_token_id.value_or(llama_cfg_.eos_token_id.empty() ? 0 : llama_cfg_.eos_token_id[0]);
+  o.pad_token_id = llama_cfg_.pad_token_id.value_or(
+      llama_cfg_.eos_token_id.empty() ? 0 : llama_cfg_.eos_token_id[0]);
   return generate(input_ids, o, attention_mask);
 }
 

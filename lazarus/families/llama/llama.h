@@ -1,8 +1,9 @@
 // LlamaForCausalLM: the Llama family (Llama 2/3/3.x, Mistral, CodeLlama, TinyLlama, SmolLM2) as a
 // CausalLM built from a LlamaConfig. Parameter names are exactly HF's:
 // model.embed_tokens.weight, model.layers.N.self_attn.{q,k,v,o}_proj.weight,
-// model.layers.N.mlp.{gate,up,down}_proj.weight, model.layers.N.{input,post_attention}_layernorm.weight,
-// model.norm.weight, lm_head.weight (absent when tie_word_embeddings).
+// model.layers.N.mlp.{gate,up,down}_proj.weight,
+// model.layers.N.{input,post_attention}_layernorm.weight, model.norm.weight, lm_head.weight (absent
+// when tie_word_embeddings).
 #pragma once
 
 #include "lazarus/families/llama/llama_config.h"

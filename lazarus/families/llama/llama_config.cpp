@@ -70,7 +70,8 @@ void LlamaConfig::validate() const {
   check(hidden_size > 0, fmt::format("hidden_size: {} must be > 0", hidden_size));
   check(intermediate_size > 0, fmt::format("intermediate_size: {} must be > 0", intermediate_size));
   check(num_hidden_layers > 0, fmt::format("num_hidden_layers: {} must be > 0", num_hidden_layers));
-  check(num_attention_heads > 0, fmt::format("num_attention_heads: {} must be > 0", num_attention_heads));
+  check(num_attention_heads > 0,
+        fmt::format("num_attention_heads: {} must be > 0", num_attention_heads));
   check(kv_heads() > 0, fmt::format("num_key_value_heads: {} must be > 0", kv_heads()));
   check(num_attention_heads % kv_heads() == 0,
         fmt::format("num_key_value_heads: {} does not divide num_attention_heads {}", kv_heads(),
@@ -84,21 +85,27 @@ void LlamaConfig::validate() const {
           fmt::format("head_dim: {} must be positive and even", *head_dim));
   }
   int64_t Dh = head_dim.value_or(hidden_size / num_attention_heads);
-  check(Dh % 2 == 0, fmt::format("head_dim: {} (hidden_size / num_attention_heads) must be even", Dh));
+  check(Dh % 2 == 0,
+        fmt::format("head_dim: {} (hidden_size / num_attention_heads) must be even", Dh));
   check(max_position_embeddings > 0,
         fmt::format("max_position_embeddings: {} must be > 0", max_position_embeddings));
-  check(rms_norm_eps > 0 && rms_norm_eps < 1, fmt::format("rms_norm_eps: {} must be in (0, 1)", rms_norm_eps));
+  check(rms_norm_eps > 0 && rms_norm_eps < 1,
+        fmt::format("rms_norm_eps: {} must be in (0, 1)", rms_norm_eps));
   check(rope_theta > 0, fmt::format("rope_theta: {} must be > 0", rope_theta));
   check(attention_dropout >= 0 && attention_dropout <= 1,
         fmt::format("attention_dropout: {} must be in [0, 1]", attention_dropout));
-  if (sliding_window) check(*sliding_window > 0, fmt::format("sliding_window: {} must be > 0", *sliding_window));
-  check(initializer_range >= 0, fmt::format("initializer_range: {} must be >= 0", initializer_range));
+  if (sliding_window)
+    check(*sliding_window > 0, fmt::format("sliding_window: {} must be > 0", *sliding_window));
+  check(initializer_range >= 0,
+        fmt::format("initializer_range: {} must be >= 0", initializer_range));
   for (int64_t id : eos_token_id) {
-    check(id >= 0 && id < vocab_size, fmt::format("eos_token_id: {} out of range for vocab_size {}", id, vocab_size));
+    check(id >= 0 && id < vocab_size,
+          fmt::format("eos_token_id: {} out of range for vocab_size {}", id, vocab_size));
   }
   if (bos_token_id) {
-    check(*bos_token_id >= 0 && *bos_token_id < vocab_size,
-          fmt::format("bos_token_id: {} out of range for vocab_size {}", *bos_token_id, vocab_size));
+    check(
+        *bos_token_id >= 0 && *bos_token_id < vocab_size,
+        fmt::format("bos_token_id: {} out of range for vocab_size {}", *bos_token_id, vocab_size));
   }
   auto r = rope_scaling;
   r.theta = rope_theta;
@@ -151,8 +158,9 @@ Json LlamaConfig::to_json() const {
               {"num_key_value_heads", opt_json(num_key_value_heads)},
               {"head_dim", opt_json(head_dim)},
               // HF's name for the tanh GELU, so transformers can read the file back.
-              {"hidden_act", hidden_act == config::ActivationType::GELUTanh ? std::string_view("gelu_pytorch_tanh")
-                                                                            : config::to_string(hidden_act)},
+              {"hidden_act", hidden_act == config::ActivationType::GELUTanh
+                                 ? std::string_view("gelu_pytorch_tanh")
+                                 : config::to_string(hidden_act)},
               {"max_position_embeddings", max_position_embeddings},
               {"rms_norm_eps", rms_norm_eps},
               {"rope_theta", rope_theta},
@@ -172,7 +180,8 @@ Json LlamaConfig::to_json() const {
 LlamaConfig LlamaConfig::from_json(const Json& j, const std::string& path) {
   LlamaConfig c;
   JsonReader r(j, path);
-  for (const char* k : {"transformers_version", "use_cache", "pretraining_tp", "_name_or_path"}) r.skip(k);
+  for (const char* k : {"transformers_version", "use_cache", "pretraining_tp", "_name_or_path"})
+    r.skip(k);
   r.get("architectures", c.architectures);
   r.get("model_type", c.model_type);
   r.get("vocab_size", c.vocab_size);
@@ -186,7 +195,8 @@ LlamaConfig LlamaConfig::from_json(const Json& j, const std::string& path) {
   r.get("max_position_embeddings", c.max_position_embeddings);
   r.get("rms_norm_eps", c.rms_norm_eps);
   r.get("rope_theta", c.rope_theta);
-  if (r.has("rope_scaling")) c.rope_scaling = rope_scaling_from_json(r.raw("rope_scaling"), r.field("rope_scaling"));
+  if (r.has("rope_scaling"))
+    c.rope_scaling = rope_scaling_from_json(r.raw("rope_scaling"), r.field("rope_scaling"));
   r.get("attention_bias", c.attention_bias);
   r.get("mlp_bias", c.mlp_bias);
   r.get("attention_dropout", c.attention_dropout);
@@ -196,9 +206,12 @@ LlamaConfig LlamaConfig::from_json(const Json& j, const std::string& path) {
   r.get("bos_token_id", c.bos_token_id);
   if (r.has("eos_token_id")) {
     const Json& e = r.raw("eos_token_id");
-    if (e.is_null()) c.eos_token_id.clear();
-    else if (e.is_array()) c.eos_token_id = JsonReader::convert<std::vector<int64_t>>(e, r.field("eos_token_id"));
-    else c.eos_token_id = {JsonReader::convert<int64_t>(e, r.field("eos_token_id"))};
+    if (e.is_null())
+      c.eos_token_id.clear();
+    else if (e.is_array())
+      c.eos_token_id = JsonReader::convert<std::vector<int64_t>>(e, r.field("eos_token_id"));
+    else
+      c.eos_token_id = {JsonReader::convert<int64_t>(e, r.field("eos_token_id"))};
   }
   r.get("pad_token_id", c.pad_token_id);
   r.get("torch_dtype", c.torch_dtype);
@@ -311,7 +324,8 @@ LlamaConfig LlamaConfig::code_llama_7b() {
 }
 
 std::vector<std::string> LlamaConfig::preset_names() {
-  return {"tiny", "llama2_7b", "llama2_13b", "llama2_70b", "llama3_8b", "llama3_70b", "mistral_7b", "code_llama_7b"};
+  return {"tiny",      "llama2_7b",  "llama2_13b", "llama2_70b",
+          "llama3_8b", "llama3_70b", "mistral_7b", "code_llama_7b"};
 }
 
 LlamaConfig LlamaConfig::preset(const std::string& name) {
@@ -325,7 +339,8 @@ LlamaConfig LlamaConfig::preset(const std::string& name) {
   if (name == "code_llama_7b") return code_llama_7b();
   std::string names;
   for (auto& n : preset_names()) names += (names.empty() ? "" : ", ") + n;
-  throw ConfigError(fmt::format("LlamaConfig: unknown preset '{}' (expected one of {})", name, names));
+  throw ConfigError(
+      fmt::format("LlamaConfig: unknown preset '{}' (expected one of {})", name, names));
 }
 
 }  // namespace lazarus::families
