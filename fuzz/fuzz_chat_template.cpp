@@ -23,13 +23,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
           {"role":"tool","content":"r"},{"role":"user","content":[{"type":"text","text":"t"}]}])");
   if (auto nul = input.find('\0'); nul != std::string::npos) {
     source = input.substr(0, nul);
-    auto messages = nlohmann::ordered_json::parse(input.substr(nul + 1), nullptr, /*allow_exceptions=*/false);
+    auto messages =
+        nlohmann::ordered_json::parse(input.substr(nul + 1), nullptr, /*allow_exceptions=*/false);
     if (!messages.is_discarded()) in.messages = messages;
   }
   in.bos_token = "<s>";
   in.eos_token = "</s>";
   in.add_generation_prompt = size % 2 == 0;
-  in.tools = nlohmann::ordered_json::parse(R"([{"type":"function","function":{"name":"f","parameters":{}}}])");
+  in.tools = nlohmann::ordered_json::parse(
+      R"([{"type":"function","function":{"name":"f","parameters":{}}}])");
   lt::ChatTemplateLimits limits;
   limits.max_steps = 20'000;  // small bounds keep each run fast
   limits.max_output_bytes = 1 << 20;

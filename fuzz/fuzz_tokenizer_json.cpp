@@ -15,7 +15,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view input(reinterpret_cast<const char*>(data), size);
   try {
     const lt::Tokenizer tok = lt::Tokenizer::from_json(input, "fuzz.json");
-    const std::string texts[] = {"Hello world, it's 2024!", " \t\n ", "caf\xC3\xA9 \xF0\x9F\xA4\x96 <s>",
+    const std::string texts[] = {"Hello world, it's 2024!", " \t\n ",
+                                 "caf\xC3\xA9 \xF0\x9F\xA4\x96 <s>",
                                  std::string(input.substr(0, 64))};
     for (const auto& text : texts) {
       try {

@@ -52,16 +52,19 @@ ojson read_json_file(const std::string& path, const char* what) {
 fs::path config_location(const std::string& path) {
   fs::path p(path);
   std::error_code ec;
-  if (fs::is_regular_file(p, ec) && p.filename() == "tokenizer.json") return p.parent_path().empty() ? "." : p.parent_path();
+  if (fs::is_regular_file(p, ec) && p.filename() == "tokenizer.json")
+    return p.parent_path().empty() ? "." : p.parent_path();
   return p;
 }
 
 void run_chat_template(const ChatTemplateOptions& o) {
   const auto cfg = tokenizers::TokenizerConfig::load(config_location(o.tokenizer));
   if (o.template_file.empty() && !cfg.has_chat_template())
-    throw ConfigError(o.tokenizer + ": no chat_template in tokenizer_config.json (nor a chat_template.jinja); "
+    throw ConfigError(o.tokenizer +
+                      ": no chat_template in tokenizer_config.json (nor a chat_template.jinja); "
                       "pass one with --template FILE");
-  std::string source = o.template_file.empty() ? cfg.chat_template(o.template_name) : read_all(o.template_file);
+  std::string source =
+      o.template_file.empty() ? cfg.chat_template(o.template_name) : read_all(o.template_file);
   tokenizers::ChatTemplateInputs in;
   ojson conv = read_json_file(o.messages, "--messages");
   // Either a list of messages, or an object {"messages": [...], "tools": [...], ...}.
@@ -72,7 +75,8 @@ void run_chat_template(const ChatTemplateOptions& o) {
   } else if (conv.is_array()) {
     in.messages = conv;
   } else {
-    throw LoadError(o.messages + ": expected a JSON list of messages or an object with \"messages\"");
+    throw LoadError(o.messages +
+                    ": expected a JSON list of messages or an object with \"messages\"");
   }
   if (!o.tools.empty()) in.tools = read_json_file(o.tools, "--tools");
   in.add_generation_prompt = o.add_generation_prompt;
@@ -80,7 +84,8 @@ void run_chat_template(const ChatTemplateOptions& o) {
   in.eos_token = cfg.eos_token;
   for (const std::string& kv : o.vars) {
     auto eq = kv.find('=');
-    if (eq == std::string::npos || eq == 0) throw ConfigError("--var '" + kv + "': expected NAME=VALUE");
+    if (eq == std::string::npos || eq == 0)
+      throw ConfigError("--var '" + kv + "': expected NAME=VALUE");
     std::string name = kv.substr(0, eq), value = kv.substr(eq + 1);
     // VALUE is JSON when it parses (true, 3, "s", [..]); otherwise it is taken as a plain string.
     in.extra[name] = ojson::accept(value) ? ojson::parse(value) : ojson(value);
@@ -96,27 +101,35 @@ void register_chat_template_command(CLI::App& app) {
   auto opts = std::make_shared<ChatTemplateOptions>();
   CLI::App* cmd = app.add_subcommand(
       "chat-template",
-      "Render a model's chat template over a conversation and print the prompt exactly (no newline added).\n"
-      "The template comes from tokenizer_config.json (or chat_template.jinja) and runs in a sandboxed\n"
+      "Render a model's chat template over a conversation and print the prompt exactly (no newline "
+      "added).\n"
+      "The template comes from tokenizer_config.json (or chat_template.jinja) and runs in a "
+      "sandboxed\n"
       "Jinja interpreter that agrees byte for byte with Hugging Face's @huggingface/jinja.\n"
       "Example:\n"
-      "  lazarus chat-template --tokenizer models/qwen3 --messages chat.json --add-generation-prompt\n"
-      "with chat.json = [{\"role\": \"user\", \"content\": \"Hello!\"}]. A template's raise_exception (for\n"
+      "  lazarus chat-template --tokenizer models/qwen3 --messages chat.json "
+      "--add-generation-prompt\n"
+      "with chat.json = [{\"role\": \"user\", \"content\": \"Hello!\"}]. A template's "
+      "raise_exception (for\n"
       "example roles that do not alternate) exits with status 1 and prints its message.");
-  cmd->add_option("--tokenizer", opts->tokenizer,
-                  "Model folder with tokenizer_config.json, the tokenizer_config.json file itself, or the\n"
-                  "folder's tokenizer.json")
+  cmd->add_option(
+         "--tokenizer", opts->tokenizer,
+         "Model folder with tokenizer_config.json, the tokenizer_config.json file itself, or the\n"
+         "folder's tokenizer.json")
       ->required();
   cmd->add_option("--messages", opts->messages,
-                  "JSON file ('-' for stdin): a list of {\"role\", \"content\", ...} messages, or an object\n"
+                  "JSON file ('-' for stdin): a list of {\"role\", \"content\", ...} messages, or "
+                  "an object\n"
                   "{\"messages\": [...], \"tools\": [...], \"documents\": [...]}")
       ->required();
   cmd->add_flag("--add-generation-prompt", opts->add_generation_prompt,
                 "Append the header that starts the assistant's reply (add_generation_prompt=true)");
   cmd->add_option("--template-name", opts->template_name,
                   "Pick a named template when chat_template is a list (default: \"default\")");
-  cmd->add_option("--tools", opts->tools, "JSON file with the list of tool (function) schemas, passed as `tools`");
-  cmd->add_option("--template", opts->template_file, "Use this Jinja file instead of the config's template");
+  cmd->add_option("--tools", opts->tools,
+                  "JSON file with the list of tool (function) schemas, passed as `tools`");
+  cmd->add_option("--template", opts->template_file,
+                  "Use this Jinja file instead of the config's template");
   cmd->add_option("--var", opts->vars,
                   "Extra template variable NAME=VALUE (VALUE parsed as JSON when valid, e.g.\n"
                   "--var enable_thinking=false); repeatable");

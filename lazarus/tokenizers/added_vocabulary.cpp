@@ -39,16 +39,19 @@ void AddedVocabulary::insert(std::vector<Node>& trie, std::string_view pattern, 
   if (trie[node].token < 0) trie[node].token = token;
 }
 
-AddedVocabulary::AddedVocabulary(const Json& arr, const JsonPath& at, const Normalizer* normalizer) {
+AddedVocabulary::AddedVocabulary(const Json& arr, const JsonPath& at,
+                                 const Normalizer* normalizer) {
   if (!arr.is_array()) at.fail("expected an array, got " + json_preview(arr));
   for (std::size_t i = 0; i < arr.size(); ++i) {
     const JsonPath here = at[i];
     const Json& e = arr[i];
     AddedToken t;
     t.id = get_id(e, "id", here);
-    if (t.id >= kMaxTokenId) (here / "id").fail("token id " + std::to_string(t.id) + " out of range");
+    if (t.id >= kMaxTokenId)
+      (here / "id").fail("token id " + std::to_string(t.id) + " out of range");
     t.content = get_string(e, "content", here);
-    if (unicode::find_invalid(t.content) != std::string::npos) (here / "content").fail("not valid UTF-8");
+    if (unicode::find_invalid(t.content) != std::string::npos)
+      (here / "content").fail("not valid UTF-8");
     t.single_word = get_bool(e, "single_word", here, false);
     t.lstrip = get_bool(e, "lstrip", here, false);
     t.rstrip = get_bool(e, "rstrip", here, false);
@@ -112,8 +115,8 @@ std::vector<Segment> AddedVocabulary::split(std::string_view s, bool normalized_
     if (t.single_word) {
       char32_t c;
       const bool start_ok = start == 0 || !unicode::is_alphanumeric(last_char(s.substr(0, start)));
-      const bool stop_ok = stop == s.size() ||
-                           (unicode::decode(s, stop, c), !unicode::is_alphanumeric(c));
+      const bool stop_ok =
+          stop == s.size() || (unicode::decode(s, stop, c), !unicode::is_alphanumeric(c));
       if (!start_ok || !stop_ok) {
         i = best_end;  // matches do not overlap: the search resumes after this one
         continue;

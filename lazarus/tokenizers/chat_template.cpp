@@ -9,15 +9,18 @@ namespace lazarus::tokenizers {
 ChatTemplate::ChatTemplate(std::string source, ChatTemplateLimits limits)
     : source_(std::move(source)), limits_(limits) {
   auto tokens = jinja::tokenize(source_);
-  program_ = std::make_shared<const std::vector<jinja::NodePtr>>(jinja::parse(tokens, limits_.max_nesting));
+  program_ = std::make_shared<const std::vector<jinja::NodePtr>>(
+      jinja::parse(tokens, limits_.max_nesting));
 }
 
 std::string ChatTemplate::render_context(const nlohmann::ordered_json& context) const {
-  if (!context.is_object()) throw TemplateError("chat template: the render context must be a JSON object");
+  if (!context.is_object())
+    throw TemplateError("chat template: the render context must be a JSON object");
   jinja::Interpreter interp(limits_);
   jinja::Scope globals;
   jinja::install_globals(interp, globals);
-  for (auto it = context.begin(); it != context.end(); ++it) globals.set(it.key(), jinja::from_json(it.value()));
+  for (auto it = context.begin(); it != context.end(); ++it)
+    globals.set(it.key(), jinja::from_json(it.value()));
   jinja::Scope top(&globals);  // template-level `set` stays out of the globals
   return interp.render(*program_, top);
 }

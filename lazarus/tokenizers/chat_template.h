@@ -25,13 +25,15 @@ using ChatTemplateLimits = jinja::Limits;
 /// `bos_token is defined` and `tools is none` behave as with Hugging Face's apply_chat_template).
 /// JSON values are `ordered_json` so dict keys keep their order, as `tojson` must print them.
 struct ChatTemplateInputs {
-  nlohmann::ordered_json messages = nlohmann::ordered_json::array();  // [{"role": ..., "content": ...}, ...]
+  nlohmann::ordered_json messages =
+      nlohmann::ordered_json::array();  // [{"role": ..., "content": ...}, ...]
   bool add_generation_prompt = false;
   std::optional<std::string> bos_token;
   std::optional<std::string> eos_token;
   std::optional<nlohmann::ordered_json> tools;      // list of tool (function) schemas
   std::optional<nlohmann::ordered_json> documents;  // list of documents for RAG templates
-  nlohmann::ordered_json extra = nlohmann::ordered_json::object();  // any further variables (enable_thinking, ...)
+  nlohmann::ordered_json extra =
+      nlohmann::ordered_json::object();  // any further variables (enable_thinking, ...)
 };
 
 /// A parsed chat template. Parsing happens once in the constructor; render() is const and safe to

@@ -9,7 +9,7 @@ namespace lazarus::tokenizers {
 
 struct Encoding {
   std::vector<std::uint32_t> ids;
-  std::vector<std::string> tokens;            // same length as ids
+  std::vector<std::string> tokens;                // same length as ids
   std::vector<std::uint8_t> special_tokens_mask;  // 1 where the post-processor added the token
 };
 

@@ -13,10 +13,10 @@ namespace {
 bool bool_arg(const CallArgs& args, size_t i, const char* name, bool fallback) {
   const Value* v = args.get(i, name);
   if (!v || v->is_undefined()) return fallback;
-  if (v->kind != ValueKind::Bool) throw Failure{std::string("argument '") + name + "' must be a boolean"};
+  if (v->kind != ValueKind::Bool)
+    throw Failure{std::string("argument '") + name + "' must be a boolean"};
   return v->b;
 }
-
 
 // "a.b.0": dict keys and list indices, as map(attribute=)/sort(attribute=) resolve them.
 Value attribute_path(const Value& item, const std::string& path) {
@@ -24,12 +24,14 @@ Value attribute_path(const Value& item, const std::string& path) {
   size_t start = 0;
   while (true) {
     size_t dot = path.find('.', start);
-    std::string part = path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+    std::string part =
+        path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
     if (cur.is_mapping_like()) {
       const Value* v = cur.obj->find(part);
       if (!v) return Value::undefined();
       cur = *v;
-    } else if (cur.is_array() && !part.empty() && std::all_of(part.begin(), part.end(), ::isdigit)) {
+    } else if (cur.is_array() && !part.empty() &&
+               std::all_of(part.begin(), part.end(), ::isdigit)) {
       size_t k = std::stoul(part);
       if (k >= cur.arr->size()) return Value::undefined();
       cur = (*cur.arr)[k];
@@ -67,12 +69,15 @@ Value tojson_filter(const Value& operand, const CallArgs& args) {
   }
   opt.ensure_ascii = bool_arg(args, 99, "ensure_ascii", false);
   opt.sort_keys = bool_arg(args, 99, "sort_keys", false);
-  if (const Value* sep = args.get(99, "separators"); sep && !sep->is_none() && !sep->is_undefined()) {
-    if (!sep->is_array() || sep->arr->size() != 2 || !(*sep->arr)[0].is_string() || !(*sep->arr)[1].is_string())
+  if (const Value* sep = args.get(99, "separators");
+      sep && !sep->is_none() && !sep->is_undefined()) {
+    if (!sep->is_array() || sep->arr->size() != 2 || !(*sep->arr)[0].is_string() ||
+        !(*sep->arr)[1].is_string())
       throw Failure{"separators must be a pair of strings"};
     opt.item_sep = (*sep->arr)[0].s;
     opt.key_sep = (*sep->arr)[1].s;
-    if (opt.item_sep.empty() && opt.key_sep.empty()) opt.key_sep = "";  // both empty: no separators at all
+    if (opt.item_sep.empty() && opt.key_sep.empty())
+      opt.key_sep = "";  // both empty: no separators at all
   }
   return Value::string(to_json(operand, opt));
 }
@@ -111,9 +116,11 @@ bool apply_test(const std::string& name, const Value& v, const CallArgs& args) {
     if (d.i == 0) throw Failure{"test 'divisibleby' by zero"};
     return v.i % d.i == 0;
   }
-  if (name == "equalto" || name == "eq" || name == "sameas") return loose_equals(v, arg(name.c_str()));
+  if (name == "equalto" || name == "eq" || name == "sameas")
+    return loose_equals(v, arg(name.c_str()));
   if (name == "ne") return !loose_equals(v, arg("ne"));
-  if (name == "lt" || name == "gt" || name == "le" || name == "ge" || name == "lessthan" || name == "greaterthan") {
+  if (name == "lt" || name == "gt" || name == "le" || name == "ge" || name == "lessthan" ||
+      name == "greaterthan") {
     int c = compare_values(v, arg(name.c_str()), true);
     if (name == "lt" || name == "lessthan") return c < 0;
     if (name == "gt" || name == "greaterthan") return c > 0;
@@ -133,7 +140,8 @@ bool apply_test(const std::string& name, const Value& v, const CallArgs& args) {
   throw Failure{"unknown test '" + name + "'"};
 }
 
-Value apply_filter(Interpreter& in, const std::string& name, const Value& v, CallArgs& args, Scope& scope) {
+Value apply_filter(Interpreter& in, const std::string& name, const Value& v, CallArgs& args,
+                   Scope& scope) {
   if (name == "safe") return v;
   if (name == "tojson") return tojson_filter(v, args);
   if (name == "default" || name == "d") {
@@ -154,11 +162,13 @@ Value apply_filter(Interpreter& in, const std::string& name, const Value& v, Cal
   if (name == "capitalize") return Value::string(capitalize(need_string(v, "capitalize")));
   if (name == "trim") {
     const Value* chars = args.get(0, "chars");
-    if (chars && chars->is_string()) return Value::string(strip_chars(need_string(v, "trim"), chars->s, true, true));
+    if (chars && chars->is_string())
+      return Value::string(strip_chars(need_string(v, "trim"), chars->s, true, true));
     return Value::string(js_trim(need_string(v, "trim"), true, true));
   }
   if (name == "replace") return Value::string(replace_string(in, need_string(v, "replace"), args));
-  if (name == "e" || name == "escape") return Value::string(html_escape(v.is_string() ? v.s : to_output(v)));
+  if (name == "e" || name == "escape")
+    return Value::string(html_escape(v.is_string() ? v.s : to_output(v)));
   if (name == "string") return Value::string(v.is_none() ? "None" : to_output(v));
   if (name == "join") {
     const Value* sepv = args.get(0, "d");
@@ -237,23 +247,29 @@ Value apply_filter(Interpreter& in, const std::string& name, const Value& v, Cal
     const Value* def = args.get(0, "default");
     Value fallback = def ? *def : as_float ? Value::number(0) : Value::integer(0);
     switch (v.kind) {
-      case ValueKind::Int: return as_float ? Value::number(static_cast<double>(v.i)) : v;
+      case ValueKind::Int:
+        return as_float ? Value::number(static_cast<double>(v.i)) : v;
       case ValueKind::Float:
         if (as_float) return v;
-        if (!std::isfinite(v.f) || std::fabs(v.f) > 9.2e18) throw Failure{"cannot convert " + format_float(v.f) + " to int"};
+        if (!std::isfinite(v.f) || std::fabs(v.f) > 9.2e18)
+          throw Failure{"cannot convert " + format_float(v.f) + " to int"};
         return Value::integer(static_cast<int64_t>(std::trunc(v.f)));
-      case ValueKind::Bool: return as_float ? Value::number(v.b) : Value::integer(v.b);
+      case ValueKind::Bool:
+        return as_float ? Value::number(v.b) : Value::integer(v.b);
       case ValueKind::String: {
         double d = 0;
         if (!parse_number_prefix(v.s, as_float, d)) return fallback;
         return as_float ? Value::number(d) : Value::integer(static_cast<int64_t>(d));
       }
-      default: return fallback;
+      default:
+        return fallback;
     }
   }
   if (name == "bool") return Value::boolean(truthy(v));
   if (name == "abs") {
-    if (v.is_int()) return v.i == INT64_MIN ? Value::number(-static_cast<double>(v.i)) : Value::integer(std::llabs(v.i));
+    if (v.is_int())
+      return v.i == INT64_MIN ? Value::number(-static_cast<double>(v.i))
+                              : Value::integer(std::llabs(v.i));
     if (v.kind == ValueKind::Float) return Value::number(std::fabs(v.f));
     throw Failure{"needs a number, got " + type_name(v)};
   }
@@ -271,7 +287,12 @@ Value apply_filter(Interpreter& in, const std::string& name, const Value& v, Cal
   if (name == "indent") {
     const std::string& s = need_string(v, "indent");
     const Value* w = args.get(0, "width");
-    std::string pad = !w || w->is_undefined() ? "    " : w->is_string() ? w->s : std::string(static_cast<size_t>(std::clamp<int64_t>(w->is_int() ? w->i : 4, 0, 1024)), ' ');
+    std::string pad =
+        !w || w->is_undefined() ? "    "
+        : w->is_string()
+            ? w->s
+            : std::string(static_cast<size_t>(std::clamp<int64_t>(w->is_int() ? w->i : 4, 0, 1024)),
+                          ' ');
     bool first = bool_arg(args, 1, "first", false);
     bool blank = bool_arg(args, 2, "blank", false);
     std::string out;
@@ -301,11 +322,13 @@ Value apply_filter(Interpreter& in, const std::string& name, const Value& v, Cal
       }
       return Value::array(std::move(out));
     }
-    if (args.positional.empty() || !args.positional[0].is_string()) throw Failure{"map() needs a filter name or attribute="};
+    if (args.positional.empty() || !args.positional[0].is_string())
+      throw Failure{"map() needs a filter name or attribute="};
     CallArgs rest;
     rest.positional.assign(args.positional.begin() + 1, args.positional.end());
     rest.keyword = args.keyword;
-    for (const Value& item : a) out.push_back(apply_filter(in, args.positional[0].s, item, rest, scope));
+    for (const Value& item : a)
+      out.push_back(apply_filter(in, args.positional[0].s, item, rest, scope));
     return Value::array(std::move(out));
   }
   if (name == "select" || name == "reject" || name == "selectattr" || name == "rejectattr") {
@@ -315,18 +338,22 @@ Value apply_filter(Interpreter& in, const std::string& name, const Value& v, Cal
     size_t first_test_arg = by_attr ? 1 : 0;
     std::string attr;
     if (by_attr) {
-      if (args.positional.empty() || !args.positional[0].is_string()) throw Failure{"needs an attribute name"};
+      if (args.positional.empty() || !args.positional[0].is_string())
+        throw Failure{"needs an attribute name"};
       attr = args.positional[0].s;
     }
-    const Value* test = args.positional.size() > first_test_arg ? &args.positional[first_test_arg] : nullptr;
+    const Value* test =
+        args.positional.size() > first_test_arg ? &args.positional[first_test_arg] : nullptr;
     if (test && !test->is_string()) throw Failure{"the test name must be a string"};
     CallArgs test_args;
-    for (size_t k = first_test_arg + 1; k < args.positional.size(); ++k) test_args.positional.push_back(args.positional[k]);
+    for (size_t k = first_test_arg + 1; k < args.positional.size(); ++k)
+      test_args.positional.push_back(args.positional[k]);
     Array out;
     for (const Value& item : a) {
       bool pass;
       if (by_attr) {
-        if (!item.is_mapping_like()) throw Failure{"needs a list of dicts, found " + type_name(item)};
+        if (!item.is_mapping_like())
+          throw Failure{"needs a list of dicts, found " + type_name(item)};
         const Value* field = item.obj->find(attr);
         pass = field && (test ? apply_test(test->s, *field, test_args) : truthy(*field));
       } else {
@@ -342,7 +369,9 @@ Value apply_filter(Interpreter& in, const std::string& name, const Value& v, Cal
     for (const Value& item : a) {
       bool seen = false;
       for (const Value& kept : out)
-        if (!item.is_array() && !item.is_mapping_like() && loose_equals(kept, item) && kept.kind == item.kind) seen = true;
+        if (!item.is_array() && !item.is_mapping_like() && loose_equals(kept, item) &&
+            kept.kind == item.kind)
+          seen = true;
       if (!seen) out.push_back(item);
     }
     return Value::array(std::move(out));
@@ -354,7 +383,8 @@ Value apply_filter(Interpreter& in, const std::string& name, const Value& v, Cal
     const Value* attr = args.get(2, "attribute");
     auto key = [&](const Value& item) {
       if (!attr || attr->is_none() || attr->is_undefined()) return item;
-      return attribute_path(item, attr->is_int() ? std::to_string(attr->i) : need_string(*attr, "sort(attribute=)"));
+      return attribute_path(
+          item, attr->is_int() ? std::to_string(attr->i) : need_string(*attr, "sort(attribute=)"));
     };
     std::stable_sort(a.begin(), a.end(), [&](const Value& x, const Value& y) {
       int c = compare_values(key(x), key(y), case_sensitive);
@@ -365,14 +395,17 @@ Value apply_filter(Interpreter& in, const std::string& name, const Value& v, Cal
   if (name == "sum" || name == "min" || name == "max") {
     const Array& a = need_array(v, name);
     const Value* attr = args.get(99, "attribute");
-    auto key = [&](const Value& item) { return attr && attr->is_string() ? attribute_path(item, attr->s) : item; };
+    auto key = [&](const Value& item) {
+      return attr && attr->is_string() ? attribute_path(item, attr->s) : item;
+    };
     if (name == "sum") {
       const Value* start = args.get(99, "start");
       bool is_float = start && start->kind == ValueKind::Float;
       double total = start ? start->as_double() : 0;
       for (const Value& item : a) {
         Value k = key(item);
-        if (!k.is_number() && k.kind != ValueKind::Bool) throw Failure{"sum() needs numbers, found " + type_name(k)};
+        if (!k.is_number() && k.kind != ValueKind::Bool)
+          throw Failure{"sum() needs numbers, found " + type_name(k)};
         is_float = is_float || k.kind == ValueKind::Float;
         total += k.as_double();
       }

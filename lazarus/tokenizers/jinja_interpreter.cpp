@@ -1,6 +1,7 @@
 // Tree-walking interpreter of the chat-template Jinja subset. Scoping follows @huggingface/jinja:
 // `if` bodies share the enclosing scope, a `for` loop gets one scope for all its iterations, and a
-// macro body runs in a child of the caller's scope. Every error names the line, column and construct.
+// macro body runs in a child of the caller's scope. Every error names the line, column and
+// construct.
 #include "lazarus/tokenizers/jinja_interpreter.h"
 
 #include <cmath>
@@ -16,19 +17,26 @@ bool numeric(const Value& v) { return v.is_number() || v.kind == ValueKind::Bool
 // `in` membership uses strict equality, as the reference does (JS ===).
 bool strict_equals(const Value& a, const Value& b) {
   if (numeric(a) && numeric(b)) {
-    if (a.kind == ValueKind::Bool || b.kind == ValueKind::Bool) return a.kind == b.kind && a.b == b.b;
+    if (a.kind == ValueKind::Bool || b.kind == ValueKind::Bool)
+      return a.kind == b.kind && a.b == b.b;
     return a.is_int() && b.is_int() ? a.i == b.i : a.as_double() == b.as_double();
   }
   if (a.kind != b.kind) return false;
   switch (a.kind) {
     case ValueKind::Undefined:
-    case ValueKind::None: return true;
-    case ValueKind::String: return a.s == b.s;
-    case ValueKind::Array: return a.arr == b.arr;
+    case ValueKind::None:
+      return true;
+    case ValueKind::String:
+      return a.s == b.s;
+    case ValueKind::Array:
+      return a.arr == b.arr;
     case ValueKind::Object:
-    case ValueKind::Namespace: return a.obj == b.obj;
-    case ValueKind::Function: return a.fn == b.fn;
-    default: return false;
+    case ValueKind::Namespace:
+      return a.obj == b.obj;
+    case ValueKind::Function:
+      return a.fn == b.fn;
+    default:
+      return false;
   }
 }
 
@@ -70,7 +78,8 @@ void Interpreter::note_mutation(const Value& container) {
 
 std::string Interpreter::where() const {
   if (!current_) return "chat template";
-  return "chat template: line " + std::to_string(current_->line) + ", column " + std::to_string(current_->col);
+  return "chat template: line " + std::to_string(current_->line) + ", column " +
+         std::to_string(current_->col);
 }
 
 void Interpreter::charge_steps(int64_t n) {
@@ -87,8 +96,8 @@ void Interpreter::check_size(size_t size, const char* what) const {
 }
 
 void Interpreter::fail_at(const Node& n, const std::string& msg) const {
-  throw TemplateError("chat template: line " + std::to_string(n.line) + ", column " + std::to_string(n.col) + ": " +
-                      describe(n) + ": " + msg);
+  throw TemplateError("chat template: line " + std::to_string(n.line) + ", column " +
+                      std::to_string(n.col) + ": " + describe(n) + ": " + msg);
 }
 
 std::string Interpreter::render(const std::vector<NodePtr>& program, Scope& globals) {
@@ -114,7 +123,9 @@ void Interpreter::exec(const Node& n, Scope& scope, std::string& out) {
   current_ = &n;
   try {
     switch (n.kind) {
-      case NodeKind::Text: out += n.str; return;
+      case NodeKind::Text:
+        out += n.str;
+        return;
       case NodeKind::Output: {
         Value v = eval(*n.a, scope);
         current_ = &n;
@@ -124,15 +135,21 @@ void Interpreter::exec(const Node& n, Scope& scope, std::string& out) {
       case NodeKind::If:
         exec_block(truthy(eval(*n.a, scope)) ? n.body : n.orelse, scope, out);
         return;
-      case NodeKind::For: exec_for(n, scope, out); return;
-      case NodeKind::Set: exec_set(n, scope); return;
+      case NodeKind::For:
+        exec_for(n, scope, out);
+        return;
+      case NodeKind::Set:
+        exec_set(n, scope);
+        return;
       case NodeKind::Macro: {
         std::vector<const Node*> params;
         for (const auto& p : n.items) params.push_back(p.get());
         scope.set(n.str, define_macro(n, params, n.body, n.str));
         return;
       }
-      case NodeKind::CallBlock: exec_call_block(n, scope, out); return;
+      case NodeKind::CallBlock:
+        exec_call_block(n, scope, out);
+        return;
       case NodeKind::FilterBlock: {
         std::string inner;
         exec_block(n.body, scope, inner);
@@ -141,10 +158,15 @@ void Interpreter::exec(const Node& n, Scope& scope, std::string& out) {
         out += to_output(apply_filter(*this, n.str, Value::string(std::move(inner)), args, scope));
         return;
       }
-      case NodeKind::Do: eval(*n.a, scope); return;
-      case NodeKind::Break: throw BreakSignal{};
-      case NodeKind::Continue: throw ContinueSignal{};
-      default: fail_at(n, "is not a statement");
+      case NodeKind::Do:
+        eval(*n.a, scope);
+        return;
+      case NodeKind::Break:
+        throw BreakSignal{};
+      case NodeKind::Continue:
+        throw ContinueSignal{};
+      default:
+        fail_at(n, "is not a statement");
     }
   } catch (const Failure& f) {
     fail_at(n, f.message);
@@ -157,7 +179,9 @@ void Interpreter::exec_for(const Node& n, Scope& scope, std::string& out) {
   current_ = &n;
   Array items;
   switch (iterable.kind) {
-    case ValueKind::Array: items = *iterable.arr; break;  // a snapshot: appends inside do not extend it
+    case ValueKind::Array:
+      items = *iterable.arr;
+      break;  // a snapshot: appends inside do not extend it
     case ValueKind::Object:
     case ValueKind::Namespace:
       for (const auto& kv : iterable.obj->items) items.push_back(Value::string(kv.first));
@@ -165,8 +189,10 @@ void Interpreter::exec_for(const Node& n, Scope& scope, std::string& out) {
     case ValueKind::String:
       for (auto& ch : utf8_chars(iterable.s)) items.push_back(Value::string(std::move(ch)));
       break;
-    case ValueKind::Undefined: break;
-    default: fail_at(n, "cannot iterate over " + type_name(iterable));
+    case ValueKind::Undefined:
+      break;
+    default:
+      fail_at(n, "cannot iterate over " + type_name(iterable));
   }
   auto bind = [&](Scope& target, const Value& item) {
     if (n.a->kind == NodeKind::Name) {
@@ -174,9 +200,12 @@ void Interpreter::exec_for(const Node& n, Scope& scope, std::string& out) {
       return;
     }
     const auto& names = n.a->items;
-    if (!item.is_array()) fail_at(n, "cannot unpack " + type_name(item) + " into " + std::to_string(names.size()) + " names");
+    if (!item.is_array())
+      fail_at(n, "cannot unpack " + type_name(item) + " into " + std::to_string(names.size()) +
+                     " names");
     if (item.arr->size() != names.size())
-      fail_at(n, "cannot unpack " + std::to_string(item.arr->size()) + " values into " + std::to_string(names.size()) + " names");
+      fail_at(n, "cannot unpack " + std::to_string(item.arr->size()) + " values into " +
+                     std::to_string(names.size()) + " names");
     for (size_t k = 0; k < names.size(); ++k) target.set(names[k]->str, (*item.arr)[k]);
   };
   if (n.c) {  // loop filter: `for x in xs if cond`
@@ -205,9 +234,9 @@ void Interpreter::exec_for(const Node& n, Scope& scope, std::string& out) {
     loop.set("previtem", k > 0 ? items[static_cast<size_t>(k - 1)] : Value::undefined());
     loop.set("nextitem", k + 1 < len ? items[static_cast<size_t>(k + 1)] : Value::undefined());
     loop.set("cycle", Value::function("loop.cycle", [k](CallArgs& args, Scope&) {
-      if (args.positional.empty()) throw Failure{"loop.cycle() needs at least one value"};
-      return args.positional[static_cast<size_t>(k) % args.positional.size()];
-    }));
+               if (args.positional.empty()) throw Failure{"loop.cycle() needs at least one value"};
+               return args.positional[static_cast<size_t>(k) % args.positional.size()];
+             }));
     loop_scope.set("loop", Value::object(std::move(loop)));
     bind(loop_scope, items[static_cast<size_t>(k)]);
     try {
@@ -247,59 +276,64 @@ void Interpreter::exec_set(const Node& n, Scope& scope) {
   } else {  // Attr: ns.x = ...
     Value obj = eval(*target.a, scope);
     if (obj.kind != ValueKind::Namespace)
-      fail_at(n, "cannot assign attribute '" + target.str + "' on " + type_name(obj) + " (only on a namespace())");
+      fail_at(n, "cannot assign attribute '" + target.str + "' on " + type_name(obj) +
+                     " (only on a namespace())");
     note_mutation(obj);
     obj.obj->set(target.str, std::move(rhs));
   }
 }
 
-Value Interpreter::define_macro(const Node& n, std::vector<const Node*> params, const std::vector<NodePtr>& body,
-                                std::string name) {
+Value Interpreter::define_macro(const Node& n, std::vector<const Node*> params,
+                                const std::vector<NodePtr>& body, std::string name) {
   const Node* site = &n;
-  return Value::function(name, [this, site, params, &body, name](CallArgs& args, Scope& caller_scope) {
-    CallGuard guard(*this);
-    Scope macro_scope(&caller_scope);
-    std::vector<std::pair<std::string, Value>> kwargs = args.keyword;
-    std::vector<const Node*> pending_defaults;
-    for (size_t k = 0; k < params.size(); ++k) {
-      const std::string& pname = params[k]->str;
-      Value v;
-      bool given = false;
-      if (k < args.positional.size()) {
-        v = args.positional[k];
-        given = true;
-      } else {
-        for (auto it = kwargs.begin(); it != kwargs.end(); ++it)
-          if (it->first == pname) {
-            v = it->second;
-            kwargs.erase(it);
-            given = true;
-            break;
-          }
-      }
-      if (!given && params[k]->kind == NodeKind::Kwarg) pending_defaults.push_back(params[k]);
-      macro_scope.set(pname, v);
-    }
-    Array varargs;
-    for (size_t k = params.size(); k < args.positional.size(); ++k) varargs.push_back(args.positional[k]);
-    macro_scope.set("varargs", Value::array(std::move(varargs)));
-    Object kw;
-    for (auto& [k, v] : kwargs) kw.set(k, v);
-    macro_scope.set("kwargs", Value::object(std::move(kw)));
-    for (const Node* p : pending_defaults) macro_scope.set(p->str, eval(*p->a, macro_scope));
-    std::string out;
-    const Node* saved = current_;
-    current_ = site;
-    try {
-      exec_block(body, macro_scope, out);
-    } catch (const BreakSignal&) {
-      fail_at(*site, "'break' outside a for loop");
-    } catch (const ContinueSignal&) {
-      fail_at(*site, "'continue' outside a for loop");
-    }
-    current_ = saved;
-    return Value::string(std::move(out));
-  });
+  return Value::function(name,
+                         [this, site, params, &body, name](CallArgs& args, Scope& caller_scope) {
+                           CallGuard guard(*this);
+                           Scope macro_scope(&caller_scope);
+                           std::vector<std::pair<std::string, Value>> kwargs = args.keyword;
+                           std::vector<const Node*> pending_defaults;
+                           for (size_t k = 0; k < params.size(); ++k) {
+                             const std::string& pname = params[k]->str;
+                             Value v;
+                             bool given = false;
+                             if (k < args.positional.size()) {
+                               v = args.positional[k];
+                               given = true;
+                             } else {
+                               for (auto it = kwargs.begin(); it != kwargs.end(); ++it)
+                                 if (it->first == pname) {
+                                   v = it->second;
+                                   kwargs.erase(it);
+                                   given = true;
+                                   break;
+                                 }
+                             }
+                             if (!given && params[k]->kind == NodeKind::Kwarg)
+                               pending_defaults.push_back(params[k]);
+                             macro_scope.set(pname, v);
+                           }
+                           Array varargs;
+                           for (size_t k = params.size(); k < args.positional.size(); ++k)
+                             varargs.push_back(args.positional[k]);
+                           macro_scope.set("varargs", Value::array(std::move(varargs)));
+                           Object kw;
+                           for (auto& [k, v] : kwargs) kw.set(k, v);
+                           macro_scope.set("kwargs", Value::object(std::move(kw)));
+                           for (const Node* p : pending_defaults)
+                             macro_scope.set(p->str, eval(*p->a, macro_scope));
+                           std::string out;
+                           const Node* saved = current_;
+                           current_ = site;
+                           try {
+                             exec_block(body, macro_scope, out);
+                           } catch (const BreakSignal&) {
+                             fail_at(*site, "'break' outside a for loop");
+                           } catch (const ContinueSignal&) {
+                             fail_at(*site, "'continue' outside a for loop");
+                           }
+                           current_ = saved;
+                           return Value::string(std::move(out));
+                         });
 }
 
 void Interpreter::exec_call_block(const Node& n, Scope& scope, std::string& out) {
@@ -348,8 +382,10 @@ Value Interpreter::eval(const Node& n, Scope& scope) {
 
 Value Interpreter::eval_inner(const Node& n, Scope& scope) {
   switch (n.kind) {
-    case NodeKind::Literal: return n.value;
-    case NodeKind::Name: return scope.lookup(n.str);
+    case NodeKind::Literal:
+      return n.value;
+    case NodeKind::Name:
+      return scope.lookup(n.str);
     case NodeKind::List:
     case NodeKind::Tuple: {
       Array a;
@@ -365,16 +401,19 @@ Value Interpreter::eval_inner(const Node& n, Scope& scope) {
       }
       return Value::object(std::move(o));
     }
-    case NodeKind::Attr: return get_attribute(*this, eval(*n.a, scope), n.str);
+    case NodeKind::Attr:
+      return get_attribute(*this, eval(*n.a, scope), n.str);
     case NodeKind::Item: {
       Value obj = eval(*n.a, scope);
       return eval_item(obj, eval(*n.b, scope));
     }
-    case NodeKind::Slice: return eval_slice(n, scope);
+    case NodeKind::Slice:
+      return eval_slice(n, scope);
     case NodeKind::Call: {
       CallArgs args = eval_args(n.items, scope);
       Value fn = eval(*n.a, scope);
-      if (fn.kind != ValueKind::Function) throw Failure{"cannot call " + type_name(fn) + " (not a function)"};
+      if (fn.kind != ValueKind::Function)
+        throw Failure{"cannot call " + type_name(fn) + " (not a function)"};
       return fn.fn->call(args, scope);
     }
     case NodeKind::Filter: {
@@ -397,11 +436,13 @@ Value Interpreter::eval_inner(const Node& n, Scope& scope) {
       if (neg && x == INT64_MIN) return Value::number(-static_cast<double>(x));
       return Value::integer(neg ? -x : x);
     }
-    case NodeKind::Binary: return eval_binary(n, scope);
+    case NodeKind::Binary:
+      return eval_binary(n, scope);
     case NodeKind::Cond:
       if (truthy(eval(*n.a, scope))) return eval(*n.b, scope);
       return n.c ? eval(*n.c, scope) : Value::undefined();
-    default: throw Failure{"is not an expression"};
+    default:
+      throw Failure{"is not an expression"};
   }
 }
 
@@ -435,7 +476,8 @@ Value Interpreter::eval_slice(const Node& n, Scope& scope) {
     if (!p) return {false, 0};
     Value v = eval(*p, scope);
     if (v.is_undefined() || v.is_none()) return {false, 0};
-    if (!v.is_int()) throw Failure{std::string("slice ") + which + " must be an integer, got " + type_name(v)};
+    if (!v.is_int())
+      throw Failure{std::string("slice ") + which + " must be an integer, got " + type_name(v)};
     return {true, v.i};
   };
   auto [has_start, start] = bound(n.b, "start");
@@ -458,7 +500,9 @@ Value Interpreter::eval_slice(const Node& n, Scope& scope) {
     start = !has_start ? 0 : start < 0 ? std::max<int64_t>(start + len, 0) : std::min(start, len);
     stop = !has_stop ? len : stop < 0 ? std::max<int64_t>(stop + len, 0) : std::min(stop, len);
   } else {
-    start = !has_start ? len - 1 : start < 0 ? std::max<int64_t>(start + len, -1) : std::min(start, len - 1);
+    start = !has_start  ? len - 1
+            : start < 0 ? std::max<int64_t>(start + len, -1)
+                        : std::min(start, len - 1);
     stop = !has_stop ? -1 : stop < 0 ? std::max<int64_t>(stop + len, -1) : std::min(stop, len - 1);
   }
   Array out_arr;
@@ -502,9 +546,11 @@ Value Interpreter::eval_binary(const Node& n, Scope& scope) {
     return Value::boolean(found != negate);
   }
   if (left.is_undefined() || right.is_undefined())
-    throw Failure{"cannot apply to an undefined value (" + type_name(left) + " " + op + " " + type_name(right) + ")"};
+    throw Failure{"cannot apply to an undefined value (" + type_name(left) + " " + op + " " +
+                  type_name(right) + ")"};
   if (left.is_none() || right.is_none())
-    throw Failure{"cannot apply to none (" + type_name(left) + " " + op + " " + type_name(right) + ")"};
+    throw Failure{"cannot apply to none (" + type_name(left) + " " + op + " " + type_name(right) +
+                  ")"};
   if (op == "~") {
     std::string l = to_concat_string(left), r = to_concat_string(right);
     check_size(l.size() + r.size(), "a string");
@@ -522,7 +568,7 @@ Value Interpreter::eval_binary(const Node& n, Scope& scope) {
     if (op == "+" || op == "-" || op == "*") {
       if (as_int) {
         int64_t r = 0;
-        bool overflow = op == "+" ? __builtin_add_overflow(li, ri, &r)
+        bool overflow = op == "+"   ? __builtin_add_overflow(li, ri, &r)
                         : op == "-" ? __builtin_sub_overflow(li, ri, &r)
                                     : __builtin_mul_overflow(li, ri, &r);
         if (!overflow) return Value::integer(r);
@@ -549,7 +595,8 @@ Value Interpreter::eval_binary(const Node& n, Scope& scope) {
       if (lf == 0 && rf < 0) throw Failure{"0 cannot be raised to a negative power"};
       double r = std::pow(lf, rf);
       if (!std::isfinite(r)) throw Failure{"result is not a finite number"};
-      if (as_int && ri >= 0 && std::fabs(r) < 9.0e18) return Value::integer(static_cast<int64_t>(r));
+      if (as_int && ri >= 0 && std::fabs(r) < 9.0e18)
+        return Value::integer(static_cast<int64_t>(r));
       return Value::number(r);
     }
   }
@@ -575,7 +622,8 @@ Value Interpreter::eval_binary(const Node& n, Scope& scope) {
     for (int64_t k = 0; k < times; ++k) out += s;
     return Value::string(std::move(out));
   }
-  if (left.is_string() && right.is_string() && (op == "<" || op == ">" || op == "<=" || op == ">=")) {
+  if (left.is_string() && right.is_string() &&
+      (op == "<" || op == ">" || op == "<=" || op == ">=")) {
     int c = left.s.compare(right.s);
     return Value::boolean(op == "<" ? c < 0 : op == ">" ? c > 0 : op == "<=" ? c <= 0 : c >= 0);
   }

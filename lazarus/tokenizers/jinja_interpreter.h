@@ -15,10 +15,10 @@ namespace lazarus::tokenizers::jinja {
 
 /// Bounds on one render; exceeding any throws lazarus::LimitError naming the limit.
 struct Limits {
-  int64_t max_steps = 1'000'000;          // loop iterations + macro calls + range() items, all together
-  int max_call_depth = 64;                // nested macro / caller() calls
-  size_t max_output_bytes = 16u << 20;    // rendered text, and any single string or list built
-  int max_nesting = 256;                  // parser nesting (blocks and expressions)
+  int64_t max_steps = 1'000'000;  // loop iterations + macro calls + range() items, all together
+  int max_call_depth = 64;        // nested macro / caller() calls
+  size_t max_output_bytes = 16u << 20;  // rendered text, and any single string or list built
+  int max_nesting = 256;                // parser nesting (blocks and expressions)
 };
 
 /// A variable scope; lookups fall back to the parent chain, assignments stay local.
@@ -74,8 +74,8 @@ class Interpreter {
   void exec_for(const Node& n, Scope& scope, std::string& out);
   void exec_set(const Node& n, Scope& scope);
   void exec_call_block(const Node& n, Scope& scope, std::string& out);
-  Value define_macro(const Node& n, std::vector<const Node*> params, const std::vector<NodePtr>& body,
-                     std::string name);
+  Value define_macro(const Node& n, std::vector<const Node*> params,
+                     const std::vector<NodePtr>& body, std::string name);
   Value eval_binary(const Node& n, Scope& scope);
   Value eval_item(const Value& obj, const Value& key);
   Value eval_slice(const Node& n, Scope& scope);
@@ -94,7 +94,8 @@ class Interpreter {
 
 /// Applies filter `name` (trim, tojson, join, map, selectattr, ...). Throws Failure when unknown
 /// or misapplied.
-Value apply_filter(Interpreter& in, const std::string& name, const Value& operand, CallArgs& args, Scope& scope);
+Value apply_filter(Interpreter& in, const std::string& name, const Value& operand, CallArgs& args,
+                   Scope& scope);
 /// Applies test `name` (defined, none, string, divisibleby, ...).
 bool apply_test(const std::string& name, const Value& operand, const CallArgs& args);
 /// `obj.name`: a dict/namespace entry, or a method bound to a string, list or dict.

@@ -42,19 +42,23 @@ Mapped strip_blocks(const Mapped& in) {
     if (!line_start) continue;
     size_t e = k;
     while (e < s.size() && (s[e] == ' ' || s[e] == '\t')) ++e;
-    if (e > k && e + 1 < s.size() && s[e] == '{' && (s[e + 1] == '%' || s[e + 1] == '#' || s[e + 1] == '-'))
+    if (e > k && e + 1 < s.size() && s[e] == '{' &&
+        (s[e + 1] == '%' || s[e + 1] == '#' || s[e + 1] == '-'))
       std::fill(keep.begin() + static_cast<long>(k), keep.begin() + static_cast<long>(e), false);
   }
   Mapped mid = compact(in, keep);
   const std::string& t = mid.text;
   std::vector<bool> keep2(t.size(), true);
   for (size_t k = 2; k < t.size(); ++k) {
-    if (t[k] == '\n' && t[k - 1] == '}' && (t[k - 2] == '%' || t[k - 2] == '#' || t[k - 2] == '-')) keep2[k] = false;
+    if (t[k] == '\n' && t[k - 1] == '}' && (t[k - 2] == '%' || t[k - 2] == '#' || t[k - 2] == '-'))
+      keep2[k] = false;
   }
   return compact(mid, keep2);
 }
 
-bool ascii_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
+bool ascii_space(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
 
 // Removes "{% generation %}" / "{% endgeneration %}" tags (with their "-" trimming), which only
 // mark assistant spans for training masks.
@@ -120,8 +124,8 @@ class Lexer {
  private:
   [[noreturn]] void fail(size_t at, const std::string& msg) const {
     auto [line, col] = line_col(at);
-    throw TemplateError("chat template: line " + std::to_string(line) + ", column " + std::to_string(col) +
-                        ": syntax error: " + msg);
+    throw TemplateError("chat template: line " + std::to_string(line) + ", column " +
+                        std::to_string(col) + ": syntax error: " + msg);
   }
 
   std::pair<int, int> line_col(size_t at) const {
@@ -138,7 +142,8 @@ class Lexer {
 
   bool at_tag_start(size_t p) const {
     const std::string& s = m_.text;
-    return p + 1 < s.size() && s[p] == '{' && (s[p + 1] == '%' || s[p + 1] == '{' || s[p + 1] == '#');
+    return p + 1 < s.size() && s[p] == '{' &&
+           (s[p + 1] == '%' || s[p + 1] == '{' || s[p + 1] == '#');
   }
 
   void lex_text() {
@@ -193,7 +198,8 @@ class Lexer {
     while (true) {
       while (pos_ < s.size() && ascii_space(s[pos_])) ++pos_;
       if (pos_ >= s.size())
-        fail(open, std::string("tag '") + (is_stmt ? "{%" : "{{") + "' is never closed with '" + close + "'");
+        fail(open, std::string("tag '") + (is_stmt ? "{%" : "{{") + "' is never closed with '" +
+                       close + "'");
       if (s[pos_] == '-' && s.compare(pos_ + 1, 2, close) == 0 && curly_depth == 0) {
         push(is_stmt ? TokenType::CloseStmt : TokenType::CloseExpr, close, pos_);
         pos_ += 3;
@@ -219,8 +225,10 @@ class Lexer {
     }
     if (std::isdigit(static_cast<unsigned char>(c))) {
       while (pos_ < s.size() && std::isdigit(static_cast<unsigned char>(s[pos_]))) ++pos_;
-      bool after_dot = !tokens_.empty() && tokens_.back().type == TokenType::Op && tokens_.back().text == ".";
-      if (!after_dot && pos_ + 1 < s.size() && s[pos_] == '.' && std::isdigit(static_cast<unsigned char>(s[pos_ + 1]))) {
+      bool after_dot =
+          !tokens_.empty() && tokens_.back().type == TokenType::Op && tokens_.back().text == ".";
+      if (!after_dot && pos_ + 1 < s.size() && s[pos_] == '.' &&
+          std::isdigit(static_cast<unsigned char>(s[pos_ + 1]))) {
         ++pos_;
         while (pos_ < s.size() && std::isdigit(static_cast<unsigned char>(s[pos_]))) ++pos_;
         push(TokenType::Float, s.substr(start, pos_ - start), start);
@@ -230,12 +238,15 @@ class Lexer {
       return;
     }
     if (std::isalpha(static_cast<unsigned char>(c)) || c == '_') {
-      while (pos_ < s.size() && (std::isalnum(static_cast<unsigned char>(s[pos_])) || s[pos_] == '_')) ++pos_;
+      while (pos_ < s.size() &&
+             (std::isalnum(static_cast<unsigned char>(s[pos_])) || s[pos_] == '_'))
+        ++pos_;
       push(TokenType::Name, s.substr(start, pos_ - start), start);
       return;
     }
-    static const char* kOps[] = {"**", "//", "==", "!=", "<=", ">=", "(", ")", "[", "]", "{", "}", ",", ".",
-                                 ":", "|", "<", ">", "+", "-", "*", "/", "%", "~", "="};
+    static const char* kOps[] = {"**", "//", "==", "!=", "<=", ">=", "(", ")", "[",
+                                 "]",  "{",  "}",  ",",  ".",  ":",  "|", "<", ">",
+                                 "+",  "-",  "*",  "/",  "%",  "~",  "="};
     for (const char* op : kOps) {
       size_t n = std::char_traits<char>::length(op);
       if (s.compare(pos_, n, op) == 0) {
@@ -264,15 +275,33 @@ class Lexer {
       if (pos_ >= s.size()) fail(open, "string literal is never closed");
       char e = s[pos_++];
       switch (e) {
-        case 'n': out += '\n'; break;
-        case 't': out += '\t'; break;
-        case 'r': out += '\r'; break;
-        case 'b': out += '\b'; break;
-        case 'f': out += '\f'; break;
-        case 'v': out += '\v'; break;
-        case '\'': out += '\''; break;
-        case '"': out += '"'; break;
-        case '\\': out += '\\'; break;
+        case 'n':
+          out += '\n';
+          break;
+        case 't':
+          out += '\t';
+          break;
+        case 'r':
+          out += '\r';
+          break;
+        case 'b':
+          out += '\b';
+          break;
+        case 'f':
+          out += '\f';
+          break;
+        case 'v':
+          out += '\v';
+          break;
+        case '\'':
+          out += '\'';
+          break;
+        case '"':
+          out += '"';
+          break;
+        case '\\':
+          out += '\\';
+          break;
         case 'x':
         case 'u': {
           size_t len = e == 'x' ? 2 : 4;
@@ -280,8 +309,11 @@ class Lexer {
           uint32_t cp = 0;
           for (size_t k = 0; k < len; ++k) {
             char h = s[pos_ + k];
-            if (!std::isxdigit(static_cast<unsigned char>(h))) fail(pos_ - 2, std::string("invalid escape \\") + e);
-            cp = cp * 16 + static_cast<uint32_t>(std::isdigit(static_cast<unsigned char>(h)) ? h - '0' : (std::tolower(h) - 'a' + 10));
+            if (!std::isxdigit(static_cast<unsigned char>(h)))
+              fail(pos_ - 2, std::string("invalid escape \\") + e);
+            cp = cp * 16 + static_cast<uint32_t>(std::isdigit(static_cast<unsigned char>(h))
+                                                     ? h - '0'
+                                                     : (std::tolower(h) - 'a' + 10));
           }
           pos_ += len;
           utf8proc_uint8_t buf[4];

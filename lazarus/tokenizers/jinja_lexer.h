@@ -10,17 +10,17 @@
 namespace lazarus::tokenizers::jinja {
 
 enum class TokenType {
-  Text,        // literal template text
-  OpenStmt,    // {%
-  CloseStmt,   // %}
-  OpenExpr,    // {{
-  CloseExpr,   // }}
-  Name,        // identifier or keyword
-  String,      // string literal (escapes resolved)
-  Integer,     // integer literal
-  Float,       // float literal
-  Op,          // operator or punctuation: ( ) [ ] { } , . : | = + - * / // % ** ~ == != < > <= >=
-  End,         // end of input
+  Text,       // literal template text
+  OpenStmt,   // {%
+  CloseStmt,  // %}
+  OpenExpr,   // {{
+  CloseExpr,  // }}
+  Name,       // identifier or keyword
+  String,     // string literal (escapes resolved)
+  Integer,    // integer literal
+  Float,      // float literal
+  Op,         // operator or punctuation: ( ) [ ] { } , . : | = + - * / // % ** ~ == != < > <= >=
+  End,        // end of input
 };
 
 struct Token {

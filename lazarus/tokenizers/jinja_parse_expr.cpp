@@ -10,7 +10,8 @@ namespace lazarus::tokenizers::jinja::detail {
 
 namespace {
 bool is_keyword(const std::string& s) {
-  return s == "and" || s == "or" || s == "not" || s == "in" || s == "is" || s == "if" || s == "else";
+  return s == "and" || s == "or" || s == "not" || s == "in" || s == "is" || s == "if" ||
+         s == "else";
 }
 }  // namespace
 
@@ -94,8 +95,8 @@ NodePtr Parser::parse_compare() {
     } else if (at_name("in")) {
       next();
       op = "in";
-    } else if (at.type == TokenType::Op && (at.text == "==" || at.text == "!=" || at.text == "<" || at.text == ">" ||
-                                            at.text == "<=" || at.text == ">=")) {
+    } else if (at.type == TokenType::Op && (at.text == "==" || at.text == "!=" || at.text == "<" ||
+                                            at.text == ">" || at.text == "<=" || at.text == ">=")) {
       op = next().text;
     } else {
       return left;
@@ -154,7 +155,9 @@ NodePtr Parser::parse_test() {
 
 bool Parser::starts_bare_test_arg() const {
   const Token& tok = peek();
-  if (tok.type == TokenType::String || tok.type == TokenType::Integer || tok.type == TokenType::Float) return true;
+  if (tok.type == TokenType::String || tok.type == TokenType::Integer ||
+      tok.type == TokenType::Float)
+    return true;
   if (tok.type == TokenType::Op && (tok.text == "[" || tok.text == "{")) return true;
   return tok.type == TokenType::Name && !is_keyword(tok.text);
 }
@@ -276,7 +279,8 @@ NodePtr Parser::parse_primary() {
       auto n = make(NodeKind::Literal, tok);
       errno = 0;
       long long v = std::strtoll(tok.text.c_str(), nullptr, 10);
-      n->value = errno == ERANGE ? Value::number(std::strtod(tok.text.c_str(), nullptr)) : Value::integer(v);
+      n->value = errno == ERANGE ? Value::number(std::strtod(tok.text.c_str(), nullptr))
+                                 : Value::integer(v);
       return n;
     }
     case TokenType::Float: {
@@ -293,9 +297,11 @@ NodePtr Parser::parse_primary() {
     }
     case TokenType::Name: {
       const std::string& w = tok.text;
-      if (w == "true" || w == "True" || w == "false" || w == "False" || w == "none" || w == "None") {
+      if (w == "true" || w == "True" || w == "false" || w == "False" || w == "none" ||
+          w == "None") {
         auto n = make(NodeKind::Literal, tok);
-        n->value = w[0] == 'n' || w[0] == 'N' ? Value::none() : Value::boolean(w[0] == 't' || w[0] == 'T');
+        n->value =
+            w[0] == 'n' || w[0] == 'N' ? Value::none() : Value::boolean(w[0] == 't' || w[0] == 'T');
         return n;
       }
       auto n = make(NodeKind::Name, tok);
@@ -336,7 +342,8 @@ NodePtr Parser::parse_primary() {
       }
       break;
     }
-    default: break;
+    default:
+      break;
   }
   fail(tok, "expected an expression, found " + show(tok));
 }

@@ -11,47 +11,74 @@ namespace lazarus::tokenizers::jinja {
 
 std::string describe(const Node& n) {
   switch (n.kind) {
-    case NodeKind::Text: return "text";
-    case NodeKind::Output: return "output {{ }}";
-    case NodeKind::If: return "if statement";
-    case NodeKind::For: return "for loop";
-    case NodeKind::Set: return "set statement";
-    case NodeKind::Macro: return "macro '" + n.str + "'";
-    case NodeKind::CallBlock: return "call block";
-    case NodeKind::FilterBlock: return "filter block '" + n.str + "'";
-    case NodeKind::Do: return "do statement";
-    case NodeKind::Break: return "break";
-    case NodeKind::Continue: return "continue";
-    case NodeKind::Literal: return "literal";
-    case NodeKind::Name: return "variable '" + n.str + "'";
-    case NodeKind::List: return "list literal";
-    case NodeKind::Tuple: return "tuple";
-    case NodeKind::Dict: return "dict literal";
-    case NodeKind::Attr: return "attribute '." + n.str + "'";
-    case NodeKind::Item: return "subscript [...]";
-    case NodeKind::Slice: return "slice [a:b:c]";
+    case NodeKind::Text:
+      return "text";
+    case NodeKind::Output:
+      return "output {{ }}";
+    case NodeKind::If:
+      return "if statement";
+    case NodeKind::For:
+      return "for loop";
+    case NodeKind::Set:
+      return "set statement";
+    case NodeKind::Macro:
+      return "macro '" + n.str + "'";
+    case NodeKind::CallBlock:
+      return "call block";
+    case NodeKind::FilterBlock:
+      return "filter block '" + n.str + "'";
+    case NodeKind::Do:
+      return "do statement";
+    case NodeKind::Break:
+      return "break";
+    case NodeKind::Continue:
+      return "continue";
+    case NodeKind::Literal:
+      return "literal";
+    case NodeKind::Name:
+      return "variable '" + n.str + "'";
+    case NodeKind::List:
+      return "list literal";
+    case NodeKind::Tuple:
+      return "tuple";
+    case NodeKind::Dict:
+      return "dict literal";
+    case NodeKind::Attr:
+      return "attribute '." + n.str + "'";
+    case NodeKind::Item:
+      return "subscript [...]";
+    case NodeKind::Slice:
+      return "slice [a:b:c]";
     case NodeKind::Call:
       if (n.a && n.a->kind == NodeKind::Name) return "call to '" + n.a->str + "'";
       if (n.a && n.a->kind == NodeKind::Attr) return "call to method '" + n.a->str + "'";
       return "call";
-    case NodeKind::Filter: return "filter '" + n.str + "'";
-    case NodeKind::Test: return "test 'is " + n.str + "'";
-    case NodeKind::Unary: return "operator '" + n.str + "'";
-    case NodeKind::Binary: return "operator '" + n.str + "'";
-    case NodeKind::Cond: return "conditional expression";
-    case NodeKind::Kwarg: return "keyword argument '" + n.str + "'";
+    case NodeKind::Filter:
+      return "filter '" + n.str + "'";
+    case NodeKind::Test:
+      return "test 'is " + n.str + "'";
+    case NodeKind::Unary:
+      return "operator '" + n.str + "'";
+    case NodeKind::Binary:
+      return "operator '" + n.str + "'";
+    case NodeKind::Cond:
+      return "conditional expression";
+    case NodeKind::Kwarg:
+      return "keyword argument '" + n.str + "'";
   }
   return "node";
 }
 
 namespace detail {
 
-std::string Parser::parse_body(std::vector<NodePtr>& body, std::initializer_list<const char*> stops) {
+std::string Parser::parse_body(std::vector<NodePtr>& body,
+                               std::initializer_list<const char*> stops) {
   DepthGuard guard(*this);
   while (true) {
     const Token& tok = peek();
     switch (tok.type) {
-      case TokenType::End: return "";
+      case TokenType::End:
+        return "";
       case TokenType::Text: {
         auto n = make(NodeKind::Text, tok);
         n->str = tok.text;
@@ -63,14 +90,16 @@ std::string Parser::parse_body(std::vector<NodePtr>& body, std::initializer_list
         next();
         auto n = make(NodeKind::Output, tok);
         n->a = parse_expr();
-        if (peek().type != TokenType::CloseExpr) fail(peek(), "expected '}}' to close the expression, found " + show(peek()));
+        if (peek().type != TokenType::CloseExpr)
+          fail(peek(), "expected '}}' to close the expression, found " + show(peek()));
         next();
         body.push_back(std::move(n));
         break;
       }
       case TokenType::OpenStmt: {
         const Token& word = peek(1);
-        if (word.type != TokenType::Name) fail(word, "expected a statement name after '{%', found " + show(word));
+        if (word.type != TokenType::Name)
+          fail(word, "expected a statement name after '{%', found " + show(word));
         for (const char* stop : stops)
           if (word.text == stop) {
             next();
@@ -81,18 +110,20 @@ std::string Parser::parse_body(std::vector<NodePtr>& body, std::initializer_list
         body.push_back(parse_statement());
         break;
       }
-      default: fail(tok, "unexpected " + show(tok));
+      default:
+        fail(tok, "unexpected " + show(tok));
     }
   }
 }
 
 // Parses a block body up to one of `stops`; a missing end tag names where the block opened.
-std::string Parser::parse_block(std::vector<NodePtr>& body, std::initializer_list<const char*> stops,
-                                const Token& opened, const char* what) {
+std::string Parser::parse_block(std::vector<NodePtr>& body,
+                                std::initializer_list<const char*> stops, const Token& opened,
+                                const char* what) {
   std::string stop = parse_body(body, stops);
   if (stop.empty())
-    fail(opened, std::string("'") + what + "' block is never closed (expected '{% " + *std::prev(stops.end()) +
-                     " %}')");
+    fail(opened, std::string("'") + what + "' block is never closed (expected '{% " +
+                     *std::prev(stops.end()) + " %}')");
   return stop;
 }
 
@@ -241,7 +272,8 @@ NodePtr Parser::parse_call_block(const Token& word) {
   auto n = make(NodeKind::CallBlock, word);
   if (at_op("(")) parse_params(n->items);
   n->a = parse_postfix();
-  if (n->a->kind != NodeKind::Call) fail(word, "'call' needs a macro call such as '{% call m(x) %}'");
+  if (n->a->kind != NodeKind::Call)
+    fail(word, "'call' needs a macro call such as '{% call m(x) %}'");
   expect_close_stmt("'call'");
   parse_block(n->body, {"endcall"}, word, "call");
   expect_close_stmt("'endcall'");

@@ -19,7 +19,8 @@ class Parser {
   std::vector<NodePtr> run() {
     std::vector<NodePtr> body;
     std::string stopped_at = parse_body(body, {});
-    if (!stopped_at.empty()) fail(peek(), "unexpected '{% " + stopped_at + " %}' with no block open");
+    if (!stopped_at.empty())
+      fail(peek(), "unexpected '{% " + stopped_at + " %}' with no block open");
     return body;
   }
 
@@ -42,22 +43,28 @@ class Parser {
   }
   static std::string show(const Token& tok) {
     switch (tok.type) {
-      case TokenType::End: return "end of template";
-      case TokenType::Text: return "text";
-      case TokenType::String: return "string '" + tok.text + "'";
-      default: return "'" + tok.text + "'";
+      case TokenType::End:
+        return "end of template";
+      case TokenType::Text:
+        return "text";
+      case TokenType::String:
+        return "string '" + tok.text + "'";
+      default:
+        return "'" + tok.text + "'";
     }
   }
   [[noreturn]] void fail(const Token& at, const std::string& msg) const {
-    throw TemplateError("chat template: line " + std::to_string(at.line) + ", column " + std::to_string(at.col) +
-                        ": syntax error: " + msg);
+    throw TemplateError("chat template: line " + std::to_string(at.line) + ", column " +
+                        std::to_string(at.col) + ": syntax error: " + msg);
   }
   void expect_op(const char* op, const char* context) {
-    if (!at_op(op)) fail(peek(), std::string("expected '") + op + "' " + context + ", found " + show(peek()));
+    if (!at_op(op))
+      fail(peek(), std::string("expected '") + op + "' " + context + ", found " + show(peek()));
     next();
   }
   std::string expect_name(const char* context) {
-    if (peek().type != TokenType::Name) fail(peek(), std::string("expected a name ") + context + ", found " + show(peek()));
+    if (peek().type != TokenType::Name)
+      fail(peek(), std::string("expected a name ") + context + ", found " + show(peek()));
     return next().text;
   }
   void expect_close_stmt(const char* context) {
@@ -76,9 +83,10 @@ class Parser {
     Parser& p;
     explicit DepthGuard(Parser& parser) : p(parser) {
       if (++p.depth_ > p.max_depth_)
-        throw lazarus::LimitError("chat template: line " + std::to_string(p.peek().line) + ", column " +
-                                  std::to_string(p.peek().col) + ": nesting deeper than " +
-                                  std::to_string(p.max_depth_) + " levels");
+        throw lazarus::LimitError("chat template: line " + std::to_string(p.peek().line) +
+                                  ", column " + std::to_string(p.peek().col) +
+                                  ": nesting deeper than " + std::to_string(p.max_depth_) +
+                                  " levels");
     }
     ~DepthGuard() { --p.depth_; }
   };
@@ -88,8 +96,8 @@ class Parser {
   // stop word found, or "" at the end of input.
   std::string parse_body(std::vector<NodePtr>& body, std::initializer_list<const char*> stops);
   // Parses a block body up to one of `stops`; a missing end tag names where the block opened.
-  std::string parse_block(std::vector<NodePtr>& body, std::initializer_list<const char*> stops, const Token& opened,
-                          const char* what);
+  std::string parse_block(std::vector<NodePtr>& body, std::initializer_list<const char*> stops,
+                          const Token& opened, const char* what);
   NodePtr parse_statement();
   NodePtr parse_if(const Token& word);
   NodePtr parse_target(bool allow_attr);

@@ -126,16 +126,26 @@ Value Value::function(std::string name, std::function<Value(CallArgs&, Scope&)> 
 
 std::string type_name(const Value& v) {
   switch (v.kind) {
-    case ValueKind::Undefined: return "undefined";
-    case ValueKind::None: return "none";
-    case ValueKind::Bool: return "boolean";
-    case ValueKind::Int: return "integer";
-    case ValueKind::Float: return "float";
-    case ValueKind::String: return "string";
-    case ValueKind::Array: return "list";
-    case ValueKind::Object: return "dict";
-    case ValueKind::Namespace: return "namespace";
-    case ValueKind::Function: return "function";
+    case ValueKind::Undefined:
+      return "undefined";
+    case ValueKind::None:
+      return "none";
+    case ValueKind::Bool:
+      return "boolean";
+    case ValueKind::Int:
+      return "integer";
+    case ValueKind::Float:
+      return "float";
+    case ValueKind::String:
+      return "string";
+    case ValueKind::Array:
+      return "list";
+    case ValueKind::Object:
+      return "dict";
+    case ValueKind::Namespace:
+      return "namespace";
+    case ValueKind::Function:
+      return "function";
   }
   return "?";
 }
@@ -143,15 +153,23 @@ std::string type_name(const Value& v) {
 bool truthy(const Value& v) {
   switch (v.kind) {
     case ValueKind::Undefined:
-    case ValueKind::None: return false;
-    case ValueKind::Bool: return v.b;
-    case ValueKind::Int: return v.i != 0;
-    case ValueKind::Float: return v.f != 0.0 && !std::isnan(v.f);
-    case ValueKind::String: return !v.s.empty();
-    case ValueKind::Array: return !v.arr->empty();
-    case ValueKind::Object: return !v.obj->items.empty();
+    case ValueKind::None:
+      return false;
+    case ValueKind::Bool:
+      return v.b;
+    case ValueKind::Int:
+      return v.i != 0;
+    case ValueKind::Float:
+      return v.f != 0.0 && !std::isnan(v.f);
+    case ValueKind::String:
+      return !v.s.empty();
+    case ValueKind::Array:
+      return !v.arr->empty();
+    case ValueKind::Object:
+      return !v.obj->items.empty();
     case ValueKind::Namespace:
-    case ValueKind::Function: return true;
+    case ValueKind::Function:
+      return true;
   }
   return false;
 }
@@ -199,11 +217,16 @@ std::string format_float(double d) {
 std::string to_output(const Value& v) {
   switch (v.kind) {
     case ValueKind::Undefined:
-    case ValueKind::None: return "";
-    case ValueKind::Bool: return v.b ? "true" : "false";
-    case ValueKind::Int: return std::to_string(v.i);
-    case ValueKind::Float: return format_float(v.f);
-    case ValueKind::String: return v.s;
+    case ValueKind::None:
+      return "";
+    case ValueKind::Bool:
+      return v.b ? "true" : "false";
+    case ValueKind::Int:
+      return std::to_string(v.i);
+    case ValueKind::Float:
+      return format_float(v.f);
+    case ValueKind::String:
+      return v.s;
     case ValueKind::Array:
     case ValueKind::Object:
     case ValueKind::Namespace: {
@@ -211,16 +234,20 @@ std::string to_output(const Value& v) {
       opt.undefined_as_null = false;
       return to_json(v, opt);
     }
-    case ValueKind::Function: return "<function " + v.fn->name + ">";
+    case ValueKind::Function:
+      return "<function " + v.fn->name + ">";
   }
   return "";
 }
 
 std::string to_concat_string(const Value& v) {
   switch (v.kind) {
-    case ValueKind::Undefined: return "undefined";
-    case ValueKind::None: return "null";
-    case ValueKind::Float: return format_js_number(v.f);
+    case ValueKind::Undefined:
+      return "undefined";
+    case ValueKind::None:
+      return "null";
+    case ValueKind::Float:
+      return format_js_number(v.f);
     case ValueKind::Array: {
       std::string out;
       for (size_t k = 0; k < v.arr->size(); ++k) {
@@ -231,8 +258,10 @@ std::string to_concat_string(const Value& v) {
       return out;
     }
     case ValueKind::Object:
-    case ValueKind::Namespace: return "[object Map]";
-    default: return to_output(v);
+    case ValueKind::Namespace:
+      return "[object Map]";
+    default:
+      return to_output(v);
   }
 }
 
@@ -243,14 +272,29 @@ std::string json_quote(std::string_view s, bool ensure_ascii) {
     size_t start = pos;
     uint32_t cp = decode_utf8(s, pos);
     switch (cp) {
-      case '"': out += "\\\""; continue;
-      case '\\': out += "\\\\"; continue;
-      case '\b': out += "\\b"; continue;
-      case '\f': out += "\\f"; continue;
-      case '\n': out += "\\n"; continue;
-      case '\r': out += "\\r"; continue;
-      case '\t': out += "\\t"; continue;
-      default: break;
+      case '"':
+        out += "\\\"";
+        continue;
+      case '\\':
+        out += "\\\\";
+        continue;
+      case '\b':
+        out += "\\b";
+        continue;
+      case '\f':
+        out += "\\f";
+        continue;
+      case '\n':
+        out += "\\n";
+        continue;
+      case '\r':
+        out += "\\r";
+        continue;
+      case '\t':
+        out += "\\t";
+        continue;
+      default:
+        break;
     }
     if (cp < 0x20) {
       append_u_escape(out, cp);
@@ -273,17 +317,27 @@ std::string json_quote(std::string_view s, bool ensure_ascii) {
 std::string to_json(const Value& v, const JsonOptions& opt, int depth) {
   if (depth > kMaxValueDepth) too_deep("tojson value");
   bool indent = opt.indent > 0;
-  std::string item_sep = !opt.item_sep.empty() || !opt.key_sep.empty() ? opt.item_sep : indent ? "," : ", ";
+  std::string item_sep = !opt.item_sep.empty() || !opt.key_sep.empty() ? opt.item_sep
+                         : indent                                      ? ","
+                                                                       : ", ";
   std::string key_sep = !opt.item_sep.empty() || !opt.key_sep.empty() ? opt.key_sep : ": ";
   switch (v.kind) {
-    case ValueKind::Undefined: return opt.undefined_as_null ? "null" : "undefined";
-    case ValueKind::None: return "null";
-    case ValueKind::Bool: return v.b ? "true" : "false";
-    case ValueKind::Int: return std::to_string(v.i);
-    case ValueKind::Float: return std::isfinite(v.f) ? format_js_number(v.f) : "null";
-    case ValueKind::String: return json_quote(v.s, opt.ensure_ascii);
-    case ValueKind::Function: throw Failure{"cannot convert a function to JSON"};
-    default: break;
+    case ValueKind::Undefined:
+      return opt.undefined_as_null ? "null" : "undefined";
+    case ValueKind::None:
+      return "null";
+    case ValueKind::Bool:
+      return v.b ? "true" : "false";
+    case ValueKind::Int:
+      return std::to_string(v.i);
+    case ValueKind::Float:
+      return std::isfinite(v.f) ? format_js_number(v.f) : "null";
+    case ValueKind::String:
+      return json_quote(v.s, opt.ensure_ascii);
+    case ValueKind::Function:
+      throw Failure{"cannot convert a function to JSON"};
+    default:
+      break;
   }
   std::string unit = indent ? std::string(static_cast<size_t>(opt.indent), ' ') : "";
   std::string base_pad = "\n";
@@ -304,12 +358,14 @@ std::string to_json(const Value& v, const JsonOptions& opt, int depth) {
   std::vector<const std::pair<std::string, Value>*> entries;
   for (const auto& kv : v.obj->items) entries.push_back(&kv);
   if (opt.sort_keys)
-    std::stable_sort(entries.begin(), entries.end(), [](auto* x, auto* y) { return x->first < y->first; });
+    std::stable_sort(entries.begin(), entries.end(),
+                     [](auto* x, auto* y) { return x->first < y->first; });
   out = "{";
   for (size_t k = 0; k < entries.size(); ++k) {
     if (k) out += item_sep;
     if (indent) out += child_pad;
-    out += json_quote(entries[k]->first, opt.ensure_ascii) + key_sep + to_json(entries[k]->second, opt, depth + 1);
+    out += json_quote(entries[k]->first, opt.ensure_ascii) + key_sep +
+           to_json(entries[k]->second, opt, depth + 1);
   }
   if (indent && !entries.empty()) out += base_pad;
   return out + "}";
@@ -386,9 +442,12 @@ int compare_values(const Value& a, const Value& b, bool case_sensitive) {
 Value from_json(const nlohmann::ordered_json& j, int depth) {
   if (depth > kMaxValueDepth) too_deep("JSON input");
   switch (j.type()) {
-    case nlohmann::ordered_json::value_t::null: return Value::none();
-    case nlohmann::ordered_json::value_t::boolean: return Value::boolean(j.get<bool>());
-    case nlohmann::ordered_json::value_t::number_integer: return Value::integer(j.get<int64_t>());
+    case nlohmann::ordered_json::value_t::null:
+      return Value::none();
+    case nlohmann::ordered_json::value_t::boolean:
+      return Value::boolean(j.get<bool>());
+    case nlohmann::ordered_json::value_t::number_integer:
+      return Value::integer(j.get<int64_t>());
     case nlohmann::ordered_json::value_t::number_unsigned: {
       auto u = j.get<uint64_t>();
       if (u <= static_cast<uint64_t>(INT64_MAX)) return Value::integer(static_cast<int64_t>(u));
@@ -397,10 +456,12 @@ Value from_json(const nlohmann::ordered_json& j, int depth) {
     case nlohmann::ordered_json::value_t::number_float: {
       // JSON.parse yields one number type; integral values become integers in the reference.
       double d = j.get<double>();
-      if (std::floor(d) == d && std::fabs(d) < 9.2e18) return Value::integer(static_cast<int64_t>(d));
+      if (std::floor(d) == d && std::fabs(d) < 9.2e18)
+        return Value::integer(static_cast<int64_t>(d));
       return Value::number(d);
     }
-    case nlohmann::ordered_json::value_t::string: return Value::string(j.get<std::string>());
+    case nlohmann::ordered_json::value_t::string:
+      return Value::string(j.get<std::string>());
     case nlohmann::ordered_json::value_t::array: {
       Array a;
       a.reserve(j.size());
@@ -409,10 +470,12 @@ Value from_json(const nlohmann::ordered_json& j, int depth) {
     }
     case nlohmann::ordered_json::value_t::object: {
       Object o;
-      for (auto it = j.begin(); it != j.end(); ++it) o.set(it.key(), from_json(it.value(), depth + 1));
+      for (auto it = j.begin(); it != j.end(); ++it)
+        o.set(it.key(), from_json(it.value(), depth + 1));
       return Value::object(std::move(o));
     }
-    default: return Value::undefined();
+    default:
+      return Value::undefined();
   }
 }
 
@@ -436,8 +499,20 @@ int64_t utf16_length(std::string_view s) {
 
 bool is_js_space(uint32_t cp) {
   switch (cp) {
-    case 0x09: case 0x0A: case 0x0B: case 0x0C: case 0x0D: case 0x20: case 0xA0: case 0x1680:
-    case 0x2028: case 0x2029: case 0x202F: case 0x205F: case 0x3000: case 0xFEFF:
+    case 0x09:
+    case 0x0A:
+    case 0x0B:
+    case 0x0C:
+    case 0x0D:
+    case 0x20:
+    case 0xA0:
+    case 0x1680:
+    case 0x2028:
+    case 0x2029:
+    case 0x202F:
+    case 0x205F:
+    case 0x3000:
+    case 0xFEFF:
       return true;
     default:
       return cp >= 0x2000 && cp <= 0x200A;
@@ -479,7 +554,8 @@ std::string strip_chars(std::string_view s, std::string_view chars, bool left, b
   std::vector<uint32_t> set;
   size_t pos = 0;
   while (pos < chars.size()) set.push_back(decode_utf8(chars, pos));
-  return trim_if(s, left, right, [&](uint32_t cp) { return std::find(set.begin(), set.end(), cp) != set.end(); });
+  return trim_if(s, left, right,
+                 [&](uint32_t cp) { return std::find(set.begin(), set.end(), cp) != set.end(); });
 }
 
 namespace {

@@ -34,7 +34,18 @@ class TemplateRaise : public TemplateError {
   using TemplateError::TemplateError;
 };
 
-enum class ValueKind { Undefined, None, Bool, Int, Float, String, Array, Object, Namespace, Function };
+enum class ValueKind {
+  Undefined,
+  None,
+  Bool,
+  Int,
+  Float,
+  String,
+  Array,
+  Object,
+  Namespace,
+  Function
+};
 
 struct Value;
 class Scope;
@@ -93,7 +104,9 @@ struct Value {
   bool is_array() const { return kind == ValueKind::Array; }
   bool is_object() const { return kind == ValueKind::Object; }
   bool is_mapping_like() const { return kind == ValueKind::Object || kind == ValueKind::Namespace; }
-  double as_double() const { return kind == ValueKind::Int ? double(i) : kind == ValueKind::Bool ? (b ? 1.0 : 0.0) : f; }
+  double as_double() const {
+    return kind == ValueKind::Int ? double(i) : kind == ValueKind::Bool ? (b ? 1.0 : 0.0) : f;
+  }
 };
 
 /// Type name used in error messages ("string", "list", "dict", ...).
@@ -117,7 +130,8 @@ struct JsonOptions {
   std::string key_sep;
   bool undefined_as_null = true;
 };
-/// `tojson`: Python json.dumps layout (", " and ": " separators, indent) as the reference prints it.
+/// `tojson`: Python json.dumps layout (", " and ": " separators, indent) as the reference prints
+/// it.
 std::string to_json(const Value& v, const JsonOptions& opt, int depth = 0);
 /// JSON string literal with JSON.stringify escaping.
 std::string json_quote(std::string_view s, bool ensure_ascii);

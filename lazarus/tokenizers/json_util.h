@@ -18,7 +18,8 @@ using Json = nlohmann::json;
 inline constexpr int kMaxJsonDepth = 64;
 
 /// Parses `text` as JSON after checking its nesting depth; throws LoadError naming `file`.
-Json parse_json_bounded(std::string_view text, const std::string& file, int max_depth = kMaxJsonDepth);
+Json parse_json_bounded(std::string_view text, const std::string& file,
+                        int max_depth = kMaxJsonDepth);
 
 /// Where a JSON value sits, for error messages: the file and the dotted field path.
 struct JsonPath {
@@ -37,7 +38,8 @@ std::string json_preview(const Json& j);
 const Json& require(const Json& obj, std::string_view key, const JsonPath& at);
 const Json* optional_field(const Json& obj, std::string_view key);  // null when absent or null
 std::string get_string(const Json& obj, std::string_view key, const JsonPath& at);
-std::optional<std::string> get_opt_string(const Json& obj, std::string_view key, const JsonPath& at);
+std::optional<std::string> get_opt_string(const Json& obj, std::string_view key,
+                                          const JsonPath& at);
 bool get_bool(const Json& obj, std::string_view key, const JsonPath& at, bool def);
 std::int64_t get_int(const Json& obj, std::string_view key, const JsonPath& at, std::int64_t def);
 std::uint32_t get_id(const Json& obj, std::string_view key, const JsonPath& at);

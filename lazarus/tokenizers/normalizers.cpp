@@ -65,7 +65,8 @@ class Strip final : public Normalizer {
   bool left_, right_;
 };
 
-// Drops combining marks: all of them (StripAccents), or only nonspacing ones (BERT's strip_accents).
+// Drops combining marks: all of them (StripAccents), or only nonspacing ones (BERT's
+// strip_accents).
 class StripAccents final : public Normalizer {
  public:
   explicit StripAccents(bool nonspacing_only = false) : nonspacing_only_(nonspacing_only) {}
@@ -158,7 +159,8 @@ class BertNormalizer final : public Normalizer {
 
 class SequenceNorm final : public Normalizer {
  public:
-  explicit SequenceNorm(std::vector<std::unique_ptr<Normalizer>> parts) : parts_(std::move(parts)) {}
+  explicit SequenceNorm(std::vector<std::unique_ptr<Normalizer>> parts)
+      : parts_(std::move(parts)) {}
   void normalize(std::string& s) const override {
     for (const auto& p : parts_) p->normalize(s);
   }

@@ -25,8 +25,10 @@ struct TemplatePiece {
 void insert_special(std::vector<TemplatePiece>& pieces, bool front, Special s) {
   TemplatePiece p;
   p.special = std::move(s);
-  if (front) pieces.insert(pieces.begin(), std::move(p));
-  else pieces.push_back(std::move(p));
+  if (front)
+    pieces.insert(pieces.begin(), std::move(p));
+  else
+    pieces.push_back(std::move(p));
 }
 
 class TemplateProc final : public PostProcessor {
@@ -62,7 +64,8 @@ class NoOpProc final : public PostProcessor {
 
 class SequenceProc final : public PostProcessor {
  public:
-  explicit SequenceProc(std::vector<std::unique_ptr<PostProcessor>> parts) : parts_(std::move(parts)) {}
+  explicit SequenceProc(std::vector<std::unique_ptr<PostProcessor>> parts)
+      : parts_(std::move(parts)) {}
   void process(Encoding& enc) const override {
     for (const auto& p : parts_) p->process(enc);
   }
@@ -84,7 +87,8 @@ Special read_pair(const Json& j, std::string_view key, const JsonPath& at) {
 std::unique_ptr<PostProcessor> make_template(const Json& j, const JsonPath& at) {
   std::map<std::string, Special> specials;
   if (const Json* st = optional_field(j, "special_tokens")) {
-    if (!st->is_object()) (at / "special_tokens").fail("expected an object, got " + json_preview(*st));
+    if (!st->is_object())
+      (at / "special_tokens").fail("expected an object, got " + json_preview(*st));
     for (auto it = st->begin(); it != st->end(); ++it) {
       const JsonPath here = at / "special_tokens" / it.key();
       Special s;
@@ -112,7 +116,9 @@ std::unique_ptr<PostProcessor> make_template(const Json& j, const JsonPath& at) 
     const Json& e = single[i];
     if (const Json* seq = optional_field(e, "Sequence")) {
       const std::string id = get_string(*seq, "id", here / "Sequence");
-      if (id != "A") (here / "Sequence" / "id").fail("single template may only use sequence A, got '" + id + "'");
+      if (id != "A")
+        (here / "Sequence" / "id")
+            .fail("single template may only use sequence A, got '" + id + "'");
       TemplatePiece p;
       p.is_sequence = true;
       pieces.push_back(std::move(p));

@@ -38,8 +38,10 @@ Ranges split_by_matches(std::size_t n, const Ranges& matches, SplitBehavior beha
     case SplitBehavior::MergedWithPrevious: {
       bool prev_match = false;
       for (const auto& s : spans) {
-        if (s.is_match && !prev_match && !out.empty()) out.back().second = s.e;
-        else out.emplace_back(s.b, s.e);
+        if (s.is_match && !prev_match && !out.empty())
+          out.back().second = s.e;
+        else
+          out.emplace_back(s.b, s.e);
         prev_match = s.is_match;
       }
       break;
@@ -48,8 +50,10 @@ Ranges split_by_matches(std::size_t n, const Ranges& matches, SplitBehavior beha
       bool prev_match = false;
       Ranges rev;
       for (auto it = spans.rbegin(); it != spans.rend(); ++it) {
-        if (it->is_match && !prev_match && !rev.empty()) rev.back().first = it->b;
-        else rev.emplace_back(it->b, it->e);
+        if (it->is_match && !prev_match && !rev.empty())
+          rev.back().first = it->b;
+        else
+          rev.emplace_back(it->b, it->e);
         prev_match = it->is_match;
       }
       out.assign(rev.rbegin(), rev.rend());
@@ -58,8 +62,10 @@ Ranges split_by_matches(std::size_t n, const Ranges& matches, SplitBehavior beha
     case SplitBehavior::Contiguous: {
       bool prev_match = false;
       for (const auto& s : spans) {
-        if (s.is_match == prev_match && !out.empty()) out.back().second = s.e;
-        else out.emplace_back(s.b, s.e);
+        if (s.is_match == prev_match && !out.empty())
+          out.back().second = s.e;
+        else
+          out.emplace_back(s.b, s.e);
         prev_match = s.is_match;
       }
       break;
@@ -97,8 +103,10 @@ Ranges char_matches(const std::string& s, const std::function<bool(char32_t)>& p
     char32_t c;
     const std::size_t n = unicode::decode(s, i, c);
     if (pred(c)) {
-      if (runs && !m.empty() && m.back().second == i) m.back().second = i + n;
-      else m.emplace_back(i, i + n);
+      if (runs && !m.empty() && m.back().second == i)
+        m.back().second = i + n;
+      else
+        m.emplace_back(i, i + n);
     }
     i += n;
   }
@@ -175,12 +183,14 @@ class MetaspacePre final : public PreTokenizer {
       std::string t;
       t.reserve(p.text.size() + repl_.size());
       for (char c : p.text) {
-        if (c == ' ') t += repl_;
-        else t += c;
+        if (c == ' ')
+          t += repl_;
+        else
+          t += c;
       }
       const bool starts = t.compare(0, repl_.size(), repl_) == 0;
-      if (!starts && (scheme_ == PrependScheme::Always ||
-                      (scheme_ == PrependScheme::First && p.at_origin))) {
+      if (!starts &&
+          (scheme_ == PrependScheme::Always || (scheme_ == PrependScheme::First && p.at_origin))) {
         t.insert(0, repl_);
       }
       p.text = std::move(t);
@@ -188,7 +198,8 @@ class MetaspacePre final : public PreTokenizer {
     if (!split_) return;
     split_each(pieces, [&](const std::string& s) {
       Ranges m;
-      for (std::size_t pos = 0; (pos = s.find(repl_, pos)) != std::string::npos; pos += repl_.size())
+      for (std::size_t pos = 0; (pos = s.find(repl_, pos)) != std::string::npos;
+           pos += repl_.size())
         m.emplace_back(pos, pos + repl_.size());
       return split_by_matches(s.size(), m, SplitBehavior::MergedWithNext, false);
     });
@@ -229,8 +240,10 @@ class WhitespacePre final : public PreTokenizer {
         const std::size_t n = unicode::decode(s, i, c);
         const int kind = unicode::is_word_char(c) ? 0 : unicode::is_whitespace(c) ? -1 : 1;
         if (kind >= 0) {
-          if (kind == prev_kind && !m.empty() && m.back().second == i) m.back().second = i + n;
-          else m.emplace_back(i, i + n);
+          if (kind == prev_kind && !m.empty() && m.back().second == i)
+            m.back().second = i + n;
+          else
+            m.emplace_back(i, i + n);
         }
         prev_kind = kind;
         i += n;
@@ -261,7 +274,8 @@ class BertPre final : public PreTokenizer {
 
 class SequencePre final : public PreTokenizer {
  public:
-  explicit SequencePre(std::vector<std::unique_ptr<PreTokenizer>> parts) : parts_(std::move(parts)) {}
+  explicit SequencePre(std::vector<std::unique_ptr<PreTokenizer>> parts)
+      : parts_(std::move(parts)) {}
   void pre_tokenize(std::vector<Piece>& pieces) const override {
     for (const auto& p : parts_) p->pre_tokenize(pieces);
   }
@@ -299,7 +313,8 @@ std::unique_ptr<PreTokenizer> make_pre_tokenizer(const Json& j, const JsonPath& 
     if (repl.empty() || unicode::char_len(static_cast<unsigned char>(repl[0])) != repl.size()) {
       (at / "replacement").fail("expected one character, got '" + repl + "'");
     }
-    return std::make_unique<MetaspacePre>(repl, parse_scheme(j, at), get_bool(j, "split", at, true));
+    return std::make_unique<MetaspacePre>(repl, parse_scheme(j, at),
+                                          get_bool(j, "split", at, true));
   }
   if (type == "Digits") {
     const bool individual = get_bool(j, "individual_digits", at, false);
@@ -310,8 +325,8 @@ std::unique_ptr<PreTokenizer> make_pre_tokenizer(const Json& j, const JsonPath& 
   if (type == "Punctuation") {
     SplitBehavior b = SplitBehavior::Isolated;
     if (optional_field(j, "behavior")) b = parse_behavior(j, at);
-    return std::make_unique<PredicatePre>(
-        [](char32_t c) { return BertPre::is_bert_punct(c); }, false, b);
+    return std::make_unique<PredicatePre>([](char32_t c) { return BertPre::is_bert_punct(c); },
+                                          false, b);
   }
   if (type == "WhitespaceSplit") {
     return std::make_unique<PredicatePre>(unicode::is_whitespace, true, SplitBehavior::Removed);

@@ -33,7 +33,8 @@ class PreTokenizer {
   virtual void pre_tokenize(std::vector<Piece>& pieces) const = 0;
 };
 
-/// Builds a pre-tokenizer from its tokenizer.json object; throws LoadError for unknown types/fields.
+/// Builds a pre-tokenizer from its tokenizer.json object; throws LoadError for unknown
+/// types/fields.
 std::unique_ptr<PreTokenizer> make_pre_tokenizer(const Json& j, const JsonPath& at);
 
 }  // namespace lazarus::tokenizers

@@ -1,6 +1,6 @@
 // A compiled regular expression for tokenizer patterns: PCRE2 (UTF + UCP, JIT) with the pattern
-// rewritten so that `\s` means what it means in Oniguruma / Rust (the White_Space property), which is
-// what Hugging Face's tokenizers use. Safe to share between threads.
+// rewritten so that `\s` means what it means in Oniguruma / Rust (the White_Space property), which
+// is what Hugging Face's tokenizers use. Safe to share between threads.
 #pragma once
 
 #include <cstddef>

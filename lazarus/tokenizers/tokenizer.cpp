@@ -22,7 +22,8 @@ std::string read_file(const std::string& path) {
   std::error_code ec;
   const auto size = std::filesystem::file_size(path, ec);
   if (ec) throw LoadError(path + ": cannot read: " + ec.message());
-  if (size > kMaxFileBytes) throw LoadError(path + ": file too large (" + std::to_string(size) + " bytes)");
+  if (size > kMaxFileBytes)
+    throw LoadError(path + ": file too large (" + std::to_string(size) + " bytes)");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw LoadError(path + ": cannot open");
   std::string data(static_cast<std::size_t>(size), '\0');
@@ -78,12 +79,14 @@ void Tokenizer::Impl::encode(std::string_view text, bool add_special,
                              std::vector<std::uint32_t>& ids,
                              std::vector<std::string>* tokens) const {
   if (const auto bad = unicode::find_invalid(text); bad != std::string_view::npos) {
-    throw EncodeError("[tokenize] input is not valid UTF-8 (byte " + std::to_string(bad) +
-                      " = 0x" + [&] {
+    throw EncodeError("[tokenize] input is not valid UTF-8 (byte " + std::to_string(bad) + " = 0x" +
+                      [&] {
                         char buf[4];
-                        std::snprintf(buf, sizeof(buf), "%02X", static_cast<unsigned char>(text[bad]));
+                        std::snprintf(buf, sizeof(buf), "%02X",
+                                      static_cast<unsigned char>(text[bad]));
                         return std::string(buf);
-                      }() + ")");
+                      }() +
+                      ")");
   }
   // The token string of an added token is the text it matched, lstrip/rstrip spaces included.
   auto emit_added = [&](const Segment& seg, std::string_view src) {
@@ -106,8 +109,8 @@ void Tokenizer::Impl::encode(std::string_view text, bool add_special,
       }
       if (sub.end == sub.begin) continue;
       pieces.clear();
-      pieces.push_back({normalized.substr(sub.begin, sub.end - sub.begin),
-                        seg.begin == 0 && sub.begin == 0});
+      pieces.push_back(
+          {normalized.substr(sub.begin, sub.end - sub.begin), seg.begin == 0 && sub.begin == 0});
       if (pre_tokenizer) pre_tokenizer->pre_tokenize(pieces);
       for (const Piece& p : pieces) {
         if (!p.text.empty()) model->tokenize(p.text, ids, tokens);
@@ -117,8 +120,10 @@ void Tokenizer::Impl::encode(std::string_view text, bool add_special,
   if (add_special && post_processor) {
     Encoding enc;
     enc.ids = std::move(ids);
-    if (tokens) enc.tokens = std::move(*tokens);
-    else enc.tokens.resize(enc.ids.size());
+    if (tokens)
+      enc.tokens = std::move(*tokens);
+    else
+      enc.tokens.resize(enc.ids.size());
     enc.special_tokens_mask.assign(enc.ids.size(), 0);
     post_processor->process(enc);
     ids = std::move(enc.ids);
@@ -134,7 +139,8 @@ Encoding Tokenizer::encode(std::string_view text, bool add_special_tokens) const
   return enc;
 }
 
-std::vector<std::uint32_t> Tokenizer::encode_ids(std::string_view text, bool add_special_tokens) const {
+std::vector<std::uint32_t> Tokenizer::encode_ids(std::string_view text,
+                                                 bool add_special_tokens) const {
   std::vector<std::uint32_t> ids;
   impl_->encode(text, add_special_tokens, ids, nullptr);
   return ids;

@@ -36,7 +36,8 @@ class Tokenizer {
   /// post-processor adds its tokens (e.g. BOS).
   Encoding encode(std::string_view text, bool add_special_tokens = true) const;
   /// Like encode() but only the ids (skips building token strings).
-  std::vector<std::uint32_t> encode_ids(std::string_view text, bool add_special_tokens = true) const;
+  std::vector<std::uint32_t> encode_ids(std::string_view text,
+                                        bool add_special_tokens = true) const;
   /// Encodes many texts on up to `n_threads` threads (0: hardware concurrency); same results as
   /// calling encode() on each.
   std::vector<Encoding> encode_batch(const std::vector<std::string>& texts,
@@ -82,11 +83,11 @@ class DecodeStream {
   bool is_byte_token(std::uint32_t id) const;
   std::shared_ptr<const Tokenizer::Impl> impl_;
   bool skip_special_;
-  std::vector<std::uint32_t> ids_;  // a context token or so, then the ids not yet fully emitted
-  std::size_t prefix_ids_ = 0;      // how many of ids_ are context already emitted
-  std::string prefix_;              // decode of ids_[0, prefix_ids_)
+  std::vector<std::uint32_t> ids_;      // a context token or so, then the ids not yet fully emitted
+  std::size_t prefix_ids_ = 0;          // how many of ids_ are context already emitted
+  std::string prefix_;                  // decode of ids_[0, prefix_ids_)
   std::vector<std::uint32_t> all_ids_;  // everything fed, for the final check in finish()
-  std::size_t emitted_bytes_ = 0;        // total bytes returned so far
+  std::size_t emitted_bytes_ = 0;       // total bytes returned so far
 };
 
 }  // namespace lazarus::tokenizers

@@ -18,13 +18,14 @@ std::string short_dump(const nlohmann::json& v) {
   return s;
 }
 
-[[noreturn]] void bad_field(const std::string& origin, const std::string& field, const std::string& expected,
-                            const nlohmann::json& got) {
-  throw LoadError(origin + ": field '" + field + "': expected " + expected + ", got " + std::string(got.type_name()) +
-                  " " + short_dump(got));
+[[noreturn]] void bad_field(const std::string& origin, const std::string& field,
+                            const std::string& expected, const nlohmann::json& got) {
+  throw LoadError(origin + ": field '" + field + "': expected " + expected + ", got " +
+                  std::string(got.type_name()) + " " + short_dump(got));
 }
 
-std::optional<std::string> read_token(const nlohmann::json& j, const char* field, const std::string& origin) {
+std::optional<std::string> read_token(const nlohmann::json& j, const char* field,
+                                      const std::string& origin) {
   auto it = j.find(field);
   if (it == j.end() || it->is_null()) return std::nullopt;
   if (it->is_string()) return it->get<std::string>();
@@ -37,7 +38,8 @@ std::optional<std::string> read_token(const nlohmann::json& j, const char* field
   bad_field(origin, field, "a string, an AddedToken object or null", *it);
 }
 
-std::optional<bool> read_bool(const nlohmann::json& j, const char* field, const std::string& origin) {
+std::optional<bool> read_bool(const nlohmann::json& j, const char* field,
+                              const std::string& origin) {
   auto it = j.find(field);
   if (it == j.end() || it->is_null()) return std::nullopt;
   if (!it->is_boolean()) bad_field(origin, field, "true or false", *it);
@@ -55,7 +57,8 @@ std::string read_file(const std::filesystem::path& p) {
 }  // namespace
 
 TokenizerConfig TokenizerConfig::from_json(const nlohmann::json& j, const std::string& origin) {
-  if (!j.is_object()) throw LoadError(origin + ": expected a JSON object at the top level, got " + j.type_name());
+  if (!j.is_object())
+    throw LoadError(origin + ": expected a JSON object at the top level, got " + j.type_name());
   TokenizerConfig c;
   c.raw = j;
   c.bos_token = read_token(j, "bos_token", origin);
@@ -75,7 +78,8 @@ TokenizerConfig TokenizerConfig::from_json(const nlohmann::json& j, const std::s
     if (d < 0 || std::isnan(d)) bad_field(origin, "model_max_length", "a non-negative number", *it);
     if (it->is_number_integer() && !it->is_number_unsigned()) {
       c.model_max_length = it->get<int64_t>();
-    } else if (it->is_number_unsigned() && it->get<uint64_t>() <= static_cast<uint64_t>(INT64_MAX)) {
+    } else if (it->is_number_unsigned() &&
+               it->get<uint64_t>() <= static_cast<uint64_t>(INT64_MAX)) {
       c.model_max_length = static_cast<int64_t>(it->get<uint64_t>());
     } else {
       c.model_max_length = d >= 9.2e18 ? INT64_MAX : static_cast<int64_t>(d);
@@ -91,11 +95,15 @@ TokenizerConfig TokenizerConfig::from_json(const nlohmann::json& j, const std::s
         if (!e.is_object()) bad_field(origin, where, "an object {\"name\", \"template\"}", e);
         auto name = e.find("name");
         auto tmpl = e.find("template");
-        if (name == e.end() || !name->is_string()) bad_field(origin, where + ".name", "a string", name == e.end() ? nlohmann::json() : *name);
+        if (name == e.end() || !name->is_string())
+          bad_field(origin, where + ".name", "a string",
+                    name == e.end() ? nlohmann::json() : *name);
         if (tmpl == e.end() || !tmpl->is_string())
-          bad_field(origin, where + ".template", "a string", tmpl == e.end() ? nlohmann::json() : *tmpl);
+          bad_field(origin, where + ".template", "a string",
+                    tmpl == e.end() ? nlohmann::json() : *tmpl);
         if (c.chat_templates.count(name->get<std::string>()))
-          throw LoadError(origin + ": field '" + where + ".name': duplicate template name '" + name->get<std::string>() + "'");
+          throw LoadError(origin + ": field '" + where + ".name': duplicate template name '" +
+                          name->get<std::string>() + "'");
         c.chat_templates[name->get<std::string>()] = tmpl->get<std::string>();
       }
     } else {
@@ -110,7 +118,8 @@ TokenizerConfig TokenizerConfig::load(const std::filesystem::path& file_or_dir) 
   bool is_dir = std::filesystem::is_directory(file_or_dir, ec);
   std::filesystem::path file = is_dir ? file_or_dir / "tokenizer_config.json" : file_or_dir;
   if (!std::filesystem::exists(file, ec))
-    throw LoadError(file.string() + ": no such file" + (is_dir ? " (the folder has no tokenizer_config.json)" : ""));
+    throw LoadError(file.string() + ": no such file" +
+                    (is_dir ? " (the folder has no tokenizer_config.json)" : ""));
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(read_file(file));
@@ -148,8 +157,9 @@ const std::string& TokenizerConfig::chat_template(const std::string& name) const
   }
   std::string names;
   for (const auto& kv : chat_templates) names += (names.empty() ? "" : ", ") + kv.first;
-  throw ConfigError("tokenizer config: no chat template named '" + (name.empty() ? std::string("default") : name) +
-                    "' (available: " + names + ")");
+  throw ConfigError("tokenizer config: no chat template named '" +
+                    (name.empty() ? std::string("default") : name) + "' (available: " + names +
+                    ")");
 }
 
 }  // namespace lazarus::tokenizers

@@ -32,7 +32,8 @@ struct TokenizerConfig {
 
   /// Reads the fields from parsed JSON. `origin` (a file name) starts every error message.
   /// Throws LoadError naming the field and the offending value.
-  static TokenizerConfig from_json(const nlohmann::json& j, const std::string& origin = "tokenizer_config.json");
+  static TokenizerConfig from_json(const nlohmann::json& j,
+                                   const std::string& origin = "tokenizer_config.json");
 
   /// Loads a tokenizer_config.json file, or a model folder holding one. In a folder, a
   /// chat_template.jinja (or chat_template.json) file, when present, provides the "default"

@@ -1,6 +1,6 @@
 // UTF-8 and Unicode helpers shared by the tokenizer pipeline: decoding, validation, the character
-// classes Rust's `char` methods define (which Hugging Face's tokenizers rely on), normalization forms
-// through utf8proc, and GPT-2's byte <-> printable-character table.
+// classes Rust's `char` methods define (which Hugging Face's tokenizers rely on), normalization
+// forms through utf8proc, and GPT-2's byte <-> printable-character table.
 #pragma once
 
 #include <array>
@@ -11,7 +11,8 @@
 
 namespace lazarus::tokenizers::unicode {
 
-/// Decodes the code point starting at `s[i]` (which must be valid UTF-8) and returns its byte length.
+/// Decodes the code point starting at `s[i]` (which must be valid UTF-8) and returns its byte
+/// length.
 std::size_t decode(std::string_view s, std::size_t i, char32_t& cp);
 /// Byte length of the UTF-8 character whose lead byte is `lead` (1 for stray continuation bytes).
 std::size_t char_len(unsigned char lead);

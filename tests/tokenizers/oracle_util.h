@@ -1,7 +1,7 @@
 // Test helper: runs the Hugging Face reference oracle (tests/reference/tokenizers_oracle.mjs, the
 // npm `tokenizers` binding) on a tokenizer.json and returns its JSON output. The reference must be
-// installed (`scripts/install-deps.sh --test` runs `npm ci` in tests/reference); a missing reference
-// fails the test rather than skipping it.
+// installed (`scripts/install-deps.sh --test` runs `npm ci` in tests/reference); a missing
+// reference fails the test rather than skipping it.
 #pragma once
 
 #include <array>
@@ -17,14 +17,17 @@ namespace lazarus::tokenizers::testing {
 inline std::string shell_quote(const std::string& s) {
   std::string out = "'";
   for (char c : s) {
-    if (c == '\'') out += "'\\''";
-    else out += c;
+    if (c == '\'')
+      out += "'\\''";
+    else
+      out += c;
   }
   return out + "'";
 }
 
 /// Runs the oracle; throws std::runtime_error with a hint when the reference cannot run.
-inline nlohmann::json run_oracle(const std::string& tokenizer_json, const std::string& corpus_json) {
+inline nlohmann::json run_oracle(const std::string& tokenizer_json,
+                                 const std::string& corpus_json) {
   const std::string ref_dir = LAZARUS_REFERENCE_DIR;
   if (!std::filesystem::exists(ref_dir + "/node_modules/tokenizers/package.json")) {
     throw std::runtime_error("the reference is not installed: run `npm ci` in " + ref_dir +
@@ -37,9 +40,11 @@ inline nlohmann::json run_oracle(const std::string& tokenizer_json, const std::s
   if (!p) throw std::runtime_error("cannot run: " + cmd);
   std::string out;
   std::array<char, 65536> buf;
-  for (std::size_t n; (n = std::fread(buf.data(), 1, buf.size(), p)) > 0;) out.append(buf.data(), n);
+  for (std::size_t n; (n = std::fread(buf.data(), 1, buf.size(), p)) > 0;)
+    out.append(buf.data(), n);
   const int rc = pclose(p);
-  if (rc != 0) throw std::runtime_error("oracle failed (status " + std::to_string(rc) + "): " + cmd);
+  if (rc != 0)
+    throw std::runtime_error("oracle failed (status " + std::to_string(rc) + "): " + cmd);
   return nlohmann::json::parse(out);
 }
 

@@ -70,7 +70,8 @@ std::string compare(const json& ref, const Outcome& ours) {
            "\n  reference: ..." + json(want.substr(from, 160)).dump() + "\n  ours:      ..." +
            json(ours.text.substr(from, 160)).dump();
   }
-  if (ref_ok) return "reference rendered " + json(ref.at("output")).dump() + " but we failed: " + ours.text;
+  if (ref_ok)
+    return "reference rendered " + json(ref.at("output")).dump() + " but we failed: " + ours.text;
   const std::string& err = ref.at("error").get_ref<const std::string&>();
   if (ours.ok) return "reference failed (" + err + ") but we rendered " + json(ours.text).dump();
   // Both refused. A template's own raise_exception must carry the same message; other reference
@@ -107,7 +108,8 @@ TEST(ChatTemplateParity, RealTemplatesOverConversations) {
       return t.render(in);
     });
     std::string diff = compare(ref, ours);
-    EXPECT_EQ(diff, "") << tmpl << " / " << case_name << " / add_generation_prompt=" << agp << ": " << diff;
+    EXPECT_EQ(diff, "") << tmpl << " / " << case_name << " / add_generation_prompt=" << agp << ": "
+                        << diff;
     ++compared;
     if (!ref.at("ok").get<bool>()) ++refusals;
   }
@@ -124,7 +126,9 @@ TEST(ChatTemplateParity, JinjaFeatures) {
   size_t compared = 0;
   for (const auto& ref : reference().at("features")) {
     const json& f = by_name.at(ref.at("name").get<std::string>());
-    Outcome ours = run([&] { return lt::ChatTemplate(f.at("template").get<std::string>()).render_context(f.at("context")); });
+    Outcome ours = run([&] {
+      return lt::ChatTemplate(f.at("template").get<std::string>()).render_context(f.at("context"));
+    });
     std::string diff = compare(ref, ours);
     EXPECT_EQ(diff, "") << "feature " << f.at("name").get<std::string>() << ": " << diff;
     ++compared;

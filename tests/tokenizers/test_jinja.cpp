@@ -14,13 +14,15 @@ using json = nlohmann::ordered_json;
 
 namespace {
 
-std::string render(const std::string& src, const json& ctx = json::object(), lt::ChatTemplateLimits limits = {}) {
+std::string render(const std::string& src, const json& ctx = json::object(),
+                   lt::ChatTemplateLimits limits = {}) {
   return lt::ChatTemplate(src, limits).render_context(ctx);
 }
 
 // Renders expecting an exception of type E; returns its message.
 template <typename E>
-std::string error_of(const std::string& src, const json& ctx = json::object(), lt::ChatTemplateLimits limits = {}) {
+std::string error_of(const std::string& src, const json& ctx = json::object(),
+                     lt::ChatTemplateLimits limits = {}) {
   try {
     render(src, ctx, limits);
   } catch (const E& e) {
@@ -31,7 +33,9 @@ std::string error_of(const std::string& src, const json& ctx = json::object(), l
   return "NO EXCEPTION";
 }
 
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+bool contains(const std::string& s, const std::string& part) {
+  return s.find(part) != std::string::npos;
+}
 
 }  // namespace
 
@@ -44,7 +48,8 @@ TEST(Jinja, TextAndOutput) {
 }
 
 TEST(Jinja, Literals) {
-  EXPECT_EQ(render("{{ [1, 'a', (2, 3), {'k': True}, None, false] }}"), "[1, \"a\", [2, 3], {\"k\": true}, null, false]");
+  EXPECT_EQ(render("{{ [1, 'a', (2, 3), {'k': True}, None, false] }}"),
+            "[1, \"a\", [2, 3], {\"k\": true}, null, false]");
   EXPECT_EQ(render("{{ 'it\\'s' }} {{ \"\\u00e9\" }} {{ 'a' 'b' }}"), "it's é ab");
   EXPECT_EQ(render("{{ 1.25 }} {{ 10 }} {{ -3 }}"), "1.25 10 -3");
 }
@@ -57,38 +62,54 @@ TEST(Jinja, Arithmetic) {
 }
 
 TEST(Jinja, StringMethodsPythonSemantics) {
-  EXPECT_EQ(render("{{ '\\n\\nx  \\n'.strip('\\n') }}|{{ 'xxhixx'.lstrip('x') }}|{{ 'xxhixx'.rstrip('x') }}"), "x  |hixx|xxhi");
-  EXPECT_EQ(render("{{ 'a-b-c'.split('-', 1) }}|{{ 'abc'.find('c') }}|{{ ', '.join(['a', 'b']) }}"), "[\"a\", \"b-c\"]|2|a, b");
+  EXPECT_EQ(render("{{ '\\n\\nx  \\n'.strip('\\n') }}|{{ 'xxhixx'.lstrip('x') }}|{{ "
+                   "'xxhixx'.rstrip('x') }}"),
+            "x  |hixx|xxhi");
+  EXPECT_EQ(render("{{ 'a-b-c'.split('-', 1) }}|{{ 'abc'.find('c') }}|{{ ', '.join(['a', 'b']) }}"),
+            "[\"a\", \"b-c\"]|2|a, b");
   EXPECT_TRUE(contains(error_of<lt::TemplateError>("{{ 'a'.split('') }}"), "empty separator"));
 }
 
 TEST(Jinja, FiltersBeyondReference) {
-  EXPECT_EQ(render("{{ [1, 2, 3] | count }}|{{ missing | d('x') }}|{{ 'abc' | list }}|{{ [3, 1] | max }}{{ [3, 1] | min }}"), "3|x|[\"a\", \"b\", \"c\"]|31");
-  EXPECT_EQ(render("{{ 2.567 | round(2) }}|{{ 2.5 | round }}|{{ 2.1 | round(0, 'ceil') }}"), "2.57|2.0|3.0");
-  EXPECT_EQ(render("{{ '<a href=\"x\">&</a>' | e }}|{{ '<b>' | safe }}"), "&lt;a href=&#34;x&#34;&gt;&amp;&lt;/a&gt;|<b>");
-  EXPECT_EQ(render("{{ [1, 2, 3, 4] | select('even') | list }}|{{ [1, 2, 3] | reject('odd') | list }}"), "[2, 4]|[2]");
+  EXPECT_EQ(render("{{ [1, 2, 3] | count }}|{{ missing | d('x') }}|{{ 'abc' | list }}|{{ [3, 1] | "
+                   "max }}{{ [3, 1] | min }}"),
+            "3|x|[\"a\", \"b\", \"c\"]|31");
+  EXPECT_EQ(render("{{ 2.567 | round(2) }}|{{ 2.5 | round }}|{{ 2.1 | round(0, 'ceil') }}"),
+            "2.57|2.0|3.0");
+  EXPECT_EQ(render("{{ '<a href=\"x\">&</a>' | e }}|{{ '<b>' | safe }}"),
+            "&lt;a href=&#34;x&#34;&gt;&amp;&lt;/a&gt;|<b>");
+  EXPECT_EQ(
+      render("{{ [1, 2, 3, 4] | select('even') | list }}|{{ [1, 2, 3] | reject('odd') | list }}"),
+      "[2, 4]|[2]");
   EXPECT_EQ(render("{{ ['a', 'B'] | map('upper') | join }}|{{ [1, 2, 3] | sum }}"), "AB|6");
   EXPECT_EQ(render("{{ {'b': 1, 'a': 2} | dictsort }}"), "[[\"a\", 2], [\"b\", 1]]");
 }
 
 TEST(Jinja, TestsWithArguments) {
-  EXPECT_EQ(render("{{ 9 is divisibleby 3 }}{{ 9 is divisibleby(4) }}{{ 2 is equalto 2 }}{{ 2 is eq(3) }}{{ 'a' is in ['a'] }}"),
+  EXPECT_EQ(render("{{ 9 is divisibleby 3 }}{{ 9 is divisibleby(4) }}{{ 2 is equalto 2 }}{{ 2 is "
+                   "eq(3) }}{{ 'a' is in ['a'] }}"),
             "truefalsetruefalsetrue");
-  EXPECT_EQ(render("{{ 1.5 is float }}{{ 1 is float }}{{ x is callable }}{{ range is callable }}"), "truefalsefalsetrue");
+  EXPECT_EQ(render("{{ 1.5 is float }}{{ 1 is float }}{{ x is callable }}{{ range is callable }}"),
+            "truefalsefalsetrue");
 }
 
 TEST(Jinja, ToJsonMatchesPythonLayout) {
   json ctx = {{"v", {{"a", {1, 2}}, {"b", "é"}}}};
   EXPECT_EQ(render("{{ v | tojson }}", ctx), "{\"a\": [1, 2], \"b\": \"é\"}");
-  EXPECT_EQ(render("{{ v | tojson(indent=2) }}", ctx), "{\n  \"a\": [\n    1,\n    2\n  ],\n  \"b\": \"é\"\n}");
-  EXPECT_EQ(render("{{ v | tojson(ensure_ascii=true) }}", ctx), "{\"a\": [1, 2], \"b\": \"\\u00e9\"}");
+  EXPECT_EQ(render("{{ v | tojson(indent=2) }}", ctx),
+            "{\n  \"a\": [\n    1,\n    2\n  ],\n  \"b\": \"é\"\n}");
+  EXPECT_EQ(render("{{ v | tojson(ensure_ascii=true) }}", ctx),
+            "{\"a\": [1, 2], \"b\": \"\\u00e9\"}");
   EXPECT_EQ(render("{{ '😀' | tojson(ensure_ascii=true) }}"), "\"\\ud83d\\ude00\"");
 }
 
 TEST(Jinja, ScopingAndMacros) {
-  EXPECT_EQ(render("{% macro m() %}{{ outer }}{% endmacro %}{% set outer = 'seen' %}{{ m() }}"), "seen");
-  EXPECT_EQ(render("{% macro m(a) %}{{ varargs }}{{ kwargs }}{% endmacro %}{{ m(1, 2, k=3) }}"), "[2]{\"k\": 3}");
-  EXPECT_EQ(render("{% set xs = [] %}{% do xs.append(1) %}{% do xs.append(2) %}{{ xs }}"), "[1, 2]");
+  EXPECT_EQ(render("{% macro m() %}{{ outer }}{% endmacro %}{% set outer = 'seen' %}{{ m() }}"),
+            "seen");
+  EXPECT_EQ(render("{% macro m(a) %}{{ varargs }}{{ kwargs }}{% endmacro %}{{ m(1, 2, k=3) }}"),
+            "[2]{\"k\": 3}");
+  EXPECT_EQ(render("{% set xs = [] %}{% do xs.append(1) %}{% do xs.append(2) %}{{ xs }}"),
+            "[1, 2]");
   EXPECT_EQ(render("{% for x in 'ab' %}{{ loop.cycle('o', 'e') }}{{ x }}{% endfor %}"), "oaeb");
 }
 
@@ -136,7 +157,10 @@ TEST(Jinja, RaiseException) {
 TEST(JinjaLimits, RunawayLoopIsLimitError) {
   lt::ChatTemplateLimits lim;
   lim.max_steps = 10'000;
-  std::string e = error_of<lazarus::LimitError>("{% for i in range(100) %}{% for j in range(100) %}{% for k in range(100) %}x{% endfor %}{% endfor %}{% endfor %}", json::object(), lim);
+  std::string e = error_of<lazarus::LimitError>(
+      "{% for i in range(100) %}{% for j in range(100) %}{% for k in range(100) %}x{% endfor %}{% "
+      "endfor %}{% endfor %}",
+      json::object(), lim);
   EXPECT_TRUE(contains(e, "loop iterations")) << e;
   e = error_of<lazarus::LimitError>("{% for i in range(1000000000000) %}{% endfor %}");
   EXPECT_TRUE(contains(e, "loop iterations")) << e;
@@ -145,21 +169,30 @@ TEST(JinjaLimits, RunawayLoopIsLimitError) {
 TEST(JinjaLimits, EndlessRecursionIsLimitError) {
   lt::ChatTemplateLimits lim;
   lim.max_steps = 100'000;
-  std::string e = error_of<lazarus::LimitError>("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}", json::object(), lim);
+  std::string e = error_of<lazarus::LimitError>(
+      "{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}", json::object(), lim);
   EXPECT_TRUE(contains(e, "nested deeper than")) << e;
   // Exponential fan-out within the depth bound is stopped by the step budget.
-  e = error_of<lazarus::LimitError>("{% macro f(n) %}{% if n < 60 %}{{ f(n + 1) }}{{ f(n + 1) }}{% endif %}{% endmacro %}{{ f(0) }}", json::object(), lim);
+  e = error_of<lazarus::LimitError>(
+      "{% macro f(n) %}{% if n < 60 %}{{ f(n + 1) }}{{ f(n + 1) }}{% endif %}{% endmacro %}{{ f(0) "
+      "}}",
+      json::object(), lim);
   EXPECT_TRUE(contains(e, "calls")) << e;
-  e = error_of<lazarus::LimitError>("{% macro f() %}{% call f() %}{% endcall %}{% endmacro %}{{ f() }}", json::object(), lim);
+  e = error_of<lazarus::LimitError>(
+      "{% macro f() %}{% call f() %}{% endcall %}{% endmacro %}{{ f() }}", json::object(), lim);
   EXPECT_FALSE(contains(e, "NO EXCEPTION")) << e;
 }
 
 TEST(JinjaLimits, HugeOutputIsLimitError) {
   lt::ChatTemplateLimits lim;
   lim.max_output_bytes = 1 << 20;
-  std::string e = error_of<lazarus::LimitError>("{% set s = 'xxxxxxxx' %}{% for i in range(40) %}{% set s = s ~ s %}{% endfor %}{{ s }}", json::object(), lim);
+  std::string e = error_of<lazarus::LimitError>(
+      "{% set s = 'xxxxxxxx' %}{% for i in range(40) %}{% set s = s ~ s %}{% endfor %}{{ s }}",
+      json::object(), lim);
   EXPECT_TRUE(contains(e, "output limit")) << e;
-  e = error_of<lazarus::LimitError>("{% for i in range(100000) %}{{ 'abcdefghijklmnopqrstuvwxyz' }}{% endfor %}", json::object(), lim);
+  e = error_of<lazarus::LimitError>(
+      "{% for i in range(100000) %}{{ 'abcdefghijklmnopqrstuvwxyz' }}{% endfor %}", json::object(),
+      lim);
   EXPECT_TRUE(contains(e, "output limit")) << e;
   e = error_of<lazarus::LimitError>("{{ 'x' * 100000000000 }}", json::object(), lim);
   EXPECT_TRUE(contains(e, "output limit")) << e;
@@ -167,7 +200,8 @@ TEST(JinjaLimits, HugeOutputIsLimitError) {
 
 TEST(JinjaLimits, DeepNestingIsLimitError) {
   std::string deep(5000, '(');
-  std::string e = error_of<lazarus::LimitError>("{{ " + deep + "1" + std::string(5000, ')') + " }}");
+  std::string e =
+      error_of<lazarus::LimitError>("{{ " + deep + "1" + std::string(5000, ')') + " }}");
   EXPECT_TRUE(contains(e, "nesting deeper")) << e;
   std::string blocks;
   for (int i = 0; i < 2000; ++i) blocks += "{% if true %}";
@@ -183,14 +217,17 @@ TEST(JinjaLimits, SelfReferentialListIsLimitError) {
   std::string e = error_of<lazarus::LimitError>("{% set a = [] %}{% do a.append(a) %}{{ a }}");
   EXPECT_TRUE(contains(e, "nested deeper")) << e;
   // Cycles built by mutation are freed after the render (ASan's leak checker watches this).
-  EXPECT_EQ(render("{% set ns = namespace() %}{% set ns.me = ns %}{% set l = [] %}{% do l.append(ns) %}"
-                   "{% set ns.l = l %}{{ ns.me.me.l | length }}"),
-            "1");
+  EXPECT_EQ(
+      render("{% set ns = namespace() %}{% set ns.me = ns %}{% set l = [] %}{% do l.append(ns) %}"
+             "{% set ns.l = l %}{{ ns.me.me.l | length }}"),
+      "1");
 }
 
 TEST(ChatTemplate, InputsBecomeVariables) {
-  lt::ChatTemplate t("{{ bos_token }}{% for m in messages %}{{ m.role }}:{{ m.content }};{% endfor %}"
-                     "{{ tools | length if tools is defined else 'no tools' }}{{ '+' if add_generation_prompt }}{{ extra_var }}");
+  lt::ChatTemplate t(
+      "{{ bos_token }}{% for m in messages %}{{ m.role }}:{{ m.content }};{% endfor %}"
+      "{{ tools | length if tools is defined else 'no tools' }}{{ '+' if add_generation_prompt "
+      "}}{{ extra_var }}");
   lt::ChatTemplateInputs in;
   in.messages = json::parse(R"([{"role":"user","content":"hi"}])");
   in.bos_token = "<s>";
@@ -204,7 +241,8 @@ TEST(ChatTemplate, InputsBecomeVariables) {
 TEST(ChatTemplate, ConcurrentRendersAgree) {
   lt::ChatTemplate t("{% for m in messages %}{{ m.content | upper }}{% endfor %}");
   lt::ChatTemplateInputs in;
-  in.messages = json::parse(R"([{"role":"user","content":"abc"},{"role":"assistant","content":"def"}])");
+  in.messages =
+      json::parse(R"([{"role":"user","content":"abc"},{"role":"assistant","content":"def"}])");
   std::vector<std::thread> threads;
   std::vector<std::string> outs(8);
   for (int k = 0; k < 8; ++k)

@@ -71,9 +71,11 @@ TEST(TokenizerConfig, AddedTokenObjectsAndNamedTemplates) {
     c.chat_template("rag");
     FAIL() << "expected ConfigError";
   } catch (const lazarus::ConfigError& e) {
-    EXPECT_NE(std::string(e.what()).find("available: default, tool_use"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("available: default, tool_use"), std::string::npos)
+        << e.what();
   }
-  auto single = lt::TokenizerConfig::from_json(json::parse(R"({"chat_template": [{"name": "rag", "template": "R"}]})"));
+  auto single = lt::TokenizerConfig::from_json(
+      json::parse(R"({"chat_template": [{"name": "rag", "template": "R"}]})"));
   EXPECT_EQ(single.chat_template(), "R");  // the only template is the default
 }
 
@@ -92,12 +94,14 @@ TEST(TokenizerConfig, MalformedInputNamesFieldAndValue) {
   EXPECT_NE(e.find("field 'chat_template'"), std::string::npos) << e;
   e = load_error({{"chat_template", json::array({{{"name", "x"}}})}});
   EXPECT_NE(e.find("chat_template[0].template"), std::string::npos) << e;
-  e = load_error({{"chat_template", json::array({{{"name", "x"}, {"template", "a"}}, {{"name", "x"}, {"template", "b"}}})}});
+  e = load_error({{"chat_template", json::array({{{"name", "x"}, {"template", "a"}},
+                                                 {{"name", "x"}, {"template", "b"}}})}});
   EXPECT_NE(e.find("duplicate template name 'x'"), std::string::npos) << e;
 }
 
 TEST(TokenizerConfig, FilesAndFolders) {
-  auto dir = std::filesystem::temp_directory_path() / ("lazarus_tokcfg_" + std::to_string(::getpid()));
+  auto dir =
+      std::filesystem::temp_directory_path() / ("lazarus_tokcfg_" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   EXPECT_THROW(lt::TokenizerConfig::load(dir), lazarus::LoadError);  // no tokenizer_config.json
   std::ofstream(dir / "tokenizer_config.json") << "{\"eos_token\": \"</s>\",";  // truncated
@@ -107,7 +111,8 @@ TEST(TokenizerConfig, FilesAndFolders) {
   } catch (const lazarus::LoadError& e) {
     EXPECT_NE(std::string(e.what()).find("invalid JSON"), std::string::npos) << e.what();
   }
-  std::ofstream(dir / "tokenizer_config.json") << R"({"eos_token": "</s>", "chat_template": "old"})";
+  std::ofstream(dir / "tokenizer_config.json")
+      << R"({"eos_token": "</s>", "chat_template": "old"})";
   EXPECT_EQ(lt::TokenizerConfig::load(dir).chat_template(), "old");
   std::ofstream(dir / "chat_template.jinja") << "new {{ x }}";
   EXPECT_EQ(lt::TokenizerConfig::load(dir).chat_template(), "new {{ x }}");

@@ -29,10 +29,10 @@ std::string error_of(const std::string& json) {
   return "NO ERROR";
 }
 
-#define EXPECT_LOAD_ERROR(json, needle)                                         \
-  do {                                                                          \
-    const std::string msg = error_of<LoadError>(json);                          \
-    EXPECT_NE(msg.find(needle), std::string::npos) << "message was: " << msg;   \
+#define EXPECT_LOAD_ERROR(json, needle)                                       \
+  do {                                                                        \
+    const std::string msg = error_of<LoadError>(json);                        \
+    EXPECT_NE(msg.find(needle), std::string::npos) << "message was: " << msg; \
   } while (0)
 
 TEST(TokenizerLoad, MinimalFileLoads) {
@@ -43,7 +43,8 @@ TEST(TokenizerLoad, MinimalFileLoads) {
 TEST(TokenizerLoad, MissingOrMalformedModel) {
   EXPECT_LOAD_ERROR(R"({"version":"1.0"})", "tokenizer.json: model: missing");
   EXPECT_LOAD_ERROR(R"({"model":[]})", "tokenizer.json: model: expected an object");
-  EXPECT_LOAD_ERROR(R"({"model":{"type":"Magic","vocab":{}}})", "model.type: unsupported model type 'Magic'");
+  EXPECT_LOAD_ERROR(R"({"model":{"type":"Magic","vocab":{}}})",
+                    "model.type: unsupported model type 'Magic'");
   EXPECT_LOAD_ERROR(R"({"model":{"type":"BPE","merges":[]}})", "model.vocab: missing");
   EXPECT_LOAD_ERROR(R"([1,2,3])", "expected a JSON object");
 }
@@ -51,60 +52,90 @@ TEST(TokenizerLoad, MissingOrMalformedModel) {
 TEST(TokenizerLoad, UnknownPipelineTypes) {
   EXPECT_LOAD_ERROR(bpe_json("", R"("normalizer":{"type":"Sparkle"},)"),
                     "normalizer.type: unsupported normalizer type 'Sparkle'");
-  EXPECT_LOAD_ERROR(bpe_json("", R"("pre_tokenizer":{"type":"Sequence","pretokenizers":[{"type":"Nope"}]},)"),
-                    "pre_tokenizer.pretokenizers[0].type: unsupported pre_tokenizer type 'Nope'");
+  EXPECT_LOAD_ERROR(
+      bpe_json("", R"("pre_tokenizer":{"type":"Sequence","pretokenizers":[{"type":"Nope"}]},)"),
+      "pre_tokenizer.pretokenizers[0].type: unsupported pre_tokenizer type 'Nope'");
   EXPECT_LOAD_ERROR(bpe_json("", R"("decoder":{"type":"Backwards"},)"),
                     "decoder.type: unsupported decoder type 'Backwards'");
   EXPECT_LOAD_ERROR(bpe_json("", R"("post_processor":{"type":"Glue"},)"),
                     "post_processor.type: unsupported post_processor type 'Glue'");
-  EXPECT_LOAD_ERROR(bpe_json("", R"("pre_tokenizer":{"type":"Split","pattern":{"Regex":"(unclosed"},"behavior":"Isolated"},)"),
-                    "invalid regex '(unclosed'");
-  EXPECT_LOAD_ERROR(bpe_json("", R"("pre_tokenizer":{"type":"Split","pattern":{"String":" "},"behavior":"Sideways"},)"),
-                    "pre_tokenizer.behavior: unknown split behavior 'Sideways'");
+  EXPECT_LOAD_ERROR(
+      bpe_json(
+          "",
+          R"("pre_tokenizer":{"type":"Split","pattern":{"Regex":"(unclosed"},"behavior":"Isolated"},)"),
+      "invalid regex '(unclosed'");
+  EXPECT_LOAD_ERROR(
+      bpe_json(
+          "",
+          R"("pre_tokenizer":{"type":"Split","pattern":{"String":" "},"behavior":"Sideways"},)"),
+      "pre_tokenizer.behavior: unknown split behavior 'Sideways'");
   EXPECT_LOAD_ERROR(bpe_json("", R"("pre_tokenizer":{"type":"Metaspace","replacement":"ab"},)"),
                     "pre_tokenizer.replacement: expected one character");
-  EXPECT_LOAD_ERROR(bpe_json("", R"("normalizer":{"type":"Replace","pattern":{"Glob":"*"},"content":""},)"),
-                    "normalizer.pattern: expected {\"String\": ...}");
-  EXPECT_LOAD_ERROR(bpe_json("", R"("normalizer":{"type":"Lowercase","extra":1,"type2":null},"decoder":{"type":"Strip","content":" ","start":-1},)"),
-                    "decoder: start/stop must be >= 0");
+  EXPECT_LOAD_ERROR(
+      bpe_json("", R"("normalizer":{"type":"Replace","pattern":{"Glob":"*"},"content":""},)"),
+      "normalizer.pattern: expected {\"String\": ...}");
+  EXPECT_LOAD_ERROR(
+      bpe_json(
+          "",
+          R"("normalizer":{"type":"Lowercase","extra":1,"type2":null},"decoder":{"type":"Strip","content":" ","start":-1},)"),
+      "decoder: start/stop must be >= 0");
 }
 
 TEST(TokenizerLoad, MergesNamingUnknownTokens) {
   const std::string base = R"({"model":{"type":"BPE","vocab":{"a":0,"b":1,"ab":2},"merges":)";
-  EXPECT_LOAD_ERROR(base + R"(["a b","x y"]}})", "tokenizer.json: model.merges[1]: token 'x' not in vocab");
-  EXPECT_LOAD_ERROR(base + R"([["a","b"],["b","a"]]}})", "model.merges[1]: merged token 'ba' not in vocab");
-  EXPECT_LOAD_ERROR(base + R"(["a b c"]}})", "model.merges[0]: expected two tokens separated by one space");
+  EXPECT_LOAD_ERROR(base + R"(["a b","x y"]}})",
+                    "tokenizer.json: model.merges[1]: token 'x' not in vocab");
+  EXPECT_LOAD_ERROR(base + R"([["a","b"],["b","a"]]}})",
+                    "model.merges[1]: merged token 'ba' not in vocab");
+  EXPECT_LOAD_ERROR(base + R"(["a b c"]}})",
+                    "model.merges[0]: expected two tokens separated by one space");
   EXPECT_LOAD_ERROR(base + R"([["a"]]}})", "model.merges[0]: expected \"a b\" or [\"a\", \"b\"]");
   EXPECT_LOAD_ERROR(base + R"([7]}})", "model.merges[0]");
 }
 
 TEST(TokenizerLoad, IdsOutOfRange) {
-  EXPECT_LOAD_ERROR(R"({"model":{"type":"BPE","vocab":{"a":-1},"merges":[]}})", "model.vocab.a: token id -1 out of range");
-  EXPECT_LOAD_ERROR(R"({"model":{"type":"BPE","vocab":{"a":99999999999},"merges":[]}})", "out of range");
-  EXPECT_LOAD_ERROR(R"({"model":{"type":"BPE","vocab":{"a":"zero"},"merges":[]}})", "model.vocab.a: token id \"zero\" out of range");
+  EXPECT_LOAD_ERROR(R"({"model":{"type":"BPE","vocab":{"a":-1},"merges":[]}})",
+                    "model.vocab.a: token id -1 out of range");
+  EXPECT_LOAD_ERROR(R"({"model":{"type":"BPE","vocab":{"a":99999999999},"merges":[]}})",
+                    "out of range");
+  EXPECT_LOAD_ERROR(R"({"model":{"type":"BPE","vocab":{"a":"zero"},"merges":[]}})",
+                    "model.vocab.a: token id \"zero\" out of range");
   EXPECT_LOAD_ERROR(bpe_json("", R"("added_tokens":[{"id":4000000000,"content":"<x>"}],)"),
                     "added_tokens[0].id: token id 4000000000 out of range");
-  EXPECT_LOAD_ERROR(bpe_json("", R"("added_tokens":[{"id":5}],)"), "added_tokens[0].content: missing");
-  EXPECT_LOAD_ERROR(bpe_json(R"(,"unk_token":"<nope>")"), "model.unk_token: token '<nope>' not in vocab");
-  EXPECT_LOAD_ERROR(R"({"model":{"type":"Unigram","vocab":[["a",-1.0]],"unk_id":5}})", "model.unk_id: id 5 out of range");
-  EXPECT_LOAD_ERROR(R"({"model":{"type":"Unigram","vocab":[["a"]]}})", "model.vocab[0]: expected [piece, score]");
-  EXPECT_LOAD_ERROR(R"({"model":{"type":"WordPiece","vocab":{"a":0}}})", "model.unk_token: token '[UNK]' not in vocab");
-  EXPECT_LOAD_ERROR(bpe_json("", R"("post_processor":{"type":"TemplateProcessing","single":[{"SpecialToken":{"id":"<s>","type_id":0}}],"special_tokens":{}},)"),
-                    "post_processor.single[0].SpecialToken.id: '<s>' missing from special_tokens");
-  EXPECT_LOAD_ERROR(bpe_json("", R"("post_processor":{"type":"BertProcessing","sep":["[SEP]",-3],"cls":["[CLS]",1]},)"),
-                    "post_processor.sep: expected [token, id]");
+  EXPECT_LOAD_ERROR(bpe_json("", R"("added_tokens":[{"id":5}],)"),
+                    "added_tokens[0].content: missing");
+  EXPECT_LOAD_ERROR(bpe_json(R"(,"unk_token":"<nope>")"),
+                    "model.unk_token: token '<nope>' not in vocab");
+  EXPECT_LOAD_ERROR(R"({"model":{"type":"Unigram","vocab":[["a",-1.0]],"unk_id":5}})",
+                    "model.unk_id: id 5 out of range");
+  EXPECT_LOAD_ERROR(R"({"model":{"type":"Unigram","vocab":[["a"]]}})",
+                    "model.vocab[0]: expected [piece, score]");
+  EXPECT_LOAD_ERROR(R"({"model":{"type":"WordPiece","vocab":{"a":0}}})",
+                    "model.unk_token: token '[UNK]' not in vocab");
+  EXPECT_LOAD_ERROR(
+      bpe_json(
+          "",
+          R"("post_processor":{"type":"TemplateProcessing","single":[{"SpecialToken":{"id":"<s>","type_id":0}}],"special_tokens":{}},)"),
+      "post_processor.single[0].SpecialToken.id: '<s>' missing from special_tokens");
+  EXPECT_LOAD_ERROR(
+      bpe_json(
+          "",
+          R"("post_processor":{"type":"BertProcessing","sep":["[SEP]",-3],"cls":["[CLS]",1]},)"),
+      "post_processor.sep: expected [token, id]");
 }
 
 TEST(TokenizerLoad, DeeplyNestedAndBrokenJson) {
   const std::string deep = std::string(100000, '[') + std::string(100000, ']');
   EXPECT_LOAD_ERROR(deep, "JSON nested deeper than 64 levels");
-  const std::string deep_in_field = R"({"model":)" + std::string(70, '{') + std::string(70, '}') + "}";
+  const std::string deep_in_field =
+      R"({"model":)" + std::string(70, '{') + std::string(70, '}') + "}";
   EXPECT_LOAD_ERROR(deep_in_field, "nested deeper");
   EXPECT_LOAD_ERROR(R"({"model":{"type":"BPE",)", "tokenizer.json: invalid JSON");
   EXPECT_LOAD_ERROR("", "invalid JSON");
   EXPECT_LOAD_ERROR("\xff\xfe{}", "invalid JSON");
   // Brackets inside strings do not count as nesting.
-  const std::string in_string = R"({"model":{"type":"BPE","vocab":{")" + std::string(200, '[') + R"(":0},"merges":[]}})";
+  const std::string in_string =
+      R"({"model":{"type":"BPE","vocab":{")" + std::string(200, '[') + R"(":0},"merges":[]}})";
   EXPECT_NO_THROW(Tokenizer::from_json(in_string));
 }
 
@@ -113,22 +144,26 @@ TEST(TokenizerLoad, FilesAndFolders) {
     Tokenizer::from_file("/nonexistent/tokenizer.json");
     FAIL() << "no error";
   } catch (const LoadError& e) {
-    EXPECT_NE(std::string(e.what()).find("/nonexistent/tokenizer.json: cannot read"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("/nonexistent/tokenizer.json: cannot read"),
+              std::string::npos)
+        << e.what();
   }
   try {
     Tokenizer::from_file(LAZARUS_TOKENIZER_DATA);  // a folder without tokenizer.json
     FAIL() << "no error";
   } catch (const LoadError& e) {
-    EXPECT_NE(std::string(e.what()).find("no tokenizer.json in this folder"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("no tokenizer.json in this folder"), std::string::npos)
+        << e.what();
   }
   EXPECT_NO_THROW(Tokenizer::from_file(std::string(LAZARUS_TOKENIZER_DATA) + "/mistral"));
 }
 
 TEST(TokenizerEncode, InvalidUtf8IsAClearError) {
   const Tokenizer t = Tokenizer::from_file(std::string(LAZARUS_TOKENIZER_DATA) + "/qwen3");
-  for (const std::string& bad : {std::string("abc\xff"), std::string("\xE4\xBD"), std::string("x\xC0\xAFy"),
-                                std::string("\xED\xA0\x80"), std::string("\xF4\x90\x80\x80"),
-                                std::string("ok \x80 continuation")}) {
+  for (const std::string& bad :
+       {std::string("abc\xff"), std::string("\xE4\xBD"), std::string("x\xC0\xAFy"),
+        std::string("\xED\xA0\x80"), std::string("\xF4\x90\x80\x80"),
+        std::string("ok \x80 continuation")}) {
     try {
       t.encode(bad);
       FAIL() << "no error for " << bad;
@@ -146,9 +181,10 @@ TEST(TokenizerEncode, InvalidUtf8IsAClearError) {
 
 TEST(TokenizerLoad, GarbageNeverCrashes) {
   // Mutations of a valid file: every outcome is a value or a lazarus::Error.
-  const std::string base = bpe_json(R"(,"unk_token":"<unk>","byte_fallback":true)",
-                                    R"("added_tokens":[{"id":3,"content":"<unk>","special":true}],)"
-                                    R"("normalizer":{"type":"NFC"},"decoder":{"type":"ByteFallback"},)");
+  const std::string base =
+      bpe_json(R"(,"unk_token":"<unk>","byte_fallback":true)",
+               R"("added_tokens":[{"id":3,"content":"<unk>","special":true}],)"
+               R"("normalizer":{"type":"NFC"},"decoder":{"type":"ByteFallback"},)");
   std::uint32_t seed = 7;
   for (int i = 0; i < 3000; ++i) {
     std::string s = base;

@@ -20,10 +20,14 @@ using nlohmann::json;
 std::string show(const std::string& s) {
   std::string out;
   for (unsigned char c : s.substr(0, 120)) {
-    if (c == '\n') out += "\\n";
-    else if (c == '\r') out += "\\r";
-    else if (c == '\t') out += "\\t";
-    else out += static_cast<char>(c);
+    if (c == '\n')
+      out += "\\n";
+    else if (c == '\r')
+      out += "\\r";
+    else if (c == '\t')
+      out += "\\t";
+    else
+      out += static_cast<char>(c);
   }
   if (s.size() > 120) out += "...(" + std::to_string(s.size()) + " bytes)";
   return out;
@@ -73,14 +77,18 @@ TEST_P(Parity, MatchesHuggingFace) {
         f.add("tokens differ for '" + show(text) + "': ours " + show_vec(got.tokens) + " HF " +
               show_vec(want_tokens));
       }
-      if (tok.encode_ids(text, special) != want_ids) f.add("encode_ids differs for '" + show(text) + "'");
+      if (tok.encode_ids(text, special) != want_ids)
+        f.add("encode_ids differs for '" + show(text) + "'");
     }
     const auto ids = c.at("with_special").at("ids").get<std::vector<std::uint32_t>>();
     const std::string want = c.at("decode"), want_skip = c.at("decode_skip");
     const std::string got = tok.decode(ids, false), got_skip = tok.decode(ids, true);
-    if (got != want) f.add("decode " + show_vec(ids) + "\n  ours '" + show(got) + "'\n  HF   '" + show(want) + "'");
+    if (got != want)
+      f.add("decode " + show_vec(ids) + "\n  ours '" + show(got) + "'\n  HF   '" + show(want) +
+            "'");
     if (got_skip != want_skip) {
-      f.add("decode(skip) " + show_vec(ids) + "\n  ours '" + show(got_skip) + "'\n  HF   '" + show(want_skip) + "'");
+      f.add("decode(skip) " + show_vec(ids) + "\n  ours '" + show(got_skip) + "'\n  HF   '" +
+            show(want_skip) + "'");
     }
     for (const bool skip : {false, true}) {
       auto stream = tok.decode_stream(skip);
@@ -97,7 +105,8 @@ TEST_P(Parity, MatchesHuggingFace) {
     const auto ids = d.at("ids").get<std::vector<std::uint32_t>>();
     const std::string want = d.at("text"), want_skip = d.at("text_skip");
     if (tok.decode(ids, false) != want) {
-      f.add("partial decode " + show_vec(ids) + ": ours '" + show(tok.decode(ids, false)) + "' HF '" + show(want) + "'");
+      f.add("partial decode " + show_vec(ids) + ": ours '" + show(tok.decode(ids, false)) +
+            "' HF '" + show(want) + "'");
     }
     if (tok.decode(ids, true) != want_skip) f.add("partial decode(skip) " + show_vec(ids));
   }
@@ -109,20 +118,23 @@ TEST_P(Parity, MatchesHuggingFace) {
       f.add("encode_batch differs for '" + show(texts[i]) + "'");
     }
   }
-  EXPECT_EQ(f.count, 0) << f.count << " mismatches against " << ref.at("reference").get<std::string>()
-                        << " (first ones):\n" << f.log.str();
-  std::printf("[parity] %s: %zu texts, %zu partial decodes, %d mismatches vs %s\n", GetParam().c_str(),
-              cases.size(), ref.at("decode_prefixes").size(), f.count,
+  EXPECT_EQ(f.count, 0) << f.count << " mismatches against "
+                        << ref.at("reference").get<std::string>() << " (first ones):\n"
+                        << f.log.str();
+  std::printf("[parity] %s: %zu texts, %zu partial decodes, %d mismatches vs %s\n",
+              GetParam().c_str(), cases.size(), ref.at("decode_prefixes").size(), f.count,
               ref.at("reference").get<std::string>().c_str());
 }
 
 // Many threads encoding at once (shared word cache) agree with a single-threaded encode.
 TEST_P(Parity, ConcurrentEncodeIsConsistent) {
-  const Tokenizer tok = Tokenizer::from_file(std::string(LAZARUS_TOKENIZER_DATA) + "/" + GetParam());
+  const Tokenizer tok =
+      Tokenizer::from_file(std::string(LAZARUS_TOKENIZER_DATA) + "/" + GetParam());
   std::vector<std::string> texts;
   for (int i = 0; i < 200; ++i) {
-    texts.push_back("sample " + std::to_string(i * 7919) + " words repeated repeated, caf\xC3\xA9 " +
-                    std::string(static_cast<std::size_t>(i % 13), ' ') + "tail" + std::to_string(i));
+    texts.push_back(
+        "sample " + std::to_string(i * 7919) + " words repeated repeated, caf\xC3\xA9 " +
+        std::string(static_cast<std::size_t>(i % 13), ' ') + "tail" + std::to_string(i));
   }
   std::vector<std::vector<std::uint32_t>> want;
   for (const auto& t : texts) want.push_back(tok.encode_ids(t));
@@ -131,7 +143,8 @@ TEST_P(Parity, ConcurrentEncodeIsConsistent) {
   for (int t = 0; t < 8; ++t) {
     threads.emplace_back([&, t] {
       for (int rep = 0; rep < 5; ++rep) {
-        for (std::size_t i = (t * 31) % texts.size(), k = 0; k < texts.size(); ++k, i = (i + 1) % texts.size()) {
+        for (std::size_t i = (t * 31) % texts.size(), k = 0; k < texts.size();
+             ++k, i = (i + 1) % texts.size()) {
           if (tok.encode_ids(texts[i]) != want[i]) ++bad;
         }
       }
@@ -146,14 +159,16 @@ INSTANTIATE_TEST_SUITE_P(Real, Parity,
                                            "mistral/tokenizer.json", "qwen3/tokenizer.json"),
                          [](const auto& info) {
                            std::string n = info.param.substr(0, info.param.find('/'));
-                           for (auto& ch : n) if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
+                           for (auto& ch : n)
+                             if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
                            return n;
                          });
 
 // The synthetic tokenizers built by tests/reference/make_test_tokenizers.mjs.
 std::vector<std::string> synthetic_files() {
   std::vector<std::string> out;
-  for (const auto& e : std::filesystem::directory_iterator(std::string(LAZARUS_TOKENIZER_DATA) + "/synthetic")) {
+  for (const auto& e :
+       std::filesystem::directory_iterator(std::string(LAZARUS_TOKENIZER_DATA) + "/synthetic")) {
     if (e.path().extension() == ".json") out.push_back("synthetic/" + e.path().filename().string());
   }
   std::sort(out.begin(), out.end());
@@ -164,7 +179,8 @@ INSTANTIATE_TEST_SUITE_P(Synthetic, Parity, ::testing::ValuesIn(synthetic_files(
                          [](const auto& info) {
                            std::string n = info.param.substr(info.param.find('/') + 1);
                            n = n.substr(0, n.rfind('.'));
-                           for (auto& ch : n) if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
+                           for (auto& ch : n)
+                             if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
                            return n;
                          });
 

@@ -27,10 +27,12 @@ const Tokenizer& tok(const std::string& name) {
 TEST(Unicode, LossyConversionReplacesMaximalSubparts) {
   using unicode::from_bytes_lossy;
   EXPECT_EQ(from_bytes_lossy("ok"), "ok");
-  EXPECT_EQ(from_bytes_lossy("\xE4\xBD"), kFffd);                 // truncated 3-byte sequence
-  EXPECT_EQ(from_bytes_lossy("\xE4\xBD" "A"), kFffd + "A");
-  EXPECT_EQ(from_bytes_lossy("\xF0\x80"), kFffd + kFffd);         // 0x80 cannot follow 0xF0
-  EXPECT_EQ(from_bytes_lossy("\xC0\xAF"), kFffd + kFffd);         // overlong
+  EXPECT_EQ(from_bytes_lossy("\xE4\xBD"), kFffd);  // truncated 3-byte sequence
+  EXPECT_EQ(from_bytes_lossy("\xE4\xBD"
+                             "A"),
+            kFffd + "A");
+  EXPECT_EQ(from_bytes_lossy("\xF0\x80"), kFffd + kFffd);              // 0x80 cannot follow 0xF0
+  EXPECT_EQ(from_bytes_lossy("\xC0\xAF"), kFffd + kFffd);              // overlong
   EXPECT_EQ(from_bytes_lossy("\xED\xA0\x80"), kFffd + kFffd + kFffd);  // surrogate
   EXPECT_EQ(from_bytes_lossy("\xF0\x9F\xA4\x96"), "\xF0\x9F\xA4\x96");
   EXPECT_EQ(unicode::find_invalid("caf\xC3\xA9"), std::string::npos);
@@ -50,8 +52,13 @@ TEST(Unicode, ByteLevelTableIsABijection) {
 TEST(Regex, WhitespaceClassIsRustsWhiteSpace) {
   // \s must not take U+180E (not White_Space since Unicode 6.3) but must take U+0085 and U+3000.
   Regex re(R"(\s+)", "test");
-  EXPECT_TRUE(re.find_all("a\xE1\xA0\x8E" "b").empty());
-  EXPECT_EQ(re.find_all("a\xC2\x85\xE3\x80\x80" "b").size(), 1u);
+  EXPECT_TRUE(re.find_all("a\xE1\xA0\x8E"
+                          "b")
+                  .empty());
+  EXPECT_EQ(re.find_all("a\xC2\x85\xE3\x80\x80"
+                        "b")
+                .size(),
+            1u);
   EXPECT_EQ(rewrite_onig_pattern(R"([^\s\p{L}])"),
             "[^\\t-\\r\\x{20}\\x{85}\\x{A0}\\x{1680}\\x{2000}-\\x{200A}\\x{2028}\\x{2029}\\x{202F}"
             "\\x{205F}\\x{3000}\\p{L}]");
@@ -62,7 +69,8 @@ TEST(Regex, WhitespaceClassIsRustsWhiteSpace) {
 // Decoding one id at a time never emits half a character, and the pieces add up to the full decode.
 TEST(DecodeStream, PiecesAreValidAndAddUp) {
   const std::string text =
-      "Streaming \xF0\x9F\x91\x8D\xF0\x9F\x8F\xBD and \xE4\xBB\x8A\xE5\xA4\xA9 caf\xC3\xA9 \xF0\x9F\x91\xA8\xE2\x80\x8D"
+      "Streaming \xF0\x9F\x91\x8D\xF0\x9F\x8F\xBD and \xE4\xBB\x8A\xE5\xA4\xA9 caf\xC3\xA9 "
+      "\xF0\x9F\x91\xA8\xE2\x80\x8D"
       "\xF0\x9F\x91\xA9 <|im_start|> done.";
   for (const char* name : {"llama3_1", "mistral", "qwen3", "synthetic/unigram_bytefallback.json",
                            "synthetic/wordpiece_bert.json", "synthetic/bpe_metaspace_first.json"}) {
@@ -85,7 +93,8 @@ TEST(DecodeStream, PiecesAreValidAndAddUp) {
 
 TEST(DecodeStream, IncompleteBytesAreHeldThenFlushedLossily) {
   const Tokenizer& t = tok("mistral");
-  const auto e4 = *t.token_to_id("<0xE4>"), bd = *t.token_to_id("<0xBD>"), a0 = *t.token_to_id("<0xA0>");
+  const auto e4 = *t.token_to_id("<0xE4>"), bd = *t.token_to_id("<0xBD>"),
+             a0 = *t.token_to_id("<0xA0>");
   auto stream = t.decode_stream();
   EXPECT_EQ(stream.step(e4), "");
   EXPECT_EQ(stream.step(bd), "");
@@ -116,22 +125,27 @@ TEST(LongInput, HundredKilobyteWordRoundTrips) {
   for (const char* name : {"llama3", "qwen3", "mistral"}) {
     const auto start = std::chrono::steady_clock::now();
     const auto ids = tok(name).encode_ids(word, false);
-    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const double secs =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     EXPECT_EQ(tok(name).decode(ids), word) << name;
     EXPECT_LT(ids.size(), word.size());
     std::printf("[long] %s: 100 kB word -> %zu tokens in %.3f s\n", name, ids.size(), secs);
   }
   // Mistral has no pre-tokenizer: a whole 100 kB paragraph with spaces is one BPE word.
   std::string prose;
-  while (prose.size() < 100000) prose += "The quick brown fox jumps over the lazy dog, again and again. ";
+  while (prose.size() < 100000)
+    prose += "The quick brown fox jumps over the lazy dog, again and again. ";
   EXPECT_EQ(tok("mistral").decode(tok("mistral").encode_ids(prose, false)), prose);
 }
 
 TEST(Decode, CleanUpTokenizationSpaces) {
   const Tokenizer& t = tok("llama3");
-  const auto ids = t.encode_ids("Hello , world . Is n't it ? I 'm sure ! They 're here , we 've seen", false);
-  EXPECT_EQ(t.decode(ids, false, true), "Hello, world. Isn't it? I'm sure! They're here, we've seen");
-  EXPECT_EQ(t.decode(ids, false, false), "Hello , world . Is n't it ? I 'm sure ! They 're here , we 've seen");
+  const auto ids =
+      t.encode_ids("Hello , world . Is n't it ? I 'm sure ! They 're here , we 've seen", false);
+  EXPECT_EQ(t.decode(ids, false, true),
+            "Hello, world. Isn't it? I'm sure! They're here, we've seen");
+  EXPECT_EQ(t.decode(ids, false, false),
+            "Hello , world . Is n't it ? I 'm sure ! They 're here , we 've seen");
 }
 
 TEST(Decode, UnknownIdsAreSkippedLikeHuggingFace) {
@@ -157,7 +171,8 @@ TEST(Vocab, Lookups) {
 TEST(Encode, BatchMatchesSingle) {
   const Tokenizer& t = tok("qwen3");
   std::vector<std::string> texts;
-  for (int i = 0; i < 50; ++i) texts.push_back("item " + std::to_string(i) + " <|im_end|> \xE4\xBD\xA0\xE5\xA5\xBD");
+  for (int i = 0; i < 50; ++i)
+    texts.push_back("item " + std::to_string(i) + " <|im_end|> \xE4\xBD\xA0\xE5\xA5\xBD");
   const auto batch = t.encode_batch(texts, true, 3);
   for (std::size_t i = 0; i < texts.size(); ++i) {
     EXPECT_EQ(batch[i].ids, t.encode(texts[i]).ids);

@@ -1,8 +1,8 @@
 // Byte-pair encoding model, as HF tokenizers' models/bpe: characters (or byte-fallback tokens, or
 // unk) are merged by ascending merge rank using a priority queue, so a word of n characters costs
 // O(n log n) rather than rescanning; results for repeated words are cached across threads.
-#include <array>
 #include <algorithm>
+#include <array>
 #include <cstdio>
 #include <mutex>
 #include <queue>
@@ -55,7 +55,8 @@ class WordCache {
 class Bpe final : public Model {
  public:
   Vocab vocab;
-  std::unordered_map<std::uint64_t, std::pair<std::uint32_t, std::uint32_t>> merges;  // -> rank, new id
+  std::unordered_map<std::uint64_t, std::pair<std::uint32_t, std::uint32_t>>
+      merges;  // -> rank, new id
   std::optional<std::string> unk_token;
   std::optional<std::uint32_t> unk_id;
   std::string prefix, suffix;  // continuing_subword_prefix, end_of_word_suffix
@@ -80,7 +81,9 @@ class Bpe final : public Model {
     add_strings(ids, first, tokens);
   }
 
-  std::optional<std::uint32_t> token_to_id(std::string_view t) const override { return vocab.find(t); }
+  std::optional<std::uint32_t> token_to_id(std::string_view t) const override {
+    return vocab.find(t);
+  }
   const std::string* id_to_token(std::uint32_t id) const override { return vocab.token(id); }
   std::size_t vocab_size() const override { return vocab.size(); }
 
@@ -235,8 +238,11 @@ std::unique_ptr<Model> make_bpe(const Json& j, const JsonPath& at) {
     const auto ib = m->vocab.find(b);
     if (!ib) here.fail("token '" + b + "' not in vocab");
     std::string merged = a;
-    merged.append(b, (!m->prefix.empty() && b.compare(0, m->prefix.size(), m->prefix) == 0)
-                         ? m->prefix.size() : 0, std::string::npos);
+    merged.append(b,
+                  (!m->prefix.empty() && b.compare(0, m->prefix.size(), m->prefix) == 0)
+                      ? m->prefix.size()
+                      : 0,
+                  std::string::npos);
     const auto inew = m->vocab.find(merged);
     if (!inew) here.fail("merged token '" + merged + "' not in vocab");
     m->merges[pair_key(*ia, *ib)] = {static_cast<std::uint32_t>(i), *inew};

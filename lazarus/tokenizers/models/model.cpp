@@ -26,8 +26,9 @@ Vocab read_vocab_object(const Json& obj, const JsonPath& at) {
     const Json& id = it.value();
     if (!id.is_number_integer() || id.get<std::int64_t>() < 0 ||
         id.get<std::int64_t>() >= static_cast<std::int64_t>(kMaxTokenId)) {
-      (at / it.key()).fail("token id " + json_preview(id) + " out of range [0, " +
-                           std::to_string(kMaxTokenId) + ")");
+      (at / it.key())
+          .fail("token id " + json_preview(id) + " out of range [0, " +
+                std::to_string(kMaxTokenId) + ")");
     }
     v.add(it.key(), static_cast<std::uint32_t>(id.get<std::int64_t>()));
   }

@@ -19,7 +19,9 @@ inline constexpr std::uint32_t kMaxTokenId = 1u << 24;
 
 struct StringHash {
   using is_transparent = void;
-  std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+  std::size_t operator()(std::string_view s) const noexcept {
+    return std::hash<std::string_view>{}(s);
+  }
 };
 
 /// token -> id with lookups by string_view.

@@ -100,7 +100,9 @@ class Unigram final : public Model {
       if (tokens) tokens->emplace_back(piece);
     }
   }
-  std::optional<std::uint32_t> token_to_id(std::string_view t) const override { return vocab.find(t); }
+  std::optional<std::uint32_t> token_to_id(std::string_view t) const override {
+    return vocab.find(t);
+  }
   const std::string* id_to_token(std::uint32_t id) const override { return vocab.token(id); }
   std::size_t vocab_size() const override { return vocab.size(); }
 };
@@ -110,7 +112,8 @@ class Unigram final : public Model {
 std::unique_ptr<Model> make_unigram(const Json& j, const JsonPath& at) {
   auto m = std::make_unique<Unigram>();
   const Json& arr = require_array(j, "vocab", at);
-  if (arr.size() >= kMaxTokenId) (at / "vocab").fail("too many pieces: " + std::to_string(arr.size()));
+  if (arr.size() >= kMaxTokenId)
+    (at / "vocab").fail("too many pieces: " + std::to_string(arr.size()));
   for (std::size_t i = 0; i < arr.size(); ++i) {
     const JsonPath here = (at / "vocab")[i];
     const Json& e = arr[i];
@@ -128,8 +131,8 @@ std::unique_ptr<Model> make_unigram(const Json& j, const JsonPath& at) {
   if (const Json* u = optional_field(j, "unk_id")) {
     if (!u->is_number_integer() || u->get<std::int64_t>() < 0 ||
         u->get<std::int64_t>() >= static_cast<std::int64_t>(arr.size())) {
-      (at / "unk_id").fail("id " + json_preview(*u) + " out of range [0, " +
-                           std::to_string(arr.size()) + ")");
+      (at / "unk_id")
+          .fail("id " + json_preview(*u) + " out of range [0, " + std::to_string(arr.size()) + ")");
     }
     m->unk_id = static_cast<std::uint32_t>(u->get<std::int64_t>());
   }

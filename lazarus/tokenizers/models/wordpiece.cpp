@@ -19,7 +19,8 @@ class WordPiece final : public Model {
   void tokenize(std::string_view word, std::vector<std::uint32_t>& ids,
                 std::vector<std::string>* tokens) const override {
     std::size_t n_chars = 0;
-    for (std::size_t i = 0; i < word.size(); i += unicode::char_len(static_cast<unsigned char>(word[i])))
+    for (std::size_t i = 0; i < word.size();
+         i += unicode::char_len(static_cast<unsigned char>(word[i])))
       ++n_chars;
     if (n_chars > max_chars) {
       ids.push_back(unk_id);
@@ -54,7 +55,9 @@ class WordPiece final : public Model {
       if (tokens) tokens->push_back(std::move(s));
     }
   }
-  std::optional<std::uint32_t> token_to_id(std::string_view t) const override { return vocab.find(t); }
+  std::optional<std::uint32_t> token_to_id(std::string_view t) const override {
+    return vocab.find(t);
+  }
   const std::string* id_to_token(std::uint32_t id) const override { return vocab.token(id); }
   std::size_t vocab_size() const override { return vocab.size(); }
 };
@@ -77,7 +80,9 @@ class WordLevel final : public Model {
       throw Error("[WordLevel] token '" + std::string(word) + "' not in vocab and no unk_token");
     }
   }
-  std::optional<std::uint32_t> token_to_id(std::string_view t) const override { return vocab.find(t); }
+  std::optional<std::uint32_t> token_to_id(std::string_view t) const override {
+    return vocab.find(t);
+  }
   const std::string* id_to_token(std::uint32_t id) const override { return vocab.token(id); }
   std::size_t vocab_size() const override { return vocab.size(); }
 };
@@ -90,7 +95,8 @@ std::unique_ptr<Model> make_wordpiece(const Json& j, const JsonPath& at) {
   m->unk_token = get_opt_string(j, "unk_token", at).value_or("[UNK]");
   m->prefix = get_opt_string(j, "continuing_subword_prefix", at).value_or("##");
   const auto max_chars = get_int(j, "max_input_chars_per_word", at, 100);
-  if (max_chars < 0) (at / "max_input_chars_per_word").fail("must be >= 0, got " + std::to_string(max_chars));
+  if (max_chars < 0)
+    (at / "max_input_chars_per_word").fail("must be >= 0, got " + std::to_string(max_chars));
   m->max_chars = static_cast<std::size_t>(max_chars);
   const auto unk = m->vocab.find(m->unk_token);
   if (!unk) (at / "unk_token").fail("token '" + m->unk_token + "' not in vocab");
