@@ -186,7 +186,9 @@ TEST(Autograd, ValueAndGradNeedsScalar) {
       value_and_grad([](const std::vector<Tensor>& p) { return sum(p[0] * 0.0 + 1.0); }, {a});
   EXPECT_DOUBLE_EQ(v.item(), 2);
   ASSERT_EQ(g.size(), 1u);
-  if (g[0].defined()) EXPECT_TRUE(close(g[0], {0, 0}, 0, 0));
+  if (g[0].defined()) {
+    EXPECT_TRUE(close(g[0], {0, 0}, 0, 0));
+  }
 }
 
 TEST(Autograd, SetGradAndViewsOfLeaves) {

@@ -118,7 +118,9 @@ class Bpe final : public Model {
       const int n = static_cast<int>(syms.size());
       syms.push_back({id, n - 1, n + 1, true});
     };
-    std::optional<std::uint32_t> pending_unk;
+    // A plain flag + id (GCC 12 warns spuriously about std::optional<uint32_t> here).
+    bool has_pending_unk = false;
+    std::uint32_t pending_unk = 0;
     std::string piece;
     for (std::size_t i = 0; i < w.size();) {
       const std::size_t n = unicode::char_len(static_cast<unsigned char>(w[i]));
@@ -135,7 +137,7 @@ class Bpe final : public Model {
         id = vocab.find(piece);
       }
       if (id) {
-        if (pending_unk) push(*pending_unk), pending_unk.reset();
+        if (has_pending_unk) push(pending_unk), has_pending_unk = false;
         push(*id);
       } else {
         bool done = false;
@@ -143,19 +145,20 @@ class Bpe final : public Model {
           bool all = true;
           for (unsigned char b : piece) all = all && byte_ids[b].has_value();
           if (all) {
-            if (pending_unk) push(*pending_unk), pending_unk.reset();
+            if (has_pending_unk) push(pending_unk), has_pending_unk = false;
             for (unsigned char b : piece) push(*byte_ids[b]);
             done = true;
           }
         }
         if (!done && unk_id) {
-          if (pending_unk && !fuse_unk) push(*pending_unk);
-          pending_unk = unk_id;
+          if (has_pending_unk && !fuse_unk) push(pending_unk);
+          pending_unk = *unk_id;
+          has_pending_unk = true;
         }
       }
       i = end;
     }
-    if (pending_unk) push(*pending_unk);
+    if (has_pending_unk) push(pending_unk);
     if (syms.empty()) return;
     syms.back().next = -1;
 
