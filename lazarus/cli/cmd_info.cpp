@@ -70,7 +70,10 @@ void print_model(const std::string& title, const config::ModelConfig& m) {
   std::printf("head       %s%s\n", std::string(config::to_string(m.head.type)).c_str(),
               m.head.tie_word_embeddings ? " (tied to the token embedding)" : "");
   int64_t n = m.num_parameters();
-  std::printf("parameters %s (%.2f B)\n", with_commas(n).c_str(), double(n) / 1e9);
+  std::string scale = n >= 1'000'000'000 ? fmt::format("{:.2f} B", double(n) / 1e9)
+                      : n >= 1'000'000   ? fmt::format("{:.2f} M", double(n) / 1e6)
+                                         : fmt::format("{:.1f} K", double(n) / 1e3);
+  std::printf("parameters %s (%s)\n", with_commas(n).c_str(), scale.c_str());
   std::printf("weights    %s in f32, %s in bf16/f16\n", human(double(n) * 4).c_str(),
               human(double(n) * 2).c_str());
 }
