@@ -51,6 +51,19 @@ void Optimizer::zero_grad() {
 namespace {
 // Optimizer math runs in f32 (f64 for f64 params) whatever the parameter's storage dtype.
 DType state_dtype(const Tensor& p) { return p.dtype() == DType::F64 ? DType::F64 : DType::F32; }
+
+// Calls fn(group index, param index, group, param, grad, group lr) for every parameter that has
+// a gradient: the loop every optimizer's step shares.
+template <class F>
+void for_each_grad(std::vector<ParamGroup>& groups, double lr, F&& fn) {
+  for (size_t gi = 0; gi < groups.size(); ++gi) {
+    ParamGroup& g = groups[gi];
+    for (size_t i = 0; i < g.params.size(); ++i) {
+      Tensor grad = g.params[i].grad();
+      if (grad.defined()) fn(gi, i, g, g.params[i], grad, lr * g.lr_scale);
+    }
+  }
+}
 }  // namespace
 
 AdamW::AdamW(std::vector<ParamGroup> groups, AdamWOptions o)
@@ -74,27 +87,22 @@ AdamW::AdamW(std::vector<ParamGroup> groups, AdamWOptions o)
 void AdamW::step() {
   NoGradGuard ng;
   ++step_;
-  for (size_t gi = 0; gi < groups_.size(); ++gi) {
-    ParamGroup& g = groups_[gi];
-    double lr = lr_ * g.lr_scale;
-    for (size_t i = 0; i < g.params.size(); ++i) {
-      Tensor& p = g.params[i];
-      Tensor grad = p.grad();
-      if (!grad.defined()) continue;
-      int64_t t = ++t_[gi][i];
-      double c1 = 1.0 - std::pow(opts_.beta1, double(t));
-      double c2 = 1.0 - std::pow(opts_.beta2, double(t));
-      DType sd = state_dtype(p);
-      Tensor pf = p.to(sd), gf = grad.to(sd);
-      if (g.weight_decay != 0) pf = pf * (1.0 - lr * g.weight_decay);
-      Tensor m = m_[gi][i] * opts_.beta1 + gf * (1.0 - opts_.beta1);
-      Tensor v = v_[gi][i] * opts_.beta2 + gf * gf * (1.0 - opts_.beta2);
-      m_[gi][i] = m;
-      v_[gi][i] = v;
-      Tensor denom = sqrt(v) / std::sqrt(c2) + opts_.eps;
-      p.copy_(pf - m / denom * (lr / c1));
-    }
-  }
+  for_each_grad(
+      groups_, lr_,
+      [&](size_t gi, size_t i, const ParamGroup& g, Tensor& p, const Tensor& grad, double lr) {
+        int64_t t = ++t_[gi][i];
+        double c1 = 1.0 - std::pow(opts_.beta1, double(t));
+        double c2 = 1.0 - std::pow(opts_.beta2, double(t));
+        DType sd = state_dtype(p);
+        Tensor pf = p.to(sd), gf = grad.to(sd);
+        if (g.weight_decay != 0) pf = pf * (1.0 - lr * g.weight_decay);
+        Tensor m = m_[gi][i] * opts_.beta1 + gf * (1.0 - opts_.beta1);
+        Tensor v = v_[gi][i] * opts_.beta2 + gf * gf * (1.0 - opts_.beta2);
+        m_[gi][i] = m;
+        v_[gi][i] = v;
+        Tensor denom = sqrt(v) / std::sqrt(c2) + opts_.eps;
+        p.copy_(pf - m / denom * (lr / c1));
+      });
 }
 
 std::map<std::string, Tensor> AdamW::state_dict() const {
@@ -151,24 +159,19 @@ SGD::SGD(std::vector<ParamGroup> groups, SGDOptions o)
 void SGD::step() {
   NoGradGuard ng;
   ++step_;
-  for (size_t gi = 0; gi < groups_.size(); ++gi) {
-    ParamGroup& g = groups_[gi];
-    double lr = lr_ * g.lr_scale;
-    for (size_t i = 0; i < g.params.size(); ++i) {
-      Tensor& p = g.params[i];
-      Tensor grad = p.grad();
-      if (!grad.defined()) continue;
-      DType sd = state_dtype(p);
-      Tensor pf = p.to(sd), d = grad.to(sd);
-      if (g.weight_decay != 0) d = d + pf * g.weight_decay;
-      if (opts_.momentum != 0) {
-        Tensor& b = buf_[gi][i];
-        b = b.defined() ? b * opts_.momentum + d * (1.0 - opts_.dampening) : d.clone();
-        d = opts_.nesterov ? d + b * opts_.momentum : b;
-      }
-      p.copy_(pf - d * lr);
-    }
-  }
+  for_each_grad(
+      groups_, lr_,
+      [&](size_t gi, size_t i, const ParamGroup& g, Tensor& p, const Tensor& grad, double lr) {
+        DType sd = state_dtype(p);
+        Tensor pf = p.to(sd), d = grad.to(sd);
+        if (g.weight_decay != 0) d = d + pf * g.weight_decay;
+        if (opts_.momentum != 0) {
+          Tensor& b = buf_[gi][i];
+          b = b.defined() ? b * opts_.momentum + d * (1.0 - opts_.dampening) : d.clone();
+          d = opts_.nesterov ? d + b * opts_.momentum : b;
+        }
+        p.copy_(pf - d * lr);
+      });
 }
 
 std::map<std::string, Tensor> SGD::state_dict() const {
