@@ -7,9 +7,13 @@
 #include <fmt/format.h>
 
 #include "lazarus/core/error.h"
+#include "lazarus/tensor/backend.h"
 #include "lazarus/tensor/tensor.h"
 
 namespace lazarus::detail {
+
+/// The backend the ops run on (CPU today; a device argument joins when CUDA does).
+inline Backend& cpu() { return backend_for(Device::CPU); }
 
 /// Wraps a possibly negative dim into [0, ndim); throws ShapeError naming `op`.
 inline int64_t wrap_dim(int64_t d, int64_t ndim, const char* op) {

@@ -9,12 +9,12 @@
 
 namespace lazarus {
 
+using detail::cpu;
 using detail::require_defined;
 using detail::require_floating;
 using detail::to_compute;
 
 namespace {
-Backend& cpu() { return backend_for(Device::CPU); }
 
 Tensor unary_raw(UnaryOp op, const Tensor& x) {
   NoGradGuard ng;

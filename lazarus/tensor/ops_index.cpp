@@ -7,11 +7,11 @@
 
 namespace lazarus {
 
+using detail::cpu;
 using detail::require_defined;
 using detail::wrap_dim;
 
 namespace {
-Backend& cpu() { return backend_for(Device::CPU); }
 
 // Contiguous I64 copy of an index tensor, every value checked to lie in [0, limit).
 Tensor checked_index(const Tensor& index, int64_t limit, const char* op) {

@@ -10,12 +10,12 @@
 
 namespace lazarus {
 
+using detail::cpu;
 using detail::require_defined;
 using detail::require_floating;
 using detail::to_compute;
 
 namespace {
-Backend& cpu() { return backend_for(Device::CPU); }
 
 void check_norm_param(const Tensor& p, const Tensor& x, const char* op, const char* what) {
   if (!p.defined()) return;

@@ -9,6 +9,7 @@
 
 namespace lazarus {
 
+using detail::cpu;
 using detail::require_defined;
 using detail::require_floating;
 using detail::to_compute;
@@ -33,7 +34,6 @@ std::vector<int64_t> normalize_dims(const std::vector<int64_t>& dims, int64_t nd
 }  // namespace detail
 
 namespace {
-Backend& cpu() { return backend_for(Device::CPU); }
 
 Shape keepdim_shape(const Shape& s, const std::vector<int64_t>& dims) {
   Shape k = s;
