@@ -79,6 +79,15 @@ Tensor causal_lm_loss(const Tensor& logits, const Tensor& labels, double label_s
     throw ShapeError("[causal_lm_loss] needs at least 2 positions to predict a next token");
   Tensor lg = logits.narrow(1, 0, T - 1);  // (B, T-1, V): predictions for positions 1..T-1
   Tensor tg = labels.narrow(1, 1, T - 1);  // (B, T-1)
+  // As Hugging Face: half-precision logits are upcast, so the loss is computed in f32.
+  if (lg.dtype() == DType::BF16 || lg.dtype() == DType::F16) lg = lg.to(DType::F32);
+  if (sum(ne(tg, full({}, double(kIgnoreIndex), tg.dtype()))).item() == 0) {
+    throw Error(fmt::format(
+        "[causal_lm_loss] every label after the first position is {} in this batch {}: there is "
+        "no token to learn from (check the data: a prompt longer than the sequence length masks "
+        "everything)",
+        kIgnoreIndex, shape_str(labels.shape())));
+  }
   return cross_entropy(lg, tg.contiguous(), kIgnoreIndex, label_smoothing, Reduction::Mean);
 }
 

@@ -20,7 +20,10 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets,
                      Reduction reduction = Reduction::Mean);
 
 /// Causal-LM loss: logits (B, T, V), labels (B, T) (usually the input ids, -100 where ignored);
-/// position t predicts labels[t + 1]. Mean over real tokens.
+/// position t predicts labels[t + 1]. Mean over real tokens; bf16/f16 logits are upcast to f32.
+/// This is the one next-token loss (models::CausalLM uses it too). Throws ShapeError on shapes
+/// other than (B, T >= 2, V) / (B, T), IndexError on a label outside [0, V), and Error when every
+/// shifted label is -100 (the batch has no token to learn from).
 Tensor causal_lm_loss(const Tensor& logits, const Tensor& labels, double label_smoothing = 0.0);
 
 /// Mean squared error (or summed / per element).

@@ -7,7 +7,7 @@
 #include <fmt/format.h>
 
 #include "lazarus/core/error.h"
-#include "lazarus/models/lm_loss.h"
+#include "lazarus/losses/losses.h"
 #include "lazarus/nn/init.h"
 #include "lazarus/tensor/autograd.h"
 #include "lazarus/tensor/ops.h"
@@ -31,7 +31,7 @@ ModelOutput CausalLM::forward(const Tensor& input_ids, const Tensor& attention_m
   auto bo = model->forward(input_ids, attention_mask, cache.get(), output_hidden_states);
   ModelOutput out;
   out.logits = lm_head->forward(bo.last_hidden_state).logits;  // (B, T, V)
-  if (labels.defined()) out.loss = causal_lm_loss(out.logits, labels);
+  if (labels.defined()) out.loss = losses::causal_lm_loss(out.logits, labels);
   out.hidden_states = std::move(bo.hidden_states);
   out.cache = std::move(cache);
   return out;

@@ -78,9 +78,8 @@ TEST(LlamaModel, TinyPresetForwardBackward) {
   for (auto& [n, p] : m.named_parameters()) {
     ASSERT_TRUE(p->grad().defined()) << n;
   }
-  // Every label ignored: loss 0, no NaN.
-  auto none = m.forward(ids, Tensor(), full({2, 7}, -100, DType::I64));
-  EXPECT_EQ(none.loss.item(), 0.0);
+  // Every label ignored: no token to learn from is an error, not a silent 0 or NaN.
+  EXPECT_THROW(m.forward(ids, Tensor(), full({2, 7}, -100, DType::I64)), Error);
   EXPECT_THROW(m.forward(ids, Tensor(), full({2, 7}, 999, DType::I64)), IndexError);
   EXPECT_THROW(m.forward(ids.reshape({14})), ShapeError);
   EXPECT_THROW(m.forward(ids, ones({2, 5}, DType::I64)), ShapeError);

@@ -7,6 +7,7 @@
 #include "lazarus/core/error.h"
 #include "lazarus/losses/losses.h"
 #include "lazarus/tensor/autograd.h"
+#include "lazarus/tensor/random.h"
 #include "lazarus/training/optimizer.h"
 
 using namespace lazarus;
@@ -24,6 +25,29 @@ TEST(Losses, AllIgnoredIsAClearError) {
   }
   // Sum of nothing is fine.
   EXPECT_DOUBLE_EQ(losses::cross_entropy(logits, t, -100, 0.0, losses::Reduction::Sum).item(), 0.0);
+}
+
+TEST(Losses, CausalLMWithNoRealTokenIsAClearError) {
+  // Only the first position is a real label: after the shift nothing is left to predict.
+  Tensor labels = from_vector<int64_t>({5, -100, -100, 2, -100, -100}, {2, 3}, DType::I64);
+  try {
+    losses::causal_lm_loss(zeros({2, 3, 8}), labels);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("no token to learn from"), std::string::npos) << e.what();
+  }
+  // One real token anywhere after the shift is enough.
+  Tensor one = from_vector<int64_t>({5, -100, -100, 2, -100, 3}, {2, 3}, DType::I64);
+  EXPECT_NEAR(losses::causal_lm_loss(zeros({2, 3, 8}), one).item(), std::log(8.0), 1e-6);
+}
+
+TEST(Losses, CausalLMUpcastsHalfLogits) {
+  Tensor logits = randn({2, 5, 11});
+  Tensor labels = from_vector<int64_t>({1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, {2, 5}, DType::I64);
+  Tensor half = logits.to(DType::BF16);
+  Tensor loss = losses::causal_lm_loss(half, labels);
+  EXPECT_EQ(loss.dtype(), DType::F32);
+  EXPECT_NEAR(loss.item(), losses::causal_lm_loss(half.to(DType::F32), labels).item(), 1e-6);
 }
 
 TEST(Losses, BadTargetsAndShapes) {
