@@ -26,6 +26,16 @@ Linear::Linear(int64_t in_features, int64_t out_features, bool with_bias, DType 
   }
 }
 
+void Linear::set_adapter(std::shared_ptr<LinearAdapter> adapter, const std::string& name) {
+  if (adapter_) unregister_module(adapter_name_);
+  adapter_.reset();
+  adapter_name_.clear();
+  if (!adapter) return;
+  register_module(name, adapter);
+  adapter_ = std::move(adapter);
+  adapter_name_ = name;
+}
+
 Embedding::Embedding(int64_t num_embeddings, int64_t embedding_dim, DType dtype) {
   require_positive(num_embeddings, "Embedding", "num_embeddings");
   require_positive(embedding_dim, "Embedding", "embedding_dim");

@@ -8,18 +8,33 @@
 
 namespace lazarus::nn {
 
+/// A second path on a Linear's output (LoRA lives in lazarus/adapters): the Linear returns
+/// adapt(x, x W^T + b). Held as a child module, so its parameters are named below the Linear's.
+class LinearAdapter : public Module {
+ public:
+  virtual Tensor adapt(const Tensor& x, const Tensor& base_output) const = 0;
+};
+
 /// y = x W^T + b; weight (out_features, in_features), bias (out_features) when `bias`.
 class Linear : public Module {
  public:
   Linear(int64_t in_features, int64_t out_features, bool bias = true, DType dtype = DType::F32);
-  Tensor forward(const Tensor& x) const { return linear(x, weight, bias); }
+  Tensor forward(const Tensor& x) const {
+    Tensor y = linear(x, weight, bias);
+    return adapter_ ? adapter_->adapt(x, y) : y;
+  }
   int64_t in_features() const { return in_features_; }
   int64_t out_features() const { return out_features_; }
+  /// Attaches `adapter` as child `name` (replacing any previous adapter); nullptr removes it.
+  void set_adapter(std::shared_ptr<LinearAdapter> adapter, const std::string& name = "adapter");
+  const std::shared_ptr<LinearAdapter>& adapter() const { return adapter_; }
   Tensor weight;
   Tensor bias;  // undefined without bias
 
  private:
   int64_t in_features_, out_features_;
+  std::shared_ptr<LinearAdapter> adapter_;
+  std::string adapter_name_;
 };
 
 /// Lookup table: ids (any shape, integer) -> (*ids.shape, embedding_dim); weight ~ N(0, 1).

@@ -63,6 +63,9 @@ class Module {
     add_child(name, child);
     return child;
   }
+  /// Removes the child `name` (its parameters leave named_parameters / state_dict); ConfigError
+  /// when there is none.
+  void unregister_module(const std::string& name);
 
  private:
   void add_child(const std::string& name, std::shared_ptr<Module> child);
