@@ -12,7 +12,8 @@ PKGS=(build-essential cmake ninja-build pkg-config
       nlohmann-json3-dev libfmt-dev libcli11-dev libdnnl-dev
       libpcre2-dev libutf8proc-dev libsentencepiece-dev)
 if [ "${1:-}" = "--test" ]; then
-  PKGS+=(libgtest-dev libgmock-dev python3 python3-torch python3-numpy)
+  PKGS+=(libgtest-dev libgmock-dev python3 python3-torch python3-numpy
+        sentencepiece python3-sentencepiece)
 fi
 if [ "${1:-}" = "--bench" ]; then
   PKGS+=(libbenchmark-dev python3 python3-torch python3-numpy)

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "lazarus/tokenizers/pattern.h"
+#include "lazarus/tokenizers/precompiled.h"
 #include "lazarus/tokenizers/unicode.h"
 
 namespace lazarus::tokenizers {
@@ -197,6 +198,8 @@ std::unique_ptr<Normalizer> make_normalizer(const Json& j, const JsonPath& at) {
                                             get_bool(j, "handle_chinese_chars", at, true), strip,
                                             lower);
   }
+  if (type == "Precompiled") return make_precompiled(j, at);
+  if (type == "SentencePieceNormalizer") return make_sentencepiece_normalizer(j, at);
   if (type == "Sequence") {
     const Json& arr = require_array(j, "normalizers", at);
     std::vector<std::unique_ptr<Normalizer>> parts;

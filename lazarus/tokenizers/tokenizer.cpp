@@ -14,42 +14,13 @@
 
 namespace lazarus::tokenizers {
 
-namespace {
-
-constexpr std::uintmax_t kMaxFileBytes = 1ull << 30;
-
-std::string read_file(const std::string& path) {
-  std::error_code ec;
-  const auto size = std::filesystem::file_size(path, ec);
-  if (ec) throw LoadError(path + ": cannot read: " + ec.message());
-  if (size > kMaxFileBytes)
-    throw LoadError(path + ": file too large (" + std::to_string(size) + " bytes)");
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw LoadError(path + ": cannot open");
-  std::string data(static_cast<std::size_t>(size), '\0');
-  in.read(data.data(), static_cast<std::streamsize>(size));
-  if (static_cast<std::uintmax_t>(in.gcount()) != size) throw LoadError(path + ": short read");
-  return data;
-}
-
-}  // namespace
-
-Tokenizer Tokenizer::from_file(const std::string& path) {
-  std::string file = path;
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) {
-    file = (std::filesystem::path(path) / "tokenizer.json").string();
-    if (!std::filesystem::exists(file, ec)) {
-      throw LoadError(path + ": no tokenizer.json in this folder");
-    }
-  }
-  return from_json(read_file(file), file);
-}
-
 Tokenizer Tokenizer::from_json(std::string_view text, const std::string& name) {
+  return Tokenizer(Impl::build(parse_json_bounded(text, name), name));
+}
+
+std::shared_ptr<Tokenizer::Impl> Tokenizer::Impl::build(const Json& root, const std::string& name) {
   auto impl = std::make_shared<Impl>();
   impl->file = name;
-  const Json root = parse_json_bounded(text, name);
   const JsonPath at{&impl->file, ""};
   if (!root.is_object()) at.fail("expected a JSON object, got " + json_preview(root));
   if (const Json* v = optional_field(root, "truncation")) {
@@ -72,7 +43,7 @@ Tokenizer Tokenizer::from_json(std::string_view text, const std::string& name) {
   if (const Json* a = optional_field(root, "added_tokens")) {
     impl->added = AddedVocabulary(*a, at / "added_tokens", impl->normalizer.get());
   }
-  return Tokenizer(std::move(impl));
+  return impl;
 }
 
 void Tokenizer::Impl::encode(std::string_view text, bool add_special,

@@ -23,12 +23,25 @@ class EncodeError : public Error {
 };
 
 class DecodeStream;
+struct TokenizerConfig;
+
+/// A special token named by tokenizer_config.json (bos/eos/pad/unk) and its id.
+struct NamedToken {
+  std::string token;
+  std::uint32_t id = 0;
+};
 
 class Tokenizer {
  public:
-  /// Loads `path`: a tokenizer.json file or a model folder containing one. Throws LoadError naming
-  /// the file, the field and the value for anything missing, malformed or unsupported.
+  /// Loads `path`: a tokenizer.json file, or a model folder. A folder is loaded as transformers'
+  /// AutoTokenizer does: its tokenizer.json (or, without one, a SentencePiece tokenizer.model,
+  /// converted as transformers' convert_slow_tokenizer does), then its tokenizer_config.json when
+  /// present (special tokens, add_bos_token / add_eos_token, model_max_length; see
+  /// apply_tokenizer_config). Throws LoadError naming the file, the field and the value for
+  /// anything missing, malformed or unsupported.
   static Tokenizer from_file(const std::string& path);
+  /// Loads a tokenizer.json and applies a tokenizer_config.json to it (see from_file).
+  static Tokenizer from_files(const std::string& tokenizer_json, const std::string& config_json);
   /// Loads from JSON text; `name` is used in error messages.
   static Tokenizer from_json(std::string_view json, const std::string& name = "tokenizer.json");
 
@@ -56,6 +69,16 @@ class Tokenizer {
   bool is_special(std::uint32_t id) const;
   /// Model vocabulary size, plus added tokens not in it when `with_added`.
   std::size_t vocab_size(bool with_added = true) const;
+
+  /// The tokenizer_config.json applied when loading (null when there was none).
+  const TokenizerConfig* config() const;
+  /// Special tokens named by tokenizer_config.json (nullopt without a config or when unset).
+  std::optional<NamedToken> bos_token() const;
+  std::optional<NamedToken> eos_token() const;
+  std::optional<NamedToken> pad_token() const;
+  std::optional<NamedToken> unk_token() const;
+  /// tokenizer_config.json's model_max_length (INT64_MAX for HF's "no limit" 1e30).
+  std::optional<std::int64_t> model_max_length() const;
 
   struct Impl;
 

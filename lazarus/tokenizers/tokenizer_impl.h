@@ -13,6 +13,7 @@
 #include "lazarus/tokenizers/post_processors.h"
 #include "lazarus/tokenizers/pre_tokenizers.h"
 #include "lazarus/tokenizers/tokenizer.h"
+#include "lazarus/tokenizers/tokenizer_config.h"
 
 namespace lazarus::tokenizers {
 
@@ -27,6 +28,14 @@ struct Tokenizer::Impl {
   // The decoder has a ByteFallback step: a run of <0xXX> tokens is decoded as a whole (one U+FFFD
   // per byte if the run is not valid UTF-8), so a run is final only once a non-byte token follows.
   bool decoder_byte_fallback = false;
+  // tokenizer_config.json, when one was applied, and the special tokens it names.
+  std::shared_ptr<const TokenizerConfig> config;
+  std::optional<NamedToken> bos, eos, pad, unk;
+
+  /// Builds the pipeline from a parsed tokenizer.json (`file` names it in errors).
+  static std::shared_ptr<Impl> build(const Json& root, const std::string& file);
+  /// Applies tokenizer_config.json as transformers does (see apply_tokenizer_config).
+  void apply_config(Json& root, const TokenizerConfig& cfg);
 
   /// Appends the ids (and token strings when `tokens` is given) of `text`.
   void encode(std::string_view text, bool add_special, std::vector<std::uint32_t>& ids,

@@ -1,14 +1,16 @@
 // Reference oracle for the tokenizer tests: runs Hugging Face's own tokenizers (the npm binding of
 // the Rust library) on a tokenizer.json over a corpus and prints the expected encodings and
-// decodings as JSON on stdout. Usage: node tokenizers_oracle.mjs TOKENIZER_JSON CORPUS_JSON
+// decodings as JSON on stdout. Usage: node tokenizers_oracle.mjs TOKENIZER_JSON CORPUS_JSON [CONFIG_JSON]
+// With CONFIG_JSON (a tokenizer_config.json) the tokenizer is first set up as transformers'
+// PreTrainedTokenizerFast does it (see applyTransformersConfig).
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
-const { Tokenizer } = require('tokenizers');
+const { Tokenizer, templateProcessing } = require('tokenizers');
 const version = require('tokenizers/package.json').version;
 
-const [tokPath, corpusPath] = process.argv.slice(2);
+const [tokPath, corpusPath, configPath] = process.argv.slice(2);
 if (!tokPath || !corpusPath) {
   console.error('usage: node tokenizers_oracle.mjs TOKENIZER_JSON CORPUS_JSON');
   process.exit(2);
@@ -16,6 +18,28 @@ if (!tokPath || !corpusPath) {
 const tok = Tokenizer.fromFile(tokPath);
 const spec = JSON.parse(readFileSync(tokPath, 'utf8'));
 const texts = JSON.parse(readFileSync(corpusPath, 'utf8'));
+
+// transformers (TokenizersBackend.__init__ / update_post_processor): special tokens the config
+// names are added when missing; with add_bos_token / add_eos_token in the config (or no
+// post-processor) the post-processor becomes TemplateProcessing
+// "[bos:0] $A:0 [eos:0]" / "... [bos:1] $B:1 [eos:1]" (absent flag = false; unset token = dropped).
+const named = {};
+function applyTransformersConfig(cfg) {
+  const tokenOf = (v) => (v == null ? null : typeof v === 'string' ? v : v.content);
+  for (const key of ['bos_token', 'eos_token', 'unk_token', 'pad_token']) {
+    const t = tokenOf(cfg[key]);
+    if (t == null) continue;
+    if (tok.tokenToId(t) == null) tok.addSpecialTokens([t]);
+    named[key] = [t, tok.tokenToId(t)];
+  }
+  if (!('add_bos_token' in cfg || 'add_eos_token' in cfg) && spec.post_processor != null) return;
+  const bos = named.bos_token && cfg.add_bos_token ? named.bos_token : null;
+  const eos = named.eos_token && cfg.add_eos_token ? named.eos_token : null;
+  const single = `${bos ? `${bos[0]}:0 ` : ''}$A:0${eos ? ` ${eos[0]}:0` : ''}`;
+  const pair = `${single}${bos ? ` ${bos[0]}:1` : ''} $B:1${eos ? ` ${eos[0]}:1` : ''}`;
+  tok.setPostProcessor(templateProcessing(single, pair, [bos, eos].filter((x) => x)));
+}
+if (configPath) applyTransformersConfig(JSON.parse(readFileSync(configPath, 'utf8')));
 
 // Generated cases: numbers of every length, whitespace runs, long words, the file's own added
 // tokens embedded in text.
@@ -63,4 +87,4 @@ for (const text of texts) {
     }
   }
 }
-process.stdout.write(JSON.stringify({ reference: `tokenizers@${version}`, cases, decode_prefixes: decodePrefixes }));
+process.stdout.write(JSON.stringify({ reference: `tokenizers@${version}`, named, cases, decode_prefixes: decodePrefixes }));

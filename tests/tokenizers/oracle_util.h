@@ -26,8 +26,8 @@ inline std::string shell_quote(const std::string& s) {
 }
 
 /// Runs the oracle; throws std::runtime_error with a hint when the reference cannot run.
-inline nlohmann::json run_oracle(const std::string& tokenizer_json,
-                                 const std::string& corpus_json) {
+inline nlohmann::json run_oracle(const std::string& tokenizer_json, const std::string& corpus_json,
+                                 const std::string& config_json = "") {
   const std::string ref_dir = LAZARUS_REFERENCE_DIR;
   if (!std::filesystem::exists(ref_dir + "/node_modules/tokenizers/package.json")) {
     throw std::runtime_error("the reference is not installed: run `npm ci` in " + ref_dir +
@@ -35,7 +35,8 @@ inline nlohmann::json run_oracle(const std::string& tokenizer_json,
   }
   const std::string cmd = shell_quote(LAZARUS_NODE) + " " +
                           shell_quote(ref_dir + "/tokenizers_oracle.mjs") + " " +
-                          shell_quote(tokenizer_json) + " " + shell_quote(corpus_json);
+                          shell_quote(tokenizer_json) + " " + shell_quote(corpus_json) +
+                          (config_json.empty() ? "" : " " + shell_quote(config_json));
   FILE* p = popen(cmd.c_str(), "r");
   if (!p) throw std::runtime_error("cannot run: " + cmd);
   std::string out;
