@@ -118,6 +118,20 @@ class Backend {
   virtual void attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask,
                          bool causal, int64_t window, double scale, int64_t query_offset,
                          const Tensor& out) = 0;
+  /// Selective scan forward (ops.h selective_scan). Contiguous u, delta (B, T, Din), A (Din, N),
+  /// Bm, Cm (B, T, N), h0 (B, Din, N) or undefined (zeros); writes y (B, T, Din) and
+  /// last_state (B, Din, N).
+  virtual void selective_scan(const Tensor& u, const Tensor& delta, const Tensor& A,
+                              const Tensor& Bm, const Tensor& Cm, const Tensor& h0, const Tensor& y,
+                              const Tensor& last_state) = 0;
+  /// Its backward for upstream dy (B, T, Din) (the last state gets no gradient): writes du,
+  /// ddelta (B, T, Din), dA (Din, N), dB, dC (B, T, N) and dh0 (B, Din, N), all zero-initialised
+  /// by the caller.
+  virtual void selective_scan_backward(const Tensor& u, const Tensor& delta, const Tensor& A,
+                                       const Tensor& Bm, const Tensor& Cm, const Tensor& h0,
+                                       const Tensor& dy, const Tensor& du, const Tensor& ddelta,
+                                       const Tensor& dA, const Tensor& dB, const Tensor& dC,
+                                       const Tensor& dh0) = 0;
 };
 
 /// The backend that owns a device's memory and kernels.

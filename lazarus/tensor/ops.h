@@ -148,6 +148,23 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
                                     const Tensor& mask = Tensor(),
                                     const AttentionOptions& opts = {});
 
+/// Result of selective_scan: the outputs and the state after the last token.
+struct SelectiveScanOutput {
+  Tensor y;           // (B, T, Din), differentiable
+  Tensor last_state;  // (B, Din, N), not differentiable (detached)
+};
+/// Mamba's selective scan (Gu & Dao 2023, Algorithm 2, discretised as Hugging Face's MambaMixer):
+/// for every batch row b, channel d and state n, over t = 0 .. T-1,
+///   h_t[d, n] = exp(delta_t[d] * A[d, n]) * h_{t-1}[d, n] + delta_t[d] * B_t[n] * u_t[d]
+///   y_t[d]    = sum_n C_t[n] * h_t[d, n]
+/// with h_{-1} = initial_state (zeros when undefined). u, delta (B, T, Din); A (Din, N);
+/// B, C (B, T, N); initial_state (B, Din, N). One fused kernel forward and one backward (no
+/// per-token graph); y is differentiable in u, delta, A, B, C and initial_state. T may be 0.
+/// Throws ShapeError / DTypeError naming the operand.
+SelectiveScanOutput selective_scan(const Tensor& u, const Tensor& delta, const Tensor& A,
+                                   const Tensor& B, const Tensor& C,
+                                   const Tensor& initial_state = Tensor());
+
 // ---- misc ----
 /// Sum x down to `shape` (the inverse of broadcasting); used by gradients.
 Tensor sum_to_shape(const Tensor& x, const Shape& shape);

@@ -83,4 +83,22 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
   return matmul(p, vc).to(q.dtype());  // (B, H, Tq, Dv)
 }
 
+SelectiveScanOutput selective_scan(const Tensor& u, const Tensor& delta, const Tensor& A,
+                                   const Tensor& B, const Tensor& C, const Tensor& h0) {
+  const int64_t Bsz = u.size(0), T = u.size(1), Din = u.size(2), N = A.size(1);
+  Tensor uc = detail::to_compute(u), dc = detail::to_compute(delta);
+  Tensor Ac = detail::to_compute(A), Bc = detail::to_compute(B), Cc = detail::to_compute(C);
+  Tensor h = h0.defined() ? detail::to_compute(h0) : zeros({Bsz, Din, N}, uc.dtype());
+  std::vector<Tensor> ys;
+  for (int64_t t = 0; t < T; ++t) {
+    Tensor dt = dc.select(1, t).unsqueeze(-1);                                       // (B, Din, 1)
+    Tensor dA = exp(dt * Ac);                                                        // (B, Din, N)
+    Tensor dBu = dt * Bc.select(1, t).unsqueeze(1) * uc.select(1, t).unsqueeze(-1);  // (B, Din, N)
+    h = dA * h + dBu;
+    ys.push_back(matmul(h, Cc.select(1, t).unsqueeze(-1)).squeeze(-1));  // (B, Din)
+  }
+  Tensor y = T ? stack(ys, 1) : zeros({Bsz, 0, Din}, uc.dtype());  // (B, T, Din)
+  return {y.to(u.dtype()), h.to(u.dtype())};
+}
+
 }  // namespace lazarus::reference

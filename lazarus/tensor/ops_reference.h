@@ -16,5 +16,11 @@ Tensor attention_keep_mask(int64_t Tq, int64_t Tk, bool causal, int64_t window,
                            int64_t query_offset);
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
                                     const Tensor& mask, const AttentionOptions& opts);
+/// The selective scan as a per-token loop of plain ops (exactly HF MambaMixer.slow_forward's
+/// recurrence): the fused kernel's oracle. Same contract as lazarus::selective_scan, except that
+/// last_state stays on the graph.
+SelectiveScanOutput selective_scan(const Tensor& u, const Tensor& delta, const Tensor& A,
+                                   const Tensor& B, const Tensor& C,
+                                   const Tensor& initial_state = Tensor());
 
 }  // namespace lazarus::reference

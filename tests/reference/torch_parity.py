@@ -36,7 +36,7 @@ NP_TYPES = {"f32": np.float32, "f64": np.float64, "bf16": np.int16, "f16": np.fl
             "i32": np.int32, "i64": np.int64, "bool": np.uint8}
 TORCH_TYPES = {"f32": torch.float32, "f64": torch.float64, "bf16": torch.bfloat16,
                "f16": torch.float16}
-COMPOSED = {"rms_norm", "rope", "attention"}
+COMPOSED = {"rms_norm", "rope", "attention", "selective_scan"}
 
 
 def load(d, meta):
@@ -87,6 +87,16 @@ def rope(x, cos, sin, p):
 
 def rms_norm(x, w, eps):
     return x * torch.rsqrt((x * x).mean(-1, keepdim=True) + eps) * w
+
+
+def selective_scan(u, delta, A, B, C, h):
+    """Mamba's recurrence as HF MambaMixer.slow_forward runs it (u, delta (B, T, Din))."""
+    ys = []
+    for t in range(u.shape[1]):
+        dt = delta[:, t, :, None]                                   # (B, Din, 1)
+        h = torch.exp(dt * A) * h + dt * B[:, t, None, :] * u[:, t, :, None]
+        ys.append((h @ C[:, t, :, None])[..., 0])                   # (B, Din)
+    return torch.stack(ys, 1)
 
 
 def split_op(x):
@@ -172,6 +182,7 @@ OPS = {
     "rms_norm": lambda x, p: rms_norm(x[0], x[1], p["eps"]),
     "layer_norm": lambda x, p: F.layer_norm(x[0], (x[0].shape[-1],), x[1], x[2], p["eps"]),
     "rope": lambda x, p: rope(x[0], x[1], x[2], p),
+    "selective_scan": lambda x, p: selective_scan(x[0], x[1], -x[2], x[3], x[4], x[5]),
     "attention": lambda x, p: attention(x[0], x[1], x[2], x[3] if len(x) > 3 else None, p),
 }
 

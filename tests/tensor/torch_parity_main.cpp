@@ -276,6 +276,10 @@ std::vector<Case> build_cases() {
               In{{20, 8}, In::F32Table, 0, false}},
              [inter](const Inputs& x) { return rope(x[0], x[1], x[2], 5, inter); });
   }
+  // Selective scan: delta and -A drawn positive (softplus output, exp(A_log)) as in a model.
+  add_case("selective_scan", "selective_scan", {},
+           {N({2, 7, 5}), P({2, 7, 5}), P({5, 4}), N({2, 7, 4}), N({2, 7, 4}), N({2, 5, 4})},
+           [](const Inputs& x) { return selective_scan(x[0], x[1], -x[2], x[3], x[4], x[5]).y; });
   // grad = false runs the fused no-T x T kernel (the engine takes the composed path with grads).
   struct A {
     const char* n;

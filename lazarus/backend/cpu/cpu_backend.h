@@ -33,6 +33,14 @@ class CpuBackend final : public Backend {
             bool inverse, const Tensor& out) override;
   void attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask, bool causal,
                  int64_t window, double scale, int64_t query_offset, const Tensor& out) override;
+  void selective_scan(const Tensor& u, const Tensor& delta, const Tensor& A, const Tensor& Bm,
+                      const Tensor& Cm, const Tensor& h0, const Tensor& y,
+                      const Tensor& last_state) override;
+  void selective_scan_backward(const Tensor& u, const Tensor& delta, const Tensor& A,
+                               const Tensor& Bm, const Tensor& Cm, const Tensor& h0,
+                               const Tensor& dy, const Tensor& du, const Tensor& ddelta,
+                               const Tensor& dA, const Tensor& dB, const Tensor& dC,
+                               const Tensor& dh0) override;
 };
 
 /// Flash-style attention forward (attention.cpp).
