@@ -11,7 +11,7 @@
 namespace lazarus::backbones {
 
 TransformerBackbone::TransformerBackbone(const config::BackboneConfig& cfg, DType dtype)
-    : cfg_(cfg) {
+    : Backbone(cfg) {
   cfg.validate("backbone");
   const int64_t D = cfg.hidden_size;
   embed_tokens =
@@ -36,44 +36,11 @@ std::shared_ptr<components::Cache> TransformerBackbone::make_cache(int64_t batch
 BackboneOutput TransformerBackbone::forward(const Tensor& input_ids, const Tensor& attention_mask,
                                             components::Cache* cache,
                                             bool output_hidden_states) const {
-  if (input_ids.dim() != 2) {
-    throw ShapeError(fmt::format("[TransformerBackbone] input_ids must be (B, T), got {}",
-                                 shape_str(input_ids.shape())));
-  }
+  Masks masks =
+      resolve_masks("TransformerBackbone", input_ids, attention_mask, cache, layers->size());
   const int64_t B = input_ids.size(0), T = input_ids.size(1);
   const int64_t past = cache ? cache->length() : 0, Tk = past + T;
-  if (cache && cache->batch() != B) {
-    throw ShapeError(fmt::format("[TransformerBackbone] cache holds batch {}, input_ids has {}",
-                                 cache->batch(), B));
-  }
-  if (cache && cache->num_layers() != layers->size()) {
-    throw ShapeError(fmt::format("[TransformerBackbone] cache has {} layers, model {}",
-                                 cache->num_layers(), layers->size()));
-  }
-
-  // The mask over every key position (B, Tk), and the part for the new tokens (B, T).
-  Tensor full_mask, new_mask;
-  if (attention_mask.defined()) {
-    if (attention_mask.dim() != 2 || attention_mask.size(0) != B ||
-        (attention_mask.size(1) != T && attention_mask.size(1) != Tk)) {
-      throw ShapeError(
-          fmt::format("[TransformerBackbone] attention_mask {} must be (B, T) = ({}, {}) or (B, "
-                      "past + T) = ({}, {})",
-                      shape_str(attention_mask.shape()), B, T, B, Tk));
-    }
-    Tensor m = attention_mask.to(DType::I64);
-    if (m.size(1) == Tk) {
-      full_mask = m;
-      new_mask = m.narrow(1, past, T);
-    } else {
-      new_mask = m;
-      Tensor prev = cache && cache->attention_mask().defined() ? cache->attention_mask()
-                                                               : ones({B, past}, DType::I64);
-      full_mask = past ? cat({prev, m}, 1) : m;
-    }
-  } else if (cache && cache->attention_mask().defined()) {
-    full_mask = cat({cache->attention_mask(), ones({B, T}, DType::I64)}, 1);
-  }
+  const Tensor &full_mask = masks.full, &new_mask = masks.fresh;
 
   components::AttentionContext ctx;
   ctx.positions.offset = past;

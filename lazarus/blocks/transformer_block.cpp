@@ -1,6 +1,8 @@
 // Pre-norm Transformer block (see transformer_block.h).
 #include "lazarus/blocks/transformer_block.h"
 
+#include "lazarus/core/error.h"
+
 namespace lazarus::blocks {
 
 TransformerBlock::TransformerBlock(int64_t D, const config::BlockConfig& cfg, int64_t max_pos,
@@ -20,6 +22,13 @@ BlockOutput TransformerBlock::forward(const Tensor& x, const components::Attenti
   // x (B, T, D)
   Tensor h = x + self_attn->forward(input_layernorm->forward(x), ctx, cache);  // (B, T, D)
   return {h + mlp->forward(post_attention_layernorm->forward(h))};
+}
+
+BlockOutput TransformerBlock::forward_block(const Tensor& x, const BlockContext& ctx,
+                                            components::LayerCache* cache) const {
+  auto* kv = dynamic_cast<components::KVCache*>(cache);
+  if (cache && !kv) throw Error("[TransformerBlock] this layer's cache is not a KVCache");
+  return forward(x, ctx.attention, kv);
 }
 
 std::shared_ptr<components::LayerCache> TransformerBlock::make_cache(int64_t max_length) const {

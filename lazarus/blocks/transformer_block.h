@@ -4,25 +4,25 @@
 
 #include <memory>
 
+#include "lazarus/blocks/block.h"
 #include "lazarus/components/attention.h"
 #include "lazarus/components/ffn.h"
 
 namespace lazarus::blocks {
 
-/// What one block returns.
-struct BlockOutput {
-  Tensor hidden_states;  // (B, T, D)
-};
-
-class TransformerBlock : public nn::Module {
+class TransformerBlock : public Block {
  public:
   TransformerBlock(int64_t hidden_size, const config::BlockConfig& cfg,
                    int64_t max_position_embeddings, DType dtype = DType::F32);
   /// x (B, T, D) -> BlockOutput{(B, T, D)}; `cache` is this layer's KV cache or null.
   BlockOutput forward(const Tensor& x, const components::AttentionContext& ctx,
                       components::KVCache* cache = nullptr) const;
-  /// The per-layer cache this block needs.
-  std::shared_ptr<components::LayerCache> make_cache(int64_t max_length) const;
+  /// Block interface: `cache` must be a KVCache (or null).
+  BlockOutput forward_block(const Tensor& x, const BlockContext& ctx,
+                            components::LayerCache* cache) const override;
+  /// The per-layer cache this block needs (a KVCache).
+  std::shared_ptr<components::LayerCache> make_cache(int64_t max_length) const override;
+  config::BlockType type() const override { return config::BlockType::Transformer; }
 
   std::shared_ptr<components::Norm> input_layernorm, post_attention_layernorm;
   std::shared_ptr<components::Attention> self_attn;

@@ -10,6 +10,7 @@
 #include "lazarus/config/model_config.h"
 #include "lazarus/core/error.h"
 #include "lazarus/families/llama/llama_config.h"
+#include "lazarus/families/mamba/mamba_config.h"
 
 namespace lazarus::cli {
 
@@ -36,6 +37,15 @@ std::string human(double bytes) {
 }
 
 std::string describe_block(const config::BlockConfig& b, int64_t hidden) {
+  if (b.type == config::BlockType::Mamba) {
+    const auto& s = b.ssm;
+    return fmt::format(
+        "mamba: ssm {} (state {}, conv {}, intermediate {}, dt rank {}{}{}, {}), norm {}",
+        config::to_string(s.type), s.state_size, s.conv_kernel,
+        s.resolved_intermediate_size(hidden), s.resolved_time_step_rank(hidden),
+        s.use_bias ? ", bias" : "", s.use_conv_bias ? ", conv bias" : "",
+        config::to_string(s.activation), config::to_string(b.norm.type));
+  }
   const auto& a = b.attention;
   std::string attn =
       fmt::format("attention {} ({} heads, {} kv heads, head_dim {}", config::to_string(a.type),
@@ -99,21 +109,35 @@ void register_info_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("info",
                                      "Describe a model config: layers, shapes, parameter count and "
                                      "weight memory (nothing is allocated)");
-  auto* p =
-      cmd->add_option("--preset", o->preset, "A preset name (see --list-presets), e.g. llama3_8b");
+  auto* p = cmd->add_option("--preset", o->preset,
+                            "A preset name (see --list-presets), e.g. llama3_8b or mamba_130m");
   auto* c = cmd->add_option(
       "--config", o->config,
-      "A config file: a Hugging Face config.json (Llama family), a Lazarus model config "
+      "A config file: a Hugging Face config.json (Llama or Mamba family), a Lazarus model config "
       "({\"backbone\": ..., \"head\": ...}), or a model folder holding config.json");
   p->excludes(c);
   cmd->add_flag("--list-presets", o->list, "List the preset names");
   cmd->add_flag("--json", o->json, "Print the config as JSON instead of the summary");
   cmd->footer(
-      "Examples:\n  lazarus info --preset llama3_8b\n  lazarus info --config "
-      "path/to/model/config.json");
+      "Examples:\n  lazarus info --preset llama3_8b\n  lazarus info --preset mamba_130m\n  "
+      "lazarus info --config path/to/model/config.json");
   cmd->callback([o] {
     if (o->list) {
       for (const auto& n : families::LlamaConfig::preset_names()) std::printf("%s\n", n.c_str());
+      for (const auto& n : families::MambaConfig::preset_names())
+        if (n != "tiny") std::printf("%s\n", n.c_str());
+      std::printf("mamba_tiny\n");
+      return;
+    }
+    // Mamba presets are named mamba_*; "mamba_tiny" is MambaConfig::tiny().
+    if (o->preset.rfind("mamba_", 0) == 0) {
+      auto mc = families::MambaConfig::preset(o->preset == "mamba_tiny" ? "tiny" : o->preset);
+      if (o->json) {
+        std::printf("%s\n", mc.to_json().dump(2).c_str());
+        return;
+      }
+      print_model(fmt::format("preset     {} ({})", o->preset, mc.model_type),
+                  mc.to_model_config());
       return;
     }
     if (!o->preset.empty()) {
@@ -138,6 +162,14 @@ void register_info_command(CLI::App& app) {
         std::printf("%s\n", m.to_json().dump(2).c_str());
       else
         print_model(fmt::format("config     {}", path), m);
+      return;
+    }
+    if (j.is_object() && j.contains("model_type") && j["model_type"] == "mamba") {
+      auto mc = families::MambaConfig::from_json(j, path);
+      if (o->json)
+        std::printf("%s\n", mc.to_json().dump(2).c_str());
+      else
+        print_model(fmt::format("config     {} ({})", path, mc.model_type), mc.to_model_config());
       return;
     }
     auto l = families::LlamaConfig::from_json(j, path);

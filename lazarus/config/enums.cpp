@@ -53,6 +53,7 @@ constexpr Table<BackboneType, 4> kBackbone{{{BackboneType::Transformer, "transfo
 constexpr Table<HeadType, 3> kHead{{{HeadType::LM, "lm"},
                                     {HeadType::Classifier, "classifier"},
                                     {HeadType::Regression, "regression"}}};
+constexpr Table<SSMType, 1> kSSM{{{SSMType::Mamba, "mamba"}}};
 
 template <class E, size_t N>
 std::string_view name_of(const Table<E, N>& t, E v) {
@@ -81,6 +82,7 @@ std::string_view to_string(RoPEScalingType v) { return name_of(kRoPE, v); }
 std::string_view to_string(BlockType v) { return name_of(kBlock, v); }
 std::string_view to_string(BackboneType v) { return name_of(kBackbone, v); }
 std::string_view to_string(HeadType v) { return name_of(kHead, v); }
+std::string_view to_string(SSMType v) { return name_of(kSSM, v); }
 
 template <>
 AttentionType enum_from_string<AttentionType>(std::string_view s, const std::string& p) {
@@ -121,6 +123,10 @@ BackboneType enum_from_string<BackboneType>(std::string_view s, const std::strin
 template <>
 HeadType enum_from_string<HeadType>(std::string_view s, const std::string& p) {
   return parse(kHead, s, p);
+}
+template <>
+SSMType enum_from_string<SSMType>(std::string_view s, const std::string& p) {
+  return parse(kSSM, s, p);
 }
 
 }  // namespace lazarus::config

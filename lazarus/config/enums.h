@@ -17,9 +17,11 @@ enum class ActivationType { ReLU, GELU, GELUTanh, SiLU, Tanh, Sigmoid, Identity 
 enum class PositionEmbeddingType { None, RoPE, Learned, Sinusoidal, ALiBi };
 /// RoPE frequency scaling (Hugging Face `rope_type`).
 enum class RoPEScalingType { None, Linear, Dynamic, Llama3, Yarn };
-/// Only Transformer is built today.
+/// Transformer and Mamba are built; Hybrid and Recurrent parse but are rejected by validate().
 enum class BlockType { Transformer, Mamba, Hybrid, Recurrent };
 enum class BackboneType { Transformer, Mamba, Hybrid, Recurrent };
+/// The state-space layer of an SSM block (Mamba's selective scan).
+enum class SSMType { Mamba };
 /// Only LM is built today.
 enum class HeadType { LM, Classifier, Regression };
 
@@ -33,6 +35,7 @@ std::string_view to_string(RoPEScalingType v);
 std::string_view to_string(BlockType v);
 std::string_view to_string(BackboneType v);
 std::string_view to_string(HeadType v);
+std::string_view to_string(SSMType v);
 
 /// Parses the string form; throws ConfigError "<path>: unknown value 'x' (expected one of ...)".
 /// Specialised for every enum above. ActivationType also accepts the Hugging Face aliases

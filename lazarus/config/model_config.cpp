@@ -211,18 +211,89 @@ NormConfig NormConfig::from_json(const Json& j, const std::string& path) {
   return c;
 }
 
+// ---- SSMConfig ----
+
+void SSMConfig::validate(int64_t hidden_size, const std::string& p) const {
+  check(state_size > 0, fmt::format("{}: {} must be > 0", f(p, "state_size"), state_size));
+  check(conv_kernel > 0, fmt::format("{}: {} must be > 0", f(p, "conv_kernel"), conv_kernel));
+  if (intermediate_size) {
+    check(*intermediate_size > 0,
+          fmt::format("{}: {} must be > 0", f(p, "intermediate_size"), *intermediate_size));
+  } else {
+    check(expand > 0, fmt::format("{}: {} must be > 0", f(p, "expand"), expand));
+  }
+  if (time_step_rank) {
+    check(*time_step_rank > 0,
+          fmt::format("{}: {} must be > 0", f(p, "time_step_rank"), *time_step_rank));
+  }
+  check(hidden_size > 0, fmt::format("{}: hidden_size {} must be > 0", p, hidden_size));
+}
+
+int64_t SSMConfig::num_parameters(int64_t D) const {
+  const int64_t I = resolved_intermediate_size(D), R = resolved_time_step_rank(D);
+  const int64_t N = state_size, K = conv_kernel;
+  int64_t n = D * 2 * I + I * K + I * (R + 2 * N) + (R * I + I) + I * N + I + I * D;
+  if (use_bias) n += 2 * I + D;  // in_proj, out_proj
+  if (use_conv_bias) n += I;
+  return n;
+}
+
+Json SSMConfig::to_json() const {
+  return Json{{"type", to_string(type)},
+              {"state_size", state_size},
+              {"conv_kernel", conv_kernel},
+              {"expand", expand},
+              {"intermediate_size", opt_json(intermediate_size)},
+              {"time_step_rank", opt_json(time_step_rank)},
+              {"use_bias", use_bias},
+              {"use_conv_bias", use_conv_bias},
+              {"activation", to_string(activation)}};
+}
+
+SSMConfig SSMConfig::from_json(const Json& j, const std::string& path) {
+  SSMConfig c;
+  JsonReader r(j, path);
+  r.get("type", c.type);
+  r.get("state_size", c.state_size);
+  r.get("conv_kernel", c.conv_kernel);
+  r.get("expand", c.expand);
+  r.get("intermediate_size", c.intermediate_size);
+  if (r.has("time_step_rank") && r.raw("time_step_rank").is_string()) {
+    std::string v = r.raw("time_step_rank").get<std::string>();
+    if (v != "auto") {
+      throw ConfigError(fmt::format("{}: expected an integer or \"auto\", got \"{}\"",
+                                    r.field("time_step_rank"), v));
+    }
+  } else {
+    r.get("time_step_rank", c.time_step_rank);
+  }
+  r.get("use_bias", c.use_bias);
+  r.get("use_conv_bias", c.use_conv_bias);
+  r.get("activation", c.activation);
+  r.finish();
+  return c;
+}
+
 // ---- BlockConfig ----
 
 void BlockConfig::validate(int64_t hidden_size, const std::string& p) const {
-  check(type == BlockType::Transformer,
-        fmt::format("{}: '{}' blocks are not implemented yet (only transformer)", f(p, "type"),
-                    to_string(type)));
-  attention.validate(hidden_size, f(p, "attention"));
-  ffn.validate(f(p, "ffn"));
+  switch (type) {
+    case BlockType::Transformer:
+      attention.validate(hidden_size, f(p, "attention"));
+      ffn.validate(f(p, "ffn"));
+      break;
+    case BlockType::Mamba:
+      ssm.validate(hidden_size, f(p, "ssm"));
+      break;
+    default:
+      throw ConfigError(fmt::format("{}: '{}' blocks are not implemented yet (transformer, mamba)",
+                                    f(p, "type"), to_string(type)));
+  }
   norm.validate(f(p, "norm"));
 }
 
 int64_t BlockConfig::num_parameters(int64_t D) const {
+  if (type == BlockType::Mamba) return ssm.num_parameters(D) + norm.num_parameters(D);
   const auto& a = attention;
   int64_t Dh = a.resolved_head_dim(D), H = a.num_attention_heads, Hkv = a.num_key_value_heads;
   int64_t n = D * H * Dh + 2 * D * Hkv * Dh + H * Dh * D;  // q, k, v, o
@@ -236,6 +307,12 @@ int64_t BlockConfig::num_parameters(int64_t D) const {
 }
 
 Json BlockConfig::to_json() const {
+  if (type == BlockType::Mamba) {
+    return Json{{"type", to_string(type)},
+                {"ssm", ssm.to_json()},
+                {"norm", norm.to_json()},
+                {"residual_in_fp32", residual_in_fp32}};
+  }
   return Json{{"type", to_string(type)},
               {"attention", attention.to_json()},
               {"ffn", ffn.to_json()},
@@ -246,13 +323,20 @@ BlockConfig BlockConfig::from_json(const Json& j, const std::string& path) {
   BlockConfig c;
   JsonReader r(j, path);
   r.get("type", c.type);
+  if (r.has("norm")) c.norm = NormConfig::from_json(r.raw("norm"), r.field("norm"));
+  if (c.type == BlockType::Mamba) {
+    // Sections of other block types stay unread, so finish() reports them.
+    if (r.has("ssm")) c.ssm = SSMConfig::from_json(r.raw("ssm"), r.field("ssm"));
+    r.get("residual_in_fp32", c.residual_in_fp32);
+    r.finish();
+    return c;
+  }
   if (r.has("attention"))
     c.attention = AttentionConfig::from_json(r.raw("attention"), r.field("attention"));
   if (r.has("ffn"))
     c.ffn = FFNConfig::from_json(r.raw("ffn"), r.field("ffn"));
-  else
+  else if (c.type == BlockType::Transformer)
     throw ConfigError(fmt::format("{}: missing required field", r.field("ffn")));
-  if (r.has("norm")) c.norm = NormConfig::from_json(r.raw("norm"), r.field("norm"));
   r.finish();
   return c;
 }
@@ -260,8 +344,8 @@ BlockConfig BlockConfig::from_json(const Json& j, const std::string& path) {
 // ---- BackboneConfig ----
 
 void BackboneConfig::validate(const std::string& p) const {
-  check(type == BackboneType::Transformer,
-        fmt::format("{}: '{}' backbones are not implemented yet (only transformer)", f(p, "type"),
+  check(type == BackboneType::Transformer || type == BackboneType::Mamba,
+        fmt::format("{}: '{}' backbones are not implemented yet (transformer, mamba)", f(p, "type"),
                     to_string(type)));
   check(vocab_size > 0, fmt::format("{}: {} must be > 0", f(p, "vocab_size"), vocab_size));
   check(hidden_size > 0, fmt::format("{}: {} must be > 0", f(p, "hidden_size"), hidden_size));
@@ -269,11 +353,23 @@ void BackboneConfig::validate(const std::string& p) const {
   check(
       max_position_embeddings > 0,
       fmt::format("{}: {} must be > 0", f(p, "max_position_embeddings"), max_position_embeddings));
+  // Which blocks a backbone type stacks (its checkpoint names depend on it).
+  auto check_type = [&](const BlockConfig& b, const std::string& bp) {
+    BlockType want = type == BackboneType::Mamba ? BlockType::Mamba : BlockType::Transformer;
+    if (b.type == BlockType::Transformer || b.type == BlockType::Mamba) {
+      check(b.type == want, fmt::format("{}: '{}' blocks need a {} backbone ({} backbones stack "
+                                        "{} blocks)",
+                                        f(bp, "type"), to_string(b.type), to_string(b.type),
+                                        to_string(type), to_string(want)));
+    }
+  };
+  check_type(block, f(p, "block"));
   block.validate(hidden_size, f(p, "block"));
   for (auto& [i, b] : block_overrides) {
     std::string bp = fmt::format("{}.{}", f(p, "block_overrides"), i);
     check(i >= 0 && i < num_layers,
           fmt::format("{}: layer index {} out of range for num_layers {}", bp, i, num_layers));
+    check_type(b, bp);
     b.validate(hidden_size, bp);
   }
   final_norm.validate(f(p, "final_norm"));

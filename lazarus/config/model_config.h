@@ -103,13 +103,53 @@ struct NormConfig {
   bool operator==(const NormConfig&) const = default;
 };
 
-/// One block (pre-norm Transformer today).
+/// The selective state-space mixer of a Mamba block (Hugging Face MambaMixer): in_proj to
+/// 2 * intermediate, causal depthwise conv1d, x_proj to (time_step_rank, B, C), dt_proj + softplus,
+/// the selective scan with A = -exp(A_log) and the D skip, gating by act(z), out_proj.
+struct SSMConfig {
+  SSMType type = SSMType::Mamba;
+  /// N: state dimensions per channel.
+  int64_t state_size = 16;
+  /// Width of the causal depthwise convolution.
+  int64_t conv_kernel = 4;
+  /// intermediate_size = expand * hidden_size unless given.
+  int64_t expand = 2;
+  std::optional<int64_t> intermediate_size;
+  /// Rank of the dt projection; nullopt = "auto" = ceil(hidden_size / 16).
+  std::optional<int64_t> time_step_rank;
+  /// Bias on in_proj and out_proj.
+  bool use_bias = false;
+  bool use_conv_bias = true;
+  /// Applied after the conv and to the gate.
+  ActivationType activation = ActivationType::SiLU;
+
+  int64_t resolved_intermediate_size(int64_t hidden_size) const {
+    return intermediate_size ? *intermediate_size : expand * hidden_size;
+  }
+  int64_t resolved_time_step_rank(int64_t hidden_size) const {
+    return time_step_rank ? *time_step_rank : (hidden_size + 15) / 16;
+  }
+  void validate(int64_t hidden_size, const std::string& path = "ssm") const;
+  /// Parameters of one mixer of width `hidden_size`.
+  int64_t num_parameters(int64_t hidden_size) const;
+  Json to_json() const;
+  static SSMConfig from_json(const Json& j, const std::string& path = "ssm");
+  bool operator==(const SSMConfig&) const = default;
+};
+
+/// One block. `transformer`: pre-norm attention + FFN (uses attention, ffn, norm). `mamba`:
+/// pre-norm SSM mixer with a residual (uses ssm, norm, residual_in_fp32). The JSON form carries
+/// only the sections its type uses; a section of another type is an error.
 struct BlockConfig {
   BlockType type = BlockType::Transformer;
   AttentionConfig attention;
   FFNConfig ffn;
   NormConfig norm;
+  SSMConfig ssm;
+  /// Mamba: keep the residual stream in f32 when the model runs in bf16/f16 (HF's flag).
+  bool residual_in_fp32 = false;
 
+  /// Checks the sections this block type uses.
   void validate(int64_t hidden_size, const std::string& path = "block") const;
   /// Parameters of one block of width `hidden_size`.
   int64_t num_parameters(int64_t hidden_size) const;
@@ -118,6 +158,10 @@ struct BlockConfig {
   bool operator==(const BlockConfig&) const = default;
 };
 
+/// A stack of blocks between a token embedding and a final norm. `transformer`: every block is a
+/// transformer block (HF Llama names: model.embed_tokens, model.layers.N, model.norm). `mamba`:
+/// every block is a mamba block (HF Mamba names: backbone.embeddings, backbone.layers.N,
+/// backbone.norm_f).
 struct BackboneConfig {
   BackboneType type = BackboneType::Transformer;
   int64_t vocab_size = 0;

@@ -7,12 +7,14 @@
 
 #include "lazarus/core/error.h"
 #include "lazarus/families/llama/llama.h"
+#include "lazarus/families/mamba/mamba.h"
 
 namespace lazarus::families {
 
 const std::vector<FamilyInfo>& registered_families() {
   static const std::vector<FamilyInfo> kFamilies = {
       {"llama", {"llama", "mistral"}, {"LlamaForCausalLM", "MistralForCausalLM"}},
+      {"mamba", {"mamba"}, {"MambaForCausalLM"}},
   };
   return kFamilies;
 }
@@ -49,6 +51,8 @@ std::unique_ptr<models::CausalLM> build_causal_lm(const config::Json& j, DType d
   const FamilyInfo& f = family_for(j);
   if (f.name == "llama")
     return std::make_unique<LlamaForCausalLM>(LlamaConfig::from_json(j), dtype);
+  if (f.name == "mamba")
+    return std::make_unique<MambaForCausalLM>(MambaConfig::from_json(j), dtype);
   throw ConfigError(fmt::format("config.json: family '{}' has no builder", f.name));
 }
 

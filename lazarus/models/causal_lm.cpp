@@ -17,20 +17,28 @@ namespace lazarus::models {
 
 CausalLM::CausalLM(const config::ModelConfig& cfg, DType dtype) : cfg_(cfg) {
   cfg.validate();
-  model = register_module("model",
-                          std::make_shared<backbones::TransformerBackbone>(cfg.backbone, dtype));
-  Tensor* tie = cfg.head.tie_word_embeddings ? &model->embed_tokens->weight : nullptr;
+  backbone = register_module(backbones::checkpoint_prefix(cfg.backbone.type),
+                             backbones::make_backbone(cfg.backbone, dtype));
+  model = std::dynamic_pointer_cast<backbones::TransformerBackbone>(backbone);
+  Tensor* tie = cfg.head.tie_word_embeddings ? backbone->input_embedding_weight() : nullptr;
   lm_head = register_module(
       "lm_head", std::make_shared<heads::LMHead>(cfg.backbone.hidden_size, cfg.backbone.vocab_size,
                                                  cfg.head, tie, dtype));
 }
 
+Tensor CausalLM::to_head_dtype(const Tensor& h) const {
+  // A residual stream kept in f32 (Mamba's residual_in_fp32) meets bf16/f16 head weights, as in
+  // HF: the head reads the hidden states in its own dtype.
+  DType dt = lm_head->weight_matrix().dtype();
+  return h.dtype() == dt ? h : h.to(dt);
+}
+
 ModelOutput CausalLM::forward(const Tensor& input_ids, const Tensor& attention_mask,
                               const Tensor& labels, std::shared_ptr<components::Cache> cache,
                               bool output_hidden_states) {
-  auto bo = model->forward(input_ids, attention_mask, cache.get(), output_hidden_states);
+  auto bo = backbone->forward(input_ids, attention_mask, cache.get(), output_hidden_states);
   ModelOutput out;
-  out.logits = lm_head->forward(bo.last_hidden_state).logits;  // (B, T, V)
+  out.logits = lm_head->forward(to_head_dtype(bo.last_hidden_state)).logits;  // (B, T, V)
   if (labels.defined()) out.loss = losses::causal_lm_loss(out.logits, labels);
   out.hidden_states = std::move(bo.hidden_states);
   out.cache = std::move(cache);
@@ -73,9 +81,10 @@ Tensor CausalLM::generate(const Tensor& input_ids, const GenerateOptions& opts,
   Generator gen(opts.seed);
   Tensor step_ids = input_ids, step_mask = attention_mask;
   for (int64_t n = 0; n < opts.max_new_tokens; ++n) {
-    auto bo = model->forward(step_ids, step_mask, cache.get());
+    auto bo = backbone->forward(step_ids, step_mask, cache.get());
     Tensor last = bo.last_hidden_state.narrow(1, bo.last_hidden_state.size(1) - 1, 1);  // (B, 1, D)
-    Tensor logits = lm_head->forward(last).logits.reshape({B, -1}).to(DType::F32);      // (B, V)
+    Tensor logits =
+        lm_head->forward(to_head_dtype(last)).logits.reshape({B, -1}).to(DType::F32);  // (B, V)
     std::vector<int64_t> next(B);
     if (opts.temperature == 0) {
       next = argmax(logits, -1).to_vector<int64_t>();

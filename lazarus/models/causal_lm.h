@@ -1,10 +1,12 @@
-// CausalLM: a backbone plus an LM head ("model.*" and "lm_head.*" as in HF checkpoints), with the
-// shifted next-token loss, per-layer caches and a basic generate (greedy or temperature).
+// CausalLM: any backbone plus an LM head ("model.*" / "backbone.*" and "lm_head.*" as in HF
+// checkpoints), with the shifted next-token loss, per-layer caches and a basic generate (greedy or
+// temperature).
 #pragma once
 
 #include <memory>
 #include <vector>
 
+#include "lazarus/backbones/backbone.h"
 #include "lazarus/backbones/transformer_backbone.h"
 #include "lazarus/heads/lm_head.h"
 
@@ -42,9 +44,10 @@ class CausalLM : public nn::Module {
                       std::shared_ptr<components::Cache> cache = nullptr,
                       bool output_hidden_states = false);
 
-  /// A fresh cache for `batch` rows (max_length 0 = max_position_embeddings).
+  /// A fresh cache for `batch` rows: one state per layer of the kind its block needs (KV for
+  /// attention, conv + SSM state for Mamba); max_length 0 = max_position_embeddings.
   std::shared_ptr<components::Cache> make_cache(int64_t batch, int64_t max_length = 0) const {
-    return model->make_cache(batch, max_length);
+    return backbone->make_cache(batch, max_length);
   }
 
   /// Appends up to max_new_tokens tokens to each row of input_ids (B, T) (left-pad rows of
@@ -57,10 +60,15 @@ class CausalLM : public nn::Module {
 
   const config::ModelConfig& config() const { return cfg_; }
 
+  /// The backbone, whatever its type; registered as "model" (transformer) or "backbone" (mamba),
+  /// the names HF checkpoints use.
+  std::shared_ptr<backbones::Backbone> backbone;
+  /// The same backbone when it is a TransformerBackbone (typed access to its layers), else null.
   std::shared_ptr<backbones::TransformerBackbone> model;
   std::shared_ptr<heads::LMHead> lm_head;
 
  private:
+  Tensor to_head_dtype(const Tensor& h) const;
   config::ModelConfig cfg_;
 };
 

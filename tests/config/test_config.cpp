@@ -121,8 +121,10 @@ TEST(ModelConfig, ValidationNamesFieldAndValue) {
         m.backbone.block_overrides[1].attention.num_key_value_heads = 5;
       },
       {"backbone.block_overrides.1.attention.num_key_value_heads", "5"});
+  bad([](ModelConfig& m) { m.backbone.block.type = BlockType::Recurrent; },
+      {"block.type", "recurrent", "not implemented"});
   bad([](ModelConfig& m) { m.backbone.block.type = BlockType::Mamba; },
-      {"block.type", "mamba", "not implemented"});
+      {"backbone.block.type", "'mamba' blocks need a mamba backbone"});
   bad(
       [](ModelConfig& m) {
         m.head.tie_word_embeddings = true;

@@ -16,6 +16,7 @@
 #include "lazarus/families/llama/llama.h"
 #include "lazarus/tensor/ops.h"
 #include "lazarus/tensor/random.h"
+#include "parity_writer.h"
 
 using namespace lazarus;
 using lazarus::families::LlamaConfig;
@@ -23,40 +24,6 @@ using lazarus::families::LlamaForCausalLM;
 namespace fs = std::filesystem;
 
 namespace {
-
-// Raw little-endian tensors in one file, described by a JSON manifest.
-class TensorWriter {
- public:
-  explicit TensorWriter(const fs::path& dir)
-      : dir_(dir), out_(dir / "tensors.bin", std::ios::binary) {}
-  void add(const std::string& name, const Tensor& t) {
-    bool is_int = t.dtype() == DType::I64 || t.dtype() == DType::I32;
-    std::string bytes;
-    if (is_int) {
-      auto v = t.contiguous().to_vector<int64_t>();
-      bytes.assign(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(int64_t));
-    } else {
-      auto v = t.to(DType::F32).contiguous().to_vector<float>();
-      bytes.assign(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(float));
-    }
-    manifest_[name] = {{"dtype", is_int ? "i64" : "f32"},
-                       {"shape", t.shape()},
-                       {"offset", offset_},
-                       {"nbytes", bytes.size()}};
-    out_.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    offset_ += bytes.size();
-  }
-  void finish() {
-    out_.close();
-    std::ofstream(dir_ / "manifest.json") << manifest_.dump(1);
-  }
-
- private:
-  fs::path dir_;
-  std::ofstream out_;
-  nlohmann::json manifest_ = nlohmann::json::object();
-  size_t offset_ = 0;
-};
 
 struct Case {
   std::string name;
@@ -99,7 +66,7 @@ void run_case(const fs::path& root, const Case& c) {
       model.forward(ids, c.left_pad_row1 ? attention_mask : Tensor(), label_t, nullptr, true);
   out.loss.backward();
 
-  TensorWriter w(dir);
+  parity::TensorWriter w(dir);
   for (auto& [name, p] : model.named_parameters()) w.add("param." + name, *p);
   w.add("input_ids", ids);
   w.add("attention_mask", attention_mask);

@@ -1,0 +1,71 @@
+// Backbone helpers and factory (see backbone.h).
+#include "lazarus/backbones/backbone.h"
+
+#include <fmt/format.h>
+
+#include "lazarus/backbones/mamba_backbone.h"
+#include "lazarus/backbones/transformer_backbone.h"
+#include "lazarus/core/error.h"
+#include "lazarus/tensor/ops.h"
+
+namespace lazarus::backbones {
+
+Backbone::Masks Backbone::resolve_masks(const char* who, const Tensor& input_ids,
+                                        const Tensor& attention_mask,
+                                        const components::Cache* cache, size_t num_layers) const {
+  if (input_ids.dim() != 2) {
+    throw ShapeError(
+        fmt::format("[{}] input_ids must be (B, T), got {}", who, shape_str(input_ids.shape())));
+  }
+  const int64_t B = input_ids.size(0), T = input_ids.size(1);
+  const int64_t past = cache ? cache->length() : 0, Tk = past + T;
+  if (cache && cache->batch() != B) {
+    throw ShapeError(
+        fmt::format("[{}] cache holds batch {}, input_ids has {}", who, cache->batch(), B));
+  }
+  if (cache && cache->num_layers() != num_layers) {
+    throw ShapeError(
+        fmt::format("[{}] cache has {} layers, model {}", who, cache->num_layers(), num_layers));
+  }
+  Masks m;
+  if (attention_mask.defined()) {
+    if (attention_mask.dim() != 2 || attention_mask.size(0) != B ||
+        (attention_mask.size(1) != T && attention_mask.size(1) != Tk)) {
+      throw ShapeError(fmt::format(
+          "[{}] attention_mask {} must be (B, T) = ({}, {}) or (B, past + T) = ({}, {})", who,
+          shape_str(attention_mask.shape()), B, T, B, Tk));
+    }
+    Tensor a = attention_mask.to(DType::I64);
+    if (a.size(1) == Tk) {
+      m.full = a;
+      m.fresh = a.narrow(1, past, T);
+    } else {
+      m.fresh = a;
+      Tensor prev = cache && cache->attention_mask().defined() ? cache->attention_mask()
+                                                               : ones({B, past}, DType::I64);
+      m.full = past ? cat({prev, a}, 1) : a;
+    }
+  } else if (cache && cache->attention_mask().defined()) {
+    m.full = cat({cache->attention_mask(), ones({B, T}, DType::I64)}, 1);
+  }
+  return m;
+}
+
+std::shared_ptr<Backbone> make_backbone(const config::BackboneConfig& cfg, DType dtype) {
+  switch (cfg.type) {
+    case config::BackboneType::Transformer:
+      return std::make_shared<TransformerBackbone>(cfg, dtype);
+    case config::BackboneType::Mamba:
+      return std::make_shared<MambaBackbone>(cfg, dtype);
+    default:
+      cfg.validate("backbone");  // names the unsupported type
+      throw ConfigError(
+          fmt::format("backbone.type: '{}' has no builder", config::to_string(cfg.type)));
+  }
+}
+
+const char* checkpoint_prefix(config::BackboneType type) {
+  return type == config::BackboneType::Mamba ? "backbone" : "model";
+}
+
+}  // namespace lazarus::backbones

@@ -1,0 +1,37 @@
+// The block interface every layer type implements (transformer, mamba, ...), so a backbone can
+// stack any mix of them and give each its own kind of per-layer cache.
+#pragma once
+
+#include <memory>
+
+#include "lazarus/components/attention.h"
+#include "lazarus/config/model_config.h"
+#include "lazarus/nn/module.h"
+
+namespace lazarus::blocks {
+
+/// What one block returns.
+struct BlockOutput {
+  Tensor hidden_states;  // (B, T, D)
+};
+
+/// What every layer of one forward call shares.
+struct BlockContext {
+  /// Positions and the additive key-padding mask (attention layers).
+  components::AttentionContext attention;
+  /// (B, T) 1 = keep / 0 = padding for the new tokens, or undefined (all kept) (SSM layers).
+  Tensor token_mask;
+};
+
+class Block : public nn::Module {
+ public:
+  /// x (B, T, D) -> BlockOutput{(B, T, D)}. `cache` is this layer's state (the kind make_cache
+  /// returns) or null. Throws Error when handed another kind of cache.
+  virtual BlockOutput forward_block(const Tensor& x, const BlockContext& ctx,
+                                    components::LayerCache* cache) const = 0;
+  /// The per-layer state this block keeps between calls (KV cache, SSM state, ...).
+  virtual std::shared_ptr<components::LayerCache> make_cache(int64_t max_length) const = 0;
+  virtual config::BlockType type() const = 0;
+};
+
+}  // namespace lazarus::blocks
