@@ -64,10 +64,12 @@ std::string describe_block(const config::BlockConfig& b, int64_t hidden) {
 void print_model(const std::string& title, const config::ModelConfig& m) {
   const auto& bb = m.backbone;
   std::printf("%s\n", title.c_str());
-  std::printf("backbone   %s: %lld layers, hidden %lld, vocab %lld, max positions %lld\n",
+  std::string positions = bb.type == config::BackboneType::Mamba
+                              ? std::string(" (recurrent state: no position limit)")
+                              : fmt::format(", max positions {}", bb.max_position_embeddings);
+  std::printf("backbone   %s: %lld layers, hidden %lld, vocab %lld%s\n",
               std::string(config::to_string(bb.type)).c_str(), (long long)bb.num_layers,
-              (long long)bb.hidden_size, (long long)bb.vocab_size,
-              (long long)bb.max_position_embeddings);
+              (long long)bb.hidden_size, (long long)bb.vocab_size, positions.c_str());
   // Consecutive layers with the same block print as one range.
   for (int64_t l = 0; l < bb.num_layers;) {
     int64_t e = l;
