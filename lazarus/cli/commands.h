@@ -14,4 +14,7 @@ void register_info_command(CLI::App& app);
 /// `lazarus demo`: fit a tiny model with autograd and print the loss falling (cmd_demo.cpp).
 void register_demo_command(CLI::App& app);
 
+/// `lazarus train`: a causal LM from scratch on text files (cmd_train.cpp).
+void register_train_command(CLI::App& app);
+
 }  // namespace lazarus::cli

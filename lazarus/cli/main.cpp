@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   lazarus::cli::register_chat_template_command(app);
   lazarus::cli::register_info_command(app);
   lazarus::cli::register_demo_command(app);
+  lazarus::cli::register_train_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
