@@ -17,6 +17,7 @@
 #include "lazarus/config/model_config.h"
 #include "lazarus/core/error.h"
 #include "lazarus/families/llama/llama.h"
+#include "lazarus/families/registry.h"
 #include "lazarus/io/safetensors.h"
 #include "lazarus/tensor/backend.h"
 #include "lazarus/tensor/random.h"
@@ -107,6 +108,11 @@ BuiltModel build_model(const TrainOpts& o) {
     b.model->init_weights(0.02, o.seed);
     b.config_json = m.to_json();
     b.description = fmt::format("{} (Lazarus model config)", path);
+  } else if (families::family_for(j).name != "llama") {
+    // Other families (Mamba, ...) through the registry, with their own initialisation.
+    b.model = std::shared_ptr<models::CausalLM>(families::build_causal_lm(j).release());
+    b.config_json = j;
+    b.description = fmt::format("{} ({})", path, families::family_for(j).name);
   } else {
     auto l = families::LlamaConfig::from_json(j, path);
     b.model = std::make_shared<families::LlamaForCausalLM>(l, DType::F32, o.seed);
@@ -181,7 +187,7 @@ void run_train(CLI::App* cmd, TrainOpts& o) {
   models::CausalLM& model = *bm.model;
   const int64_t V = model.config().backbone.vocab_size;
   const int64_t max_pos = model.config().backbone.max_position_embeddings;
-  if (o.seq_len > max_pos) {
+  if (model.config().backbone.type == config::BackboneType::Transformer && o.seq_len > max_pos) {
     throw ConfigError(
         fmt::format("[train] --seq-len {} is longer than the model's max_position_embeddings {}",
                     o.seq_len, max_pos));
