@@ -1,16 +1,62 @@
-// The result of encoding one text: token ids, their strings, and which were added as special.
+// The result of encoding one text or a pair of texts, and the batch-shaping operations HF
+// tokenizers applies to it: truncation (with stride and overflowing parts) and padding.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
 namespace lazarus::tokenizers {
 
+enum class Direction { Left, Right };
+
+/// Truncation as in tokenizer.json's "truncation" (HF TruncationParams).
+struct TruncationParams {
+  enum class Strategy { LongestFirst, OnlyFirst, OnlySecond };
+  std::size_t max_length = 512;
+  std::size_t stride = 0;  // tokens repeated between consecutive overflowing parts (< max_length)
+  Strategy strategy = Strategy::LongestFirst;
+  Direction direction = Direction::Right;
+};
+
+/// Padding as in tokenizer.json's "padding" (HF PaddingParams).
+struct PaddingParams {
+  std::optional<std::size_t> length;  // Fixed(length); nullopt: the longest in the batch
+  Direction direction = Direction::Right;
+  std::optional<std::size_t> pad_to_multiple_of;
+  std::uint32_t pad_id = 0;
+  std::uint32_t pad_type_id = 0;
+  std::string pad_token = "[PAD]";
+};
+
 struct Encoding {
   std::vector<std::uint32_t> ids;
   std::vector<std::string> tokens;                // same length as ids
   std::vector<std::uint8_t> special_tokens_mask;  // 1 where the post-processor added the token
+  std::vector<std::uint32_t> type_ids;            // 0 for the first sequence, 1 for the second
+  std::vector<std::uint8_t> attention_mask;       // 0 on padding
+  /// The parts cut off by truncation, each shaped like this encoding (HF's `overflowing`).
+  std::vector<Encoding> overflowing;
+
+  std::size_t size() const { return ids.size(); }
+  /// A raw encoding (type `type_id`, attention 1, no special tokens) of ids and token strings.
+  static Encoding from_tokens(std::vector<std::uint32_t> ids, std::vector<std::string> tokens,
+                              std::uint32_t type_id);
+  /// Appends `other` (HF Encoding::merge_with: overflowing parts combine pairwise).
+  void merge_with(const Encoding& other);
+  /// HF Encoding::truncate: keeps `max_len` tokens, the rest becomes overflowing parts of
+  /// `max_len` tokens overlapping by `stride`. Throws EncodeError when stride >= max_len > 0.
+  void truncate(std::size_t max_len, std::size_t stride, Direction direction);
+  /// HF Encoding::pad: pads this encoding and its overflowing parts to `length`.
+  void pad(std::size_t length, const PaddingParams& p);
 };
+
+/// HF's truncate_encodings for one sequence or a pair (`pair` may be null).
+void truncate_encodings(Encoding& a, Encoding* pair, const TruncationParams& p);
+/// HF's pad_encodings: to the fixed length or the longest, rounded up to pad_to_multiple_of.
+void pad_encodings(std::span<Encoding> encodings, const PaddingParams& p);
 
 }  // namespace lazarus::tokenizers

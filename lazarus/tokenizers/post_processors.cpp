@@ -1,11 +1,12 @@
-// Post-processor implementations (see post_processors.h). Only the single-sequence templates are
-// applied; offsets are not tracked, so ByteLevel's trim_offsets has nothing to do.
+// Post-processor implementations (see post_processors.h), following HF tokenizers'
+// processors/*.rs. Offsets are not tracked, so ByteLevel's trim_offsets has nothing to do.
 #include "lazarus/tokenizers/post_processors.h"
 
 #include <map>
 #include <vector>
 
 #include "lazarus/tokenizers/models/model.h"
+#include "lazarus/tokenizers/tokenizer.h"
 
 namespace lazarus::tokenizers {
 
@@ -16,58 +17,87 @@ struct Special {
   std::vector<std::string> tokens;
 };
 
-// A template: the input sequence ("A"), or a run of special tokens.
+// A template piece: sequence A or B, or a run of special tokens, with its type id. `type_id` < 0
+// keeps the sequence's own type ids (Bert/Roberta processing).
 struct TemplatePiece {
-  bool is_sequence = false;
+  int sequence = -1;  // 0 = A, 1 = B, -1 = special tokens
+  int type_id = 0;
   Special special;
 };
 
-void insert_special(std::vector<TemplatePiece>& pieces, bool front, Special s) {
+TemplatePiece special_piece(Special s, int type_id) {
   TemplatePiece p;
   p.special = std::move(s);
-  if (front)
-    pieces.insert(pieces.begin(), std::move(p));
-  else
-    pieces.push_back(std::move(p));
+  p.type_id = type_id;
+  return p;
+}
+
+TemplatePiece sequence_piece(int seq, int type_id) {
+  TemplatePiece p;
+  p.sequence = seq;
+  p.type_id = type_id;
+  return p;
 }
 
 class TemplateProc final : public PostProcessor {
  public:
-  explicit TemplateProc(std::vector<TemplatePiece> pieces) : pieces_(std::move(pieces)) {}
-  void process(Encoding& enc) const override {
-    Encoding out;
-    for (const auto& p : pieces_) {
-      if (p.is_sequence) {
-        out.ids.insert(out.ids.end(), enc.ids.begin(), enc.ids.end());
-        out.tokens.insert(out.tokens.end(), std::make_move_iterator(enc.tokens.begin()),
-                          std::make_move_iterator(enc.tokens.end()));
-        out.special_tokens_mask.insert(out.special_tokens_mask.end(),
-                                       enc.special_tokens_mask.begin(),
-                                       enc.special_tokens_mask.end());
-      } else {
-        out.ids.insert(out.ids.end(), p.special.ids.begin(), p.special.ids.end());
-        out.tokens.insert(out.tokens.end(), p.special.tokens.begin(), p.special.tokens.end());
-        out.special_tokens_mask.insert(out.special_tokens_mask.end(), p.special.ids.size(), 1);
+  // `keep_without_special`: Bert/Roberta return the sequences untouched without special tokens.
+  TemplateProc(std::vector<TemplatePiece> single, std::vector<TemplatePiece> pair, bool has_pair,
+               bool keep_without_special = false)
+      : single_(std::move(single)),
+        pair_(std::move(pair)),
+        has_pair_(has_pair),
+        keep_(keep_without_special) {}
+
+  void process_encodings(std::vector<Encoding>& encs, bool add_special) const override {
+    if (!add_special && keep_) return;
+    if (encs.size() == 2 && !has_pair_)
+      throw EncodeError("[encode] the post-processor has no template for a pair of sequences");
+    const auto& pieces = encs.size() == 2 ? pair_ : single_;
+    std::vector<Encoding> out;
+    for (const auto& p : pieces) {
+      if (p.sequence >= 0) {
+        Encoding& e = encs[static_cast<std::size_t>(p.sequence)];
+        if (p.type_id >= 0) e.type_ids.assign(e.ids.size(), static_cast<std::uint32_t>(p.type_id));
+        out.push_back(e);
+      } else if (add_special) {
+        Encoding s = Encoding::from_tokens(p.special.ids, p.special.tokens,
+                                           static_cast<std::uint32_t>(std::max(p.type_id, 0)));
+        s.special_tokens_mask.assign(s.ids.size(), 1);
+        out.push_back(std::move(s));
       }
     }
-    enc = std::move(out);
+    encs = std::move(out);
+  }
+
+  std::size_t added_tokens(bool is_pair) const override {
+    std::size_t n = 0;
+    for (const auto& p : is_pair ? pair_ : single_) n += p.special.ids.size();
+    return n;
   }
 
  private:
-  std::vector<TemplatePiece> pieces_;
+  std::vector<TemplatePiece> single_, pair_;
+  bool has_pair_, keep_;
 };
 
 class NoOpProc final : public PostProcessor {
  public:
-  void process(Encoding&) const override {}
+  void process_encodings(std::vector<Encoding>&, bool) const override {}
+  std::size_t added_tokens(bool) const override { return 0; }
 };
 
 class SequenceProc final : public PostProcessor {
  public:
   explicit SequenceProc(std::vector<std::unique_ptr<PostProcessor>> parts)
       : parts_(std::move(parts)) {}
-  void process(Encoding& enc) const override {
-    for (const auto& p : parts_) p->process(enc);
+  void process_encodings(std::vector<Encoding>& encs, bool add_special) const override {
+    for (const auto& p : parts_) p->process_encodings(encs, add_special);
+  }
+  std::size_t added_tokens(bool is_pair) const override {
+    std::size_t n = 0;
+    for (const auto& p : parts_) n += p->added_tokens(is_pair);
+    return n;
   }
 
  private:
@@ -109,31 +139,42 @@ std::unique_ptr<PostProcessor> make_template(const Json& j, const JsonPath& at) 
       specials[it.key()] = std::move(s);
     }
   }
-  const Json& single = require_array(j, "single", at);
-  std::vector<TemplatePiece> pieces;
-  for (std::size_t i = 0; i < single.size(); ++i) {
-    const JsonPath here = (at / "single")[i];
-    const Json& e = single[i];
-    if (const Json* seq = optional_field(e, "Sequence")) {
-      const std::string id = get_string(*seq, "id", here / "Sequence");
-      if (id != "A")
-        (here / "Sequence" / "id")
-            .fail("single template may only use sequence A, got '" + id + "'");
-      TemplatePiece p;
-      p.is_sequence = true;
-      pieces.push_back(std::move(p));
-    } else if (const Json* sp = optional_field(e, "SpecialToken")) {
-      const std::string id = get_string(*sp, "id", here / "SpecialToken");
-      auto it = specials.find(id);
-      if (it == specials.end()) {
-        (here / "SpecialToken" / "id").fail("'" + id + "' missing from special_tokens");
+  auto read_template = [&](const char* key) {
+    const Json& arr = require_array(j, key, at);
+    std::vector<TemplatePiece> pieces;
+    for (std::size_t i = 0; i < arr.size(); ++i) {
+      const JsonPath here = (at / key)[i];
+      const Json& e = arr[i];
+      if (const Json* seq = optional_field(e, "Sequence")) {
+        const std::string id = get_string(*seq, "id", here / "Sequence");
+        if (id != "A" && (id != "B" || std::string_view(key) == "single")) {
+          (here / "Sequence" / "id")
+              .fail("expected " + std::string(std::string_view(key) == "single" ? "A" : "A or B") +
+                    ", got '" + id + "'");
+        }
+        const std::int64_t type = get_int(*seq, "type_id", here / "Sequence", 0);
+        if (type < 0 || type > 255) (here / "Sequence" / "type_id").fail("out of range");
+        pieces.push_back(sequence_piece(id == "A" ? 0 : 1, static_cast<int>(type)));
+      } else if (const Json* sp = optional_field(e, "SpecialToken")) {
+        const std::string id = get_string(*sp, "id", here / "SpecialToken");
+        auto it = specials.find(id);
+        if (it == specials.end()) {
+          (here / "SpecialToken" / "id").fail("'" + id + "' missing from special_tokens");
+        }
+        const std::int64_t type = get_int(*sp, "type_id", here / "SpecialToken", 0);
+        if (type < 0 || type > 255) (here / "SpecialToken" / "type_id").fail("out of range");
+        pieces.push_back(special_piece(it->second, static_cast<int>(type)));
+      } else {
+        here.fail("expected {\"Sequence\": ...} or {\"SpecialToken\": ...}, got " +
+                  json_preview(e));
       }
-      insert_special(pieces, false, it->second);
-    } else {
-      here.fail("expected {\"Sequence\": ...} or {\"SpecialToken\": ...}, got " + json_preview(e));
     }
-  }
-  return std::make_unique<TemplateProc>(std::move(pieces));
+    return pieces;
+  };
+  auto single = read_template("single");
+  const bool has_pair = optional_field(j, "pair") != nullptr;
+  auto pair = has_pair ? read_template("pair") : std::vector<TemplatePiece>{};
+  return std::make_unique<TemplateProc>(std::move(single), std::move(pair), has_pair);
 }
 
 }  // namespace
@@ -143,12 +184,19 @@ std::unique_ptr<PostProcessor> make_post_processor(const Json& j, const JsonPath
   if (type == "TemplateProcessing") return make_template(j, at);
   if (type == "ByteLevel") return std::make_unique<NoOpProc>();
   if (type == "BertProcessing" || type == "RobertaProcessing") {
-    // Single sequence: cls A sep (both layouts agree for one sequence).
-    std::vector<TemplatePiece> pieces(1);
-    pieces[0].is_sequence = true;
-    insert_special(pieces, true, read_pair(j, "cls", at));
-    insert_special(pieces, false, read_pair(j, "sep", at));
-    return std::make_unique<TemplateProc>(std::move(pieces));
+    // Bert: [CLS] A [SEP] / [CLS] A [SEP] B [SEP], the sequences keeping their type ids (0 for A,
+    // 1 for B) and untouched without special tokens; the second [SEP] has type 1.
+    // Roberta: <s> A </s> / <s> A </s> </s> B </s>, every type id 0 (with or without specials).
+    const Special cls = read_pair(j, "cls", at), sep = read_pair(j, "sep", at);
+    const bool bert = type == "BertProcessing";
+    const int seq_type = bert ? -1 : 0;
+    std::vector<TemplatePiece> single{special_piece(cls, 0), sequence_piece(0, seq_type),
+                                      special_piece(sep, 0)};
+    std::vector<TemplatePiece> pair = single;
+    if (!bert) pair.push_back(special_piece(sep, 0));
+    pair.push_back(sequence_piece(1, seq_type));
+    pair.push_back(special_piece(sep, bert ? 1 : 0));
+    return std::make_unique<TemplateProc>(std::move(single), std::move(pair), true, bert);
   }
   if (type == "Sequence") {
     const Json& arr = require_array(j, "processors", at);
@@ -159,6 +207,14 @@ std::unique_ptr<PostProcessor> make_post_processor(const Json& j, const JsonPath
     return std::make_unique<SequenceProc>(std::move(parts));
   }
   (at / "type").fail("unsupported post_processor type '" + type + "'");
+}
+
+Encoding post_process(const PostProcessor* pp, std::vector<Encoding> encs, bool add_special) {
+  if (pp) pp->process_encodings(encs, add_special);
+  if (encs.size() == 1) return std::move(encs[0]);
+  Encoding out;
+  for (const Encoding& e : encs) out.merge_with(e);
+  return out;
 }
 
 }  // namespace lazarus::tokenizers

@@ -14,6 +14,61 @@
 
 namespace lazarus::tokenizers {
 
+namespace {
+
+Direction read_direction(const Json& j, const JsonPath& at) {
+  const std::string d = get_opt_string(j, "direction", at).value_or("Right");
+  if (d == "Right" || d == "right") return Direction::Right;
+  if (d == "Left" || d == "left") return Direction::Left;
+  (at / "direction").fail("expected \"Left\" or \"Right\", got '" + d + "'");
+}
+
+std::size_t read_size(const Json& j, std::string_view key, const JsonPath& at, std::int64_t def) {
+  const std::int64_t v = get_int(j, key, at, def);
+  if (v < 0 || v > (std::int64_t{1} << 40)) (at / key).fail("out of range: " + std::to_string(v));
+  return static_cast<std::size_t>(v);
+}
+
+TruncationParams read_truncation(const Json& j, const JsonPath& at) {
+  TruncationParams t;
+  t.max_length = read_size(j, "max_length", at, 512);
+  t.stride = read_size(j, "stride", at, 0);
+  if (t.max_length > 0 && t.stride >= t.max_length)
+    (at / "stride").fail("must be smaller than max_length (" + std::to_string(t.max_length) + ")");
+  const std::string s = get_opt_string(j, "strategy", at).value_or("LongestFirst");
+  if (s == "LongestFirst")
+    t.strategy = TruncationParams::Strategy::LongestFirst;
+  else if (s == "OnlyFirst")
+    t.strategy = TruncationParams::Strategy::OnlyFirst;
+  else if (s == "OnlySecond")
+    t.strategy = TruncationParams::Strategy::OnlySecond;
+  else
+    (at / "strategy").fail("expected LongestFirst, OnlyFirst or OnlySecond, got '" + s + "'");
+  t.direction = read_direction(j, at);
+  return t;
+}
+
+PaddingParams read_padding(const Json& j, const JsonPath& at) {
+  PaddingParams p;
+  if (const Json* s = optional_field(j, "strategy")) {
+    if (s->is_object() && s->contains("Fixed")) {
+      p.length = read_size(*s, "Fixed", at / "strategy", 0);
+    } else if (!(s->is_string() && *s == "BatchLongest")) {
+      (at / "strategy")
+          .fail("expected \"BatchLongest\" or {\"Fixed\": N}, got " + json_preview(*s));
+    }
+  }
+  p.direction = read_direction(j, at);
+  if (optional_field(j, "pad_to_multiple_of"))
+    p.pad_to_multiple_of = read_size(j, "pad_to_multiple_of", at, 0);
+  p.pad_id = static_cast<std::uint32_t>(read_size(j, "pad_id", at, 0));
+  p.pad_type_id = static_cast<std::uint32_t>(read_size(j, "pad_type_id", at, 0));
+  p.pad_token = get_opt_string(j, "pad_token", at).value_or("[PAD]");
+  return p;
+}
+
+}  // namespace
+
 Tokenizer Tokenizer::from_json(std::string_view text, const std::string& name) {
   return Tokenizer(Impl::build(parse_json_bounded(text, name), name));
 }
@@ -23,9 +78,10 @@ std::shared_ptr<Tokenizer::Impl> Tokenizer::Impl::build(const Json& root, const 
   impl->file = name;
   const JsonPath at{&impl->file, ""};
   if (!root.is_object()) at.fail("expected a JSON object, got " + json_preview(root));
-  if (const Json* v = optional_field(root, "truncation")) {
-    (void)v;  // truncation/padding are batch-shaping options; encode() returns full sequences
-  }
+  if (const Json* t = optional_field(root, "truncation"))
+    impl->truncation = read_truncation(*t, at / "truncation");
+  if (const Json* p = optional_field(root, "padding"))
+    impl->padding = read_padding(*p, at / "padding");
   if (const Json* n = optional_field(root, "normalizer")) {
     impl->normalizer = make_normalizer(*n, at / "normalizer");
   }
@@ -46,8 +102,7 @@ std::shared_ptr<Tokenizer::Impl> Tokenizer::Impl::build(const Json& root, const 
   return impl;
 }
 
-void Tokenizer::Impl::encode(std::string_view text, bool add_special,
-                             std::vector<std::uint32_t>& ids,
+void Tokenizer::Impl::encode(std::string_view text, std::vector<std::uint32_t>& ids,
                              std::vector<std::string>* tokens) const {
   if (const auto bad = unicode::find_invalid(text); bad != std::string_view::npos) {
     throw EncodeError("[tokenize] input is not valid UTF-8 (byte " + std::to_string(bad) + " = 0x" +
@@ -88,61 +143,117 @@ void Tokenizer::Impl::encode(std::string_view text, bool add_special,
       }
     }
   }
-  if (add_special && post_processor) {
-    Encoding enc;
-    enc.ids = std::move(ids);
-    if (tokens)
-      enc.tokens = std::move(*tokens);
-    else
-      enc.tokens.resize(enc.ids.size());
-    enc.special_tokens_mask.assign(enc.ids.size(), 0);
-    post_processor->process(enc);
-    ids = std::move(enc.ids);
-    if (tokens) *tokens = std::move(enc.tokens);
+}
+
+Tokenizer::Tokenizer(std::shared_ptr<const Impl> impl)
+    : impl_(std::move(impl)), truncation_(impl_->truncation), padding_(impl_->padding) {}
+
+// HF TokenizerImpl::encode + post_process: raw encodings (type 0 for A, 1 for B), truncation
+// (leaving room for the special tokens), post-processing, padding.
+Encoding Tokenizer::encode_impl(std::string_view text, const std::string_view* pair,
+                                bool add_special_tokens) const {
+  std::vector<Encoding> encs;
+  for (int k = 0; k < (pair ? 2 : 1); ++k) {
+    std::vector<std::uint32_t> ids;
+    std::vector<std::string> tokens;
+    impl_->encode(k == 0 ? text : *pair, ids, &tokens);
+    encs.push_back(
+        Encoding::from_tokens(std::move(ids), std::move(tokens), static_cast<std::uint32_t>(k)));
   }
+  if (truncation_) {
+    TruncationParams t = *truncation_;
+    const std::size_t added =
+        impl_->post_processor ? impl_->post_processor->added_tokens(pair != nullptr) : 0;
+    if (add_special_tokens && added > 0) {
+      if (t.max_length < added) {
+        throw EncodeError("[encode] truncation max_length " + std::to_string(t.max_length) +
+                          " is smaller than the " + std::to_string(added) +
+                          " special tokens the post-processor adds");
+      }
+      t.max_length -= added;
+    }
+    truncate_encodings(encs[0], pair ? &encs[1] : nullptr, t);
+  }
+  Encoding out = post_process(impl_->post_processor.get(), std::move(encs), add_special_tokens);
+  if (padding_) pad_encodings(std::span<Encoding>(&out, 1), *padding_);
+  return out;
 }
 
 Encoding Tokenizer::encode(std::string_view text, bool add_special_tokens) const {
-  Encoding enc;
-  impl_->encode(text, false, enc.ids, &enc.tokens);
-  enc.special_tokens_mask.assign(enc.ids.size(), 0);
-  if (add_special_tokens && impl_->post_processor) impl_->post_processor->process(enc);
-  return enc;
+  return encode_impl(text, nullptr, add_special_tokens);
+}
+
+Encoding Tokenizer::encode_pair(std::string_view text, std::string_view pair,
+                                bool add_special_tokens) const {
+  return encode_impl(text, &pair, add_special_tokens);
 }
 
 std::vector<std::uint32_t> Tokenizer::encode_ids(std::string_view text,
                                                  bool add_special_tokens) const {
+  if (truncation_ || padding_ || (add_special_tokens && impl_->post_processor))
+    return encode(text, add_special_tokens).ids;
   std::vector<std::uint32_t> ids;
-  impl_->encode(text, add_special_tokens, ids, nullptr);
+  impl_->encode(text, ids, nullptr);
   return ids;
+}
+
+void Tokenizer::set_truncation(std::optional<TruncationParams> params) {
+  if (params && params->max_length > 0 && params->stride >= params->max_length) {
+    throw ConfigError("[truncation] stride (" + std::to_string(params->stride) +
+                      ") must be smaller than max_length (" + std::to_string(params->max_length) +
+                      ")");
+  }
+  truncation_ = std::move(params);
+}
+
+void Tokenizer::set_padding(std::optional<PaddingParams> params) { padding_ = std::move(params); }
+
+template <class Input>
+std::vector<Encoding> Tokenizer::batch(const std::vector<Input>& inputs, bool add_special_tokens,
+                                       unsigned n_threads) const {
+  std::vector<Encoding> out(inputs.size());
+  auto one = [&](std::size_t i) {
+    if constexpr (std::is_same_v<Input, std::string>) {
+      out[i] = encode(inputs[i], add_special_tokens);
+    } else {
+      out[i] = encode_pair(inputs[i].first, inputs[i].second, add_special_tokens);
+    }
+  };
+  if (n_threads == 0) n_threads = std::max(1u, std::thread::hardware_concurrency());
+  n_threads = static_cast<unsigned>(std::min<std::size_t>(n_threads, inputs.size()));
+  if (n_threads <= 1) {
+    for (std::size_t i = 0; i < inputs.size(); ++i) one(i);
+  } else {
+    std::atomic<std::size_t> next{0};
+    std::exception_ptr error;
+    std::atomic<bool> failed{false};
+    auto work = [&] {
+      for (std::size_t i; !failed && (i = next++) < inputs.size();) {
+        try {
+          one(i);
+        } catch (...) {
+          if (!failed.exchange(true)) error = std::current_exception();
+        }
+      }
+    };
+    std::vector<std::thread> pool;
+    for (unsigned t = 0; t < n_threads; ++t) pool.emplace_back(work);
+    for (auto& t : pool) t.join();
+    if (error) std::rethrow_exception(error);
+  }
+  if (padding_) pad_encodings(out, *padding_);
+  return out;
 }
 
 std::vector<Encoding> Tokenizer::encode_batch(const std::vector<std::string>& texts,
                                               bool add_special_tokens, unsigned n_threads) const {
-  std::vector<Encoding> out(texts.size());
-  if (n_threads == 0) n_threads = std::max(1u, std::thread::hardware_concurrency());
-  n_threads = static_cast<unsigned>(std::min<std::size_t>(n_threads, texts.size()));
-  if (n_threads <= 1) {
-    for (std::size_t i = 0; i < texts.size(); ++i) out[i] = encode(texts[i], add_special_tokens);
-    return out;
-  }
-  std::atomic<std::size_t> next{0};
-  std::exception_ptr error;
-  std::atomic<bool> failed{false};
-  auto work = [&] {
-    for (std::size_t i; !failed && (i = next++) < texts.size();) {
-      try {
-        out[i] = encode(texts[i], add_special_tokens);
-      } catch (...) {
-        if (!failed.exchange(true)) error = std::current_exception();
-      }
-    }
-  };
-  std::vector<std::thread> pool;
-  for (unsigned t = 0; t < n_threads; ++t) pool.emplace_back(work);
-  for (auto& t : pool) t.join();
-  if (error) std::rethrow_exception(error);
-  return out;
+  return batch(texts, add_special_tokens, n_threads);
+}
+
+std::vector<Encoding> Tokenizer::encode_batch_pairs(
+    const std::vector<std::pair<std::string, std::string>>& pairs, bool add_special_tokens,
+    unsigned n_threads) const {
+  return batch(pairs, add_special_tokens, n_threads);
 }
 
 std::string Tokenizer::Impl::decode(std::span<const std::uint32_t> ids, bool skip_special) const {

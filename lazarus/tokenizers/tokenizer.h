@@ -46,15 +46,31 @@ class Tokenizer {
   static Tokenizer from_json(std::string_view json, const std::string& name = "tokenizer.json");
 
   /// Encodes `text` (UTF-8; throws EncodeError otherwise). With `add_special_tokens` the
-  /// post-processor adds its tokens (e.g. BOS).
+  /// post-processor adds its tokens (e.g. BOS). Truncation and padding apply when set (from
+  /// tokenizer.json's "truncation" / "padding" or set_truncation / set_padding), as in HF.
   Encoding encode(std::string_view text, bool add_special_tokens = true) const;
+  /// Encodes a pair of sequences (type ids 0 and 1) through the post-processor's pair template.
+  Encoding encode_pair(std::string_view text, std::string_view pair,
+                       bool add_special_tokens = true) const;
   /// Like encode() but only the ids (skips building token strings).
   std::vector<std::uint32_t> encode_ids(std::string_view text,
                                         bool add_special_tokens = true) const;
   /// Encodes many texts on up to `n_threads` threads (0: hardware concurrency); same results as
   /// calling encode() on each.
+  /// With padding set, every encoding is padded to the longest (or the fixed length).
   std::vector<Encoding> encode_batch(const std::vector<std::string>& texts,
                                      bool add_special_tokens = true, unsigned n_threads = 0) const;
+  /// Pairs of sequences, as encode_pair, batched and padded like encode_batch.
+  std::vector<Encoding> encode_batch_pairs(
+      const std::vector<std::pair<std::string, std::string>>& pairs, bool add_special_tokens = true,
+      unsigned n_threads = 0) const;
+
+  /// Truncation / padding for this handle (copies of a Tokenizer share the loaded pipeline but
+  /// not these settings). nullopt disables. Throws ConfigError for invalid values.
+  void set_truncation(std::optional<TruncationParams> params);
+  void set_padding(std::optional<PaddingParams> params);
+  const std::optional<TruncationParams>& truncation() const { return truncation_; }
+  const std::optional<PaddingParams>& padding() const { return padding_; }
 
   /// Decodes ids to text. Unknown ids are skipped (as HF does). `skip_special_tokens` drops added
   /// tokens flagged special; `clean_up_tokenization_spaces` applies transformers' clean-up.
@@ -83,8 +99,15 @@ class Tokenizer {
   struct Impl;
 
  private:
-  explicit Tokenizer(std::shared_ptr<const Impl> impl) : impl_(std::move(impl)) {}
+  explicit Tokenizer(std::shared_ptr<const Impl> impl);
+  Encoding encode_impl(std::string_view text, const std::string_view* pair,
+                       bool add_special_tokens) const;
+  template <class Input>
+  std::vector<Encoding> batch(const std::vector<Input>& inputs, bool add_special_tokens,
+                              unsigned n_threads) const;
   std::shared_ptr<const Impl> impl_;
+  std::optional<TruncationParams> truncation_;
+  std::optional<PaddingParams> padding_;
   friend class DecodeStream;
 };
 

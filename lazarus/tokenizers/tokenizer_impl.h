@@ -37,8 +37,13 @@ struct Tokenizer::Impl {
   /// Applies tokenizer_config.json as transformers does (see apply_tokenizer_config).
   void apply_config(Json& root, const TokenizerConfig& cfg);
 
-  /// Appends the ids (and token strings when `tokens` is given) of `text`.
-  void encode(std::string_view text, bool add_special, std::vector<std::uint32_t>& ids,
+  // tokenizer.json's "truncation" / "padding" sections (defaults for new handles).
+  std::optional<TruncationParams> truncation;
+  std::optional<PaddingParams> padding;
+
+  /// Appends the ids (and token strings when `tokens` is given) of `text`, before
+  /// post-processing.
+  void encode(std::string_view text, std::vector<std::uint32_t>& ids,
               std::vector<std::string>* tokens) const;
   std::string decode(std::span<const std::uint32_t> ids, bool skip_special) const;
 };
