@@ -9,7 +9,7 @@ SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 
 PKGS=(build-essential cmake ninja-build pkg-config
-      nlohmann-json3-dev libfmt-dev libcli11-dev libdnnl-dev
+      nlohmann-json3-dev libfmt-dev libcli11-dev libdnnl-dev libcurl4-openssl-dev
       libpcre2-dev libutf8proc-dev libsentencepiece-dev)
 if [ "${1:-}" = "--test" ]; then
   PKGS+=(libgtest-dev libgmock-dev python3 python3-torch python3-numpy

@@ -11,6 +11,8 @@ void register_tokenize_commands(CLI::App& app);
 void register_chat_template_command(CLI::App& app);
 /// `lazarus info` (cmd_info.cpp).
 void register_info_command(CLI::App& app);
+/// `lazarus list-models`, `lazarus --list-models` and `lazarus download` (cmd_list_models.cpp).
+void register_hub_commands(CLI::App& app);
 /// `lazarus demo`: fit a tiny model with autograd and print the loss falling (cmd_demo.cpp).
 void register_demo_command(CLI::App& app);
 

@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
   lazarus::cli::register_info_command(app);
   lazarus::cli::register_demo_command(app);
   lazarus::cli::register_train_command(app);
+  lazarus::cli::register_hub_commands(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
