@@ -236,6 +236,12 @@ class HubClient {
  public:
   HubClient(std::string repo_id, const HubOptions& o) : repo_(std::move(repo_id)), opt_(o) {
     std::call_once(g_curl_once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+    if (o.max_attempts < 1 || o.max_redirects < 0 || o.connect_timeout_s < 1 ||
+        o.stall_timeout_s < 1)
+      throw HubError(fmt::format(
+          "hub options: max_attempts {} (>= 1), max_redirects {} (>= 0), connect_timeout_s {} and "
+          "stall_timeout_s {} (>= 1) out of range",
+          o.max_attempts, o.max_redirects, o.connect_timeout_s, o.stall_timeout_s));
     endpoint_ = o.endpoint.empty() ? hub_endpoint() : o.endpoint;
     while (!endpoint_.empty() && endpoint_.back() == '/') endpoint_.pop_back();
     if (endpoint_.rfind("http://", 0) != 0 && endpoint_.rfind("https://", 0) != 0)
