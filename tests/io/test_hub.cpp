@@ -643,6 +643,24 @@ TEST_F(Hub, HostileAnswersAreRejected) {
   EXPECT_LE(hub.log().size(), 20u);
 }
 
+TEST_F(Hub, BadOptionsAreRejectedBeforeAnyRequest) {
+  FakeHub hub;
+  hub.add_repo("org/tiny", tiny_model());
+  for (int which = 0; which < 4; ++which) {
+    io::HubOptions o = options(hub);
+    if (which == 0) o.max_attempts = 0;
+    if (which == 1) o.max_redirects = -1;
+    if (which == 2) o.stall_timeout_s = 0;
+    if (which == 3) o.endpoint = "ftp://example.org";
+    EXPECT_THROW(io::download_model("org/tiny", o), io::HubError) << which;
+  }
+  io::HubOptions o = options(hub);
+  o.revision = "../../etc";
+  EXPECT_THROW(io::download_model("org/tiny", o), io::HubError);
+  EXPECT_THROW(io::resolve_model("org/tiny", o), io::HubError);
+  EXPECT_TRUE(hub.log().empty());
+}
+
 TEST_F(Hub, RepositoryWithoutSafetensorsSaysSo) {
   FakeHub hub;
   FakeRepo repo;
