@@ -37,6 +37,8 @@ class JsonReader {
     seen_.insert(key);
     return j_.at(key);
   }
+  /// True when `key` was read or skipped.
+  bool has_read(const std::string& key) const { return seen_.count(key) != 0; }
   /// Marks a key as accepted without reading it.
   void skip(const std::string& key) { seen_.insert(key); }
 

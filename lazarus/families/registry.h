@@ -1,13 +1,17 @@
 // The family registry: Hugging Face `model_type` / `architectures` names -> the family that reads
-// the config.json and builds the model. Adding a family = one entry in registry.cpp.
+// the config.json, builds the model and maps checkpoint names. Adding a family = one entry in
+// registry.cpp.
 #pragma once
 
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "lazarus/config/json_reader.h"
 #include "lazarus/models/causal_lm.h"
+#include "lazarus/nn/module.h"
 
 namespace lazarus::families {
 
@@ -15,6 +19,24 @@ struct FamilyInfo {
   std::string name;                        // "llama"
   std::vector<std::string> model_types;    // HF config.json "model_type" values
   std::vector<std::string> architectures;  // HF "architectures" entries
+
+  /// Reads an HF config.json strictly (ConfigError naming `path`, the key and the value; keys
+  /// that change the math and are not understood are errors) into the generic model config,
+  /// without allocating anything.
+  std::function<config::ModelConfig(const config::Json& hf_config, const std::string& path)>
+      model_config;
+  /// Reads an HF config.json strictly and builds the model (weights initialised, not loaded).
+  std::function<std::unique_ptr<models::CausalLM>(const config::Json& hf_config,
+                                                  const std::string& path, DType dtype)>
+      build;
+  /// The HF config.json of a model of this family (nullopt when `model` is not one).
+  std::function<std::optional<config::Json>(const models::CausalLM& model)> hf_config_of;
+  /// Checkpoint names -> module names, in place (drop buffers HF saved that we recompute,
+  /// rename...). Empty = names are identical. Tied heads are handled by the loader for every
+  /// family.
+  std::function<void(nn::StateDict& weights)> from_checkpoint;
+  /// Module names -> checkpoint names, in place (the inverse). Empty = identical.
+  std::function<void(nn::StateDict& weights)> to_checkpoint;
 };
 
 /// Every registered family.
@@ -24,9 +46,16 @@ const std::vector<FamilyInfo>& registered_families();
 /// entry. Throws ConfigError naming the values and the known families.
 const FamilyInfo& family_for(const config::Json& hf_config);
 
+/// The family whose models `model` belongs to (by hf_config_of); nullptr when none claims it.
+const FamilyInfo* family_of(const models::CausalLM& model);
+
+/// The generic model config an HF config.json describes (strict; nothing allocated).
+config::ModelConfig model_config_for(const config::Json& hf_config, const std::string& path = "");
+
 /// Reads an HF config.json with its family's strict reader and builds the model (weights
 /// initialised, not loaded). Throws ConfigError on unknown families or bad fields.
 std::unique_ptr<models::CausalLM> build_causal_lm(const config::Json& hf_config,
-                                                  DType dtype = DType::F32);
+                                                  DType dtype = DType::F32,
+                                                  const std::string& path = "");
 
 }  // namespace lazarus::families

@@ -311,17 +311,11 @@ void save_safetensors(const std::string& path, const std::map<std::string, Tenso
   }
 }
 
-std::map<std::string, Tensor> load_safetensors_folder(const std::string& folder) {
+SafetensorsIndex read_safetensors_index(const std::string& folder) {
   fs::path dir(folder);
   fs::path index = dir / "model.safetensors.index.json";
-  if (!fs::exists(index)) {
-    fs::path single = dir / "model.safetensors";
-    if (!fs::exists(single)) {
-      throw LoadError(
-          fmt::format("{}: no model.safetensors or model.safetensors.index.json", folder));
-    }
-    return SafetensorsFile::open(single.string())->tensors();
-  }
+  SafetensorsIndex out;
+  out.path = index.string();
   std::error_code size_ec;
   uintmax_t index_size = fs::file_size(index, size_ec);
   if (size_ec || index_size > kMaxSafetensorsHeader) {
@@ -335,8 +329,9 @@ std::map<std::string, Tensor> load_safetensors_folder(const std::string& folder)
   if (!j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object()) {
     throw LoadError(fmt::format("{}: missing 'weight_map' object", index.string()));
   }
+  if (j["weight_map"].empty())
+    throw LoadError(fmt::format("{}: 'weight_map' lists no tensors", index.string()));
   fs::path root = fs::weakly_canonical(dir);
-  std::map<std::string, std::vector<std::string>> by_shard;
   for (auto& [name, file] : j["weight_map"].items()) {
     if (!file.is_string()) {
       throw LoadError(fmt::format("{}: weight_map['{}'] must be a file name, got {}",
@@ -353,24 +348,55 @@ std::map<std::string, Tensor> load_safetensors_folder(const std::string& folder)
       throw LoadError(fmt::format("{}: weight_map['{}'] = '{}' points outside the model folder",
                                   index.string(), name, f));
     }
-    by_shard[full.string()].push_back(name);
+    out.shards[full.string()].push_back(name);
   }
-  std::vector<std::future<std::pair<std::string, std::shared_ptr<SafetensorsFile>>>> jobs;
-  for (auto& [shard, names] : by_shard) {
+  return out;
+}
+
+void check_shard(const SafetensorsIndex& index, const SafetensorsFile& shard,
+                 const std::vector<std::string>& listed) {
+  for (const std::string& name : listed) {
+    if (!shard.contains(name)) {
+      throw LoadError(fmt::format("{}: lists '{}' in {}, which has no such tensor", index.path,
+                                  name, shard.path()));
+    }
+  }
+  if (shard.entries().size() != listed.size()) {
+    std::vector<std::string> unlisted;
+    for (auto& e : shard.entries()) {
+      if (std::find(listed.begin(), listed.end(), e.name) == listed.end())
+        unlisted.push_back("'" + e.name + "'");
+    }
+    std::string names;
+    for (size_t i = 0; i < unlisted.size() && i < 10; ++i) names += (i ? ", " : "") + unlisted[i];
+    if (unlisted.size() > 10) names += fmt::format(" and {} more", unlisted.size() - 10);
+    throw LoadError(fmt::format("{}: holds {} tensor(s) the index {} does not list: {}",
+                                shard.path(), unlisted.size(), index.path, names));
+  }
+}
+
+std::map<std::string, Tensor> load_safetensors_folder(const std::string& folder) {
+  fs::path dir(folder);
+  if (!fs::exists(dir / "model.safetensors.index.json")) {
+    fs::path single = dir / "model.safetensors";
+    if (!fs::exists(single)) {
+      throw LoadError(
+          fmt::format("{}: no model.safetensors or model.safetensors.index.json", folder));
+    }
+    return SafetensorsFile::open(single.string())->tensors();
+  }
+  SafetensorsIndex index = read_safetensors_index(folder);
+  std::vector<std::future<std::shared_ptr<SafetensorsFile>>> jobs;
+  for (auto& [shard, names] : index.shards) {
     std::string s = shard;
-    jobs.push_back(std::async(std::launch::async,
-                              [s] { return std::make_pair(s, SafetensorsFile::open(s)); }));
+    jobs.push_back(std::async(std::launch::async, [s] { return SafetensorsFile::open(s); }));
   }
   std::map<std::string, Tensor> out;
-  for (auto& job : jobs) {
-    auto [shard, f] = job.get();
-    for (const std::string& name : by_shard[shard]) {
-      if (!f->contains(name)) {
-        throw LoadError(fmt::format("{}: lists '{}' in {}, which has no such tensor",
-                                    index.string(), name, shard));
-      }
-      out[name] = f->tensor(name);
-    }
+  size_t i = 0;
+  for (auto& [shard, names] : index.shards) {
+    auto f = jobs[i++].get();
+    check_shard(index, *f, names);
+    for (const std::string& name : names) out[name] = f->tensor(name);
   }
   return out;
 }

@@ -67,6 +67,23 @@ void save_safetensors(const std::string& path, const std::map<std::string, Tenso
 std::string serialize_safetensors(const std::map<std::string, Tensor>& tensors,
                                   const std::map<std::string, std::string>& metadata = {});
 
+/// A parsed model.safetensors.index.json.
+struct SafetensorsIndex {
+  std::string path;  // the index file
+  /// Shard file (inside the folder) -> the tensor names the index places in it.
+  std::map<std::string, std::vector<std::string>> shards;
+};
+
+/// Reads `folder`/model.safetensors.index.json: {"weight_map": {tensor: shard file}, "metadata":
+/// {...}}. Throws LoadError naming the file and entry for malformed JSON, a missing or empty
+/// weight_map, non-string entries and shard paths that leave the folder (absolute, `..`,
+/// backslashes, symlinks out).
+SafetensorsIndex read_safetensors_index(const std::string& folder);
+
+/// Checks an opened shard against the index: every listed tensor present, nothing unlisted.
+void check_shard(const SafetensorsIndex& index, const SafetensorsFile& shard,
+                 const std::vector<std::string>& listed);
+
 /// Loads a (possibly sharded) checkpoint folder: `model.safetensors`, or the shards listed by
 /// `model.safetensors.index.json` (loaded in parallel). Index entries must name files inside the
 /// folder; every listed tensor must be found in its shard.

@@ -25,4 +25,14 @@ Tensor LlamaForCausalLM::generate_greedy(const Tensor& input_ids, int64_t max_ne
   return generate(input_ids, o, attention_mask);
 }
 
+void llama_from_checkpoint(nn::StateDict& weights) {
+  const std::string kInvFreq = ".rotary_emb.inv_freq";
+  for (auto it = weights.begin(); it != weights.end();) {
+    const std::string& n = it->first;
+    bool inv_freq = n.size() > kInvFreq.size() &&
+                    n.compare(n.size() - kInvFreq.size(), kInvFreq.size(), kInvFreq) == 0;
+    it = inv_freq ? weights.erase(it) : std::next(it);
+  }
+}
+
 }  // namespace lazarus::families

@@ -8,6 +8,7 @@
 
 #include "lazarus/families/llama/llama_config.h"
 #include "lazarus/models/causal_lm.h"
+#include "lazarus/nn/module.h"
 
 namespace lazarus::families {
 
@@ -24,5 +25,10 @@ class LlamaForCausalLM : public models::CausalLM {
  private:
   LlamaConfig llama_cfg_;
 };
+
+/// Checkpoint names -> module names for Llama-family checkpoints (the family's only exception to
+/// "module names are checkpoint names"): drops the `self_attn.rotary_emb.inv_freq` buffers older
+/// transformers versions saved, which are recomputed from the config.
+void llama_from_checkpoint(nn::StateDict& weights);
 
 }  // namespace lazarus::families

@@ -3,6 +3,8 @@
 
 #include <fmt/format.h>
 
+#include "lazarus/families/hf_config.h"
+
 namespace lazarus::families {
 
 using config::Json;
@@ -180,15 +182,14 @@ Json LlamaConfig::to_json() const {
 LlamaConfig LlamaConfig::from_json(const Json& j, const std::string& path) {
   LlamaConfig c;
   JsonReader r(j, path);
-  for (const char* k : {"transformers_version", "use_cache", "pretraining_tp", "_name_or_path"})
-    r.skip(k);
+  accept_hf_common_keys(r);
   r.get("architectures", c.architectures);
   r.get("model_type", c.model_type);
-  r.get("vocab_size", c.vocab_size);
-  r.get("hidden_size", c.hidden_size);
-  r.get("intermediate_size", c.intermediate_size);
-  r.get("num_hidden_layers", c.num_hidden_layers);
-  r.get("num_attention_heads", c.num_attention_heads);
+  r.require("vocab_size", c.vocab_size);
+  r.require("hidden_size", c.hidden_size);
+  r.require("intermediate_size", c.intermediate_size);
+  r.require("num_hidden_layers", c.num_hidden_layers);
+  r.require("num_attention_heads", c.num_attention_heads);
   r.get("num_key_value_heads", c.num_key_value_heads);
   r.get("head_dim", c.head_dim);
   r.get("hidden_act", c.hidden_act);

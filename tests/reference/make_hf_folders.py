@@ -1,0 +1,143 @@
+#!/usr/bin/env python3
+"""Writes tiny Llama-family models as Hugging Face model folders, from PyTorch, with our own
+safetensors writer (json + raw bytes, as the format specifies; the safetensors package is not
+needed): config.json, weights, generation_config.json and a real tokenizer (Mistral's
+tokenizer.json, vocabulary 32000, with the Mistral-instruct tokenizer_config.json).
+
+Usage: make_hf_folders.py OUT_DIR TESTS_DATA_DIR
+Cases (one folder each under OUT_DIR/folders):
+  llama_bf16_sharded  Llama with GQA, llama3 rope scaling, untied head; bf16 weights in two shards
+                      with model.safetensors.index.json
+  mistral_tied_f32    Mistral with a sliding window and tied embeddings; one f32 model.safetensors
+                      without lm_head.weight (as transformers writes tied models)
+"""
+import json
+import os
+import shutil
+import struct
+import sys
+
+import torch
+
+torch.set_num_threads(2)
+
+DTYPE_NAMES = {torch.float32: "F32", torch.bfloat16: "BF16", torch.float16: "F16"}
+
+
+def tensor_bytes(t):
+    t = t.contiguous()
+    if t.dtype in (torch.bfloat16, torch.float16):
+        return t.view(torch.int16).numpy().tobytes()
+    return t.numpy().tobytes()
+
+
+def write_safetensors(path, tensors):
+    header, blobs, at = {"__metadata__": {"format": "pt"}}, [], 0
+    for name in sorted(tensors):
+        t = tensors[name]
+        b = tensor_bytes(t)
+        header[name] = {"dtype": DTYPE_NAMES[t.dtype], "shape": list(t.shape),
+                        "data_offsets": [at, at + len(b)]}
+        blobs.append(b)
+        at += len(b)
+    h = json.dumps(header).encode()
+    h += b" " * ((8 - (8 + len(h)) % 8) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(h)))
+        f.write(h)
+        for b in blobs:
+            f.write(b)
+
+
+def llama_weights(cfg, gen):
+    D, V, L, I = cfg["hidden_size"], cfg["vocab_size"], cfg["num_hidden_layers"], cfg["intermediate_size"]
+    H, Hkv = cfg["num_attention_heads"], cfg["num_key_value_heads"]
+    Dh = cfg.get("head_dim") or D // H
+
+    def rnd(*shape, std=0.3):
+        return torch.randn(*shape, generator=gen) * std
+
+    def norm(n):
+        return 1.0 + 0.1 * torch.randn(n, generator=gen)
+
+    w = {"model.embed_tokens.weight": rnd(V, D, std=1.0), "model.norm.weight": norm(D)}
+    for l in range(L):
+        p = f"model.layers.{l}."
+        w[p + "input_layernorm.weight"] = norm(D)
+        w[p + "post_attention_layernorm.weight"] = norm(D)
+        w[p + "self_attn.q_proj.weight"] = rnd(H * Dh, D)
+        w[p + "self_attn.k_proj.weight"] = rnd(Hkv * Dh, D)
+        w[p + "self_attn.v_proj.weight"] = rnd(Hkv * Dh, D)
+        w[p + "self_attn.o_proj.weight"] = rnd(D, H * Dh)
+        w[p + "mlp.gate_proj.weight"] = rnd(I, D)
+        w[p + "mlp.up_proj.weight"] = rnd(I, D)
+        w[p + "mlp.down_proj.weight"] = rnd(D, I)
+    if not cfg["tie_word_embeddings"]:
+        w["lm_head.weight"] = rnd(V, D, std=0.3)
+    return w
+
+
+def base_config(**kw):
+    cfg = {
+        "architectures": ["LlamaForCausalLM"], "model_type": "llama", "vocab_size": 32000,
+        "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
+        "num_attention_heads": 4, "num_key_value_heads": 2, "hidden_act": "silu",
+        "max_position_embeddings": 128, "rms_norm_eps": 1e-5, "rope_theta": 10000.0,
+        "rope_scaling": None, "attention_bias": False, "mlp_bias": False,
+        "attention_dropout": 0.0, "tie_word_embeddings": False, "initializer_range": 0.02,
+        "bos_token_id": 1, "eos_token_id": 2, "pretraining_tp": 1, "use_cache": True,
+        "transformers_version": "4.45.0", "torch_dtype": "float32",
+    }
+    cfg.update(kw)
+    return cfg
+
+
+def write_folder(d, cfg, weights, shards, data_dir):
+    os.makedirs(d, exist_ok=True)
+    json.dump(cfg, open(os.path.join(d, "config.json"), "w"), indent=2)
+    json.dump({"bos_token_id": 1, "eos_token_id": [2], "transformers_version": "4.45.0"},
+              open(os.path.join(d, "generation_config.json"), "w"), indent=2)
+    shutil.copy(os.path.join(data_dir, "tokenizers/mistral/tokenizer.json"), d)
+    shutil.copy(os.path.join(data_dir, "chat_templates/mistral_instruct/tokenizer_config.json"), d)
+    if shards == 1:
+        write_safetensors(os.path.join(d, "model.safetensors"), weights)
+        return
+    names = sorted(weights)
+    per = (len(names) + shards - 1) // shards
+    weight_map, total = {}, 0
+    for s in range(shards):
+        part = {n: weights[n] for n in names[s * per:(s + 1) * per]}
+        fname = f"model-{s + 1:05d}-of-{shards:05d}.safetensors"
+        write_safetensors(os.path.join(d, fname), part)
+        for n, t in part.items():
+            weight_map[n] = fname
+            total += t.numel() * t.element_size()
+    json.dump({"metadata": {"total_size": total}, "weight_map": weight_map},
+              open(os.path.join(d, "model.safetensors.index.json"), "w"), indent=2)
+
+
+def main():
+    if len(sys.argv) != 3:
+        print(__doc__)
+        return 2
+    out, data_dir = sys.argv[1], sys.argv[2]
+    root = os.path.join(out, "folders")
+    shutil.rmtree(root, ignore_errors=True)
+    gen = torch.Generator().manual_seed(2024)
+
+    cfg = base_config(
+        rope_theta=500000.0, torch_dtype="bfloat16",
+        rope_scaling={"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
+                      "high_freq_factor": 4.0, "original_max_position_embeddings": 16})
+    w = {k: v.to(torch.bfloat16) for k, v in llama_weights(cfg, gen).items()}
+    write_folder(os.path.join(root, "llama_bf16_sharded"), cfg, w, 2, data_dir)
+
+    cfg = base_config(architectures=["MistralForCausalLM"], model_type="mistral",
+                      sliding_window=8, tie_word_embeddings=True, num_key_value_heads=1)
+    write_folder(os.path.join(root, "mistral_tied_f32"), cfg, llama_weights(cfg, gen), 1, data_dir)
+    print(f"wrote {sorted(os.listdir(root))} under {root}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,144 @@
+#!/usr/bin/env python3
+"""PyTorch side of the model-folder parity test. For each folder written by make_hf_folders.py
+and loaded by Lazarus (hf_folder_parity_main), this script loads the same files itself (a
+safetensors reader in json + torch, config.json into the HF-semantics Llama of torch_llama.py) and
+checks:
+  - Lazarus' prompt logits (f32 compute) equal torch's (normalised error <= 1e-4), and its bf16
+    compute stays within activation rounding (<= 5e-2) of torch with the weights rounded to bf16;
+  - Lazarus' 24 greedy tokens (cached generation loop) equal torch's greedy decoding, which
+    recomputes the whole sequence at every step;
+  - the folder Lazarus wrote with save_pretrained loads here: the same tensor names, every tensor
+    equal to the source's (f32 upcast of bf16 is exact), config.json the same apart from
+    torch_dtype, and the same logits bit for bit.
+Usage: torch_hf_folder.py WORKDIR. Exits 1 on any mismatch."""
+import json
+import os
+import struct
+import sys
+
+import numpy
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from torch_llama import Llama  # noqa: E402  (the HF-semantics reference model)
+
+torch.set_num_threads(2)
+DTYPES = {"F32": torch.float32, "BF16": torch.bfloat16, "F16": torch.float16,
+          "I64": torch.int64, "I32": torch.int32}
+
+
+def read_safetensors(path):
+    data = open(path, "rb").read()
+    (n,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8:8 + n])
+    base = 8 + n
+    out = {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        b, e = info["data_offsets"]
+        dt = DTYPES[info["dtype"]]
+        raw = bytearray(data[base + b:base + e])
+        if dt in (torch.bfloat16, torch.float16):
+            t = torch.frombuffer(raw, dtype=torch.int16).view(dt) if raw else torch.empty(0, dtype=dt)
+        else:
+            t = torch.frombuffer(raw, dtype=dt) if raw else torch.empty(0, dtype=dt)
+        out[name] = t.reshape(info["shape"]).clone()
+    return out, header.get("__metadata__", {})
+
+
+def read_folder(folder):
+    cfg = json.load(open(os.path.join(folder, "config.json")))
+    index = os.path.join(folder, "model.safetensors.index.json")
+    tensors, metas = {}, []
+    if os.path.exists(index):
+        files = sorted(set(json.load(open(index))["weight_map"].values()))
+    else:
+        files = ["model.safetensors"]
+    for f in files:
+        t, meta = read_safetensors(os.path.join(folder, f))
+        tensors.update(t)
+        metas.append(meta)
+    return cfg, tensors, metas
+
+
+def normalised_error(ours, ref):
+    return (ours - ref).abs().max().item() / max(1.0, ref.abs().max().item())
+
+
+def greedy(model, ids, n):
+    seq = list(ids)
+    for _ in range(n):
+        x = torch.tensor([seq])
+        logits, _ = model.forward(x, torch.ones_like(x), torch.arange(len(seq))[None])
+        seq.append(int(logits[0, -1].argmax()))
+    return seq[len(ids):]
+
+
+def check_case(workdir, name, r, failures):
+    folder = os.path.join(workdir, "folders", name)
+    cfg, tensors, _ = read_folder(folder)
+    params = {k: v.float() for k, v in tensors.items()}
+    model = Llama(cfg, params)
+    ids = torch.tensor([r["prompt_ids"]])
+    T, V = ids.shape[1], r["vocab_size"]
+    with torch.no_grad():
+        ref, _ = model.forward(ids, torch.ones_like(ids), torch.arange(T)[None])
+        ours = torch.from_numpy(numpy.fromfile(os.path.join(workdir, r["logits"]), dtype="float32"))
+        ours = ours.reshape(1, T, V)
+        ours16 = torch.from_numpy(numpy.fromfile(os.path.join(workdir, r["logits_bf16"]), dtype="float32"))
+        ours16 = ours16.reshape(1, T, V)
+        # bf16 compute rounds the weights to bf16, then every op's result: its reference is
+        # the same model with bf16-rounded weights, computed in f32.
+        ref_w16, _ = Llama(cfg, {k: v.bfloat16().float() for k, v in tensors.items()}).forward(
+            ids, torch.ones_like(ids), torch.arange(T)[None])
+        e32, e16 = normalised_error(ours, ref), normalised_error(ours16, ref_w16)
+        if not e32 <= 1e-4:
+            failures.append(f"{name}: f32 logits normalised error {e32:.3e} > 1e-4")
+        if not e16 <= 5e-2:
+            failures.append(f"{name}: bf16 logits normalised error {e16:.3e} > 5e-2")
+        tokens = greedy(model, r["prompt_ids"], len(r["greedy"]))
+        if tokens != r["greedy"]:
+            i = next(i for i, (a, b) in enumerate(zip(tokens, r["greedy"])) if a != b)
+            failures.append(f"{name}: greedy token {i} differs: torch {tokens} vs ours {r['greedy']}")
+
+        # The folder Lazarus saved.
+        scfg, stensors, smetas = read_folder(r["saved"])
+        if set(stensors) != set(tensors):
+            failures.append(f"{name}: saved tensor names differ: {sorted(set(stensors) ^ set(tensors))}")
+        for k, v in tensors.items():
+            if k in stensors and not (stensors[k].dtype == torch.float32 and torch.equal(stensors[k], v.float())):
+                failures.append(f"{name}: saved tensor {k} ({stensors[k].dtype}) differs from the source")
+        if any(m.get("format") != "pt" for m in smetas):
+            failures.append(f"{name}: saved safetensors lack {{'format': 'pt'}} metadata: {smetas}")
+        if scfg.get("torch_dtype") != "float32":
+            failures.append(f"{name}: saved torch_dtype {scfg.get('torch_dtype')!r}, expected 'float32'")
+        if {k: v for k, v in scfg.items() if k != "torch_dtype"} != {k: v for k, v in cfg.items() if k != "torch_dtype"}:
+            failures.append(f"{name}: saved config.json differs from the source beyond torch_dtype")
+        saved_logits, _ = Llama(scfg, {k: v.float() for k, v in stensors.items()}).forward(
+            ids, torch.ones_like(ids), torch.arange(T)[None])
+        if not torch.equal(saved_logits, ref):
+            failures.append(f"{name}: logits from the saved folder differ from the source folder's")
+    print(f"{name}: f32 logits error {e32:.2e}, bf16 {e16:.2e}, greedy {len(tokens)} tokens "
+          f"{'equal' if tokens == r['greedy'] else 'DIFFERENT'}; saved folder checked")
+
+
+def main():
+    if len(sys.argv) != 2:
+        print(__doc__)
+        return 2
+    workdir = sys.argv[1]
+    results = json.load(open(os.path.join(workdir, "results.json")))
+    if not results:
+        print("no results", file=sys.stderr)
+        return 1
+    failures = []
+    for name, r in sorted(results.items()):
+        check_case(workdir, name, r, failures)
+    for f in failures:
+        print("MISMATCH", f)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
