@@ -1,0 +1,242 @@
+// The generation loop: greedy equals an uncached argmax loop, batches with left padding equal
+// their rows alone, eos ids and stop strings end rows (per row), streaming is UTF-8-safe and adds
+// up to the returned text, seeds reproduce, and bad parameters give clear errors.
+#include <gtest/gtest.h>
+
+#include "lazarus/core/error.h"
+#include "lazarus/generation/generate.h"
+#include "lazarus/tensor/autograd.h"
+#include "tests/io/tiny_folder.h"
+
+using namespace lazarus;
+using namespace lazarus::testing;
+using generation::FinishReason;
+using generation::GenerationParams;
+
+namespace {
+
+class Generate : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    model_ = tiny_llama().release();
+    tok_ = new tokenizers::Tokenizer(
+        tokenizers::Tokenizer::from_file((test_data() / "tokenizers/mistral").string()));
+  }
+  static void TearDownTestSuite() {
+    delete model_;
+    delete tok_;
+  }
+  static std::vector<int64_t> encode(const std::string& s) {
+    auto ids = tok_->encode_ids(s, true);
+    return {ids.begin(), ids.end()};
+  }
+  static GenerationParams greedy(int64_t n) {
+    GenerationParams p;
+    p.max_new_tokens = n;
+    return p;
+  }
+  static families::LlamaForCausalLM* model_;
+  static tokenizers::Tokenizer* tok_;
+};
+families::LlamaForCausalLM* Generate::model_ = nullptr;
+tokenizers::Tokenizer* Generate::tok_ = nullptr;
+
+// Greedy decoding the slow way: the whole sequence through the model at every step, no cache.
+std::vector<int64_t> greedy_uncached(models::CausalLM& m, std::vector<int64_t> seq, int64_t n) {
+  NoGradGuard ng;
+  std::vector<int64_t> out;
+  for (int64_t i = 0; i < n; ++i) {
+    Tensor logits = m.forward(from_vector(seq, {1, int64_t(seq.size())}, DType::I64)).logits;
+    Tensor last = logits.narrow(1, logits.size(1) - 1, 1).reshape({-1});
+    int64_t id = static_cast<int64_t>(argmax(last, 0).item());
+    out.push_back(id);
+    seq.push_back(id);
+  }
+  return out;
+}
+
+bool valid_utf8(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+    if (n == 0 || i + n > s.size()) return false;
+    for (size_t k = 1; k < n; ++k)
+      if ((static_cast<unsigned char>(s[i + k]) >> 6) != 2) return false;
+    i += n;
+  }
+  return true;
+}
+
+TEST_F(Generate, GreedyEqualsUncachedArgmaxLoop) {
+  auto prompt = encode("The capital of France is");
+  auto res = generation::generate(*model_, {prompt}, greedy(24));
+  ASSERT_EQ(res.tokens.size(), 1u);
+  EXPECT_EQ(res.tokens[0], greedy_uncached(*model_, prompt, 24));
+  EXPECT_EQ(res.finish_reasons[0], FinishReason::Length);
+  EXPECT_EQ(res.stats.prompt_tokens, int64_t(prompt.size()));
+  EXPECT_EQ(res.stats.generated_tokens, 24);
+  EXPECT_EQ(res.stats.decode_tokens, 23);
+  EXPECT_GT(res.stats.prompt_tokens_per_second(), 0);
+  EXPECT_GT(res.stats.generated_tokens_per_second(), 0);
+  EXPECT_TRUE(res.text[0].empty());  // no tokenizer given
+}
+
+TEST_F(Generate, BatchRowsEqualTheirSingleRunsAndFinishPerRow) {
+  auto a = encode("Hello"), b = encode("A much longer prompt than the first one");
+  auto ra = generation::generate(*model_, {a}, greedy(12)).tokens[0];
+  auto rb = generation::generate(*model_, {b}, greedy(12)).tokens[0];
+  auto both = generation::generate(*model_, {a, b}, greedy(12));
+  EXPECT_EQ(both.tokens[0], ra);
+  EXPECT_EQ(both.tokens[1], rb);
+  EXPECT_EQ(both.stats.prompt_tokens, int64_t(a.size() + b.size()));
+
+  // Row 0's 4th token becomes an eos id (with another, unused one): row 0 stops there, keeping
+  // the eos token; row 1 runs on to the budget unless it meets that token too.
+  GenerationParams p = greedy(12);
+  const int64_t eos = ra[3];
+  p.eos_token_ids = {31999, eos};
+  auto first = std::find(ra.begin(), ra.end(), eos) - ra.begin();
+  auto r = generation::generate(*model_, {a, b}, p);
+  EXPECT_EQ(r.finish_reasons[0], FinishReason::Eos);
+  EXPECT_EQ(r.tokens[0], std::vector<int64_t>(ra.begin(), ra.begin() + first + 1));
+  auto in_b = std::find(rb.begin(), rb.end(), eos);
+  if (in_b == rb.end()) {
+    EXPECT_EQ(r.finish_reasons[1], FinishReason::Length);
+    EXPECT_EQ(r.tokens[1], rb);
+  } else {
+    EXPECT_EQ(r.finish_reasons[1], FinishReason::Eos);
+    EXPECT_EQ(r.tokens[1], std::vector<int64_t>(rb.begin(), in_b + 1));
+  }
+  p.include_prompt = true;
+  auto with_prompt = generation::generate(*model_, {a}, p).tokens[0];
+  EXPECT_EQ(std::vector<int64_t>(with_prompt.begin(), with_prompt.begin() + a.size()), a);
+  EXPECT_EQ(with_prompt.size(), a.size() + size_t(first) + 1);
+}
+
+TEST_F(Generate, StreamingAddsUpToTheDecodedText) {
+  GenerationParams p = greedy(40);
+  std::string streamed;
+  int pieces = 0;
+  auto res = generation::generate_text(*model_, *tok_, "Once upon a time", p,
+                                       [&](size_t row, std::string_view s) {
+                                         EXPECT_EQ(row, 0u);
+                                         EXPECT_TRUE(valid_utf8(s));
+                                         streamed += s;
+                                         ++pieces;
+                                       });
+  EXPECT_EQ(streamed, res.text[0]);
+  EXPECT_GT(pieces, 1);
+  std::vector<uint32_t> ids(res.tokens[0].begin(), res.tokens[0].end());
+  EXPECT_EQ(res.text[0], tok_->decode(ids, true));
+  // Sampled text at a high temperature hits byte-fallback tokens; pieces stay valid UTF-8.
+  for (uint64_t seed = 1; seed <= 3; ++seed) {
+    GenerationParams s = greedy(60);
+    s.sampler.temperature = 1.5;
+    s.sampler.seed = seed;
+    std::string all;
+    auto r = generation::generate_text(*model_, *tok_, "x", s, [&](size_t, std::string_view t) {
+      EXPECT_TRUE(valid_utf8(t));
+      all += t;
+    });
+    EXPECT_EQ(all, r.text[0]);
+  }
+}
+
+TEST_F(Generate, StopStringsCutTheTextAndAreNeverStreamed) {
+  auto full = generation::generate_text(*model_, *tok_, "Once upon a time", greedy(40));
+  const std::string& text = full.text[0];
+  ASSERT_GE(text.size(), 12u) << text;
+  // A stop string from the middle of the greedy text (3 bytes, on character boundaries).
+  size_t at = 6;
+  while (at < text.size() && (static_cast<unsigned char>(text[at]) >> 6) == 2) ++at;
+  size_t len = 3;
+  while (at + len < text.size() && (static_cast<unsigned char>(text[at + len]) >> 6) == 2) ++len;
+  const std::string stop = text.substr(at, len);
+  const size_t first = text.find(stop);
+
+  GenerationParams p = greedy(40);
+  p.stop_strings = {"never appears \xE2\x9C\x93", stop};
+  std::string streamed;
+  auto r = generation::generate_text(*model_, *tok_, "Once upon a time", p,
+                                     [&](size_t, std::string_view s) { streamed += s; });
+  EXPECT_EQ(r.finish_reasons[0], FinishReason::StopString);
+  EXPECT_EQ(r.text[0], text.substr(0, first));
+  EXPECT_EQ(streamed, r.text[0]);
+  EXPECT_EQ(streamed.find(stop), std::string::npos);
+  // Generation ended at the token that completed the stop string.
+  ASSERT_LE(r.tokens[0].size(), full.tokens[0].size());
+  EXPECT_EQ(r.tokens[0], std::vector<int64_t>(full.tokens[0].begin(),
+                                              full.tokens[0].begin() + r.tokens[0].size()));
+  std::vector<uint32_t> upto(r.tokens[0].begin(), r.tokens[0].end());
+  EXPECT_NE(tok_->decode(upto, true).find(stop), std::string::npos);
+  upto.pop_back();
+  EXPECT_EQ(tok_->decode(upto, true).find(stop), std::string::npos);
+}
+
+TEST_F(Generate, SeededSamplingIsReproducible) {
+  GenerationParams p = greedy(20);
+  p.sampler.temperature = 0.9;
+  p.sampler.top_k = 40;
+  p.sampler.top_p = 0.95;
+  p.sampler.repetition_penalty = 1.1;
+  p.sampler.seed = 1234;
+  auto prompt = encode("Seeds");
+  auto a = generation::generate(*model_, {prompt, prompt}, p);
+  auto b = generation::generate(*model_, {prompt, prompt}, p);
+  EXPECT_EQ(a.tokens, b.tokens);
+  p.sampler.seed = 4321;
+  auto c = generation::generate(*model_, {prompt, prompt}, p);
+  EXPECT_NE(a.tokens, c.tokens);
+  EXPECT_NE(a.tokens[0], greedy_uncached(*model_, prompt, 20));
+}
+
+TEST_F(Generate, BadParametersAreClearErrors) {
+  auto prompt = encode("Hi");
+  auto error = [&](GenerationParams p, std::vector<std::vector<int64_t>> prompts,
+                   const std::string& needle, const tokenizers::Tokenizer* t = nullptr) {
+    try {
+      generation::generate(*model_, prompts, p, t);
+      ADD_FAILURE() << "expected an error containing '" << needle << "'";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
+  };
+  GenerationParams p = greedy(4);
+  p.sampler.temperature = -0.5;
+  error(p, {prompt}, "temperature: -0.5 must be >= 0");
+  p = greedy(4);
+  p.sampler.top_p = 0;
+  error(p, {prompt}, "top_p: 0 must be in (0, 1]");
+  p.sampler.top_p = 1.5;
+  error(p, {prompt}, "top_p: 1.5 must be in (0, 1]");
+  p = greedy(4);
+  p.sampler.top_k = -1;
+  error(p, {prompt}, "top_k: -1 must be >= 0");
+  p = greedy(-1);
+  error(p, {prompt}, "max_new_tokens: -1 must be >= 0");
+  // The context is 128 tokens.
+  p = greedy(127);
+  error(p, {prompt}, "use max_new_tokens <= " + std::to_string(128 - prompt.size()));
+  std::vector<int64_t> long_prompt(129, 5);
+  error(greedy(1), {long_prompt}, "has 129 tokens, longer than the model's context of 128");
+  error(greedy(1), {{}}, "prompt 0 is empty");
+  error(greedy(1), {}, "no prompts");
+  error(greedy(1), {{1, 32000}}, "token id 32000, outside the model's vocabulary of 32000");
+  p = greedy(4);
+  p.stop_strings = {"x"};
+  error(p, {prompt}, "need a tokenizer");
+  p.stop_strings = {""};
+  error(p, {prompt}, "empty stop string", tok_);
+  p = greedy(4);
+  p.eos_token_ids = {-3};
+  error(p, {prompt}, "eos token id -3");
+  // At the limit is fine; zero new tokens returns nothing.
+  EXPECT_EQ(generation::generate(*model_, {prompt}, greedy(128 - int64_t(prompt.size())))
+                .tokens[0]
+                .size(),
+            128 - prompt.size());
+  EXPECT_TRUE(generation::generate(*model_, {prompt}, greedy(0)).tokens[0].empty());
+}
+
+}  // namespace
