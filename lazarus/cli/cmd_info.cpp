@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 
 #include <fmt/format.h>
 
@@ -11,6 +12,12 @@
 #include "lazarus/core/error.h"
 #include "lazarus/families/llama/llama_config.h"
 #include "lazarus/families/mamba/mamba_config.h"
+#include "lazarus/families/registry.h"
+#include "lazarus/generation/generation_config.h"
+#include "lazarus/io/model_folder.h"
+#include "lazarus/io/safetensors.h"
+#include "lazarus/tokenizers/tokenizer.h"
+#include "lazarus/tokenizers/tokenizer_config.h"
 
 namespace lazarus::cli {
 
@@ -100,29 +107,109 @@ config::Json read_json(const std::string& path) {
   }
 }
 
+namespace fs = std::filesystem;
+
+// A model folder: the config summary, then what the files hold (weights are read from the
+// safetensors headers only; nothing is allocated).
+void print_folder(const std::string& spec) {
+  std::string folder = io::resolve_model_folder(spec);
+  fs::path dir(folder);
+  std::string cfg_path = (dir / "config.json").string();
+  config::Json j = read_json(cfg_path);
+  config::ModelConfig mc;
+  std::string family;
+  try {
+    family = families::family_for(j).name;
+    mc = families::model_config_for(j);
+  } catch (const ConfigError& e) {
+    throw ConfigError(fmt::format("{}: {}", cfg_path, e.what()));
+  }
+  std::string type = j.contains("model_type") && j["model_type"].is_string()
+                         ? j["model_type"].get<std::string>()
+                         : family;
+  print_model(fmt::format("model      {} ({}, family {})", folder, type, family), mc);
+
+  std::vector<std::string> files;
+  if (fs::exists(dir / "model.safetensors.index.json")) {
+    for (auto& [shard, names] : io::read_safetensors_index(folder).shards) files.push_back(shard);
+  } else if (fs::exists(dir / "model.safetensors")) {
+    files.push_back((dir / "model.safetensors").string());
+  }
+  if (files.empty()) {
+    std::printf("checkpoint none (no model.safetensors or model.safetensors.index.json)\n");
+  } else {
+    std::map<std::string, int64_t> by_dtype;
+    uint64_t bytes = 0;
+    size_t tensors = 0;
+    for (auto& f : files) {
+      auto st = io::SafetensorsFile::open(f);
+      for (auto& e : st->entries()) {
+        int64_t n = 1;
+        for (int64_t d : e.shape) n *= d;
+        by_dtype[std::string(dtype_name(e.dtype))] += n;
+        bytes += e.end - e.begin;
+        ++tensors;
+      }
+    }
+    std::string dts;
+    for (auto& [dt, n] : by_dtype)
+      dts += fmt::format("{}{} {}", dts.empty() ? "" : ", ", with_commas(n), dt);
+    std::printf("checkpoint %zu file%s, %zu tensors, %s (%s)\n", files.size(),
+                files.size() == 1 ? "" : "s", tensors, human(double(bytes)).c_str(), dts.c_str());
+  }
+  if (fs::exists(dir / "tokenizer.json")) {
+    auto tok = tokenizers::Tokenizer::from_file((dir / "tokenizer.json").string());
+    std::printf("tokenizer  tokenizer.json, %zu tokens\n", tok.vocab_size(true));
+  } else {
+    std::printf("tokenizer  none (no tokenizer.json)\n");
+  }
+  bool chat = false;
+  if (fs::exists(dir / "tokenizer_config.json") || fs::exists(dir / "chat_template.jinja"))
+    chat = tokenizers::TokenizerConfig::load(dir).has_chat_template();
+  std::printf("chat       %s\n", chat ? "chat template present" : "no chat template");
+  generation::GenerationConfig g = fs::exists(dir / "generation_config.json")
+                                       ? generation::GenerationConfig::from_json(
+                                             read_json((dir / "generation_config.json").string()),
+                                             (dir / "generation_config.json").string())
+                                       : generation::GenerationConfig::from_model_config(j);
+  std::string eos;
+  for (int64_t id : g.eos_token_id) eos += (eos.empty() ? "" : ", ") + std::to_string(id);
+  std::string how = g.do_sample ? fmt::format("sampling: temperature {}, top_k {}, top_p {}",
+                                              g.temperature, g.top_k, g.top_p)
+                                : std::string("greedy");
+  std::printf("generation %s; eos ids [%s]\n", how.c_str(), eos.c_str());
+  for (auto& w : g.not_applied) std::printf("warning    %s\n", w.c_str());
+}
+
 }  // namespace
 
 void register_info_command(CLI::App& app) {
   struct Opts {
-    std::string preset, config;
+    std::string preset, config, model;
     bool list = false, json = false;
   };
   auto o = std::make_shared<Opts>();
   CLI::App* cmd = app.add_subcommand("info",
                                      "Describe a model config: layers, shapes, parameter count and "
-                                     "weight memory (nothing is allocated)");
+                                     "weight memory (nothing is allocated); or a model folder");
   auto* p = cmd->add_option("--preset", o->preset,
                             "A preset name (see --list-presets), e.g. llama3_8b or mamba_130m");
   auto* c = cmd->add_option(
       "--config", o->config,
       "A config file: a Hugging Face config.json (Llama or Mamba family), a Lazarus model config "
       "({\"backbone\": ..., \"head\": ...}), or a model folder holding config.json");
+  auto* m = cmd->add_option(
+      "--model,-m", o->model,
+      "A Hugging Face model folder: the config summary plus its checkpoint files, tokenizer,\n"
+      "chat template and generation defaults (weights are not loaded)");
   p->excludes(c);
+  m->excludes(p);
+  m->excludes(c);
   cmd->add_flag("--list-presets", o->list, "List the preset names");
   cmd->add_flag("--json", o->json, "Print the config as JSON instead of the summary");
   cmd->footer(
       "Examples:\n  lazarus info --preset llama3_8b\n  lazarus info --preset mamba_130m\n  "
-      "lazarus info --config path/to/model/config.json");
+      "lazarus info --config path/to/model/config.json\n  lazarus info --model path/to/model");
   cmd->callback([o] {
     if (o->list) {
       for (const auto& n : families::LlamaConfig::preset_names()) std::printf("%s\n", n.c_str());
@@ -142,6 +229,10 @@ void register_info_command(CLI::App& app) {
                   mc.to_model_config());
       return;
     }
+    if (!o->model.empty()) {
+      print_folder(o->model);
+      return;
+    }
     if (!o->preset.empty()) {
       auto l = families::LlamaConfig::preset(o->preset);
       if (o->json) {
@@ -152,7 +243,8 @@ void register_info_command(CLI::App& app) {
       return;
     }
     if (o->config.empty())
-      throw ConfigError("[info] give --preset NAME or --config FILE (or --list-presets)");
+      throw ConfigError(
+          "[info] give --model FOLDER, --preset NAME or --config FILE (or --list-presets)");
     std::string path = o->config;
     if (std::filesystem::is_directory(path))
       path = (std::filesystem::path(path) / "config.json").string();

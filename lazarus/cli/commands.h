@@ -13,6 +13,10 @@ void register_chat_template_command(CLI::App& app);
 void register_info_command(CLI::App& app);
 /// `lazarus list-models`, `lazarus --list-models` and `lazarus download` (cmd_list_models.cpp).
 void register_hub_commands(CLI::App& app);
+/// `lazarus generate`: prompt in, streamed text out (cmd_generate.cpp).
+void register_generate_command(CLI::App& app);
+/// `lazarus chat`: a conversation over stdin through the chat template (cmd_chat.cpp).
+void register_chat_command(CLI::App& app);
 /// `lazarus demo`: fit a tiny model with autograd and print the loss falling (cmd_demo.cpp).
 void register_demo_command(CLI::App& app);
 

@@ -16,6 +16,8 @@ int main(int argc, char** argv) {
   app.require_subcommand(0, 1);
   lazarus::cli::register_tokenize_commands(app);
   lazarus::cli::register_chat_template_command(app);
+  lazarus::cli::register_generate_command(app);
+  lazarus::cli::register_chat_command(app);
   lazarus::cli::register_info_command(app);
   lazarus::cli::register_demo_command(app);
   lazarus::cli::register_train_command(app);

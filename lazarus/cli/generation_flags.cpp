@@ -1,0 +1,165 @@
+// Shared flags of `generate` and `chat` (see generation_flags.h).
+#include "lazarus/cli/generation_flags.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <mutex>
+#include <random>
+
+#include <fmt/format.h>
+
+#include "lazarus/core/error.h"
+#include "lazarus/tensor/backend.h"
+
+namespace lazarus::cli {
+
+void add_model_flags(CLI::App* cmd, ModelFlags& f) {
+  cmd->add_option("--model,-m", f.model,
+                  "Model folder in Hugging Face layout: config.json, model.safetensors (or\n"
+                  "model.safetensors.index.json + shards), tokenizer.json, optionally\n"
+                  "tokenizer_config.json (chat template) and generation_config.json")
+      ->required();
+  cmd->add_option("--dtype", f.dtype,
+                  "Compute dtype of the weights: f32 (default), bf16 (half the memory) or f16")
+      ->check(CLI::IsMember({"f32", "bf16", "f16"}))
+      ->capture_default_str();
+  cmd->add_option("--threads", f.threads, "CPU threads (default: all cores)")
+      ->check(CLI::NonNegativeNumber);
+}
+
+void add_sampling_flags(CLI::App* cmd, SamplingFlags& f, int64_t default_max_new_tokens) {
+  f.max_new_tokens_opt = cmd->add_option(
+      "--max-new-tokens,-n", f.max_new_tokens,
+      fmt::format("Most tokens to generate (default: {}, or what the context has left)",
+                  default_max_new_tokens));
+  f.temperature_opt = cmd->add_option(
+      "--temperature,-t", f.temperature,
+      "Sampling temperature; 0 = greedy. Default: the model's generation_config.json\n"
+      "(greedy unless it sets do_sample)");
+  f.top_k_opt = cmd->add_option("--top-k", f.top_k,
+                                "Keep the k most likely tokens; 0 = off (default 50 when "
+                                "sampling, as in transformers)");
+  f.top_p_opt = cmd->add_option("--top-p", f.top_p,
+                                "Nucleus sampling: keep the smallest set of tokens whose "
+                                "probability reaches p, in (0, 1]");
+  f.min_p_opt = cmd->add_option("--min-p", f.min_p,
+                                "Drop tokens less likely than min-p times the top token; 0 = off");
+  f.repetition_penalty_opt =
+      cmd->add_option("--repetition-penalty", f.repetition_penalty,
+                      "> 1 discourages tokens already in the text (1 = off; HF semantics)");
+  f.seed_opt = cmd->add_option("--seed", f.seed,
+                               "Random seed for sampling (same seed, same text; default: random)");
+  cmd->add_option("--stop", f.stop,
+                  "Stop when the text contains this string (not printed); repeatable");
+  cmd->add_option("--system", f.system, "System message (needs a chat template)");
+  cmd->add_flag("--no-stream", f.no_stream,
+                "Print the text when generation ends instead of as it is produced");
+}
+
+namespace {
+
+DType parse_dtype(const std::string& s) {
+  if (s == "f32") return DType::F32;
+  if (s == "bf16") return DType::BF16;
+  if (s == "f16") return DType::F16;
+  throw ConfigError(fmt::format("--dtype: '{}' is not one of f32, bf16, f16", s));
+}
+
+std::string human_bytes(double b) {
+  const char* units[] = {"B", "KB", "MB", "GB", "TB"};
+  int u = 0;
+  while (b >= 1000 && u < 4) {
+    b /= 1000;
+    ++u;
+  }
+  return fmt::format("{:.1f} {}", b, units[u]);
+}
+
+}  // namespace
+
+io::PretrainedModel load_model_for_cli(const ModelFlags& f) {
+  if (f.threads > 0) set_num_threads(f.threads);
+  std::string folder = io::resolve_model_folder(f.model);
+  io::LoadOptions lo;
+  lo.dtype = parse_dtype(f.dtype);
+  bool bar = isatty(STDERR_FILENO);
+  auto mu = std::make_shared<std::mutex>();
+  auto last_pct = std::make_shared<int>(-1);
+  lo.progress = [bar, mu, last_pct](const io::LoadProgress& p) {
+    // Only worth a bar when loading takes a while.
+    if (!bar || p.bytes_total < 200'000'000) return;
+    int pct = int(100.0 * double(p.bytes_done) / double(p.bytes_total));
+    std::lock_guard<std::mutex> lk(*mu);
+    if (pct == *last_pct) return;
+    *last_pct = pct;
+    int filled = pct * 30 / 100;
+    std::fprintf(stderr, "\rloading [%s%s] %3d%% %s / %s", std::string(filled, '#').c_str(),
+                 std::string(30 - filled, ' ').c_str(), pct, human_bytes(p.bytes_done).c_str(),
+                 human_bytes(p.bytes_total).c_str());
+    if (p.bytes_done == p.bytes_total) std::fputc('\n', stderr);
+    std::fflush(stderr);
+  };
+  io::PretrainedModel m = io::load_pretrained(folder, lo);
+  if (!m.tokenizer)
+    throw LoadError(
+        fmt::format("{}: no tokenizer.json; text generation needs the model's "
+                    "tokenizer beside its weights",
+                    folder));
+  std::fprintf(stderr, "loaded %s (%s, %s parameters, %s) in %.2f s\n", folder.c_str(),
+               m.family.c_str(), human_bytes(double(m.model->num_parameters())).c_str(),
+               f.dtype.c_str(), m.load_seconds);
+  for (auto& w : m.warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
+  return m;
+}
+
+generation::GenerationParams generation_params(const SamplingFlags& f, const io::PretrainedModel& m,
+                                               int64_t prompt_tokens,
+                                               int64_t default_max_new_tokens) {
+  auto given = [](const CLI::Option* o) { return o && o->count() > 0; };
+  const generation::GenerationConfig& g = m.generation;
+  generation::GenerationParams p;
+  p.sampler = g.sampler();
+  if (given(f.temperature_opt)) p.sampler.temperature = f.temperature;
+  if (given(f.top_k_opt)) p.sampler.top_k = f.top_k;
+  if (given(f.top_p_opt)) p.sampler.top_p = f.top_p;
+  if (given(f.min_p_opt)) p.sampler.min_p = f.min_p;
+  if (given(f.repetition_penalty_opt)) p.sampler.repetition_penalty = f.repetition_penalty;
+  p.sampler.seed = given(f.seed_opt) ? f.seed : std::random_device{}();
+
+  p.eos_token_ids = g.eos_token_id;
+  if (m.tokenizer && m.tokenizer_config && m.tokenizer_config->eos_token) {
+    if (auto id = m.tokenizer->token_to_id(*m.tokenizer_config->eos_token)) {
+      if (std::find(p.eos_token_ids.begin(), p.eos_token_ids.end(), int64_t(*id)) ==
+          p.eos_token_ids.end())
+        p.eos_token_ids.push_back(int64_t(*id));
+    }
+  }
+  if (g.pad_token_id) p.pad_token_id = *g.pad_token_id;
+  p.stop_strings = g.stop_strings;
+  p.stop_strings.insert(p.stop_strings.end(), f.stop.begin(), f.stop.end());
+
+  if (given(f.max_new_tokens_opt)) {
+    p.max_new_tokens = f.max_new_tokens;  // checked against the context by generate()
+  } else {
+    int64_t n = g.max_new_tokens.value_or(default_max_new_tokens);
+    int64_t ctx = generation::context_length(*m.model);
+    if (ctx > 0) n = std::min(n, ctx - prompt_tokens);
+    if (g.max_length) n = std::min(n, *g.max_length - prompt_tokens);
+    p.max_new_tokens = std::max<int64_t>(n, 1);  // no room left: generate() says so
+  }
+  return p;
+}
+
+void print_stats(const generation::GenerationResult& r) {
+  const auto& s = r.stats;
+  std::fprintf(stderr,
+               "prompt: %lld tokens, %.1f tokens/s | generated: %lld tokens, %.1f tokens/s | "
+               "finish: %s\n",
+               (long long)s.prompt_tokens, s.prompt_tokens_per_second(),
+               (long long)s.generated_tokens, s.generated_tokens_per_second(),
+               r.finish_reasons.empty() ? "-" : generation::to_string(r.finish_reasons[0]));
+}
+
+}  // namespace lazarus::cli
