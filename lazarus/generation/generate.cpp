@@ -25,9 +25,12 @@ double seconds_since(Clock::time_point t) {
 // (filling the cache) but the head only over the last, so a long prompt never forms (B, T, V).
 Tensor last_logits(models::CausalLM& model, const Tensor& ids, const Tensor& mask,
                    const std::shared_ptr<components::Cache>& cache) {
-  auto bo = model.model->forward(ids, mask, cache.get());
+  auto bo = model.backbone->forward(ids, mask, cache.get());
   const int64_t B = ids.size(0), T = bo.last_hidden_state.size(1);
-  Tensor last = bo.last_hidden_state.narrow(1, T - 1, 1);                      // (B, 1, D)
+  Tensor last = bo.last_hidden_state.narrow(1, T - 1, 1);  // (B, 1, D)
+  // The head reads the hidden states in its own dtype (Mamba keeps an f32 residual stream).
+  const DType head_dt = model.lm_head->weight_matrix().dtype();
+  if (last.dtype() != head_dt) last = last.to(head_dt);
   return model.lm_head->forward(last).logits.reshape({B, -1}).to(DType::F32);  // (B, V)
 }
 
@@ -127,7 +130,10 @@ const char* to_string(FinishReason r) {
 }
 
 int64_t context_length(const models::CausalLM& model) {
-  return std::max<int64_t>(0, model.config().backbone.max_position_embeddings);
+  // Attention caches and positions are bounded; a state-space model's state is not.
+  const config::BackboneConfig& b = model.config().backbone;
+  if (b.type != config::BackboneType::Transformer) return 0;
+  return std::max<int64_t>(0, b.max_position_embeddings);
 }
 
 GenerationResult generate(models::CausalLM& model, const std::vector<std::vector<int64_t>>& prompts,

@@ -81,7 +81,8 @@ GenerationResult generate_text(models::CausalLM& model, const tokenizers::Tokeni
                                const std::string& prompt, const GenerationParams& params,
                                const StreamCallback& on_text = {}, bool add_special_tokens = true);
 
-/// The model's context length (max_position_embeddings; 0 = unbounded).
+/// The model's context length: max_position_embeddings for attention backbones, 0 (unbounded)
+/// for state-space ones.
 int64_t context_length(const models::CausalLM& model);
 
 }  // namespace lazarus::generation

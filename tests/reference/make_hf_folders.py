@@ -10,8 +10,10 @@ Cases (one folder each under OUT_DIR/folders):
                       with model.safetensors.index.json
   mistral_tied_f32    Mistral with a sliding window and tied embeddings; one f32 model.safetensors
                       without lm_head.weight (as transformers writes tied models)
+  mamba_f32           MambaForCausalLM (HF names backbone.*, tied head), f32, one file
 """
 import json
+import math
 import os
 import shutil
 import struct
@@ -19,6 +21,7 @@ import sys
 
 import torch
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 torch.set_num_threads(2)
 
 DTYPE_NAMES = {torch.float32: "F32", torch.bfloat16: "BF16", torch.float16: "F16"}
@@ -75,6 +78,44 @@ def llama_weights(cfg, gen):
     if not cfg["tie_word_embeddings"]:
         w["lm_head.weight"] = rnd(V, D, std=0.3)
     return w
+
+
+def mamba_weights(cfg, gen):
+    """HF MambaForCausalLM parameters (names and shapes from torch_mamba.expected_shapes)."""
+    from torch_mamba import expected_shapes
+    out = {}
+    for name, shape in expected_shapes(cfg).items():
+        if name.endswith("A_log"):
+            I, N = shape
+            out[name] = torch.log(torch.arange(1, N + 1, dtype=torch.float32)).repeat(I, 1)
+        elif name.endswith("mixer.D"):
+            out[name] = torch.ones(shape) + 0.1 * torch.randn(*shape, generator=gen)
+        elif name.endswith("dt_proj.bias"):  # softplus^-1 of a time step in [0.001, 0.1]
+            dt = torch.exp(torch.rand(*shape, generator=gen) * (math.log(0.1) - math.log(0.001))
+                           + math.log(0.001))
+            out[name] = dt + torch.log(-torch.expm1(-dt))
+        elif "norm" in name:
+            out[name] = 1.0 + 0.1 * torch.randn(*shape, generator=gen)
+        elif name == "backbone.embeddings.weight":
+            out[name] = torch.randn(*shape, generator=gen)
+        else:
+            out[name] = torch.randn(*shape, generator=gen) * 0.3
+    return out
+
+
+def mamba_config():
+    return {
+        "architectures": ["MambaForCausalLM"], "model_type": "mamba", "vocab_size": 32000,
+        "hidden_size": 64, "state_size": 16, "num_hidden_layers": 2, "layer_norm_epsilon": 1e-5,
+        "expand": 2, "intermediate_size": 128, "conv_kernel": 4, "use_bias": False,
+        "use_conv_bias": True, "hidden_act": "silu", "time_step_rank": "auto",
+        "residual_in_fp32": True, "tie_word_embeddings": True, "initializer_range": 0.1,
+        "time_step_scale": 1.0, "time_step_min": 0.001, "time_step_max": 0.1,
+        "time_step_init_scheme": "random", "time_step_floor": 1e-4,
+        "rescale_prenorm_residual": False, "bos_token_id": 1, "eos_token_id": 2,
+        "pad_token_id": 0, "use_cache": True, "transformers_version": "4.45.0",
+        "torch_dtype": "float32",
+    }
 
 
 def base_config(**kw):
@@ -135,6 +176,9 @@ def main():
     cfg = base_config(architectures=["MistralForCausalLM"], model_type="mistral",
                       sliding_window=8, tie_word_embeddings=True, num_key_value_heads=1)
     write_folder(os.path.join(root, "mistral_tied_f32"), cfg, llama_weights(cfg, gen), 1, data_dir)
+
+    cfg = mamba_config()
+    write_folder(os.path.join(root, "mamba_f32"), cfg, mamba_weights(cfg, gen), 1, data_dir)
     print(f"wrote {sorted(os.listdir(root))} under {root}")
     return 0
 
