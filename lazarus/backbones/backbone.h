@@ -6,6 +6,7 @@
 #include <memory>
 #include <vector>
 
+#include "lazarus/blocks/block.h"
 #include "lazarus/components/kv_cache.h"
 #include "lazarus/config/model_config.h"
 #include "lazarus/nn/module.h"
@@ -48,6 +49,11 @@ class Backbone : public nn::Module {
   };
   Masks resolve_masks(const char* who, const Tensor& input_ids, const Tensor& attention_mask,
                       const components::Cache* cache, size_t num_layers) const;
+  /// What every layer of the call shares: positions (kept tokens counted, HF generate's rule),
+  /// the additive key-padding mask (B, 1, 1, past + T) and the token mask (B, T) — the last two
+  /// only when some position is padding.
+  blocks::BlockContext make_context(const Masks& masks, const Tensor& input_ids,
+                                    const components::Cache* cache, DType dtype) const;
 
   config::BackboneConfig cfg_;
 };
@@ -57,7 +63,7 @@ std::shared_ptr<Backbone> make_backbone(const config::BackboneConfig& cfg,
                                         DType dtype = DType::F32);
 
 /// The module name a causal LM gives its backbone in HF checkpoints: "model" (transformer) or
-/// "backbone" (mamba).
+/// "backbone" (mamba); hybrid backbones use "model" as HF's hybrid models (Jamba) do.
 const char* checkpoint_prefix(config::BackboneType type);
 
 }  // namespace lazarus::backbones

@@ -38,38 +38,12 @@ BackboneOutput TransformerBackbone::forward(const Tensor& input_ids, const Tenso
                                             bool output_hidden_states) const {
   Masks masks =
       resolve_masks("TransformerBackbone", input_ids, attention_mask, cache, layers->size());
-  const int64_t B = input_ids.size(0), T = input_ids.size(1);
-  const int64_t past = cache ? cache->length() : 0, Tk = past + T;
-  const Tensor &full_mask = masks.full, &new_mask = masks.fresh;
+  const int64_t T = input_ids.size(1);
+  const Tensor& new_mask = masks.fresh;
 
-  components::AttentionContext ctx;
-  ctx.positions.offset = past;
-  ctx.positions.max_position_plus_one = Tk;
-  std::vector<int64_t> km =
-      full_mask.defined() ? full_mask.contiguous().to_vector<int64_t>() : std::vector<int64_t>{};
-  bool padded = std::any_of(km.begin(), km.end(), [](int64_t v) { return v == 0; });
   Tensor embeds = embed_tokens->forward(input_ids);  // (B, T, D)
-  if (padded) {
-    // Position of a token = number of kept tokens before it in its row (HF generate's rule).
-    std::vector<int64_t> pos(B * T), additive(B * Tk);
-    int64_t max_pos = 0;
-    for (int64_t b = 0; b < B; ++b) {
-      int64_t seen = 0;
-      for (int64_t j = 0; j < Tk; ++j) {
-        int64_t keep = km[b * Tk + j] != 0;
-        if (j >= past) pos[b * T + (j - past)] = std::max<int64_t>(seen + keep - 1, 0);
-        seen += keep;
-      }
-      max_pos = std::max(max_pos, seen);
-    }
-    ctx.positions.position_ids = from_vector(pos, {B, T}, DType::I64);
-    ctx.positions.max_position_plus_one = std::max<int64_t>(max_pos, 1);
-    // A finite large negative (not -inf) keeps fully padded query rows free of NaN.
-    const double neg = embeds.dtype() == DType::F16 ? -65504.0 : -1e30;
-    std::vector<float> add(B * Tk);
-    for (int64_t i = 0; i < B * Tk; ++i) add[i] = km[i] ? 0.0f : static_cast<float>(neg);
-    ctx.key_padding_mask = from_vector(add, {B, 1, 1, Tk});  // broadcast over heads and queries
-  }
+  blocks::BlockContext bctx = make_context(masks, input_ids, cache, embeds.dtype());
+  const components::AttentionContext& ctx = bctx.attention;
 
   BackboneOutput out;
   Tensor h = embeds;

@@ -43,6 +43,14 @@ std::string human(double bytes) {
   return fmt::format("{:.2f} {}", bytes, units[u]);
 }
 
+std::string describe_ssm(const config::SSMConfig& s, int64_t hidden) {
+  return fmt::format("ssm {} (state {}, conv {}, intermediate {}, dt rank {}{}{}, {})",
+                     config::to_string(s.type), s.state_size, s.conv_kernel,
+                     s.resolved_intermediate_size(hidden), s.resolved_time_step_rank(hidden),
+                     s.use_bias ? ", bias" : "", s.use_conv_bias ? ", conv bias" : "",
+                     config::to_string(s.activation));
+}
+
 std::string describe_block(const config::BlockConfig& b, int64_t hidden) {
   if (b.type == config::BlockType::Mamba) {
     const auto& s = b.ssm;
@@ -64,6 +72,11 @@ std::string describe_block(const config::BlockConfig& b, int64_t hidden) {
   attn += ")";
   std::string ffn = fmt::format("ffn {} ({}, {})", config::to_string(b.ffn.type),
                                 config::to_string(b.ffn.activation), b.ffn.intermediate_size);
+  if (b.type == config::BlockType::Hybrid) {
+    return fmt::format("hybrid: {} + {} combined by {}, {}, norm {}", attn,
+                       describe_ssm(b.ssm, hidden), config::to_string(b.combine), ffn,
+                       config::to_string(b.norm.type));
+  }
   return fmt::format("{}: {}, {}, norm {}", config::to_string(b.type), attn, ffn,
                      config::to_string(b.norm.type));
 }
@@ -77,6 +90,13 @@ void print_model(const std::string& title, const config::ModelConfig& m) {
   std::printf("backbone   %s: %lld layers, hidden %lld, vocab %lld%s\n",
               std::string(config::to_string(bb.type)).c_str(), (long long)bb.num_layers,
               (long long)bb.hidden_size, (long long)bb.vocab_size, positions.c_str());
+  if (bb.type == config::BackboneType::Hybrid && bb.layout != config::HybridLayout::None) {
+    std::printf(
+        "layout     %s%s\n", std::string(config::to_string(bb.layout)).c_str(),
+        bb.layout == config::HybridLayout::Interleaved
+            ? fmt::format(" (every {}th layer is the secondary block)", bb.layout_ratio + 1).c_str()
+            : "");
+  }
   // Consecutive layers with the same block print as one range.
   for (int64_t l = 0; l < bb.num_layers;) {
     int64_t e = l;

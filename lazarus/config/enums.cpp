@@ -54,6 +54,13 @@ constexpr Table<HeadType, 3> kHead{{{HeadType::LM, "lm"},
                                     {HeadType::Classifier, "classifier"},
                                     {HeadType::Regression, "regression"}}};
 constexpr Table<SSMType, 1> kSSM{{{SSMType::Mamba, "mamba"}}};
+constexpr Table<HybridCombine, 3> kCombine{{{HybridCombine::Add, "add"},
+                                            {HybridCombine::Concat, "concat"},
+                                            {HybridCombine::Gate, "gate"}}};
+constexpr Table<HybridLayout, 4> kLayout{{{HybridLayout::None, "none"},
+                                          {HybridLayout::Alternating, "alternating"},
+                                          {HybridLayout::Interleaved, "interleaved"},
+                                          {HybridLayout::Parallel, "parallel"}}};
 
 template <class E, size_t N>
 std::string_view name_of(const Table<E, N>& t, E v) {
@@ -83,6 +90,8 @@ std::string_view to_string(BlockType v) { return name_of(kBlock, v); }
 std::string_view to_string(BackboneType v) { return name_of(kBackbone, v); }
 std::string_view to_string(HeadType v) { return name_of(kHead, v); }
 std::string_view to_string(SSMType v) { return name_of(kSSM, v); }
+std::string_view to_string(HybridCombine v) { return name_of(kCombine, v); }
+std::string_view to_string(HybridLayout v) { return name_of(kLayout, v); }
 
 template <>
 AttentionType enum_from_string<AttentionType>(std::string_view s, const std::string& p) {
@@ -127,6 +136,14 @@ HeadType enum_from_string<HeadType>(std::string_view s, const std::string& p) {
 template <>
 SSMType enum_from_string<SSMType>(std::string_view s, const std::string& p) {
   return parse(kSSM, s, p);
+}
+template <>
+HybridCombine enum_from_string<HybridCombine>(std::string_view s, const std::string& p) {
+  return parse(kCombine, s, p);
+}
+template <>
+HybridLayout enum_from_string<HybridLayout>(std::string_view s, const std::string& p) {
+  return parse(kLayout, s, p);
 }
 
 }  // namespace lazarus::config

@@ -17,11 +17,17 @@ enum class ActivationType { ReLU, GELU, GELUTanh, SiLU, Tanh, Sigmoid, Identity 
 enum class PositionEmbeddingType { None, RoPE, Learned, Sinusoidal, ALiBi };
 /// RoPE frequency scaling (Hugging Face `rope_type`).
 enum class RoPEScalingType { None, Linear, Dynamic, Llama3, Yarn };
-/// Transformer and Mamba are built; Hybrid and Recurrent parse but are rejected by validate().
+/// Transformer, Mamba and Hybrid are built; Recurrent parses but is rejected by validate().
 enum class BlockType { Transformer, Mamba, Hybrid, Recurrent };
 enum class BackboneType { Transformer, Mamba, Hybrid, Recurrent };
 /// The state-space layer of an SSM block (Mamba's selective scan).
 enum class SSMType { Mamba };
+/// How a hybrid block merges its attention and SSM outputs.
+enum class HybridCombine { Add, Concat, Gate };
+/// How a hybrid backbone lays out its blocks: None (block + overrides only), Alternating (odd
+/// layers use secondary_block), Interleaved (every (ratio + 1)-th layer uses secondary_block),
+/// Parallel (every layer is a hybrid block: attention and SSM side by side).
+enum class HybridLayout { None, Alternating, Interleaved, Parallel };
 /// Only LM is built today.
 enum class HeadType { LM, Classifier, Regression };
 
@@ -36,6 +42,8 @@ std::string_view to_string(BlockType v);
 std::string_view to_string(BackboneType v);
 std::string_view to_string(HeadType v);
 std::string_view to_string(SSMType v);
+std::string_view to_string(HybridCombine v);
+std::string_view to_string(HybridLayout v);
 
 /// Parses the string form; throws ConfigError "<path>: unknown value 'x' (expected one of ...)".
 /// Specialised for every enum above. ActivationType also accepts the Hugging Face aliases

@@ -285,15 +285,27 @@ void BlockConfig::validate(int64_t hidden_size, const std::string& p) const {
     case BlockType::Mamba:
       ssm.validate(hidden_size, f(p, "ssm"));
       break;
+    case BlockType::Hybrid:
+      attention.validate(hidden_size, f(p, "attention"));
+      ssm.validate(hidden_size, f(p, "ssm"));
+      ffn.validate(f(p, "ffn"));
+      break;
     default:
-      throw ConfigError(fmt::format("{}: '{}' blocks are not implemented yet (transformer, mamba)",
-                                    f(p, "type"), to_string(type)));
+      throw ConfigError(
+          fmt::format("{}: '{}' blocks are not implemented yet (transformer, mamba, hybrid)",
+                      f(p, "type"), to_string(type)));
   }
   norm.validate(f(p, "norm"));
 }
 
 int64_t BlockConfig::num_parameters(int64_t D) const {
   if (type == BlockType::Mamba) return ssm.num_parameters(D) + norm.num_parameters(D);
+  int64_t extra = 0;
+  if (type == BlockType::Hybrid) {
+    extra = ssm.num_parameters(D);
+    if (combine == HybridCombine::Concat) extra += 2 * D * D;
+    if (combine == HybridCombine::Gate) extra += D * D + D;
+  }
   const auto& a = attention;
   int64_t Dh = a.resolved_head_dim(D), H = a.num_attention_heads, Hkv = a.num_key_value_heads;
   int64_t n = D * H * Dh + 2 * D * Hkv * Dh + H * Dh * D;  // q, k, v, o
@@ -303,7 +315,7 @@ int64_t BlockConfig::num_parameters(int64_t D) const {
   n += (ffn.gated() ? 3 : 2) * D * I;
   if (ffn.bias) n += (ffn.gated() ? 2 : 1) * I + D;
   n += 2 * norm.num_parameters(D);
-  return n;
+  return n + extra;
 }
 
 Json BlockConfig::to_json() const {
@@ -313,10 +325,15 @@ Json BlockConfig::to_json() const {
                 {"norm", norm.to_json()},
                 {"residual_in_fp32", residual_in_fp32}};
   }
-  return Json{{"type", to_string(type)},
-              {"attention", attention.to_json()},
-              {"ffn", ffn.to_json()},
-              {"norm", norm.to_json()}};
+  Json j{{"type", to_string(type)},
+         {"attention", attention.to_json()},
+         {"ffn", ffn.to_json()},
+         {"norm", norm.to_json()}};
+  if (type == BlockType::Hybrid) {
+    j["ssm"] = ssm.to_json();
+    j["combine"] = to_string(combine);
+  }
+  return j;
 }
 
 BlockConfig BlockConfig::from_json(const Json& j, const std::string& path) {
@@ -335,8 +352,12 @@ BlockConfig BlockConfig::from_json(const Json& j, const std::string& path) {
     c.attention = AttentionConfig::from_json(r.raw("attention"), r.field("attention"));
   if (r.has("ffn"))
     c.ffn = FFNConfig::from_json(r.raw("ffn"), r.field("ffn"));
-  else if (c.type == BlockType::Transformer)
+  else if (c.type == BlockType::Transformer || c.type == BlockType::Hybrid)
     throw ConfigError(fmt::format("{}: missing required field", r.field("ffn")));
+  if (c.type == BlockType::Hybrid) {
+    if (r.has("ssm")) c.ssm = SSMConfig::from_json(r.raw("ssm"), r.field("ssm"));
+    r.get("combine", c.combine);
+  }
   r.finish();
   return c;
 }
@@ -344,9 +365,9 @@ BlockConfig BlockConfig::from_json(const Json& j, const std::string& path) {
 // ---- BackboneConfig ----
 
 void BackboneConfig::validate(const std::string& p) const {
-  check(type == BackboneType::Transformer || type == BackboneType::Mamba,
-        fmt::format("{}: '{}' backbones are not implemented yet (transformer, mamba)", f(p, "type"),
-                    to_string(type)));
+  check(type != BackboneType::Recurrent,
+        fmt::format("{}: '{}' backbones are not implemented yet (transformer, mamba, hybrid)",
+                    f(p, "type"), to_string(type)));
   check(vocab_size > 0, fmt::format("{}: {} must be > 0", f(p, "vocab_size"), vocab_size));
   check(hidden_size > 0, fmt::format("{}: {} must be > 0", f(p, "hidden_size"), hidden_size));
   check(num_layers > 0, fmt::format("{}: {} must be > 0", f(p, "num_layers"), num_layers));
@@ -354,8 +375,28 @@ void BackboneConfig::validate(const std::string& p) const {
       max_position_embeddings > 0,
       fmt::format("{}: {} must be > 0", f(p, "max_position_embeddings"), max_position_embeddings));
   // Which blocks a backbone type stacks (its checkpoint names depend on it).
+  if (type == BackboneType::Hybrid) {
+    check(layout_ratio >= 1,
+          fmt::format("{}: {} must be >= 1", f(p, "layout_ratio"), layout_ratio));
+    bool two_kinds = layout == HybridLayout::Alternating || layout == HybridLayout::Interleaved;
+    check(
+        !two_kinds || secondary_block.has_value(),
+        fmt::format("{}: required by the '{}' layout", f(p, "secondary_block"), to_string(layout)));
+    check(layout != HybridLayout::Parallel || block.type == BlockType::Hybrid,
+          fmt::format("{}: '{}' must be 'hybrid' for the parallel layout", f(p, "block.type"),
+                      to_string(block.type)));
+    if (secondary_block) secondary_block->validate(hidden_size, f(p, "secondary_block"));
+  } else {
+    check(layout == HybridLayout::None,
+          fmt::format("{}: '{}' needs a hybrid backbone", f(p, "layout"), to_string(layout)));
+    check(!secondary_block.has_value(),
+          fmt::format("{}: only hybrid backbones have one", f(p, "secondary_block")));
+  }
   auto check_type = [&](const BlockConfig& b, const std::string& bp) {
+    if (type == BackboneType::Hybrid) return;  // any mix
     BlockType want = type == BackboneType::Mamba ? BlockType::Mamba : BlockType::Transformer;
+    check(b.type != BlockType::Hybrid,
+          fmt::format("{}: 'hybrid' blocks need a hybrid backbone", f(bp, "type")));
     if (b.type == BlockType::Transformer || b.type == BlockType::Mamba) {
       check(b.type == want, fmt::format("{}: '{}' blocks need a {} backbone ({} backbones stack "
                                         "{} blocks)",
@@ -384,14 +425,20 @@ int64_t BackboneConfig::num_parameters() const {
 Json BackboneConfig::to_json() const {
   Json overrides = Json::object();
   for (auto& [i, b] : block_overrides) overrides[std::to_string(i)] = b.to_json();
-  return Json{{"type", to_string(type)},
-              {"vocab_size", vocab_size},
-              {"hidden_size", hidden_size},
-              {"num_layers", num_layers},
-              {"max_position_embeddings", max_position_embeddings},
-              {"block", block.to_json()},
-              {"block_overrides", overrides},
-              {"final_norm", final_norm.to_json()}};
+  Json j{{"type", to_string(type)},
+         {"vocab_size", vocab_size},
+         {"hidden_size", hidden_size},
+         {"num_layers", num_layers},
+         {"max_position_embeddings", max_position_embeddings},
+         {"block", block.to_json()},
+         {"block_overrides", overrides},
+         {"final_norm", final_norm.to_json()}};
+  if (type == BackboneType::Hybrid) {
+    j["layout"] = to_string(layout);
+    j["layout_ratio"] = layout_ratio;
+    j["secondary_block"] = secondary_block ? secondary_block->to_json() : Json(nullptr);
+  }
+  return j;
 }
 
 BackboneConfig BackboneConfig::from_json(const Json& j, const std::string& path) {
@@ -427,6 +474,12 @@ BackboneConfig BackboneConfig::from_json(const Json& j, const std::string& path)
   }
   if (r.has("final_norm"))
     c.final_norm = NormConfig::from_json(r.raw("final_norm"), r.field("final_norm"));
+  r.get("layout", c.layout);
+  r.get("layout_ratio", c.layout_ratio);
+  if (r.has("secondary_block") && !r.raw("secondary_block").is_null()) {
+    c.secondary_block =
+        BlockConfig::from_json(r.raw("secondary_block"), r.field("secondary_block"));
+  }
   r.finish();
   return c;
 }

@@ -138,8 +138,10 @@ struct SSMConfig {
 };
 
 /// One block. `transformer`: pre-norm attention + FFN (uses attention, ffn, norm). `mamba`:
-/// pre-norm SSM mixer with a residual (uses ssm, norm, residual_in_fp32). The JSON form carries
-/// only the sections its type uses; a section of another type is an error.
+/// pre-norm SSM mixer with a residual (uses ssm, norm, residual_in_fp32). `hybrid`: attention and
+/// SSM side by side on one normed input, merged by `combine`, then a pre-norm FFN (uses
+/// attention, ssm, ffn, norm, combine). The JSON form carries only the sections its type uses; a
+/// section of another type is an error.
 struct BlockConfig {
   BlockType type = BlockType::Transformer;
   AttentionConfig attention;
@@ -148,6 +150,8 @@ struct BlockConfig {
   SSMConfig ssm;
   /// Mamba: keep the residual stream in f32 when the model runs in bf16/f16 (HF's flag).
   bool residual_in_fp32 = false;
+  /// Hybrid: how attention and SSM outputs merge.
+  HybridCombine combine = HybridCombine::Add;
 
   /// Checks the sections this block type uses.
   void validate(int64_t hidden_size, const std::string& path = "block") const;
@@ -161,7 +165,8 @@ struct BlockConfig {
 /// A stack of blocks between a token embedding and a final norm. `transformer`: every block is a
 /// transformer block (HF Llama names: model.embed_tokens, model.layers.N, model.norm). `mamba`:
 /// every block is a mamba block (HF Mamba names: backbone.embeddings, backbone.layers.N,
-/// backbone.norm_f).
+/// backbone.norm_f). `hybrid`: any mix of transformer, mamba and hybrid blocks laid out by
+/// `layout` (+ overrides), with transformer names (model.embed_tokens, model.layers.N, model.norm).
 struct BackboneConfig {
   BackboneType type = BackboneType::Transformer;
   int64_t vocab_size = 0;
@@ -173,10 +178,23 @@ struct BackboneConfig {
   /// Per-layer replacements: layer index -> block config (JSON: {"3": {...}}).
   std::map<int64_t, BlockConfig> block_overrides;
   NormConfig final_norm;
+  /// Hybrid backbones only: the layer pattern, the interleave ratio (interleaved: `ratio` layers
+  /// of `block`, then one of `secondary_block`), and the second block kind.
+  HybridLayout layout = HybridLayout::None;
+  int64_t layout_ratio = 1;
+  std::optional<BlockConfig> secondary_block;
 
+  /// The block of layer `layer`: its override, else what the layout gives it.
   const BlockConfig& block_for(int64_t layer) const {
     auto it = block_overrides.find(layer);
-    return it == block_overrides.end() ? block : it->second;
+    if (it != block_overrides.end()) return it->second;
+    if (secondary_block) {
+      if (layout == HybridLayout::Alternating && layer % 2 == 1) return *secondary_block;
+      if (layout == HybridLayout::Interleaved && layout_ratio >= 1 &&
+          layer % (layout_ratio + 1) == layout_ratio)
+        return *secondary_block;
+    }
+    return block;
   }
   void validate(const std::string& path = "backbone") const;
   /// Embedding + every block + final norm.

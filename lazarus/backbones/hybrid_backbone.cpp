@@ -1,0 +1,56 @@
+// Hybrid backbone (see hybrid_backbone.h).
+#include "lazarus/backbones/hybrid_backbone.h"
+
+#include <fmt/format.h>
+
+#include "lazarus/blocks/hybrid_block.h"
+#include "lazarus/core/error.h"
+#include "lazarus/tensor/ops.h"
+
+namespace lazarus::backbones {
+
+HybridBackbone::HybridBackbone(const config::BackboneConfig& cfg, DType dtype) : Backbone(cfg) {
+  cfg.validate("backbone");
+  if (cfg.type != config::BackboneType::Hybrid) {
+    throw ConfigError(fmt::format("backbone.type: HybridBackbone needs 'hybrid', got '{}'",
+                                  config::to_string(cfg.type)));
+  }
+  const int64_t D = cfg.hidden_size;
+  embed_tokens =
+      register_module("embed_tokens", std::make_shared<nn::Embedding>(cfg.vocab_size, D, dtype));
+  layers = register_module("layers", std::make_shared<nn::ModuleList<blocks::Block>>());
+  for (int64_t i = 0; i < cfg.num_layers; ++i) {
+    layers->push_back(blocks::make_block(D, cfg.block_for(i), cfg.max_position_embeddings, dtype));
+  }
+  norm = register_module("norm", std::make_shared<components::Norm>(D, cfg.final_norm, dtype));
+}
+
+std::shared_ptr<components::Cache> HybridBackbone::make_cache(int64_t batch,
+                                                              int64_t max_length) const {
+  if (batch <= 0) throw ShapeError(fmt::format("[make_cache] batch must be > 0, got {}", batch));
+  if (max_length <= 0) max_length = cfg_.max_position_embeddings;
+  std::vector<std::shared_ptr<components::LayerCache>> per_layer;
+  for (auto& l : *layers) per_layer.push_back(l->make_cache(max_length));
+  return std::make_shared<components::Cache>(batch, max_length, std::move(per_layer));
+}
+
+BackboneOutput HybridBackbone::forward(const Tensor& input_ids, const Tensor& attention_mask,
+                                       components::Cache* cache, bool output_hidden_states) const {
+  Masks masks = resolve_masks("HybridBackbone", input_ids, attention_mask, cache, layers->size());
+  const int64_t T = input_ids.size(1);
+  Tensor embeds = embed_tokens->forward(input_ids);  // (B, T, D)
+  blocks::BlockContext ctx = make_context(masks, input_ids, cache, embeds.dtype());
+  BackboneOutput out;
+  Tensor h = embeds;
+  for (size_t i = 0; i < layers->size(); ++i) {
+    if (output_hidden_states) out.hidden_states.push_back(h);
+    h = (*layers)[i].forward_block(h, ctx, cache ? &cache->layer(i) : nullptr).hidden_states;
+  }
+  h = norm->forward(h);
+  if (output_hidden_states) out.hidden_states.push_back(h);
+  out.last_hidden_state = h;
+  if (cache) cache->advance(T, masks.fresh);
+  return out;
+}
+
+}  // namespace lazarus::backbones
