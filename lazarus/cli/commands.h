@@ -17,6 +17,8 @@ void register_hub_commands(CLI::App& app);
 void register_generate_command(CLI::App& app);
 /// `lazarus chat`: a conversation over stdin through the chat template (cmd_chat.cpp).
 void register_chat_command(CLI::App& app);
+/// `lazarus train-tokenizer` (cmd_train_tokenizer.cpp).
+void register_train_tokenizer_command(CLI::App& app);
 /// `lazarus demo`: fit a tiny model with autograd and print the loss falling (cmd_demo.cpp).
 void register_demo_command(CLI::App& app);
 

@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include "lazarus/core/atomic_file.h"
 #include "lazarus/core/error.h"
 #include "lazarus/families/registry.h"
 #include "lazarus/io/model_folder.h"
@@ -32,30 +33,6 @@ const char* torch_dtype_name(DType dt) {
       return "float64";
     default:
       return "float32";
-  }
-}
-
-// Writes `bytes` to `path` through a temporary file in the same folder and a rename.
-void write_file_atomic(const fs::path& path, const std::string& bytes) {
-  fs::path tmp = path;
-  tmp += fmt::format(".tmp.{}", ::getpid());
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    if (!f)
-      throw LoadError(fmt::format("{}: cannot write: {}", tmp.string(), std::strerror(errno)));
-    f.write(bytes.data(), std::streamsize(bytes.size()));
-    f.flush();
-    if (!f) {
-      std::error_code ec;
-      fs::remove(tmp, ec);
-      throw LoadError(fmt::format("{}: write failed", tmp.string()));
-    }
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) {
-    fs::remove(tmp, ec);
-    throw LoadError(fmt::format("{}: cannot replace: {}", path.string(), ec.message()));
   }
 }
 
