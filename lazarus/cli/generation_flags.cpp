@@ -17,10 +17,12 @@ namespace lazarus::cli {
 
 void add_model_flags(CLI::App* cmd, ModelFlags& f) {
   cmd->add_option("--model,-m", f.model,
-                  "Model folder in Hugging Face layout: config.json, model.safetensors (or\n"
-                  "model.safetensors.index.json + shards), tokenizer.json, optionally\n"
-                  "tokenizer_config.json (chat template) and generation_config.json")
-      ->required();
+                  "A model folder in Hugging Face layout (config.json, model.safetensors or an\n"
+                  "index + shards, tokenizer.json, optionally tokenizer_config.json and\n"
+                  "generation_config.json), a preset (lazarus list-models), or a hub id in the\n"
+                  "local HF cache or to download. Default: the shipped 4M-parameter Llama\n"
+                  "trained on the Debian fortunes corpus")
+      ->capture_default_str();
   cmd->add_option("--dtype", f.dtype,
                   "Compute dtype of the weights: f32 (default), bf16 (half the memory) or f16")
       ->check(CLI::IsMember({"f32", "bf16", "f16"}))

@@ -13,7 +13,7 @@
 namespace lazarus::cli {
 
 struct ModelFlags {
-  std::string model;
+  std::string model = io::kDefaultModelName;
   std::string dtype = "f32";
   int threads = 0;
 };

@@ -1,9 +1,11 @@
 // Loading Hugging Face model folders (see model_folder.h); saving is in model_save.cpp.
 #include "lazarus/io/model_folder.h"
+#include "lazarus/io/hub.h"
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -244,10 +246,24 @@ std::future<PretrainedModel> load_pretrained_async(const std::string& folder, Lo
                     [folder, opts = std::move(opts)] { return load_pretrained(folder, opts); });
 }
 
+std::string bundled_models_dir() {
+  if (const char* env = std::getenv("LAZARUS_MODELS_DIR"); env && *env) return env;
+  return LAZARUS_BUNDLED_MODELS_DIR;
+}
+
 std::string resolve_model_folder(const std::string& spec) {
   if (spec.empty()) throw LoadError("--model: empty model name");
-  fs::path p(spec);
   std::error_code ec;
+  if (spec == kDefaultModelName) {
+    const fs::path dir = fs::path(bundled_models_dir()) / spec;
+    if (!fs::exists(dir / "config.json", ec))
+      throw LoadError(fmt::format(
+          "{}: the shipped model is not in {} (set LAZARUS_MODELS_DIR to the folder holding "
+          "{}/, or give --model a model folder, preset or hub id)",
+          spec, dir.parent_path().string(), spec));
+    return dir.string();
+  }
+  fs::path p(spec);
   if (fs::is_directory(p, ec)) {
     if (!fs::exists(p / "config.json"))
       throw LoadError(
@@ -258,10 +274,7 @@ std::string resolve_model_folder(const std::string& spec) {
   }
   if (fs::is_regular_file(p, ec) && p.filename() == "config.json")
     return p.parent_path().empty() ? std::string(".") : p.parent_path().string();
-  throw LoadError(
-      fmt::format("{}: no such model folder (give the path of a folder holding config.json, "
-                  "model.safetensors and tokenizer.json)",
-                  spec));
+  return resolve_model(spec).string();  // preset, HF cache or download
 }
 
 }  // namespace lazarus::io

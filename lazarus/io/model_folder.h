@@ -110,9 +110,17 @@ void save_pretrained(models::CausalLM& model, const std::string& folder,
 /// folder it came from) generation_config.json and the tokenizer files.
 void save_pretrained(const PretrainedModel& m, const std::string& folder, SaveOptions opts = {});
 
-/// What `--model` names -> a model folder holding config.json. Today: a path. (Hub support extends
-/// this to names in the local Hugging Face cache and presets.) Throws LoadError saying what was
-/// looked for.
+/// The model that ships with Lazarus (a small Llama trained on the Debian `fortunes` corpus with
+/// `scripts/train_default_model.sh`): what `--model` means when it is not given.
+inline constexpr const char* kDefaultModelName = "fortunes-llama-4m";
+/// Where the shipped models live: $LAZARUS_MODELS_DIR, else the source tree's `assets/models`
+/// (recorded at build time).
+std::string bundled_models_dir();
+
+/// What `--model` names -> a model folder holding config.json, in this order: a shipped model's
+/// name (kDefaultModelName); an existing folder (or its config.json); else `io::resolve_model`
+/// (a preset, a hub id in the local Hugging Face cache, or a download). Throws LoadError or
+/// HubError saying what was looked for.
 std::string resolve_model_folder(const std::string& spec);
 
 }  // namespace lazarus::io

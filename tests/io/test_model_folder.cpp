@@ -349,6 +349,17 @@ TEST(ResolveModelFolder, PathsAndErrors) {
   write_text(d / "config.json", "{}");
   EXPECT_EQ(io::resolve_model_folder(d.string()), d.string());
   EXPECT_EQ(io::resolve_model_folder((d / "config.json").string()), d.string());
+  // The shipped model by name, from $LAZARUS_MODELS_DIR (else the source tree's assets/models).
+  const std::string shipped = io::kDefaultModelName;
+  ::setenv("LAZARUS_MODELS_DIR", d.c_str(), 1);
+  expect_error<LoadError>([&] { io::resolve_model_folder(shipped); },
+                          {shipped, "LAZARUS_MODELS_DIR"});
+  fs::create_directories(d / shipped);
+  write_text(d / shipped / "config.json", "{}");
+  EXPECT_EQ(io::resolve_model_folder(shipped), (d / shipped).string());
+  ::unsetenv("LAZARUS_MODELS_DIR");
+  // Not a folder and not path-like: a hub name, checked before any network use.
+  expect_error<LoadError>([&] { io::resolve_model_folder("org/a b"); }, {"not a model folder"});
   fs::remove_all(d);
 }
 
