@@ -7,6 +7,7 @@
 
 #include "lazarus/backbones/hybrid_backbone.h"
 #include "lazarus/backbones/mamba_backbone.h"
+#include "lazarus/backbones/recurrent_backbone.h"
 #include "lazarus/backbones/transformer_backbone.h"
 #include "lazarus/core/error.h"
 #include "lazarus/tensor/ops.h"
@@ -97,6 +98,8 @@ std::shared_ptr<Backbone> make_backbone(const config::BackboneConfig& cfg, DType
       return std::make_shared<MambaBackbone>(cfg, dtype);
     case config::BackboneType::Hybrid:
       return std::make_shared<HybridBackbone>(cfg, dtype);
+    case config::BackboneType::Recurrent:
+      return std::make_shared<RecurrentBackbone>(cfg, dtype);
     default:
       cfg.validate("backbone");  // names the unsupported type
       throw ConfigError(

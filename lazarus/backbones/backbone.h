@@ -63,7 +63,7 @@ std::shared_ptr<Backbone> make_backbone(const config::BackboneConfig& cfg,
                                         DType dtype = DType::F32);
 
 /// The module name a causal LM gives its backbone in HF checkpoints: "model" (transformer) or
-/// "backbone" (mamba); hybrid backbones use "model" as HF's hybrid models (Jamba) do.
+/// "backbone" (mamba); hybrid and recurrent backbones use "model" as HF's hybrid models (Jamba) do.
 const char* checkpoint_prefix(config::BackboneType type);
 
 }  // namespace lazarus::backbones

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "lazarus/blocks/mamba_block.h"
+#include "lazarus/blocks/recurrent_block.h"
 #include "lazarus/blocks/transformer_block.h"
 #include "lazarus/core/error.h"
 #include "lazarus/tensor/ops.h"
@@ -72,6 +73,8 @@ std::shared_ptr<Block> make_block(int64_t D, const config::BlockConfig& cfg, int
       return std::make_shared<MambaBlock>(D, cfg, dtype);
     case config::BlockType::Hybrid:
       return std::make_shared<HybridBlock>(D, cfg, max_pos, dtype);
+    case config::BlockType::Recurrent:
+      return std::make_shared<RecurrentBlock>(D, cfg, dtype);
     default:
       cfg.validate(D, "block");  // names the unsupported type
       throw ConfigError(

@@ -48,7 +48,7 @@ class HybridBlock : public Block {
   config::HybridCombine combine_;
 };
 
-/// The block a config names (transformer, mamba or hybrid).
+/// The block a config names (transformer, mamba, hybrid or recurrent).
 std::shared_ptr<Block> make_block(int64_t hidden_size, const config::BlockConfig& cfg,
                                   int64_t max_position_embeddings, DType dtype = DType::F32);
 

@@ -61,6 +61,12 @@ std::string describe_block(const config::BlockConfig& b, int64_t hidden) {
         s.use_bias ? ", bias" : "", s.use_conv_bias ? ", conv bias" : "",
         config::to_string(s.activation), config::to_string(b.norm.type));
   }
+  if (b.type == config::BlockType::Recurrent) {
+    const auto& r = b.recurrent;
+    return fmt::format("recurrent: {} (state {}{}), norm {}", config::to_string(r.type),
+                       r.resolved_hidden_size(hidden), r.bias ? ", bias" : "",
+                       config::to_string(b.norm.type));
+  }
   const auto& a = b.attention;
   std::string attn =
       fmt::format("attention {} ({} heads, {} kv heads, head_dim {}", config::to_string(a.type),
@@ -72,6 +78,13 @@ std::string describe_block(const config::BlockConfig& b, int64_t hidden) {
   attn += ")";
   std::string ffn = fmt::format("ffn {} ({}, {})", config::to_string(b.ffn.type),
                                 config::to_string(b.ffn.activation), b.ffn.intermediate_size);
+  if (b.ffn.is_moe()) {
+    ffn = fmt::format("moe ffn: {} experts, top {}{} (each {} ({}, {})), aux loss coef {}",
+                      b.ffn.num_experts, b.ffn.num_experts_per_tok,
+                      b.ffn.norm_topk_prob ? " renormalised" : "", config::to_string(b.ffn.type),
+                      config::to_string(b.ffn.activation), b.ffn.intermediate_size,
+                      b.ffn.router_aux_loss_coef);
+  }
   if (b.type == config::BlockType::Hybrid) {
     return fmt::format("hybrid: {} + {} combined by {}, {}, norm {}", attn,
                        describe_ssm(b.ssm, hidden), config::to_string(b.combine), ffn,
@@ -84,9 +97,10 @@ std::string describe_block(const config::BlockConfig& b, int64_t hidden) {
 void print_model(const std::string& title, const config::ModelConfig& m) {
   const auto& bb = m.backbone;
   std::printf("%s\n", title.c_str());
-  std::string positions = bb.type == config::BackboneType::Mamba
-                              ? std::string(" (recurrent state: no position limit)")
-                              : fmt::format(", max positions {}", bb.max_position_embeddings);
+  std::string positions =
+      bb.type == config::BackboneType::Mamba || bb.type == config::BackboneType::Recurrent
+          ? std::string(" (recurrent state: no position limit)")
+          : fmt::format(", max positions {}", bb.max_position_embeddings);
   std::printf("backbone   %s: %lld layers, hidden %lld, vocab %lld%s\n",
               std::string(config::to_string(bb.type)).c_str(), (long long)bb.num_layers,
               (long long)bb.hidden_size, (long long)bb.vocab_size, positions.c_str());

@@ -30,6 +30,8 @@ Tensor activation(ActivationType a, const Tensor& x) {
 
 FeedForward::FeedForward(int64_t D, const config::FFNConfig& cfg, DType dtype) : cfg_(cfg) {
   cfg.validate("ffn");
+  if (cfg.is_moe())
+    throw ConfigError("ffn.num_experts: mixture-of-experts FFNs are not built yet (use 0)");
   const int64_t I = cfg.intermediate_size;
   if (cfg.gated())
     gate_proj = register_module("gate_proj", std::make_shared<nn::Linear>(D, I, cfg.bias, dtype));

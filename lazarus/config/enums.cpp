@@ -54,6 +54,9 @@ constexpr Table<HeadType, 3> kHead{{{HeadType::LM, "lm"},
                                     {HeadType::Classifier, "classifier"},
                                     {HeadType::Regression, "regression"}}};
 constexpr Table<SSMType, 1> kSSM{{{SSMType::Mamba, "mamba"}}};
+constexpr Table<RecurrentType, 3> kRecurrent{{{RecurrentType::LSTM, "lstm"},
+                                              {RecurrentType::GRU, "gru"},
+                                              {RecurrentType::MinGRU, "mingru"}}};
 constexpr Table<HybridCombine, 3> kCombine{{{HybridCombine::Add, "add"},
                                             {HybridCombine::Concat, "concat"},
                                             {HybridCombine::Gate, "gate"}}};
@@ -90,6 +93,7 @@ std::string_view to_string(BlockType v) { return name_of(kBlock, v); }
 std::string_view to_string(BackboneType v) { return name_of(kBackbone, v); }
 std::string_view to_string(HeadType v) { return name_of(kHead, v); }
 std::string_view to_string(SSMType v) { return name_of(kSSM, v); }
+std::string_view to_string(RecurrentType v) { return name_of(kRecurrent, v); }
 std::string_view to_string(HybridCombine v) { return name_of(kCombine, v); }
 std::string_view to_string(HybridLayout v) { return name_of(kLayout, v); }
 
@@ -136,6 +140,10 @@ HeadType enum_from_string<HeadType>(std::string_view s, const std::string& p) {
 template <>
 SSMType enum_from_string<SSMType>(std::string_view s, const std::string& p) {
   return parse(kSSM, s, p);
+}
+template <>
+RecurrentType enum_from_string<RecurrentType>(std::string_view s, const std::string& p) {
+  return parse(kRecurrent, s, p);
 }
 template <>
 HybridCombine enum_from_string<HybridCombine>(std::string_view s, const std::string& p) {

@@ -17,11 +17,14 @@ enum class ActivationType { ReLU, GELU, GELUTanh, SiLU, Tanh, Sigmoid, Identity 
 enum class PositionEmbeddingType { None, RoPE, Learned, Sinusoidal, ALiBi };
 /// RoPE frequency scaling (Hugging Face `rope_type`).
 enum class RoPEScalingType { None, Linear, Dynamic, Llama3, Yarn };
-/// Transformer, Mamba and Hybrid are built; Recurrent parses but is rejected by validate().
+/// Every block and backbone type is built.
 enum class BlockType { Transformer, Mamba, Hybrid, Recurrent };
 enum class BackboneType { Transformer, Mamba, Hybrid, Recurrent };
 /// The state-space layer of an SSM block (Mamba's selective scan).
 enum class SSMType { Mamba };
+/// The recurrent cell of a recurrent block: LSTM and GRU (PyTorch's gate orders), minGRU (Feng et
+/// al. 2024, "Were RNNs All We Needed?").
+enum class RecurrentType { LSTM, GRU, MinGRU };
 /// How a hybrid block merges its attention and SSM outputs.
 enum class HybridCombine { Add, Concat, Gate };
 /// How a hybrid backbone lays out its blocks: None (block + overrides only), Alternating (odd
@@ -42,6 +45,7 @@ std::string_view to_string(BlockType v);
 std::string_view to_string(BackboneType v);
 std::string_view to_string(HeadType v);
 std::string_view to_string(SSMType v);
+std::string_view to_string(RecurrentType v);
 std::string_view to_string(HybridCombine v);
 std::string_view to_string(HybridLayout v);
 

@@ -1,6 +1,8 @@
 // Validation and JSON forms of the hierarchy configs (see model_config.h).
 #include "lazarus/config/model_config.h"
 
+#include <cmath>
+
 #include <fmt/format.h>
 
 namespace lazarus::config {
@@ -171,13 +173,40 @@ void FFNConfig::validate(const std::string& p) const {
           fmt::format("{}: {} must be gelu or gelu_tanh for geglu", f(p, "activation"),
                       to_string(activation)));
   }
+  check(num_experts >= 0,
+        fmt::format("{}: {} must be >= 0 (0 = a dense FFN)", f(p, "num_experts"), num_experts));
+  if (is_moe()) {
+    check(num_experts_per_tok >= 1,
+          fmt::format("{}: {} must be >= 1", f(p, "num_experts_per_tok"), num_experts_per_tok));
+    check(num_experts_per_tok <= num_experts,
+          fmt::format("{}: {} must be <= num_experts {}", f(p, "num_experts_per_tok"),
+                      num_experts_per_tok, num_experts));
+    check(router_aux_loss_coef >= 0 && std::isfinite(router_aux_loss_coef),
+          fmt::format("{}: {} must be a finite number >= 0", f(p, "router_aux_loss_coef"),
+                      router_aux_loss_coef));
+  }
+}
+
+int64_t FFNConfig::num_parameters(int64_t D) const {
+  const int64_t I = intermediate_size;
+  int64_t dense = (gated() ? 3 : 2) * D * I;
+  if (bias) dense += (gated() ? 2 : 1) * I + D;
+  if (!is_moe()) return dense;
+  return num_experts * dense + D * num_experts;  // experts + router
 }
 
 Json FFNConfig::to_json() const {
-  return Json{{"type", to_string(type)},
-              {"activation", to_string(activation)},
-              {"intermediate_size", intermediate_size},
-              {"bias", bias}};
+  Json j{{"type", to_string(type)},
+         {"activation", to_string(activation)},
+         {"intermediate_size", intermediate_size},
+         {"bias", bias}};
+  if (is_moe()) {
+    j["num_experts"] = num_experts;
+    j["num_experts_per_tok"] = num_experts_per_tok;
+    j["norm_topk_prob"] = norm_topk_prob;
+    j["router_aux_loss_coef"] = router_aux_loss_coef;
+  }
+  return j;
 }
 
 FFNConfig FFNConfig::from_json(const Json& j, const std::string& path) {
@@ -187,6 +216,10 @@ FFNConfig FFNConfig::from_json(const Json& j, const std::string& path) {
   r.get("activation", c.activation);
   r.require("intermediate_size", c.intermediate_size);
   r.get("bias", c.bias);
+  r.get("num_experts", c.num_experts);
+  r.get("num_experts_per_tok", c.num_experts_per_tok);
+  r.get("norm_topk_prob", c.norm_topk_prob);
+  r.get("router_aux_loss_coef", c.router_aux_loss_coef);
   r.finish();
   return c;
 }
@@ -274,6 +307,47 @@ SSMConfig SSMConfig::from_json(const Json& j, const std::string& path) {
   return c;
 }
 
+// ---- RecurrentConfig ----
+
+void RecurrentConfig::validate(int64_t model_hidden_size, const std::string& p) const {
+  if (hidden_size) {
+    check(*hidden_size > 0, fmt::format("{}: {} must be > 0", f(p, "hidden_size"), *hidden_size));
+  }
+  check(model_hidden_size > 0, fmt::format("{}: hidden_size {} must be > 0", p, model_hidden_size));
+}
+
+int64_t RecurrentConfig::num_parameters(int64_t D) const {
+  const int64_t H = resolved_hidden_size(D);
+  int64_t n = 0;
+  switch (type) {
+    case RecurrentType::LSTM:
+      n = 4 * H * (D + H) + (bias ? 8 * H : 0);
+      break;
+    case RecurrentType::GRU:
+      n = 3 * H * (D + H) + (bias ? 6 * H : 0);
+      break;
+    case RecurrentType::MinGRU:
+      n = 2 * H * D + (bias ? 2 * H : 0);
+      break;
+  }
+  if (H != D) n += H * D;  // out_proj
+  return n;
+}
+
+Json RecurrentConfig::to_json() const {
+  return Json{{"type", to_string(type)}, {"hidden_size", opt_json(hidden_size)}, {"bias", bias}};
+}
+
+RecurrentConfig RecurrentConfig::from_json(const Json& j, const std::string& path) {
+  RecurrentConfig c;
+  JsonReader r(j, path);
+  r.get("type", c.type);
+  r.get("hidden_size", c.hidden_size);
+  r.get("bias", c.bias);
+  r.finish();
+  return c;
+}
+
 // ---- BlockConfig ----
 
 void BlockConfig::validate(int64_t hidden_size, const std::string& p) const {
@@ -290,16 +364,16 @@ void BlockConfig::validate(int64_t hidden_size, const std::string& p) const {
       ssm.validate(hidden_size, f(p, "ssm"));
       ffn.validate(f(p, "ffn"));
       break;
-    default:
-      throw ConfigError(
-          fmt::format("{}: '{}' blocks are not implemented yet (transformer, mamba, hybrid)",
-                      f(p, "type"), to_string(type)));
+    case BlockType::Recurrent:
+      recurrent.validate(hidden_size, f(p, "recurrent"));
+      break;
   }
   norm.validate(f(p, "norm"));
 }
 
 int64_t BlockConfig::num_parameters(int64_t D) const {
   if (type == BlockType::Mamba) return ssm.num_parameters(D) + norm.num_parameters(D);
+  if (type == BlockType::Recurrent) return recurrent.num_parameters(D) + norm.num_parameters(D);
   int64_t extra = 0;
   if (type == BlockType::Hybrid) {
     extra = ssm.num_parameters(D);
@@ -311,9 +385,7 @@ int64_t BlockConfig::num_parameters(int64_t D) const {
   int64_t n = D * H * Dh + 2 * D * Hkv * Dh + H * Dh * D;  // q, k, v, o
   if (a.bias) n += H * Dh + 2 * Hkv * Dh;
   if (a.output_bias) n += D;
-  int64_t I = ffn.intermediate_size;
-  n += (ffn.gated() ? 3 : 2) * D * I;
-  if (ffn.bias) n += (ffn.gated() ? 2 : 1) * I + D;
+  n += ffn.num_parameters(D);
   n += 2 * norm.num_parameters(D);
   return n + extra;
 }
@@ -324,6 +396,10 @@ Json BlockConfig::to_json() const {
                 {"ssm", ssm.to_json()},
                 {"norm", norm.to_json()},
                 {"residual_in_fp32", residual_in_fp32}};
+  }
+  if (type == BlockType::Recurrent) {
+    return Json{
+        {"type", to_string(type)}, {"recurrent", recurrent.to_json()}, {"norm", norm.to_json()}};
   }
   Json j{{"type", to_string(type)},
          {"attention", attention.to_json()},
@@ -348,6 +424,12 @@ BlockConfig BlockConfig::from_json(const Json& j, const std::string& path) {
     r.finish();
     return c;
   }
+  if (c.type == BlockType::Recurrent) {
+    if (r.has("recurrent"))
+      c.recurrent = RecurrentConfig::from_json(r.raw("recurrent"), r.field("recurrent"));
+    r.finish();
+    return c;
+  }
   if (r.has("attention"))
     c.attention = AttentionConfig::from_json(r.raw("attention"), r.field("attention"));
   if (r.has("ffn"))
@@ -365,9 +447,6 @@ BlockConfig BlockConfig::from_json(const Json& j, const std::string& path) {
 // ---- BackboneConfig ----
 
 void BackboneConfig::validate(const std::string& p) const {
-  check(type != BackboneType::Recurrent,
-        fmt::format("{}: '{}' backbones are not implemented yet (transformer, mamba, hybrid)",
-                    f(p, "type"), to_string(type)));
   check(vocab_size > 0, fmt::format("{}: {} must be > 0", f(p, "vocab_size"), vocab_size));
   check(hidden_size > 0, fmt::format("{}: {} must be > 0", f(p, "hidden_size"), hidden_size));
   check(num_layers > 0, fmt::format("{}: {} must be > 0", f(p, "num_layers"), num_layers));
@@ -394,15 +473,16 @@ void BackboneConfig::validate(const std::string& p) const {
   }
   auto check_type = [&](const BlockConfig& b, const std::string& bp) {
     if (type == BackboneType::Hybrid) return;  // any mix
-    BlockType want = type == BackboneType::Mamba ? BlockType::Mamba : BlockType::Transformer;
+    BlockType want = type == BackboneType::Mamba       ? BlockType::Mamba
+                     : type == BackboneType::Recurrent ? BlockType::Recurrent
+                                                       : BlockType::Transformer;
     check(b.type != BlockType::Hybrid,
           fmt::format("{}: 'hybrid' blocks need a hybrid backbone", f(bp, "type")));
-    if (b.type == BlockType::Transformer || b.type == BlockType::Mamba) {
-      check(b.type == want, fmt::format("{}: '{}' blocks need a {} backbone ({} backbones stack "
-                                        "{} blocks)",
-                                        f(bp, "type"), to_string(b.type), to_string(b.type),
-                                        to_string(type), to_string(want)));
-    }
+    check(b.type == want,
+          fmt::format("{}: '{}' blocks need a {} backbone (or a hybrid one; {} backbones stack {} "
+                      "blocks)",
+                      f(bp, "type"), to_string(b.type), to_string(b.type), to_string(type),
+                      to_string(want)));
   };
   check_type(block, f(p, "block"));
   block.validate(hidden_size, f(p, "block"));
@@ -414,6 +494,35 @@ void BackboneConfig::validate(const std::string& p) const {
     b.validate(hidden_size, bp);
   }
   final_norm.validate(f(p, "final_norm"));
+  // Mixture-of-experts layers share one load-balancing loss over every layer's router.
+  const FFNConfig* first = moe_ffn();
+  if (first) {
+    for (int64_t i = 0; i < num_layers; ++i) {
+      const BlockConfig& b = block_for(i);
+      bool has_ffn = b.type == BlockType::Transformer || b.type == BlockType::Hybrid;
+      if (!has_ffn || !b.ffn.is_moe()) continue;
+      std::string lp = fmt::format("{}.layer {}.ffn", p, i);
+      check(b.ffn.num_experts == first->num_experts,
+            fmt::format("{}: {} differs from another layer's {} (one load-balancing loss spans "
+                        "every layer)",
+                        f(lp, "num_experts"), b.ffn.num_experts, first->num_experts));
+      check(b.ffn.num_experts_per_tok == first->num_experts_per_tok,
+            fmt::format("{}: {} differs from another layer's {}", f(lp, "num_experts_per_tok"),
+                        b.ffn.num_experts_per_tok, first->num_experts_per_tok));
+      check(b.ffn.router_aux_loss_coef == first->router_aux_loss_coef,
+            fmt::format("{}: {} differs from another layer's {}", f(lp, "router_aux_loss_coef"),
+                        b.ffn.router_aux_loss_coef, first->router_aux_loss_coef));
+    }
+  }
+}
+
+const FFNConfig* BackboneConfig::moe_ffn() const {
+  for (int64_t i = 0; i < num_layers; ++i) {
+    const BlockConfig& b = block_for(i);
+    bool has_ffn = b.type == BlockType::Transformer || b.type == BlockType::Hybrid;
+    if (has_ffn && b.ffn.is_moe()) return &b.ffn;
+  }
+  return nullptr;
 }
 
 int64_t BackboneConfig::num_parameters() const {

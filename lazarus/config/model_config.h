@@ -75,13 +75,27 @@ struct AttentionConfig {
   bool operator==(const AttentionConfig&) const = default;
 };
 
+/// A feed-forward network: one dense FFN of `type`, or with num_experts > 0 a sparse
+/// mixture of experts (Mixtral semantics): a router `gate` (Linear D -> E, no bias), softmax over
+/// all experts, the top num_experts_per_tok kept and (norm_topk_prob) renormalised to sum to 1,
+/// each expert a dense FFN of `type` / `activation` / `intermediate_size` / `bias`. The model adds
+/// router_aux_loss_coef * the Switch/Mixtral load-balancing loss to its training loss.
 struct FFNConfig {
   FFNType type = FFNType::SwiGLU;
   ActivationType activation = ActivationType::SiLU;
   int64_t intermediate_size = 0;
   bool bias = false;
+  /// 0 = dense FFN; > 0 = mixture of this many experts.
+  int64_t num_experts = 0;
+  /// Mixture of experts only: experts per token (top-k), renormalisation, aux loss weight.
+  int64_t num_experts_per_tok = 2;
+  bool norm_topk_prob = true;
+  double router_aux_loss_coef = 0.01;
 
   bool gated() const { return type != FFNType::MLP; }
+  bool is_moe() const { return num_experts > 0; }
+  /// Parameters of one FFN (all experts and the router) of width `hidden_size`.
+  int64_t num_parameters(int64_t hidden_size) const;
   void validate(const std::string& path = "ffn") const;
   Json to_json() const;
   static FFNConfig from_json(const Json& j, const std::string& path = "ffn");
@@ -137,10 +151,32 @@ struct SSMConfig {
   bool operator==(const SSMConfig&) const = default;
 };
 
+/// The recurrent layer of a recurrent block, over inputs of width D and a state of width H
+/// (hidden_size, default D; when H != D an out_proj Linear(H, D) maps back). `lstm` / `gru`:
+/// PyTorch's nn.LSTM / nn.GRU cell math and parameter layout (weight_ih (4H|3H, D), weight_hh
+/// (4H|3H, H), bias_ih, bias_hh). `mingru`: h_t = (1 - z_t) * h_{t-1} + z_t * h~_t with
+/// z_t = sigmoid(linear_z(x_t)), h~_t = linear_h(x_t) (Feng et al. 2024).
+struct RecurrentConfig {
+  RecurrentType type = RecurrentType::LSTM;
+  std::optional<int64_t> hidden_size;
+  bool bias = true;
+
+  int64_t resolved_hidden_size(int64_t model_hidden_size) const {
+    return hidden_size ? *hidden_size : model_hidden_size;
+  }
+  void validate(int64_t model_hidden_size, const std::string& path = "recurrent") const;
+  /// Parameters of one recurrent layer of input width `model_hidden_size`.
+  int64_t num_parameters(int64_t model_hidden_size) const;
+  Json to_json() const;
+  static RecurrentConfig from_json(const Json& j, const std::string& path = "recurrent");
+  bool operator==(const RecurrentConfig&) const = default;
+};
+
 /// One block. `transformer`: pre-norm attention + FFN (uses attention, ffn, norm). `mamba`:
 /// pre-norm SSM mixer with a residual (uses ssm, norm, residual_in_fp32). `hybrid`: attention and
 /// SSM side by side on one normed input, merged by `combine`, then a pre-norm FFN (uses
-/// attention, ssm, ffn, norm, combine). The JSON form carries only the sections its type uses; a
+/// attention, ssm, ffn, norm, combine). `recurrent`: pre-norm recurrent layer with a residual
+/// (uses recurrent, norm). The JSON form carries only the sections its type uses; a
 /// section of another type is an error.
 struct BlockConfig {
   BlockType type = BlockType::Transformer;
@@ -148,6 +184,7 @@ struct BlockConfig {
   FFNConfig ffn;
   NormConfig norm;
   SSMConfig ssm;
+  RecurrentConfig recurrent;
   /// Mamba: keep the residual stream in f32 when the model runs in bf16/f16 (HF's flag).
   bool residual_in_fp32 = false;
   /// Hybrid: how attention and SSM outputs merge.
@@ -165,8 +202,11 @@ struct BlockConfig {
 /// A stack of blocks between a token embedding and a final norm. `transformer`: every block is a
 /// transformer block (HF Llama names: model.embed_tokens, model.layers.N, model.norm). `mamba`:
 /// every block is a mamba block (HF Mamba names: backbone.embeddings, backbone.layers.N,
-/// backbone.norm_f). `hybrid`: any mix of transformer, mamba and hybrid blocks laid out by
-/// `layout` (+ overrides), with transformer names (model.embed_tokens, model.layers.N, model.norm).
+/// backbone.norm_f). `hybrid`: any mix of transformer, mamba, hybrid and recurrent blocks laid out
+/// by `layout` (+ overrides), with transformer names (model.embed_tokens, model.layers.N,
+/// model.norm). `recurrent`: every block is a recurrent block (model.embed_tokens, model.layers.N,
+/// model.norm). Mixture-of-experts FFNs in one backbone must agree on num_experts,
+/// num_experts_per_tok and router_aux_loss_coef (the load-balancing loss spans every layer).
 struct BackboneConfig {
   BackboneType type = BackboneType::Transformer;
   int64_t vocab_size = 0;
@@ -197,6 +237,8 @@ struct BackboneConfig {
     return block;
   }
   void validate(const std::string& path = "backbone") const;
+  /// The FFN config of the first mixture-of-experts layer, or null when there is none.
+  const FFNConfig* moe_ffn() const;
   /// Embedding + every block + final norm.
   int64_t num_parameters() const;
   Json to_json() const;

@@ -57,6 +57,10 @@ TEST(Enums, StringsRoundTrip) {
   EXPECT_EQ(to_string(NormType::RMSNorm), "rms_norm");
   EXPECT_EQ(to_string(PositionEmbeddingType::ALiBi), "alibi");
   EXPECT_EQ(to_string(BlockType::Mamba), "mamba");
+  for (auto v : {RecurrentType::LSTM, RecurrentType::GRU, RecurrentType::MinGRU}) {
+    EXPECT_EQ(enum_from_string<RecurrentType>(to_string(v), "x"), v);
+  }
+  EXPECT_EQ(to_string(RecurrentType::MinGRU), "mingru");
   EXPECT_EQ(enum_from_string<ActivationType>("swish", "x"), ActivationType::SiLU);
   EXPECT_EQ(enum_from_string<ActivationType>("gelu_pytorch_tanh", "x"), ActivationType::GELUTanh);
   EXPECT_EQ(enum_from_string<RoPEScalingType>("default", "x"), RoPEScalingType::None);
@@ -122,7 +126,43 @@ TEST(ModelConfig, ValidationNamesFieldAndValue) {
       },
       {"backbone.block_overrides.1.attention.num_key_value_heads", "5"});
   bad([](ModelConfig& m) { m.backbone.block.type = BlockType::Recurrent; },
-      {"block.type", "recurrent", "not implemented"});
+      {"backbone.block.type", "'recurrent' blocks need a recurrent backbone"});
+  bad([](ModelConfig& m) { m.backbone.type = BackboneType::Recurrent; },
+      {"backbone.block.type", "'transformer' blocks need a transformer backbone"});
+  bad(
+      [](ModelConfig& m) {
+        m.backbone.type = BackboneType::Recurrent;
+        m.backbone.block.type = BlockType::Recurrent;
+        m.backbone.block.recurrent.hidden_size = 0;
+      },
+      {"backbone.block.recurrent.hidden_size", "0"});
+  bad(
+      [](ModelConfig& m) {
+        m.backbone.block.ffn.num_experts = 4;
+        m.backbone.block.ffn.num_experts_per_tok = 5;
+      },
+      {"backbone.block.ffn.num_experts_per_tok", "5", "num_experts 4"});
+  bad(
+      [](ModelConfig& m) {
+        m.backbone.block.ffn.num_experts = 4;
+        m.backbone.block.ffn.num_experts_per_tok = 0;
+      },
+      {"backbone.block.ffn.num_experts_per_tok", "0"});
+  bad([](ModelConfig& m) { m.backbone.block.ffn.num_experts = -1; },
+      {"backbone.block.ffn.num_experts", "-1"});
+  bad(
+      [](ModelConfig& m) {
+        m.backbone.block.ffn.num_experts = 4;
+        m.backbone.block.ffn.router_aux_loss_coef = -0.5;
+      },
+      {"backbone.block.ffn.router_aux_loss_coef", "-0.5"});
+  bad(
+      [](ModelConfig& m) {
+        m.backbone.block.ffn.num_experts = 4;
+        m.backbone.block_overrides[1] = m.backbone.block;
+        m.backbone.block_overrides[1].ffn.num_experts = 3;
+      },
+      {"layer 1.ffn.num_experts", "3", "4"});
   bad([](ModelConfig& m) { m.backbone.block.type = BlockType::Mamba; },
       {"backbone.block.type", "'mamba' blocks need a mamba backbone"});
   bad(
