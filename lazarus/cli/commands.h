@@ -24,5 +24,7 @@ void register_demo_command(CLI::App& app);
 
 /// `lazarus train`: a causal LM from scratch on text files (cmd_train.cpp).
 void register_train_command(CLI::App& app);
+/// `lazarus finetune`: LoRA fine-tuning on chat / instruction JSONL (cmd_finetune.cpp).
+void register_finetune_command(CLI::App& app);
 
 }  // namespace lazarus::cli

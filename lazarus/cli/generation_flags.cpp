@@ -5,11 +5,13 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <mutex>
 #include <random>
 
 #include <fmt/format.h>
 
+#include "lazarus/adapters/lora.h"
 #include "lazarus/core/error.h"
 #include "lazarus/tensor/backend.h"
 
@@ -23,6 +25,10 @@ void add_model_flags(CLI::App* cmd, ModelFlags& f) {
                   "local HF cache or to download. Default: the shipped 4M-parameter Llama\n"
                   "trained on the Debian fortunes corpus")
       ->capture_default_str();
+  cmd->add_option("--adapter", f.adapter,
+                  "LoRA adapter folder to apply: PEFT's (adapter_config.json +\n"
+                  "adapter_model.safetensors, e.g. from lazarus finetune) or mlx-lm's\n"
+                  "(adapters.safetensors)");
   cmd->add_option("--dtype", f.dtype,
                   "Compute dtype of the weights: f32 (default), bf16 (half the memory) or f16")
       ->check(CLI::IsMember({"f32", "bf16", "f16"}))
@@ -113,6 +119,17 @@ io::PretrainedModel load_model_for_cli(const ModelFlags& f) {
                m.family.c_str(), human_bytes(double(m.model->num_parameters())).c_str(),
                f.dtype.c_str(), m.load_seconds);
   for (auto& w : m.warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
+  if (!f.adapter.empty()) {
+    namespace fs = std::filesystem;
+    bool mlx = !fs::exists(fs::path(f.adapter) / "adapter_model.safetensors") &&
+               fs::exists(fs::path(f.adapter) / "adapters.safetensors");
+    adapters::LoraConfig c = mlx ? adapters::load_mlx_adapter(*m.model, f.adapter)
+                                 : adapters::load_peft_adapter(*m.model, f.adapter);
+    m.model->eval();  // no LoRA dropout while generating
+    std::fprintf(stderr, "adapter %s (%s LoRA, rank %lld, alpha %g) on %zu layers\n",
+                 f.adapter.c_str(), mlx ? "mlx-lm" : "PEFT", (long long)c.r, c.alpha,
+                 adapters::lora_layers(*m.model).size());
+  }
   return m;
 }
 

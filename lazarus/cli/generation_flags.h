@@ -14,6 +14,7 @@ namespace lazarus::cli {
 
 struct ModelFlags {
   std::string model = io::kDefaultModelName;
+  std::string adapter;  // a PEFT (or mlx-lm) LoRA adapter folder applied after loading
   std::string dtype = "f32";
   int threads = 0;
 };
@@ -35,9 +36,9 @@ struct SamplingFlags {
 void add_model_flags(CLI::App* cmd, ModelFlags& f);
 void add_sampling_flags(CLI::App* cmd, SamplingFlags& f, int64_t default_max_new_tokens);
 
-/// Resolves --model, sets the thread count, loads the folder (a progress bar on stderr for large
-/// models when stderr is a terminal) and prints one line about it and any warnings to stderr.
-/// Throws when the folder has no tokenizer.json (text in, text out needs one).
+/// Resolves --model, sets the thread count, loads the folder (and the --adapter on it) (a progress
+/// bar on stderr for large models when stderr is a terminal) and prints one line about it and any
+/// warnings to stderr. Throws when the folder has no tokenizer.json (text in, text out needs one).
 io::PretrainedModel load_model_for_cli(const ModelFlags& f);
 
 /// The generation parameters: flags first, then the folder's generation defaults (greedy unless

@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
   lazarus::cli::register_train_tokenizer_command(app);
   lazarus::cli::register_demo_command(app);
   lazarus::cli::register_train_command(app);
+  lazarus::cli::register_finetune_command(app);
   lazarus::cli::register_hub_commands(app);
   try {
     app.parse(argc, argv);

@@ -65,10 +65,11 @@ TokenizedExample ChatRenderer::render(const ojson& rec, const std::string& where
       ex.ids = encode(full);
       auto pids = encode(p);
       if (!is_prefix(pids, ex.ids)) {
-        throw ConfigError(
-            fmt::format("{}: the prompt's tokens are not a prefix of prompt+completion's "
-                        "(the boundary merges); end the prompt with a space or newline",
-                        where));
+        throw ConfigError(fmt::format(
+            "{}: the prompt's tokens are not a prefix of prompt+completion's "
+            "(the boundary merges); end the prompt with a newline (a trailing space often "
+            "merges with the completion's first word)",
+            where));
       }
       ex.labels.assign(ex.ids.size(), -100);
       for (size_t i = pids.size(); i < ex.ids.size(); ++i) ex.labels[i] = ex.ids[i];

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -126,7 +127,12 @@ void Trainer::save_checkpoint(const std::string& dir) {
   fs::remove_all(tmp, ec);
   fs::create_directories(tmp);
   std::map<std::string, Tensor> model_state;
-  for (auto& [k, v] : model_.state_dict()) model_state[k] = v;
+  if (cfg_.checkpoint_trainable_only) {
+    for (auto& [k, p] : model_.named_parameters())
+      if (p->requires_grad()) model_state[k] = p->detach();
+  } else {
+    for (auto& [k, v] : model_.state_dict()) model_state[k] = v;
+  }
   io::save_safetensors((tmp / "model.safetensors").string(), model_state);
   io::save_safetensors((tmp / "optimizer.safetensors").string(), opt_.state_dict());
   Generator& g = default_generator();
@@ -181,8 +187,27 @@ void Trainer::load_checkpoint(const std::string& dir) {
     }
     // Everything parsed. The optimizer and the model each validate before changing anything;
     // the optimizer goes first so a bad optimizer file leaves the model untouched.
+    if (cfg_.checkpoint_trainable_only) {
+      // The checkpoint must hold exactly this run's trainable parameters (e.g. the same LoRA
+      // targets and rank); the frozen rest comes from the base model.
+      std::set<std::string> want;
+      for (auto& [k, p] : model_.named_parameters())
+        if (p->requires_grad()) want.insert(k);
+      std::vector<std::string> missing, extra;
+      for (auto& k : want)
+        if (!sd.count(k)) missing.push_back(k);
+      for (auto& [k, v] : sd)
+        if (!want.count(k)) extra.push_back(k);
+      if (!missing.empty() || !extra.empty()) {
+        throw LoadError(fmt::format(
+            "{}: the checkpoint's tensors are not this run's trainable parameters ({} missing, "
+            "e.g. '{}'; {} unexpected, e.g. '{}'): was it written with other options?",
+            (d / "model.safetensors").string(), missing.size(), missing.empty() ? "" : missing[0],
+            extra.size(), extra.empty() ? "" : extra[0]));
+      }
+    }
     opt_.load_state_dict(opt_state);
-    model_.load_state_dict(sd);
+    model_.load_state_dict(sd, /*strict=*/!cfg_.checkpoint_trainable_only);
     train_.set_position(dp);
     default_generator().set_state(seed, off);
     step_ = step;

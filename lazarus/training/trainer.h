@@ -33,6 +33,10 @@ struct TrainerConfig {
   std::string output_dir;  // empty = write nothing
   bool resume = true;      // continue from output_dir's latest checkpoint if there is one
   bool progress = true;    // progress line on stderr
+  /// Checkpoints hold only the parameters that train (requires_grad), not the frozen rest: what a
+  /// LoRA run needs (the base comes from its own folder). Resuming then expects exactly those
+  /// names.
+  bool checkpoint_trainable_only = false;
   /// Throws ConfigError naming the field.
   void validate() const;
 };
