@@ -21,6 +21,8 @@ struct BackboneOutput {
   /// normed output; mamba: the output of every layer, then the final normed output). Empty
   /// otherwise.
   std::vector<Tensor> hidden_states;
+  /// The router logits (B * T, E) of every mixture-of-experts layer, in layer order.
+  std::vector<Tensor> router_logits;
 };
 
 class Backbone : public nn::Module {

@@ -44,7 +44,9 @@ BackboneOutput HybridBackbone::forward(const Tensor& input_ids, const Tensor& at
   Tensor h = embeds;
   for (size_t i = 0; i < layers->size(); ++i) {
     if (output_hidden_states) out.hidden_states.push_back(h);
-    h = (*layers)[i].forward_block(h, ctx, cache ? &cache->layer(i) : nullptr).hidden_states;
+    blocks::BlockOutput bo = (*layers)[i].forward_block(h, ctx, cache ? &cache->layer(i) : nullptr);
+    h = bo.hidden_states;
+    if (bo.router_logits.defined()) out.router_logits.push_back(bo.router_logits);
   }
   h = norm->forward(h);
   if (output_hidden_states) out.hidden_states.push_back(h);

@@ -53,7 +53,9 @@ BackboneOutput TransformerBackbone::forward(const Tensor& input_ids, const Tenso
         cache ? dynamic_cast<components::KVCache*>(&cache->layer(i)) : nullptr;
     if (cache && !kv)
       throw Error(fmt::format("[TransformerBackbone] layer {} cache is not a KVCache", i));
-    h = (*layers)[i].forward(h, ctx, kv).hidden_states;
+    blocks::BlockOutput bo = (*layers)[i].forward(h, ctx, kv);
+    h = bo.hidden_states;
+    if (bo.router_logits.defined()) out.router_logits.push_back(bo.router_logits);
   }
   h = norm->forward(h);
   if (output_hidden_states) out.hidden_states.push_back(h);

@@ -13,6 +13,8 @@ namespace lazarus::blocks {
 /// What one block returns.
 struct BlockOutput {
   Tensor hidden_states;  // (B, T, D)
+  /// A mixture-of-experts FFN's router logits (B * T, E); undefined for dense blocks.
+  Tensor router_logits;
 };
 
 /// What every layer of one forward call shares.

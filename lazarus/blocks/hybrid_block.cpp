@@ -57,7 +57,9 @@ BlockOutput HybridBlock::forward_block(const Tensor& x, const BlockContext& ctx,
     }
   }
   Tensor h = x + m;
-  return {h + mlp->forward(post_attention_layernorm->forward(h))};
+  Tensor router_logits;
+  Tensor out = h + mlp->forward(post_attention_layernorm->forward(h), &router_logits);
+  return {out, router_logits};
 }
 
 std::shared_ptr<components::LayerCache> HybridBlock::make_cache(int64_t max_length) const {

@@ -22,7 +22,7 @@ BlockOutput MambaBlock::forward(const Tensor& x, const Tensor& token_mask,
   Tensor residual = residual_in_fp32_ ? x.to(DType::F32) : x;
   Tensor h = x.dtype() == norm->weight.dtype() ? x : x.to(norm->weight.dtype());
   h = mixer->forward(norm->forward(h), token_mask, cache);  // (B, T, D)
-  return {residual + h};
+  return {residual + h, Tensor()};
 }
 
 BlockOutput MambaBlock::forward_block(const Tensor& x, const BlockContext& ctx,

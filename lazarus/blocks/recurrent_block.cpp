@@ -22,7 +22,7 @@ RecurrentBlock::RecurrentBlock(int64_t D, const config::BlockConfig& cfg, DType 
 BlockOutput RecurrentBlock::forward(const Tensor& x, const Tensor& token_mask,
                                     components::RecurrentCache* cache) const {
   // x (B, T, D)
-  return {x + rnn->forward(norm->forward(x), token_mask, cache)};
+  return {x + rnn->forward(norm->forward(x), token_mask, cache), Tensor()};
 }
 
 BlockOutput RecurrentBlock::forward_block(const Tensor& x, const BlockContext& ctx,

@@ -21,7 +21,9 @@ BlockOutput TransformerBlock::forward(const Tensor& x, const components::Attenti
                                       components::KVCache* cache) const {
   // x (B, T, D)
   Tensor h = x + self_attn->forward(input_layernorm->forward(x), ctx, cache);  // (B, T, D)
-  return {h + mlp->forward(post_attention_layernorm->forward(h))};
+  Tensor router_logits;
+  Tensor out = h + mlp->forward(post_attention_layernorm->forward(h), &router_logits);
+  return {out, router_logits};
 }
 
 BlockOutput TransformerBlock::forward_block(const Tensor& x, const BlockContext& ctx,

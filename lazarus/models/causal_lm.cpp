@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "lazarus/components/ffn.h"
 #include "lazarus/core/error.h"
 #include "lazarus/losses/losses.h"
 #include "lazarus/nn/init.h"
@@ -39,7 +40,20 @@ ModelOutput CausalLM::forward(const Tensor& input_ids, const Tensor& attention_m
   auto bo = backbone->forward(input_ids, attention_mask, cache.get(), output_hidden_states);
   ModelOutput out;
   out.logits = lm_head->forward(to_head_dtype(bo.last_hidden_state)).logits;  // (B, T, V)
-  if (labels.defined()) out.loss = losses::causal_lm_loss(out.logits, labels);
+  const config::FFNConfig* moe = cfg_.backbone.moe_ffn();
+  if (moe && !bo.router_logits.empty()) {
+    // The mask over this call's tokens (a cached call may pass (B, past + T)).
+    Tensor m = attention_mask;
+    const int64_t T = input_ids.size(1);
+    if (m.defined() && m.dim() == 2 && m.size(1) != T) m = m.narrow(1, m.size(1) - T, T);
+    out.aux_loss = components::load_balancing_loss(bo.router_logits, moe->num_experts,
+                                                   moe->num_experts_per_tok, m);
+  }
+  if (labels.defined()) {
+    out.loss = losses::causal_lm_loss(out.logits, labels);
+    if (out.aux_loss.defined() && moe->router_aux_loss_coef != 0)
+      out.loss = out.loss + out.aux_loss.to(out.loss.dtype()) * moe->router_aux_loss_coef;
+  }
   out.hidden_states = std::move(bo.hidden_states);
   out.cache = std::move(cache);
   return out;

@@ -14,8 +14,13 @@ namespace lazarus::models {
 
 struct ModelOutput {
   Tensor logits;  // (B, T, V)
-  /// Mean next-token cross-entropy over labels != -100 (when labels were given).
+  /// Mean next-token cross-entropy over labels != -100 (when labels were given), plus
+  /// router_aux_loss_coef * aux_loss for mixture-of-experts models (as HF MixtralForCausalLM).
   Tensor loss;
+  /// Mixture-of-experts models: the load-balancing loss over every layer's router (HF
+  /// load_balancing_loss_func; padding excluded via attention_mask), a scalar. Undefined for
+  /// models without experts.
+  Tensor aux_loss;
   /// With output_hidden_states: L + 1 entries (see BackboneOutput).
   std::vector<Tensor> hidden_states;
   /// The cache passed in, now advanced past these tokens (null without one).
