@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "lazarus/core/error.h"
+#include "lazarus/losses/losses.h"
 #include "lazarus/tensor/backend.h"
 #include "lazarus/tensor/random.h"
 
@@ -144,6 +145,11 @@ void add_training_flags(CLI::App* cmd, TrainingFlags& o, const std::string& seq_
   cmd->add_option("--seed", o.seed, "Seed for weights, data order and dropout")
       ->capture_default_str();
   cmd->add_option("--threads", o.threads, "CPU threads (0: all cores)")->capture_default_str();
+  cmd->add_option("--dtype", o.dtype,
+                  "Compute dtype: f32, or bf16 (forward and backward in bf16, the optimizer on "
+                  "f32 master weights, the loss in f32)")
+      ->check(CLI::IsMember({"f32", "bf16"}))
+      ->capture_default_str();
   cmd->add_flag("--resume", o.resume,
                 "Continue from the newest checkpoint in --output (same data and options)");
   cmd->add_flag("--dry-run", o.dry_run, "Print the plan and stop");
@@ -191,6 +197,7 @@ training::TrainerConfig trainer_config(const TrainingFlags& o, int64_t n_train, 
   tc.keep_checkpoints = o.keep_checkpoints;
   tc.output_dir = o.output;
   tc.resume = o.resume;
+  tc.compute_dtype = o.dtype == "bf16" ? DType::BF16 : DType::F32;
   tc.validate();
   existing = training::Trainer::latest_checkpoint(o.output);
   if (!existing.empty() && !o.resume && !o.dry_run) {
@@ -208,11 +215,12 @@ void print_training_plan(const TrainingFlags& o, const training::TrainerConfig& 
   int64_t per_step = o.batch_size * o.grad_accum;
   std::printf(
       "training   %lld steps x %lld sequences x %lld tokens = %s tokens (%.2f epochs); lr %g %s, "
-      "warm-up %lld, weight decay %g, clip %g\n",
+      "warm-up %lld, weight decay %g, clip %g%s\n",
       (long long)tc.max_steps, (long long)per_step, (long long)seq_len,
       count_str(tc.max_steps * per_step * seq_len).c_str(),
       double(tc.max_steps * per_step) / double(n_train), o.lr, o.schedule.c_str(),
-      (long long)tc.warmup_steps, o.weight_decay, o.max_grad_norm);
+      (long long)tc.warmup_steps, o.weight_decay, o.max_grad_norm,
+      tc.compute_dtype == DType::BF16 ? "; bf16 compute, f32 master weights" : "");
   std::string eval = has_eval ? fmt::format("held-out eval every {}", tc.eval_every)
                               : std::string("no held-out eval (--holdout 0)");
   std::printf(
@@ -225,12 +233,17 @@ void print_training_plan(const TrainingFlags& o, const training::TrainerConfig& 
 training::TrainResult train_causal_lm(models::CausalLM& model, training::DataLoader& train,
                                       training::DataLoader* eval,
                                       const training::TrainerConfig& tc) {
-  training::Trainer trainer(
-      model,
-      [](nn::Module& m, const training::Batch& b) {
-        return static_cast<models::CausalLM&>(m).forward(b.input_ids, Tensor(), b.labels).loss;
-      },
-      train, eval, tc);
+  training::LossFn loss = [](nn::Module& m, const training::Batch& b) {
+    return static_cast<models::CausalLM&>(m).forward(b.input_ids, Tensor(), b.labels).loss;
+  };
+  if (tc.compute_dtype != DType::F32) {
+    // As torch.autocast does: the loss (log-softmax over the vocabulary) in f32.
+    loss = [](nn::Module& m, const training::Batch& b) {
+      Tensor logits = static_cast<models::CausalLM&>(m).forward(b.input_ids).logits;
+      return losses::causal_lm_loss(logits.to(DType::F32), b.labels);
+    };
+  }
+  training::Trainer trainer(model, loss, train, eval, tc);
   return trainer.train();
 }
 

@@ -23,6 +23,7 @@ struct TrainingFlags {
   double lr = 1e-3, weight_decay = 0.1, max_grad_norm = 1.0, holdout = 0.05, min_lr_ratio = 0.1;
   uint64_t seed = 0;
   bool resume = false, dry_run = false;
+  std::string dtype = "f32";  // compute dtype: f32, or bf16 with f32 master weights
 };
 
 /// Registers the shared flags on `cmd`; the values already in `f` are the defaults shown by

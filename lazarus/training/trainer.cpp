@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 
 #include <fmt/format.h>
@@ -41,17 +42,42 @@ void TrainerConfig::validate() const {
   if (eval_batches < 1) bad("eval_batches", std::to_string(eval_batches), "must be >= 1");
   if (keep_checkpoints < 1)
     bad("keep_checkpoints", std::to_string(keep_checkpoints), "must be >= 1");
+  if (compute_dtype != DType::F32 && compute_dtype != DType::BF16 && compute_dtype != DType::F16)
+    bad("compute_dtype", std::string(dtype_name(compute_dtype)), "must be f32, bf16 or f16");
 }
 
 namespace {
-AdamW make_optimizer(nn::Module& m, const TrainerConfig& c) {
+/// f32 copies of the trainable parameters when training in mixed precision (none otherwise).
+std::vector<std::pair<std::string, Tensor>> make_masters(nn::Module& m, const TrainerConfig& c) {
   c.validate();
+  std::vector<std::pair<std::string, Tensor>> out;
+  if (c.compute_dtype == DType::F32) return out;
+  NoGradGuard ng;
+  for (auto& [name, p] : m.named_parameters()) {
+    if (!p->requires_grad()) continue;
+    out.emplace_back(name, p->to(DType::F32).clone().detach().requires_grad_(true));
+  }
+  return out;
+}
+
+AdamW make_optimizer(nn::Module& m, const TrainerConfig& c,
+                     std::vector<std::pair<std::string, Tensor>>& masters) {
   AdamWOptions o;
   o.lr = c.lr;
   o.beta1 = c.beta1;
   o.beta2 = c.beta2;
   o.eps = c.eps;
-  return AdamW(decay_groups(m.named_parameters(), c.weight_decay), o);
+  if (masters.empty()) return AdamW(decay_groups(m.named_parameters(), c.weight_decay), o);
+  std::vector<std::pair<std::string, Tensor*>> named;
+  for (auto& [name, t] : masters) named.emplace_back(name, &t);
+  return AdamW(decay_groups(named, c.weight_decay), o);
+}
+
+/// The model's parameter slots by name.
+std::map<std::string, Tensor*> slots(nn::Module& m) {
+  std::map<std::string, Tensor*> out;
+  for (auto& [name, p] : m.named_parameters()) out[name] = p;
+  return out;
 }
 
 std::string fmt_duration(double s) {
@@ -82,7 +108,37 @@ Trainer::Trainer(nn::Module& model, LossFn loss_fn, DataLoader& train, DataLoade
       train_(train),
       eval_(eval),
       cfg_(std::move(cfg)),
-      opt_(make_optimizer(model, cfg_)) {}
+      masters_(make_masters(model, cfg_)),
+      opt_(make_optimizer(model, cfg_, masters_)) {}
+
+void Trainer::to_compute_dtype() {
+  if (masters_.empty() || in_compute_) return;
+  NoGradGuard ng;
+  frozen_f32_.clear();
+  for (auto& [name, p] : model_.named_parameters()) {
+    if (!is_floating(p->dtype()) || p->dtype() == cfg_.compute_dtype) continue;
+    bool rg = p->requires_grad();
+    // Frozen weights keep their f32 tensor aside, so the model comes back unchanged.
+    if (!rg) frozen_f32_.emplace_back(p, *p);
+    *p = p->to(cfg_.compute_dtype).contiguous().detach();
+    if (rg) p->requires_grad_(true);
+  }
+  in_compute_ = true;
+}
+
+void Trainer::to_master_dtype() {
+  if (!in_compute_) return;
+  NoGradGuard ng;
+  for (auto& [slot, f32] : frozen_f32_) *slot = f32;
+  frozen_f32_.clear();
+  auto sl = slots(model_);
+  for (auto& [name, t] : masters_) {
+    Tensor* p = sl.at(name);
+    *p = t.detach().clone();
+    p->requires_grad_(true);
+  }
+  in_compute_ = false;
+}
 
 double Trainer::evaluate() {
   if (!eval_) throw ConfigError("[trainer] evaluate() needs an eval loader");
@@ -133,6 +189,7 @@ void Trainer::save_checkpoint(const std::string& dir) {
   } else {
     for (auto& [k, v] : model_.state_dict()) model_state[k] = v;
   }
+  for (auto& [k, t] : masters_) model_state[k] = t.detach();  // f32, not the compute copies
   io::save_safetensors((tmp / "model.safetensors").string(), model_state);
   io::save_safetensors((tmp / "optimizer.safetensors").string(), opt_.state_dict());
   Generator& g = default_generator();
@@ -208,6 +265,10 @@ void Trainer::load_checkpoint(const std::string& dir) {
     }
     opt_.load_state_dict(opt_state);
     model_.load_state_dict(sd, /*strict=*/!cfg_.checkpoint_trainable_only);
+    {
+      NoGradGuard ng;
+      for (auto& [k, t] : masters_) t.copy_(sd.at(k));  // the exact f32 values
+    }
     train_.set_position(dp);
     default_generator().set_state(seed, off);
     step_ = step;
@@ -226,6 +287,17 @@ void Trainer::write_metrics() const {
 }
 
 TrainResult Trainer::train() {
+  to_compute_dtype();
+  // The model goes back to f32 (holding the masters) however train() ends.
+  struct Restore {
+    Trainer* t;
+    ~Restore() {
+      try {
+        t->to_master_dtype();
+      } catch (...) {
+      }
+    }
+  } restore{this};
   if (cfg_.resume && !cfg_.output_dir.empty()) {
     std::string ck = latest_checkpoint(cfg_.output_dir);
     if (!ck.empty()) {
@@ -235,9 +307,19 @@ TrainResult Trainer::train() {
     }
   }
   model_.train();
+  // What clipping and the optimizer see: the parameters, or their f32 masters.
   std::vector<Tensor> params;
-  for (Tensor* p : model_.parameters()) {
-    if (p->requires_grad()) params.push_back(*p);
+  std::vector<Tensor*> compute;  // mixed precision: the model's slot of each master
+  if (masters_.empty()) {
+    for (Tensor* p : model_.parameters()) {
+      if (p->requires_grad()) params.push_back(*p);
+    }
+  } else {
+    auto sl = slots(model_);
+    for (auto& [name, t] : masters_) {
+      params.push_back(t);
+      compute.push_back(sl.at(name));
+    }
   }
   auto t_start = std::chrono::steady_clock::now();
   int64_t start_step = step_, tokens_total = 0;
@@ -264,6 +346,15 @@ TrainResult Trainer::train() {
       }
       loss_sum += lv;
       (cfg_.grad_accum > 1 ? loss / double(cfg_.grad_accum) : loss).backward();
+      for (size_t i = 0; i < compute.size(); ++i) {
+        // The compute copy's gradient joins the master's in f32 (accumulated there, not in bf16).
+        Tensor g = compute[i]->grad();
+        if (!g.defined()) continue;
+        Tensor prev = params[i].grad();
+        NoGradGuard ng;
+        params[i].set_grad(prev.defined() ? prev + g.to(DType::F32) : g.to(DType::F32));
+        compute[i]->zero_grad();
+      }
     }
     double norm = cfg_.max_grad_norm > 0 ? clip_grad_norm(params, cfg_.max_grad_norm) : 0.0;
     if (!std::isfinite(norm)) {
@@ -273,6 +364,11 @@ TrainResult Trainer::train() {
                       step_ + 1, norm, last_ck.empty() ? "none" : last_ck));
     }
     opt_.step();
+    if (!compute.empty()) {
+      // The updated masters, cast down, are the next step's compute weights.
+      NoGradGuard ng;
+      for (size_t i = 0; i < compute.size(); ++i) compute[i]->copy_(params[i]);
+    }
     ++step_;
     double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     tokens_total += tokens;

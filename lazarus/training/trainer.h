@@ -37,6 +37,12 @@ struct TrainerConfig {
   /// LoRA run needs (the base comes from its own folder). Resuming then expects exactly those
   /// names.
   bool checkpoint_trainable_only = false;
+  /// Mixed precision: BF16 (or F16) runs forward and backward with the model's floating
+  /// parameters in that dtype while the optimizer updates f32 master copies of the trainable ones
+  /// (gradients cast to f32 before clipping and the update, weights cast down after each step).
+  /// Checkpoints hold the f32 masters; train() returns with the model back in f32 holding them.
+  /// F32 (the default): plain f32 training.
+  DType compute_dtype = DType::F32;
   /// Throws ConfigError naming the field.
   void validate() const;
 };
@@ -78,11 +84,19 @@ class Trainer {
 
  private:
   void write_metrics() const;
+  /// Mixed precision: the model's parameters to the compute dtype / back to f32 from the masters.
+  void to_compute_dtype();
+  void to_master_dtype();
   nn::Module& model_;
   LossFn loss_fn_;
   DataLoader& train_;
   DataLoader* eval_;
   TrainerConfig cfg_;
+  /// Mixed precision only: f32 master copies of the trainable parameters, by name; the frozen
+  /// parameters' f32 tensors while the model computes in the lower precision.
+  std::vector<std::pair<std::string, Tensor>> masters_;
+  std::vector<std::pair<Tensor*, Tensor>> frozen_f32_;
+  bool in_compute_ = false;
   AdamW opt_;
   int64_t step_ = 0;
   std::vector<StepRecord> history_;

@@ -177,6 +177,16 @@ if(NOT h_full STREQUAL h_cut)
   message(FATAL_ERROR "the resumed run's adapter differs from the uninterrupted run's")
 endif()
 
+# bf16 compute, f32 masters: the base comes back bit for bit and the merged f32 folder still
+# equals base + adapter.
+finetune(out --model ${WORKDIR}/chat_model --data ${WORKDIR}/chat.jsonl --lora-rank 4 --lora-alpha 8
+    --steps 2 --batch-size 8 --lr 0.01 --warmup 0 --threads 2 --dtype bf16 --output ${WORKDIR}/bf16
+    --merge)
+expect("${out}" "bf16 compute, f32 master weights")
+execute_process(COMMAND ${CHECK} ${WORKDIR}/chat_model ${WORKDIR}/bf16 ${WORKDIR}/bf16/merged 4
+                RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+check_rc("${rc}" "finetune_check (bf16)" "${out}" "${err}")
+
 # A training config file; the command line wins over it.
 file(WRITE ${WORKDIR}/train.json "{\"lora_rank\": 2, \"lr\": 0.002, \"steps\": 5, \"lora_targets\": [\"q_proj\", \"v_proj\"]}")
 finetune(out --model ${WORKDIR}/chat_model --data ${WORKDIR}/chat.jsonl --train-config ${WORKDIR}/train.json
