@@ -68,18 +68,20 @@ blocks::BlockContext Backbone::make_context(const Masks& masks, const Tensor& in
   bool padded = std::any_of(km.begin(), km.end(), [](int64_t v) { return v == 0; });
   if (!padded) return bctx;
   // Position of a token = number of kept tokens before it in its row (HF generate's rule).
-  std::vector<int64_t> pos(B * T);
+  std::vector<int64_t> pos(B * T), kpos(B * Tk);
   int64_t max_pos = 0;
   for (int64_t b = 0; b < B; ++b) {
     int64_t seen = 0;
     for (int64_t j = 0; j < Tk; ++j) {
       int64_t keep = km[b * Tk + j] != 0;
-      if (j >= past) pos[b * T + (j - past)] = std::max<int64_t>(seen + keep - 1, 0);
+      kpos[b * Tk + j] = std::max<int64_t>(seen + keep - 1, 0);
+      if (j >= past) pos[b * T + (j - past)] = kpos[b * Tk + j];
       seen += keep;
     }
     max_pos = std::max(max_pos, seen);
   }
   ctx.positions.position_ids = from_vector(pos, {B, T}, DType::I64);
+  ctx.key_positions = from_vector(kpos, {B, Tk}, DType::I64);
   ctx.positions.max_position_plus_one = std::max<int64_t>(max_pos, 1);
   // A finite large negative (not -inf) keeps fully padded query rows free of NaN.
   const double neg = dtype == DType::F16 ? -65504.0 : -1e30;

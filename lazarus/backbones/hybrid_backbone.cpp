@@ -18,6 +18,11 @@ HybridBackbone::HybridBackbone(const config::BackboneConfig& cfg, DType dtype) :
   const int64_t D = cfg.hidden_size;
   embed_tokens =
       register_module("embed_tokens", std::make_shared<nn::Embedding>(cfg.vocab_size, D, dtype));
+  if (cfg.input_position() != config::PositionEmbeddingType::None) {
+    embed_positions = register_module(
+        "embed_positions", std::make_shared<components::AbsolutePositionEmbedding>(
+                               cfg.input_position(), cfg.max_position_embeddings, D, dtype));
+  }
   layers = register_module("layers", std::make_shared<nn::ModuleList<blocks::Block>>());
   for (int64_t i = 0; i < cfg.num_layers; ++i) {
     layers->push_back(blocks::make_block(D, cfg.block_for(i), cfg.max_position_embeddings, dtype));
@@ -40,6 +45,8 @@ BackboneOutput HybridBackbone::forward(const Tensor& input_ids, const Tensor& at
   const int64_t T = input_ids.size(1);
   Tensor embeds = embed_tokens->forward(input_ids);  // (B, T, D)
   blocks::BlockContext ctx = make_context(masks, input_ids, cache, embeds.dtype());
+  if (embed_positions)
+    embeds = embeds + embed_positions->forward(ctx.attention.positions, T, embeds.dtype());
   BackboneOutput out;
   Tensor h = embeds;
   for (size_t i = 0; i < layers->size(); ++i) {

@@ -9,6 +9,7 @@
 #include "lazarus/backbones/backbone.h"
 #include "lazarus/blocks/block.h"
 #include "lazarus/components/ffn.h"
+#include "lazarus/components/positions.h"
 #include "lazarus/nn/layers.h"
 #include "lazarus/nn/module_list.h"
 
@@ -29,6 +30,8 @@ class HybridBackbone : public Backbone {
   Tensor* input_embedding_weight() override { return &embed_tokens->weight; }
 
   std::shared_ptr<nn::Embedding> embed_tokens;
+  /// Learned or sinusoidal positions added to the token embeddings (null for rope / alibi / none).
+  std::shared_ptr<components::AbsolutePositionEmbedding> embed_positions;
   std::shared_ptr<nn::ModuleList<blocks::Block>> layers;
   std::shared_ptr<components::Norm> norm;
 };

@@ -16,6 +16,11 @@ TransformerBackbone::TransformerBackbone(const config::BackboneConfig& cfg, DTyp
   const int64_t D = cfg.hidden_size;
   embed_tokens =
       register_module("embed_tokens", std::make_shared<nn::Embedding>(cfg.vocab_size, D, dtype));
+  if (cfg.input_position() != config::PositionEmbeddingType::None) {
+    embed_positions = register_module(
+        "embed_positions", std::make_shared<components::AbsolutePositionEmbedding>(
+                               cfg.input_position(), cfg.max_position_embeddings, D, dtype));
+  }
   layers = register_module("layers", std::make_shared<nn::ModuleList<blocks::TransformerBlock>>());
   for (int64_t i = 0; i < cfg.num_layers; ++i) {
     layers->push_back(std::make_shared<blocks::TransformerBlock>(
@@ -44,6 +49,7 @@ BackboneOutput TransformerBackbone::forward(const Tensor& input_ids, const Tenso
   Tensor embeds = embed_tokens->forward(input_ids);  // (B, T, D)
   blocks::BlockContext bctx = make_context(masks, input_ids, cache, embeds.dtype());
   const components::AttentionContext& ctx = bctx.attention;
+  if (embed_positions) embeds = embeds + embed_positions->forward(ctx.positions, T, embeds.dtype());
 
   BackboneOutput out;
   Tensor h = embeds;

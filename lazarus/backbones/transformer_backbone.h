@@ -8,6 +8,7 @@
 
 #include "lazarus/backbones/backbone.h"
 #include "lazarus/blocks/transformer_block.h"
+#include "lazarus/components/positions.h"
 #include "lazarus/nn/module_list.h"
 
 namespace lazarus::backbones {
@@ -28,6 +29,8 @@ class TransformerBackbone : public Backbone {
   Tensor* input_embedding_weight() override { return &embed_tokens->weight; }
 
   std::shared_ptr<nn::Embedding> embed_tokens;
+  /// Learned or sinusoidal positions added to the token embeddings (null for rope / alibi / none).
+  std::shared_ptr<components::AbsolutePositionEmbedding> embed_positions;
   std::shared_ptr<nn::ModuleList<blocks::TransformerBlock>> layers;
   std::shared_ptr<components::Norm> norm;
 };

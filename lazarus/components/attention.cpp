@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "lazarus/components/positions.h"
 #include "lazarus/core/error.h"
 #include "lazarus/tensor/autograd.h"
 #include "lazarus/tensor/ops.h"
@@ -17,10 +18,6 @@ Attention::Attention(int64_t hidden_size, const config::AttentionConfig& cfg,
                      int64_t max_position_embeddings, DType dtype)
     : cfg_(cfg) {
   cfg.validate(hidden_size, "attention");
-  if (cfg.position != PositionEmbeddingType::RoPE && cfg.position != PositionEmbeddingType::None) {
-    throw ConfigError(fmt::format("attention.position: '{}' is not implemented yet (rope, none)",
-                                  config::to_string(cfg.position)));
-  }
   head_dim_ = cfg.resolved_head_dim(hidden_size);
   const int64_t H = cfg.num_attention_heads, Hkv = cfg.num_key_value_heads, Dh = head_dim_;
   q_proj =
@@ -34,6 +31,8 @@ Attention::Attention(int64_t hidden_size, const config::AttentionConfig& cfg,
   if (cfg.position == PositionEmbeddingType::RoPE) {
     rotary_ = std::make_unique<RotaryEmbedding>(Dh, cfg.rope, max_position_embeddings);
   }
+  // Learned / sinusoidal positions are added by the backbone at its input; nothing to do here.
+  if (cfg.position == PositionEmbeddingType::ALiBi) alibi_slopes_ = alibi_slopes(H);
 }
 
 Tensor Attention::forward(const Tensor& x, const AttentionContext& ctx, KVCache* cache) const {
@@ -71,6 +70,11 @@ Tensor Attention::forward(const Tensor& x, const AttentionContext& ctx, KVCache*
   opts.scale = 1.0 / std::sqrt(static_cast<double>(Dh));
   opts.query_offset = past;
   Tensor mask = ctx.key_padding_mask;
+  if (!alibi_slopes_.empty()) {
+    // (B', H, 1, Tk): a key-only bias, so the fused kernel still never forms Tq x Tk.
+    Tensor bias = alibi_bias(alibi_slopes_, ctx.key_positions, past + T, DType::F32);
+    mask = mask.defined() ? mask + bias : bias;
+  }
   if (mask.defined() && mask.dtype() != q.dtype()) mask = mask.to(q.dtype());
   Tensor out = scaled_dot_product_attention(q, k_all, v_all, mask, opts);  // (B, H, T, Dh)
   out = out.transpose(1, 2).reshape({B, T, H * Dh});                       // (B, T, H*Dh)

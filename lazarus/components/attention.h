@@ -1,9 +1,10 @@
 // Self-attention with multi-head, grouped-query and multi-query heads, optional bias, sliding
-// window, RoPE, and a per-layer KV cache. Parameter names are Hugging Face's (q_proj, k_proj,
-// v_proj, o_proj).
+// window, RoPE or ALiBi, and a per-layer KV cache. Parameter names are Hugging Face's (q_proj,
+// k_proj, v_proj, o_proj).
 #pragma once
 
 #include <memory>
+#include <vector>
 
 #include "lazarus/components/kv_cache.h"
 #include "lazarus/components/rope.h"
@@ -17,6 +18,9 @@ struct AttentionContext {
   Positions positions;
   /// Additive mask (B, 1, 1, Tk) (0 keep, a large negative for padding keys), or undefined.
   Tensor key_padding_mask;
+  /// (B, Tk) I64 position of every key (cached and new; kept tokens counted) under padding, or
+  /// undefined (key j is at j). ALiBi measures distances with it.
+  Tensor key_positions;
 };
 
 class Attention : public nn::Module {
@@ -38,6 +42,7 @@ class Attention : public nn::Module {
   config::AttentionConfig cfg_;
   int64_t head_dim_;
   std::unique_ptr<RotaryEmbedding> rotary_;
+  std::vector<double> alibi_slopes_;  // ALiBi only
 };
 
 }  // namespace lazarus::components

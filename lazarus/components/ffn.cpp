@@ -152,7 +152,8 @@ Tensor load_balancing_loss(const std::vector<Tensor>& router_logits, int64_t E, 
 
 Norm::Norm(int64_t dim, const config::NormConfig& cfg, DType dtype) : cfg_(cfg) {
   cfg.validate("norm");
-  weight = ones({dim}, dtype);
+  // Gemma stores the scale as an offset from 1, so its identity weight is 0.
+  weight = cfg.type == config::NormType::GemmaRMSNorm ? zeros({dim}, dtype) : ones({dim}, dtype);
   register_parameter("weight", &weight);
   if (cfg.type == config::NormType::LayerNorm && cfg.bias) {
     bias = zeros({dim}, dtype);
@@ -161,7 +162,19 @@ Norm::Norm(int64_t dim, const config::NormConfig& cfg, DType dtype) : cfg_(cfg) 
 }
 
 Tensor Norm::forward(const Tensor& x) const {
-  if (cfg_.type == config::NormType::RMSNorm) return rms_norm(x, weight, cfg_.eps);
+  switch (cfg_.type) {
+    case config::NormType::RMSNorm:
+      return rms_norm(x, weight, cfg_.eps);
+    case config::NormType::GemmaRMSNorm: {
+      // HF GemmaRMSNorm: normalise and scale by (1 + w) in f32, then round once to x's dtype.
+      Tensor xf = x.dtype() == DType::F32 ? x : x.to(DType::F32);
+      Tensor wf = weight.dtype() == DType::F32 ? weight : weight.to(DType::F32);
+      Tensor y = rms_norm(xf, wf + 1.0, cfg_.eps);
+      return y.dtype() == x.dtype() ? y : y.to(x.dtype());
+    }
+    case config::NormType::LayerNorm:
+      break;
+  }
   return layer_norm(x, weight, bias, cfg_.eps);
 }
 

@@ -53,13 +53,15 @@ Tensor top_k_indices(const Tensor& x, int64_t k);
 Tensor load_balancing_loss(const std::vector<Tensor>& router_logits, int64_t num_experts,
                            int64_t top_k, const Tensor& attention_mask = Tensor());
 
-/// RMSNorm or LayerNorm chosen by config, with its parameters directly on this module ("weight",
-/// "bias") so checkpoint names stay `input_layernorm.weight`.
+/// RMSNorm, LayerNorm or Gemma's RMSNorm (x / rms(x) * (1 + w) in f32; weight initialised to 0)
+/// chosen by config, with its parameters directly on this module ("weight", "bias") so checkpoint
+/// names stay `input_layernorm.weight`.
 class Norm : public nn::Module {
  public:
   Norm(int64_t dim, const config::NormConfig& cfg, DType dtype = DType::F32);
   /// Normalises the last dim.
   Tensor forward(const Tensor& x) const;
+  const config::NormConfig& config() const { return cfg_; }
   Tensor weight;
   Tensor bias;  // LayerNorm with bias only
 

@@ -22,8 +22,9 @@ constexpr Table<FFNType, 4> kFFN{{{FFNType::MLP, "mlp"},
                                   {FFNType::SwiGLU, "swiglu"},
                                   {FFNType::GeGLU, "geglu"},
                                   {FFNType::Gated, "gated"}}};
-constexpr Table<NormType, 2> kNorm{
-    {{NormType::RMSNorm, "rms_norm"}, {NormType::LayerNorm, "layer_norm"}}};
+constexpr Table<NormType, 3> kNorm{{{NormType::RMSNorm, "rms_norm"},
+                                    {NormType::LayerNorm, "layer_norm"},
+                                    {NormType::GemmaRMSNorm, "gemma_rms_norm"}}};
 constexpr Table<ActivationType, 7> kActivation{{{ActivationType::ReLU, "relu"},
                                                 {ActivationType::GELU, "gelu"},
                                                 {ActivationType::GELUTanh, "gelu_tanh"},
@@ -53,6 +54,11 @@ constexpr Table<BackboneType, 4> kBackbone{{{BackboneType::Transformer, "transfo
 constexpr Table<HeadType, 3> kHead{{{HeadType::LM, "lm"},
                                     {HeadType::Classifier, "classifier"},
                                     {HeadType::Regression, "regression"}}};
+constexpr Table<PoolingType, 5> kPooling{{{PoolingType::Last, "last"},
+                                          {PoolingType::First, "first"},
+                                          {PoolingType::Mean, "mean"},
+                                          {PoolingType::Max, "max"},
+                                          {PoolingType::None, "none"}}};
 constexpr Table<SSMType, 1> kSSM{{{SSMType::Mamba, "mamba"}}};
 constexpr Table<RecurrentType, 3> kRecurrent{{{RecurrentType::LSTM, "lstm"},
                                               {RecurrentType::GRU, "gru"},
@@ -92,6 +98,7 @@ std::string_view to_string(RoPEScalingType v) { return name_of(kRoPE, v); }
 std::string_view to_string(BlockType v) { return name_of(kBlock, v); }
 std::string_view to_string(BackboneType v) { return name_of(kBackbone, v); }
 std::string_view to_string(HeadType v) { return name_of(kHead, v); }
+std::string_view to_string(PoolingType v) { return name_of(kPooling, v); }
 std::string_view to_string(SSMType v) { return name_of(kSSM, v); }
 std::string_view to_string(RecurrentType v) { return name_of(kRecurrent, v); }
 std::string_view to_string(HybridCombine v) { return name_of(kCombine, v); }
@@ -136,6 +143,10 @@ BackboneType enum_from_string<BackboneType>(std::string_view s, const std::strin
 template <>
 HeadType enum_from_string<HeadType>(std::string_view s, const std::string& p) {
   return parse(kHead, s, p);
+}
+template <>
+PoolingType enum_from_string<PoolingType>(std::string_view s, const std::string& p) {
+  return parse(kPooling, s, p);
 }
 template <>
 SSMType enum_from_string<SSMType>(std::string_view s, const std::string& p) {

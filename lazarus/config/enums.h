@@ -11,9 +11,13 @@ namespace lazarus::config {
 enum class AttentionType { MultiHead, GroupedQuery, MultiQuery };
 /// Feed-forward flavour. SwiGLU / GeGLU are gated with SiLU / GELU; Gated takes any activation.
 enum class FFNType { MLP, SwiGLU, GeGLU, Gated };
-enum class NormType { RMSNorm, LayerNorm };
+/// RMSNorm (x / rms(x) * w), LayerNorm, and Gemma's RMSNorm (weight stored as an offset:
+/// x / rms(x) * (1 + w), computed in f32).
+enum class NormType { RMSNorm, LayerNorm, GemmaRMSNorm };
 enum class ActivationType { ReLU, GELU, GELUTanh, SiLU, Tanh, Sigmoid, Identity };
-/// Only None and RoPE are built today; the others parse but are rejected by the builders.
+/// RoPE and ALiBi act inside attention (per layer); Learned (an embedding table) and Sinusoidal
+/// (the fixed table of "Attention Is All You Need") are added to the token embeddings once, at
+/// the backbone's input.
 enum class PositionEmbeddingType { None, RoPE, Learned, Sinusoidal, ALiBi };
 /// RoPE frequency scaling (Hugging Face `rope_type`).
 enum class RoPEScalingType { None, Linear, Dynamic, Llama3, Yarn };
@@ -31,8 +35,12 @@ enum class HybridCombine { Add, Concat, Gate };
 /// layers use secondary_block), Interleaved (every (ratio + 1)-th layer uses secondary_block),
 /// Parallel (every layer is a hybrid block: attention and SSM side by side).
 enum class HybridLayout { None, Alternating, Interleaved, Parallel };
-/// Only LM is built today.
+/// LM (vocabulary logits), Classifier (num_labels logits), Regression (num_outputs values).
 enum class HeadType { LM, Classifier, Regression };
+/// How a classifier / regression head reduces (B, T, D) hidden states: the last or first
+/// non-padding token, the mean or max over non-padding tokens, or None (one output per token,
+/// as a TokenClassifier needs).
+enum class PoolingType { Last, First, Mean, Max, None };
 
 // String forms ("grouped_query", "swiglu", "rms_norm", "silu", "rope", "llama3", ...).
 std::string_view to_string(AttentionType v);
@@ -44,6 +52,7 @@ std::string_view to_string(RoPEScalingType v);
 std::string_view to_string(BlockType v);
 std::string_view to_string(BackboneType v);
 std::string_view to_string(HeadType v);
+std::string_view to_string(PoolingType v);
 std::string_view to_string(SSMType v);
 std::string_view to_string(RecurrentType v);
 std::string_view to_string(HybridCombine v);

@@ -2,6 +2,8 @@
 #include "lazarus/config/model_config.h"
 
 #include <cmath>
+#include <utility>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -514,6 +516,48 @@ void BackboneConfig::validate(const std::string& p) const {
                         b.ffn.router_aux_loss_coef, first->router_aux_loss_coef));
     }
   }
+  // Learned / sinusoidal positions are added once at the input, so every attention layer must
+  // agree on them (a layer with rope or alibi under an absolute table would be ambiguous).
+  std::vector<std::pair<std::string, const BlockConfig*>> attn;
+  auto has_attention = [](const BlockConfig& b) {
+    return b.type == BlockType::Transformer || b.type == BlockType::Hybrid;
+  };
+  if (has_attention(block)) attn.emplace_back(f(p, "block"), &block);
+  if (secondary_block && has_attention(*secondary_block))
+    attn.emplace_back(f(p, "secondary_block"), &*secondary_block);
+  for (auto& [i, b] : block_overrides)
+    if (has_attention(b)) attn.emplace_back(fmt::format("{}.{}", f(p, "block_overrides"), i), &b);
+  auto absolute = [](PositionEmbeddingType t) {
+    return t == PositionEmbeddingType::Learned || t == PositionEmbeddingType::Sinusoidal;
+  };
+  for (auto& [bp, b] : attn) {
+    if (!absolute(b->attention.position)) continue;
+    for (auto& [op, o] : attn) {
+      check(o->attention.position == b->attention.position,
+            fmt::format("{}: '{}' differs from {}.attention.position '{}' ({} positions are "
+                        "added once at the input, so every attention layer must use them)",
+                        f(op, "attention.position"), to_string(o->attention.position), bp,
+                        to_string(b->attention.position), to_string(b->attention.position)));
+    }
+    break;
+  }
+}
+
+PositionEmbeddingType BackboneConfig::input_position() const {
+  auto pick = [](const BlockConfig& b) {
+    if (b.type != BlockType::Transformer && b.type != BlockType::Hybrid)
+      return PositionEmbeddingType::None;
+    auto t = b.attention.position;
+    return t == PositionEmbeddingType::Learned || t == PositionEmbeddingType::Sinusoidal
+               ? t
+               : PositionEmbeddingType::None;
+  };
+  if (auto t = pick(block); t != PositionEmbeddingType::None) return t;
+  if (secondary_block)
+    if (auto t = pick(*secondary_block); t != PositionEmbeddingType::None) return t;
+  for (auto& [i, b] : block_overrides)
+    if (auto t = pick(b); t != PositionEmbeddingType::None) return t;
+  return PositionEmbeddingType::None;
 }
 
 const FFNConfig* BackboneConfig::moe_ffn() const {
@@ -527,6 +571,8 @@ const FFNConfig* BackboneConfig::moe_ffn() const {
 
 int64_t BackboneConfig::num_parameters() const {
   int64_t n = vocab_size * hidden_size;
+  if (input_position() == PositionEmbeddingType::Learned)
+    n += max_position_embeddings * hidden_size;
   for (int64_t i = 0; i < num_layers; ++i) n += block_for(i).num_parameters(hidden_size);
   return n + final_norm.num_parameters(hidden_size);
 }
@@ -596,23 +642,55 @@ BackboneConfig BackboneConfig::from_json(const Json& j, const std::string& path)
 // ---- HeadConfig ----
 
 void HeadConfig::validate(const std::string& p) const {
-  check(type == HeadType::LM, fmt::format("{}: '{}' heads are not implemented yet (only lm)",
-                                          f(p, "type"), to_string(type)));
-  check(!(tie_word_embeddings && bias),
-        fmt::format("{}: a tied head cannot have a bias", f(p, "bias")));
+  if (type == HeadType::LM) {
+    check(!(tie_word_embeddings && bias),
+          fmt::format("{}: a tied head cannot have a bias", f(p, "bias")));
+    return;
+  }
+  check(!tie_word_embeddings,
+        fmt::format("{}: only lm heads tie to the token embedding ('{}' head)",
+                    f(p, "tie_word_embeddings"), to_string(type)));
+  if (type == HeadType::Classifier) {
+    check(num_labels > 0, fmt::format("{}: {} must be > 0", f(p, "num_labels"), num_labels));
+  } else {
+    check(num_outputs > 0, fmt::format("{}: {} must be > 0", f(p, "num_outputs"), num_outputs));
+  }
+  check(dropout >= 0 && dropout <= 1,
+        fmt::format("{}: {} must be in [0, 1]", f(p, "dropout"), dropout));
 }
 
 Json HeadConfig::to_json() const {
-  return Json{
-      {"type", to_string(type)}, {"tie_word_embeddings", tie_word_embeddings}, {"bias", bias}};
+  if (type == HeadType::LM) {
+    return Json{
+        {"type", to_string(type)}, {"tie_word_embeddings", tie_word_embeddings}, {"bias", bias}};
+  }
+  Json j{{"type", to_string(type)},
+         {"pooling", to_string(pooling)},
+         {"dropout", dropout},
+         {"bias", bias}};
+  if (type == HeadType::Classifier)
+    j["num_labels"] = num_labels;
+  else
+    j["num_outputs"] = num_outputs;
+  return j;
 }
 
 HeadConfig HeadConfig::from_json(const Json& j, const std::string& path) {
   HeadConfig c;
   JsonReader r(j, path);
   r.get("type", c.type);
-  r.get("tie_word_embeddings", c.tie_word_embeddings);
   r.get("bias", c.bias);
+  // Fields of another head type stay unread, so finish() reports them.
+  if (c.type == HeadType::LM) {
+    r.get("tie_word_embeddings", c.tie_word_embeddings);
+  } else {
+    r.get("pooling", c.pooling);
+    r.get("dropout", c.dropout);
+    if (c.type == HeadType::Classifier)
+      r.get("num_labels", c.num_labels);
+    else
+      r.get("num_outputs", c.num_outputs);
+  }
   r.finish();
   return c;
 }
@@ -626,8 +704,9 @@ void ModelConfig::validate() const {
 
 int64_t ModelConfig::num_parameters() const {
   int64_t n = backbone.num_parameters();
-  if (!head.tie_word_embeddings) n += backbone.vocab_size * backbone.hidden_size;
-  if (head.bias) n += backbone.vocab_size;
+  const int64_t out = head.output_size(backbone.vocab_size);
+  if (!head.tie_word_embeddings) n += out * backbone.hidden_size;
+  if (head.bias) n += out;
   return n;
 }
 

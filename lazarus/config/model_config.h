@@ -62,6 +62,8 @@ struct AttentionConfig {
   /// Keys older than `sliding_window` positions are not attended; nullopt = unlimited.
   std::optional<int64_t> sliding_window;
   double dropout = 0.0;
+  /// rope / alibi act here; learned / sinusoidal are added at the backbone's input (every
+  /// attention layer of a backbone must then name the same one); none = no positions.
   PositionEmbeddingType position = PositionEmbeddingType::RoPE;
   RoPEConfig rope;
 
@@ -224,6 +226,9 @@ struct BackboneConfig {
   int64_t layout_ratio = 1;
   std::optional<BlockConfig> secondary_block;
 
+  /// The position embedding added to the token embeddings at the input: learned or sinusoidal
+  /// when the attention layers name one (validate() makes them agree), else None.
+  PositionEmbeddingType input_position() const;
   /// The block of layer `layer`: its override, else what the layout gives it.
   const BlockConfig& block_for(int64_t layer) const {
     auto it = block_overrides.find(layer);
@@ -239,18 +244,37 @@ struct BackboneConfig {
   void validate(const std::string& path = "backbone") const;
   /// The FFN config of the first mixture-of-experts layer, or null when there is none.
   const FFNConfig* moe_ffn() const;
-  /// Embedding + every block + final norm.
+  /// Embedding (+ learned positions) + every block + final norm.
   int64_t num_parameters() const;
   Json to_json() const;
   static BackboneConfig from_json(const Json& j, const std::string& path = "backbone");
   bool operator==(const BackboneConfig&) const = default;
 };
 
+/// The head on top of the backbone. `lm`: vocabulary logits (tie_word_embeddings, bias).
+/// `classifier`: num_labels logits from a linear "score" layer over pooled hidden states.
+/// `regression`: num_outputs values, the same way. Classifier and regression heads pool by
+/// `pooling` (none = one output per token) and apply `dropout` before the score layer. The JSON
+/// form carries only the fields its type uses; others are an error.
 struct HeadConfig {
   HeadType type = HeadType::LM;
   /// LM head reuses the token embedding matrix.
   bool tie_word_embeddings = false;
   bool bias = false;
+  /// Classifier: number of classes.
+  int64_t num_labels = 2;
+  /// Regression: number of predicted values.
+  int64_t num_outputs = 1;
+  PoolingType pooling = PoolingType::Last;
+  /// Classifier / regression: dropout on the pooled features (training mode only).
+  double dropout = 0.0;
+
+  /// Width of the head's output: vocab_size (lm), num_labels, or num_outputs.
+  int64_t output_size(int64_t vocab_size) const {
+    return type == HeadType::LM           ? vocab_size
+           : type == HeadType::Classifier ? num_labels
+                                          : num_outputs;
+  }
 
   void validate(const std::string& path = "head") const;
   Json to_json() const;

@@ -9,7 +9,7 @@
 #include "lazarus/components/ffn.h"
 #include "lazarus/core/error.h"
 #include "lazarus/losses/losses.h"
-#include "lazarus/nn/init.h"
+#include "lazarus/models/model_init.h"
 #include "lazarus/tensor/autograd.h"
 #include "lazarus/tensor/ops.h"
 #include "lazarus/tensor/random.h"
@@ -18,6 +18,12 @@ namespace lazarus::models {
 
 CausalLM::CausalLM(const config::ModelConfig& cfg, DType dtype) : cfg_(cfg) {
   cfg.validate();
+  if (cfg.head.type != config::HeadType::LM) {
+    throw ConfigError(fmt::format(
+        "head.type: a CausalLM needs an 'lm' head, got '{}' (build a SequenceClassifier or "
+        "TokenClassifier for it)",
+        config::to_string(cfg.head.type)));
+  }
   backbone = register_module(backbones::checkpoint_prefix(cfg.backbone.type),
                              backbones::make_backbone(cfg.backbone, dtype));
   model = std::dynamic_pointer_cast<backbones::TransformerBackbone>(backbone);
@@ -59,24 +65,7 @@ ModelOutput CausalLM::forward(const Tensor& input_ids, const Tensor& attention_m
   return out;
 }
 
-void CausalLM::init_weights(double std, uint64_t seed) {
-  Generator gen(seed);
-  NoGradGuard ng;
-  for (auto& [name, p] : named_parameters()) {
-    bool rg = p->requires_grad();
-    bool is_bias = name.size() >= 5 && name.compare(name.size() - 5, 5, ".bias") == 0;
-    bool is_norm = name.find("norm") != std::string::npos;
-    Tensor v;
-    if (is_bias)
-      v = zeros(p->shape(), p->dtype());
-    else if (is_norm)
-      v = ones(p->shape(), p->dtype());
-    else
-      v = nn::init::normal(p->shape(), std, p->dtype(), &gen);
-    *p = v.detach();
-    if (rg) p->requires_grad_(true);
-  }
-}
+void CausalLM::init_weights(double std, uint64_t seed) { models::init_weights(*this, std, seed); }
 
 Tensor CausalLM::generate(const Tensor& input_ids, const GenerateOptions& opts,
                           const Tensor& attention_mask) {
