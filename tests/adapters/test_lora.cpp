@@ -2,6 +2,8 @@
 // bad adapter files (values against PyTorch are in adapters.lora_torch_parity).
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -52,7 +54,9 @@ void randomize_b(nn::Module& m, uint64_t seed) {
 }
 
 fs::path tmpdir(const std::string& name) {
-  fs::path p = fs::temp_directory_path() / ("lazarus_lora_" + name);
+  // The pid keeps parallel test processes (ctest -j, other checkouts) out of each other's way.
+  fs::path p =
+      fs::temp_directory_path() / ("lazarus_lora_" + name + "_" + std::to_string(::getpid()));
   fs::remove_all(p);
   fs::create_directories(p);
   return p;
