@@ -120,8 +120,31 @@ void print_model(const std::string& title, const config::ModelConfig& m) {
                 describe_block(bb.block_for(l), bb.hidden_size).c_str());
     l = e + 1;
   }
-  std::printf("head       %s%s\n", std::string(config::to_string(m.head.type)).c_str(),
-              m.head.tie_word_embeddings ? " (tied to the token embedding)" : "");
+  if (auto ip = bb.input_position(); ip != config::PositionEmbeddingType::None) {
+    std::printf(
+        "positions  %s, added to the token embeddings%s\n",
+        std::string(config::to_string(ip)).c_str(),
+        ip == config::PositionEmbeddingType::Learned
+            ? fmt::format(" (table {} x {})", bb.max_position_embeddings, bb.hidden_size).c_str()
+            : "");
+  }
+  const auto& h = m.head;
+  if (h.type == config::HeadType::LM) {
+    std::printf("head       lm%s\n", h.tie_word_embeddings ? " (tied to the token embedding)" : "");
+  } else {
+    bool cls = h.type == config::HeadType::Classifier;
+    std::string what =
+        cls ? fmt::format("{} labels", h.num_labels) : fmt::format("{} outputs", h.num_outputs);
+    std::string pooled =
+        h.pooling == config::PoolingType::None
+            ? std::string("per token (TokenClassifier)")
+            : fmt::format("pooling {} (SequenceClassifier)", config::to_string(h.pooling));
+    std::printf("head       %s: %s, %s, score (%lld, %lld)%s%s\n",
+                std::string(config::to_string(h.type)).c_str(), what.c_str(), pooled.c_str(),
+                (long long)h.output_size(bb.vocab_size), (long long)bb.hidden_size,
+                h.bias ? " + bias" : "",
+                h.dropout > 0 ? fmt::format(", dropout {}", h.dropout).c_str() : "");
+  }
   int64_t n = m.num_parameters();
   std::string scale = n >= 1'000'000'000 ? fmt::format("{:.2f} B", double(n) / 1e9)
                       : n >= 1'000'000   ? fmt::format("{:.2f} M", double(n) / 1e6)

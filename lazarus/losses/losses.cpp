@@ -91,6 +91,74 @@ Tensor causal_lm_loss(const Tensor& logits, const Tensor& labels, double label_s
   return cross_entropy(lg, tg.contiguous(), kIgnoreIndex, label_smoothing, Reduction::Mean);
 }
 
+namespace {
+
+Tensor upcast(const Tensor& x) {
+  return x.dtype() == DType::BF16 || x.dtype() == DType::F16 ? x.to(DType::F32) : x;
+}
+
+// Shared by the classification losses: every label -100 is an error that says so.
+Tensor labelled_cross_entropy(const char* op, const Tensor& logits, const Tensor& labels,
+                              double label_smoothing) {
+  if (labels.dtype() != DType::I64 && labels.dtype() != DType::I32) {
+    throw DTypeError(fmt::format("[{}] labels must be integer class ids (-100 = ignore), got {}",
+                                 op, dtype_name(labels.dtype())));
+  }
+  if (labels.numel() == 0 ||
+      sum(ne(labels, full({}, double(kIgnoreIndex), labels.dtype()))).item() == 0) {
+    throw Error(
+        fmt::format("[{}] every label in this batch {} is {}: there is nothing to learn "
+                    "from (check the labels)",
+                    op, shape_str(labels.shape()), kIgnoreIndex));
+  }
+  return cross_entropy(upcast(logits), labels.contiguous(), kIgnoreIndex, label_smoothing,
+                       Reduction::Mean);
+}
+
+}  // namespace
+
+Tensor sequence_classification_loss(const Tensor& logits, const Tensor& labels,
+                                    double label_smoothing) {
+  if (!logits.defined() || !labels.defined() || logits.dim() != 2 || labels.dim() != 1 ||
+      logits.size(0) != labels.size(0)) {
+    throw ShapeError(fmt::format(
+        "[sequence_classification_loss] logits (B, C) and labels (B) expected, got {} and {}",
+        logits.defined() ? shape_str(logits.shape()) : "undefined",
+        labels.defined() ? shape_str(labels.shape()) : "undefined"));
+  }
+  return labelled_cross_entropy("sequence_classification_loss", logits, labels, label_smoothing);
+}
+
+Tensor token_classification_loss(const Tensor& logits, const Tensor& labels,
+                                 double label_smoothing) {
+  if (!logits.defined() || !labels.defined() || logits.dim() != 3 || labels.dim() != 2 ||
+      logits.size(0) != labels.size(0) || logits.size(1) != labels.size(1)) {
+    throw ShapeError(fmt::format(
+        "[token_classification_loss] logits (B, T, C) and labels (B, T) expected, got {} and {}",
+        logits.defined() ? shape_str(logits.shape()) : "undefined",
+        labels.defined() ? shape_str(labels.shape()) : "undefined"));
+  }
+  return labelled_cross_entropy("token_classification_loss", logits, labels, label_smoothing);
+}
+
+Tensor regression_loss(const Tensor& predictions, const Tensor& targets) {
+  if (!predictions.defined() || !targets.defined() || predictions.dim() != 2 ||
+      predictions.size(0) != targets.size(0) ||
+      !(targets.shape() == predictions.shape() ||
+        (targets.dim() == 1 && predictions.size(1) == 1))) {
+    throw ShapeError(fmt::format(
+        "[regression_loss] predictions (B, O) and targets (B, O) (or (B) when O = 1) expected, "
+        "got {} and {}",
+        predictions.defined() ? shape_str(predictions.shape()) : "undefined",
+        targets.defined() ? shape_str(targets.shape()) : "undefined"));
+  }
+  if (predictions.size(0) == 0)
+    throw Error("[regression_loss] the batch is empty: nothing to learn from");
+  Tensor p = upcast(predictions);
+  Tensor t = targets.to(p.dtype()).reshape(predictions.shape());
+  return mse_loss(p, t, Reduction::Mean);
+}
+
 Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) {
   if (input.shape() != target.shape()) {
     throw ShapeError(fmt::format("[mse_loss] input {} and target {} must have the same shape",

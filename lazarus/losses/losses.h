@@ -26,6 +26,23 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets,
 /// shifted label is -100 (the batch has no token to learn from).
 Tensor causal_lm_loss(const Tensor& logits, const Tensor& labels, double label_smoothing = 0.0);
 
+/// Sequence classification: logits (B, C), labels (B) integer class ids, -100 = ignore. Mean
+/// cross-entropy over labelled rows (F.cross_entropy semantics, label smoothing included),
+/// computed in f32. Throws ShapeError on other shapes, IndexError on a label outside [0, C), and
+/// Error when every label is -100.
+Tensor sequence_classification_loss(const Tensor& logits, const Tensor& labels,
+                                    double label_smoothing = 0.0);
+
+/// Token classification: logits (B, T, C), labels (B, T) integer, -100 = ignore (give padding
+/// tokens -100). Mean cross-entropy over labelled tokens, in f32. Same errors as above.
+Tensor token_classification_loss(const Tensor& logits, const Tensor& labels,
+                                 double label_smoothing = 0.0);
+
+/// Regression: mean squared error of predictions (B, O) against targets (B, O), or (B) when
+/// O == 1 (HF squeezes single-output regression the same way); computed in f32 (integer targets
+/// are converted). Throws ShapeError naming both shapes otherwise.
+Tensor regression_loss(const Tensor& predictions, const Tensor& targets);
+
 /// Mean squared error (or summed / per element).
 Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::Mean);
 

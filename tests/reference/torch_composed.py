@@ -71,8 +71,9 @@ def rename(name, bb):
     """torch_hybrid's model.* names -> the backbone's checkpoint names (mamba: HF Mamba's)."""
     if prefix(bb) == "model":
         return name
-    return (name.replace("model.embed_tokens", "backbone.embeddings")
-            .replace("model.layers.", "backbone.layers.").replace("model.norm.", "backbone.norm_f."))
+    if name == "model.norm" or name.startswith("model.norm."):
+        return "backbone.norm_f" + name[len("model.norm"):]
+    return name.replace("model.embed_tokens", "backbone.embeddings").replace("model.layers.", "backbone.layers.")
 
 
 def expected_shapes(cfg):
@@ -268,7 +269,8 @@ def run_case(case_dir):
             C = logits.shape[-1]
             loss = F.cross_entropy(logits.reshape(-1, C), labels.reshape(-1), ignore_index=-100)
         else:
-            loss = F.mse_loss(logits, t["labels_float"])
+            # HF squeezes single-output regression: labels (B) against logits (B, 1).
+            loss = F.mse_loss(logits.squeeze(-1) if logits.shape[-1] == 1 else logits, t["labels_float"])
     loss.backward()
     cmp = torch_mamba.compare
     worst = cmp("logits", t["out.logits"], logits, failures, logit_keep)
