@@ -54,19 +54,7 @@ void run_generate(const GenerateFlags& f) {
   GenerateFlags g = f;
   if (g.prompt == "-") g.prompt = std::string(std::istreambuf_iterator<char>(std::cin), {});
   std::vector<int64_t> ids = prompt_ids(m, g);
-  generation::GenerationParams p =
-      generation_params(f.sampling, m, int64_t(ids.size()), kDefaultMaxNewTokens);
-  generation::StreamCallback stream;
-  if (!f.sampling.no_stream) {
-    stream = [](size_t, std::string_view text) {
-      std::fwrite(text.data(), 1, text.size(), stdout);
-      std::fflush(stdout);
-    };
-  }
-  auto res = generation::generate(*m.model, {ids}, p, m.tokenizer.get(), stream);
-  if (f.sampling.no_stream) std::fwrite(res.text[0].data(), 1, res.text[0].size(), stdout);
-  std::fputc('\n', stdout);
-  std::fflush(stdout);
+  auto res = generate_to_stdout(m, ids, f.sampling, kDefaultMaxNewTokens);
   print_stats(res);
 }
 

@@ -7,6 +7,7 @@
 
 #include "lazarus/cli/commands.h"
 #include "lazarus/io/hub.h"
+#include "lazarus/io/model_folder.h"
 
 namespace lazarus::cli {
 
@@ -31,6 +32,10 @@ void print_presets(bool show_cache) {
     std::printf("%-18s %-38s %-8s %-8s %s\n", p.name.c_str(), p.repo_id.c_str(), p.family.c_str(),
                 p.size.c_str(), notes.c_str());
   }
+  // The model that ships with Lazarus: no hub, no cache; the default of generate and chat.
+  std::printf("%-18s %-38s %-8s %-8s %s\n", io::kDefaultModelName,
+              (io::bundled_models_dir() + "/").c_str(), "llama", "16 MB",
+              "shipped, the default --model: 3.95M parameters trained on Debian's fortunes");
   std::printf(
       "\ncache: %s\nAny hub id (org/name) or model folder works too, e.g. "
       "`lazarus download HuggingFaceTB/SmolLM2-135M`.\n",

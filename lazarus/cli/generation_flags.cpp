@@ -115,8 +115,8 @@ io::PretrainedModel load_model_for_cli(const ModelFlags& f) {
         fmt::format("{}: no tokenizer.json; text generation needs the model's "
                     "tokenizer beside its weights",
                     folder));
-  std::fprintf(stderr, "loaded %s (%s, %s parameters, %s) in %.2f s\n", folder.c_str(),
-               m.family.c_str(), human_bytes(double(m.model->num_parameters())).c_str(),
+  std::fprintf(stderr, "loaded %s (%s, %.2f M parameters, %s) in %.2f s\n", folder.c_str(),
+               m.family.c_str(), double(m.model->num_parameters()) / 1e6,
                f.dtype.c_str(), m.load_seconds);
   for (auto& w : m.warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
   if (!f.adapter.empty()) {
@@ -179,6 +179,26 @@ void print_stats(const generation::GenerationResult& r) {
                (long long)s.prompt_tokens, s.prompt_tokens_per_second(),
                (long long)s.generated_tokens, s.generated_tokens_per_second(),
                r.finish_reasons.empty() ? "-" : generation::to_string(r.finish_reasons[0]));
+}
+
+generation::GenerationResult generate_to_stdout(const io::PretrainedModel& m,
+                                                const std::vector<int64_t>& ids,
+                                                const SamplingFlags& f,
+                                                int64_t default_max_new_tokens) {
+  generation::GenerationParams p =
+      generation_params(f, m, int64_t(ids.size()), default_max_new_tokens);
+  generation::StreamCallback stream;
+  if (!f.no_stream) {
+    stream = [](size_t, std::string_view text) {
+      std::fwrite(text.data(), 1, text.size(), stdout);
+      std::fflush(stdout);
+    };
+  }
+  auto res = generation::generate(*m.model, {ids}, p, m.tokenizer.get(), stream);
+  if (f.no_stream) std::fwrite(res.text[0].data(), 1, res.text[0].size(), stdout);
+  std::fputc('\n', stdout);
+  std::fflush(stdout);
+  return res;
 }
 
 }  // namespace lazarus::cli

@@ -52,4 +52,11 @@ generation::GenerationParams generation_params(const SamplingFlags& f, const io:
 /// Prints the statistics line to stderr.
 void print_stats(const generation::GenerationResult& r);
 
+/// Generates from one prompt with `generation_params` and writes the new text to stdout: streamed
+/// as it comes, or all at the end with --no-stream; then a newline.
+generation::GenerationResult generate_to_stdout(const io::PretrainedModel& m,
+                                                const std::vector<int64_t>& ids,
+                                                const SamplingFlags& f,
+                                                int64_t default_max_new_tokens);
+
 }  // namespace lazarus::cli

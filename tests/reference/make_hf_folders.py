@@ -11,6 +11,8 @@ Cases (one folder each under OUT_DIR/folders):
   mistral_tied_f32    Mistral with a sliding window and tied embeddings; one f32 model.safetensors
                       without lm_head.weight (as transformers writes tied models)
   mamba_f32           MambaForCausalLM (HF names backbone.*, tied head), f32, one file
+  fortunes_llama_4m   the model Lazarus ships (assets/models/fortunes-llama-4m: trained, so greedy
+                      decoding is a real check), copied as it is
 """
 import json
 import math
@@ -179,6 +181,13 @@ def main():
 
     cfg = mamba_config()
     write_folder(os.path.join(root, "mamba_f32"), cfg, mamba_weights(cfg, gen), 1, data_dir)
+
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    shipped = os.path.join(repo, "assets", "models", "fortunes-llama-4m")
+    dest = os.path.join(root, "fortunes_llama_4m")
+    os.makedirs(dest)
+    for f in ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"):
+        shutil.copy(os.path.join(shipped, f), dest)
     print(f"wrote {sorted(os.listdir(root))} under {root}")
     return 0
 
