@@ -228,7 +228,7 @@ def check_losses(t):
         loss.backward()
         worst = max(worst, torch_mamba.compare(name + " loss", t[name + ".loss"], loss.reshape(1), failures))
         worst = max(worst, torch_mamba.compare(name + " grad", t[name + ".grad"], x.grad, failures))
-    return failures, worst, 0.0, "losses"
+    return failures, worst, "losses"
 
 
 def run_case(case_dir):
@@ -272,40 +272,15 @@ def run_case(case_dir):
             # HF squeezes single-output regression: labels (B) against logits (B, 1).
             loss = F.mse_loss(logits.squeeze(-1) if logits.shape[-1] == 1 else logits, t["labels_float"])
     loss.backward()
-    cmp = torch_mamba.compare
-    worst = cmp("logits", t["out.logits"], logits, failures, logit_keep)
-    n_hidden = len([k for k in t if k.startswith("out.hidden_states.")])
-    if n_hidden != len(hidden):
-        failures.append(f"hidden_states: {n_hidden} entries vs torch {len(hidden)}")
-    for i in range(min(n_hidden, len(hidden))):
-        worst = max(worst, cmp(f"hidden_states[{i}]", t[f"out.hidden_states.{i}"], hidden[i], failures, keep))
-    worst = max(worst, cmp("loss", t["out.loss"], loss.reshape(1), failures))
-    for name, p in params.items():
-        if p.grad is None or f"grad.{name}" not in t:
-            failures.append(f"grad {name}: missing on one side")
-            continue
-        worst = max(worst, cmp(f"grad {name}", t[f"grad.{name}"], p.grad, failures))
-    return failures, worst, loss.item(), kind
+    worst = torch_mamba.compare_outputs(t, logits, hidden, [("loss", loss)], params, failures, keep, logit_keep)
+    return failures, worst, f"{kind}, loss {loss.item():.6f}"
 
 
 def main():
-    if len(sys.argv) != 2:
+    rc = torch_mamba.run_cases(run_case, sys.argv)
+    if rc == 2:
         print(__doc__)
-        return 2
-    root = sys.argv[1]
-    cases = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)))
-    if not cases:
-        print("no cases found", file=sys.stderr)
-        return 1
-    bad = 0
-    for c in cases:
-        failures, worst, loss, kind = run_case(os.path.join(root, c))
-        print(f"{c} ({kind}): {'OK' if not failures else 'MISMATCH'} (loss {loss:.6f}, "
-              f"worst normalised error {worst:.2e})")
-        for f in failures[:20]:
-            print("   ", f)
-        bad += bool(failures)
-    return 1 if bad else 0
+    return rc
 
 
 if __name__ == "__main__":

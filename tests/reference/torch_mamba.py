@@ -145,6 +145,47 @@ def compare(what, ours, ref, failures, keep=None):
     return err
 
 
+def compare_outputs(t, logits, hidden, losses, params, failures, keep, logit_keep="keep"):
+    """The checks every model parity script makes: logits (rows in `logit_keep`: default `keep`;
+    None = all),
+    every hidden state (rows in `keep`), each (name, value) in `losses` against t["out.<name>"],
+    and every parameter's gradient. Returns the worst normalised error."""
+    worst = compare("logits", t["out.logits"], logits, failures, keep if isinstance(logit_keep, str) else logit_keep)
+    n_hidden = len([k for k in t if k.startswith("out.hidden_states.")])
+    if n_hidden != len(hidden):
+        failures.append(f"hidden_states: {n_hidden} entries vs torch {len(hidden)}")
+    for i in range(min(n_hidden, len(hidden))):
+        worst = max(worst, compare(f"hidden_states[{i}]", t[f"out.hidden_states.{i}"], hidden[i], failures, keep))
+    for name, value in losses:
+        worst = max(worst, compare(name, t["out." + name], value.reshape(1), failures))
+    for name, p in params.items():
+        if p.grad is None or f"grad.{name}" not in t:
+            failures.append(f"grad {name}: missing on one side")
+            continue
+        worst = max(worst, compare(f"grad {name}", t[f"grad.{name}"], p.grad, failures))
+    return worst
+
+
+def run_cases(run_case, argv):
+    """main() of a parity script: run_case(case_dir) -> (failures, worst, summary) for every case
+    folder under argv[1]; prints one line per case and its first failures; 1 if any failed."""
+    if len(argv) != 2:
+        return 2
+    root = argv[1]
+    cases = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)))
+    if not cases:
+        print("no cases found", file=sys.stderr)
+        return 1
+    bad = 0
+    for c in cases:
+        failures, worst, summary = run_case(os.path.join(root, c))
+        print(f"{c}: {'OK' if not failures else 'MISMATCH'} ({summary}, worst normalised error {worst:.2e})")
+        for f in failures[:20]:
+            print("   ", f)
+        bad += bool(failures)
+    return 1 if bad else 0
+
+
 def run_case(case_dir):
     cfg = json.load(open(os.path.join(case_dir, "config.json")))
     t = load_tensors(case_dir)

@@ -125,41 +125,15 @@ def run_case(case_dir):
     loss = ce + f0.get("router_aux_loss_coef", 0.01) * aux
     loss.backward()
     keep = mask.bool()
-    cmp = torch_mamba.compare
-    worst = cmp("logits", t["out.logits"], logits, failures, keep)
-    n_hidden = len([k for k in t if k.startswith("out.hidden_states.")])
-    if n_hidden != len(hidden):
-        failures.append(f"hidden_states: {n_hidden} entries vs torch {len(hidden)}")
-    for i in range(min(n_hidden, len(hidden))):
-        worst = max(worst, cmp(f"hidden_states[{i}]", t[f"out.hidden_states.{i}"], hidden[i], failures, keep))
-    worst = max(worst, cmp("aux_loss", t["out.aux_loss"], aux.reshape(1), failures))
-    worst = max(worst, cmp("loss", t["out.loss"], loss.reshape(1), failures))
-    for name, p in params.items():
-        if p.grad is None or f"grad.{name}" not in t:
-            failures.append(f"grad {name}: missing on one side")
-            continue
-        worst = max(worst, cmp(f"grad {name}", t[f"grad.{name}"], p.grad, failures))
-    return failures, worst, loss.item(), aux.item()
+    worst = torch_mamba.compare_outputs(t, logits, hidden, [("aux_loss", aux), ("loss", loss)], params, failures, keep)
+    return failures, worst, f"loss {loss.item():.6f}, aux {aux.item():.6f}"
 
 
 def main():
-    if len(sys.argv) != 2:
+    rc = torch_mamba.run_cases(run_case, sys.argv)
+    if rc == 2:
         print(__doc__)
-        return 2
-    root = sys.argv[1]
-    cases = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)))
-    if not cases:
-        print("no cases found", file=sys.stderr)
-        return 1
-    bad = 0
-    for c in cases:
-        failures, worst, loss, aux = run_case(os.path.join(root, c))
-        print(f"{c}: {'OK' if not failures else 'MISMATCH'} (loss {loss:.6f}, aux {aux:.6f}, "
-              f"worst normalised error {worst:.2e})")
-        for f in failures[:20]:
-            print("   ", f)
-        bad += bool(failures)
-    return 1 if bad else 0
+    return rc
 
 
 if __name__ == "__main__":
