@@ -18,6 +18,7 @@
 #include "lazarus/core/json_limits.h"
 #include "lazarus/families/registry.h"
 #include "lazarus/io/safetensors.h"
+#include "lazarus/nn/init.h"
 #include "lazarus/tensor/autograd.h"
 
 namespace lazarus::io {
@@ -193,6 +194,9 @@ PretrainedModel load_pretrained(const std::string& folder, const LoadOptions& op
   m.config = read_json_file(cfg_path);
   try {
     m.family = families::family_for(m.config).name;
+    // Every parameter is replaced by the checkpoint's (strictly: a missing one is an error), so
+    // the random initialisation would only be overwritten: skip it.
+    nn::init::SkipInitGuard skip_init;
     m.model = families::build_causal_lm(m.config, opts.dtype);
   } catch (const ConfigError& e) {
     std::string msg = e.what();

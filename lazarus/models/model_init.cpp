@@ -13,6 +13,7 @@
 namespace lazarus::models {
 
 void init_weights(nn::Module& model, double std, uint64_t seed) {
+  if (nn::init::init_skipped()) return;  // every parameter is about to be loaded
   // Gemma norms store (scale - 1): their identity is 0.
   std::set<const Tensor*> offset_norms;
   for (auto& [name, m] : model.named_modules()) {

@@ -20,4 +20,22 @@ Tensor uniform(Shape shape, double low, double high, DType dtype = DType::F32,
 Tensor xavier_uniform(int64_t fan_out, int64_t fan_in, double gain = 1.0, DType dtype = DType::F32,
                       Generator* gen = nullptr);
 
+/// While one is alive on this thread, the initializers above return tensors of the right shape and
+/// dtype without drawing (their contents are unspecified) and models::init_weights does nothing:
+/// for a model whose every parameter is about to be replaced by loaded weights. io::load_pretrained
+/// builds its model under one, then loads strictly (a parameter the checkpoint lacks is an error),
+/// so no unspecified value survives. Nests; other threads are unaffected.
+class SkipInitGuard {
+ public:
+  SkipInitGuard();
+  ~SkipInitGuard();
+  SkipInitGuard(const SkipInitGuard&) = delete;
+  SkipInitGuard& operator=(const SkipInitGuard&) = delete;
+
+ private:
+  bool prev_;
+};
+/// True inside a SkipInitGuard on this thread.
+bool init_skipped();
+
 }  // namespace lazarus::nn::init

@@ -415,6 +415,13 @@ void CpuBackend::tri(const Tensor& x, int64_t k, bool upper, const Tensor& out) 
   });
 }
 
+namespace {
+// Up to this many activation rows, a product with a row-major weight runs as dot products.
+constexpr int64_t kMatvecMaxRows = 4;
+// Multiply-adds a thread must get before a product is split across threads.
+constexpr int64_t kMatvecGrainMacs = 1 << 17;
+}  // namespace
+
 void CpuBackend::matmul(const Tensor& a, const Tensor& b, const Tensor& out) {
   Tensor ac = a, bc = b;
   // The GEMM takes row- or column-major operands with a valid leading dimension; anything else
@@ -436,6 +443,30 @@ void CpuBackend::matmul(const Tensor& a, const Tensor& b, const Tensor& out) {
       gemm_f32(M, N, K, ap + i * ac.stride(0), ac.stride(1), ac.stride(2), bp + i * bc.stride(0),
                bc.stride(1), bc.stride(2), op_ + i * M * N, N, false, serial);
     };
+    // Decode: a few activation rows times a weight stored (N, K) row-major (linear's b = W^T).
+    // Dot products over the weight's contiguous rows beat the BLAS call, whose fixed cost and
+    // packing dominate at these sizes; threads only when each gets enough rows to pay the wake-up.
+    const bool rows_contiguous = ac.stride(2) == 1 || K == 1;
+    const bool weight_rows = bc.stride(1) == 1 && bc.stride(2) >= K;
+    if (M <= kMatvecMaxRows && rows_contiguous && weight_rows) {
+      const KernelTable& kt = kernels();
+      for (int64_t i = 0; i < Bt; ++i) {
+        const float* a0 = ap + i * ac.stride(0);
+        const float* w = bp + i * bc.stride(0);
+        const int64_t ldw = bc.stride(2), a_rs = ac.stride(1);
+        float* o0 = op_ + i * M * N;
+        const int64_t grain = std::max<int64_t>(16, kMatvecGrainMacs / std::max<int64_t>(K * M, 1));
+        parallel_for(N, grain, [&](int64_t n0, int64_t n1) {
+          // 64 weight rows at a time stay in L1/L2 while every activation row reads them.
+          for (int64_t r0 = n0; r0 < n1; r0 += 64) {
+            const int64_t r1 = std::min(n1, r0 + 64);
+            for (int64_t m = 0; m < M; ++m)
+              kt.matvec_rows_f32(w + r0 * ldw, ldw, a0 + m * a_rs, o0 + m * N + r0, r1 - r0, K);
+          }
+        });
+      }
+      return;
+    }
     if (Bt == 1) {
       one(0, false);
     } else if (Bt >= threads() && threads() > 1) {

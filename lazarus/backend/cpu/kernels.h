@@ -48,6 +48,11 @@ struct KernelTable {
   /// multiplied by `sign` (+1 forward, -1 inverse); rotate-half or interleaved pairs.
   void (*rope_row_f32)(const float* x, const float* c, const float* s, float* y, int64_t half,
                        bool interleaved, float sign);
+  /// y[r] = sum_k W[r * ldw + k] * x[k] for r < rows (W row-major, rows of K contiguous floats):
+  /// the decode-time product of one activation row with a weight, where a BLAS call's fixed cost
+  /// and its packing dominate the few microseconds of work.
+  void (*matvec_rows_f32)(const float* W, int64_t ldw, const float* x, float* y, int64_t rows,
+                          int64_t K);
 };
 
 /// The table chosen for this CPU (best available ISA).

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "lazarus/backbones/mamba_backbone.h"
+#include "lazarus/nn/init.h"
 #include "lazarus/tensor/autograd.h"
 #include "lazarus/tensor/ops.h"
 #include "lazarus/tensor/random.h"
@@ -20,6 +21,7 @@ const MambaConfig& validated(const MambaConfig& c) {
 MambaForCausalLM::MambaForCausalLM(const MambaConfig& cfg, DType dtype, uint64_t seed)
     : models::CausalLM(validated(cfg).to_model_config(), dtype), mamba_cfg_(cfg) {
   init_weights(cfg.initializer_range, seed);
+  if (nn::init::init_skipped()) return;  // every parameter is about to be loaded
   // The SSM parts have their own initialisation (HF _init_weights for MambaMixer).
   Generator gen(seed + 1);
   auto& bb = dynamic_cast<backbones::MambaBackbone&>(*backbone);
