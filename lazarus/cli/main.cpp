@@ -1,5 +1,8 @@
 // The `lazarus` command line: parses the subcommand and hands over to its file.
+#include <unistd.h>
+
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
 
 #include <CLI/CLI.hpp>
@@ -8,7 +11,29 @@
 #include "lazarus/core/error.h"
 #include "lazarus/core/version.h"
 
+namespace {
+
+// OpenMP (libgomp) reads its wait policy once, when it loads, before main. Left unset, workers
+// spin after every parallel region; when other processes share the cores, that spinning takes the
+// time slices the work needs (decoding the shipped model fell from ~130-190 to ~9-16 tokens/s on
+// a loaded 2-core machine; docs/performance.md). So when the user has not chosen a policy
+// (OMP_WAIT_POLICY or GOMP_SPINCOUNT), the CLI runs itself again, once, with
+// OMP_WAIT_POLICY=PASSIVE. LAZARUS_OMP_REEXEC guards against a loop; if exec fails, it carries
+// on with the runtime's default.
+void prefer_passive_openmp(char** argv) {
+  if (std::getenv("OMP_WAIT_POLICY") || std::getenv("GOMP_SPINCOUNT") ||
+      std::getenv("LAZARUS_OMP_REEXEC"))
+    return;
+  if (setenv("OMP_WAIT_POLICY", "PASSIVE", 1) != 0 || setenv("LAZARUS_OMP_REEXEC", "1", 1) != 0)
+    return;
+  execv("/proc/self/exe", argv);
+  unsetenv("OMP_WAIT_POLICY");  // exec failed: this process keeps libgomp's default
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
+  prefer_passive_openmp(argv);
   CLI::App app{
       "Lazarus: build, train and run language models from composable parts.\n"
       "Run `lazarus <command> --help` for the options of one command."};

@@ -203,8 +203,12 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
   }
   double scale = opts.scale.value_or(1.0 / std::sqrt(double(Dh)));
   int64_t qoff = opts.query_offset.value_or(Tk - Tq);
-  Tensor qc = to_compute(q).contiguous(), kc = to_compute(k).contiguous(),
-         vc = to_compute(v).contiguous();
+  // k and v may be views with contiguous rows (a KV cache's prefix of its buffer): read in place.
+  auto rows_contiguous = [](const Tensor& t) {
+    Tensor c = to_compute(t);
+    return c.stride(3) == 1 && c.stride(2) == c.size(3) ? c : c.contiguous();
+  };
+  Tensor qc = to_compute(q).contiguous(), kc = rows_contiguous(k), vc = rows_contiguous(v);
   Tensor mc;
   if (mask.defined()) {
     if (mask.dtype() == DType::Bool) {

@@ -24,6 +24,9 @@ struct Case {
   bool causal;
   int64_t window;
   bool mask;
+  // > 0: K and V are views of the first Tk rows of (B, Hkv, Tk + spare, Dh) buffers whose other
+  // rows are NaN, as a KV cache hands them over (read in place, not copied).
+  int64_t spare = 0;
 };
 
 std::vector<float> data(size_t n, unsigned seed) {
@@ -49,6 +52,12 @@ void run(const Case& c) {
   NoGradGuard ng;
   Tensor Q = from_vector(q, {c.B, c.H, c.Tq, c.Dh}), K = from_vector(k, {c.B, c.Hkv, c.Tk, c.Dh}),
          V = from_vector(v, {c.B, c.Hkv, c.Tk, c.Dh});
+  if (c.spare > 0) {
+    Tensor nan = full({c.B, c.Hkv, c.spare, c.Dh}, NAN);
+    K = cat({K, nan}, 2).narrow(2, 0, c.Tk);
+    V = cat({V, nan}, 2).narrow(2, 0, c.Tk);
+    ASSERT_FALSE(K.is_contiguous()) << what;
+  }
   Tensor M = c.mask ? from_vector(mk, {c.B, 1, c.Tq, c.Tk}) : Tensor();
   AttentionOptions o;
   o.causal = c.causal;
@@ -104,6 +113,9 @@ TEST(BlockedAttention, MatchesDoubleReference) {
   run({1, 2, 2, 70, 300, 64, true, 0, false});    // KV cache: queries are the last 70 positions
   run({1, 8, 2, 1, 300, 128, true, 0, false});    // decode: one query
   run({1, 2, 2, 1, 300, 64, false, 0, true});     // decode with a mask
+  // K and V as a KV cache's views of its buffer: decode and a chunk of queries, batch 2.
+  run({2, 8, 4, 1, 37, 32, true, 0, false, 219});
+  run({2, 4, 2, 70, 150, 64, true, 0, true, 106});
 }
 
 }  // namespace

@@ -285,6 +285,29 @@ TEST_P(Kernels, LayerNormConstantRowsAreZero) {
   }
 }
 
+TEST_P(Kernels, MatvecRows) {
+  // Rows 0..9 cover the four-row blocks and the tail; a leading dimension past K checks ldw.
+  for (int64_t K : kSizes) {
+    for (int64_t rows : {0, 1, 3, 4, 5, 9}) {
+      const int64_t ldw = K + 3;
+      auto w = data(static_cast<size_t>(rows * ldw), -2, 2, 31);
+      auto x = data(static_cast<size_t>(K), -2, 2, 32);
+      std::vector<float> y(static_cast<size_t>(rows), 7.0f), yg = y;
+      std::vector<double> ref(static_cast<size_t>(rows), 0.0);
+      double asum = 0;
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t k = 0; k < K; ++k) {
+          double p = double(w[static_cast<size_t>(r * ldw + k)]) * x[static_cast<size_t>(k)];
+          ref[static_cast<size_t>(r)] += p;
+          asum += std::fabs(p);
+        }
+      kt().matvec_rows_f32(w.data(), ldw, x.data(), y.data(), rows, K);
+      generic().matvec_rows_f32(w.data(), ldw, x.data(), yg.data(), rows, K);
+      check(y, yg, ref, 1e-6, 1e-6 * asum + 1e-7, tag("matvec rows=" + std::to_string(rows), K));
+    }
+  }
+}
+
 TEST_P(Kernels, VectorHelpers) {
   for (int64_t n : kSizes) {
     auto a = data(static_cast<size_t>(n), -2, 2, 21), b = data(static_cast<size_t>(n), -2, 2, 22);

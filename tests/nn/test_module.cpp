@@ -1,7 +1,11 @@
 // Module tree: names, state_dict round trip, strict loading errors, modes, freezing, layers.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <thread>
+
 #include "lazarus/core/error.h"
+#include "lazarus/nn/init.h"
 #include "lazarus/nn/layers.h"
 #include "lazarus/tensor/autograd.h"
 
@@ -165,3 +169,35 @@ TEST(Module, LoadCopiesIntoExistingTensorsUnlessAssign) {
   EXPECT_DOUBLE_EQ(sum(held).item(), 40.0);
 }
 }  // namespace
+
+TEST(Init, SkipInitGuardSkipsOnlyInItsScopeAndThread) {
+  EXPECT_FALSE(nn::init::init_skipped());
+  {
+    nn::init::SkipInitGuard skip;
+    EXPECT_TRUE(nn::init::init_skipped());
+    {
+      nn::init::SkipInitGuard nested;
+      EXPECT_TRUE(nn::init::init_skipped());
+    }
+    EXPECT_TRUE(nn::init::init_skipped());  // the inner guard restores, not clears
+    Tensor w = nn::init::normal({3, 5}, 0.02, DType::BF16);
+    EXPECT_EQ(w.shape(), (Shape{3, 5}));
+    EXPECT_EQ(w.dtype(), DType::BF16);
+    EXPECT_EQ(nn::init::xavier_uniform(4, 6).shape(), (Shape{4, 6}));
+    nn::Linear lin(7, 9, true);
+    EXPECT_EQ(lin.weight.shape(), (Shape{9, 7}));
+    EXPECT_EQ(lin.bias.shape(), (Shape{9}));
+    bool other_thread_skipped = true;
+    std::thread([&] { other_thread_skipped = nn::init::init_skipped(); }).join();
+    EXPECT_FALSE(other_thread_skipped);
+  }
+  EXPECT_FALSE(nn::init::init_skipped());
+  // Outside the scope the initializers draw again: U(-1/8, 1/8) for a fan-in of 64.
+  nn::Linear lin(64, 64, false);
+  std::vector<float> v = lin.weight.to_vector<float>();
+  float lo = *std::min_element(v.begin(), v.end()), hi = *std::max_element(v.begin(), v.end());
+  EXPECT_LT(lo, -0.1f);
+  EXPECT_GT(hi, 0.1f);
+  EXPECT_GE(lo, -0.125f);
+  EXPECT_LE(hi, 0.125f);
+}

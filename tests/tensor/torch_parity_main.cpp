@@ -226,6 +226,12 @@ std::vector<Case> build_cases() {
            [](const Inputs& x) { return linear(x[0], x[1], x[2]); });
   add_case("linear_nobias", "linear", {}, {N({5, 33}), N({17, 33})},
            [](const Inputs& x) { return linear(x[0], x[1]); });
+  // Decode shapes (a few rows): dot products over the weight's rows, split across threads when
+  // large enough (1000 x 300), with row blocks and a tail (1001 rows, 3 rows).
+  add_case("linear_decode", "linear", {}, {N({1, 1, 300}), N({1001, 300}), N({1001})},
+           [](const Inputs& x) { return linear(x[0], x[1], x[2]); });
+  add_case("linear_decode_rows3", "linear", {}, {N({3, 33}), N({70, 33})},
+           [](const Inputs& x) { return linear(x[0], x[1]); });
   // ---- indexing ----
   add_case("embedding", "embedding", {}, {N({11, 8}), Ix({3, 17}, 11)},
            [](const Inputs& x) { return embedding(x[0], x[1]); });

@@ -22,6 +22,9 @@ struct Geometry {
   double scale;
   const float* mask = nullptr;
   int64_t ms[4] = {0, 0, 0, 0};
+  // Batch and head strides of k and v (their rows are contiguous): a KV cache's view of its
+  // preallocated buffer is read in place, not copied every step.
+  int64_t kbs = 0, khs = 0, vbs = 0, vhs = 0;
 };
 
 // Key range [lo, hi) a query at absolute position p may see.
@@ -40,8 +43,8 @@ void attend_row_f32(const Geometry& g, const float* q, const float* k, const flo
   const KernelTable& kt = kernels();
   int64_t hk = h / g.group;
   const float* Q = q + ((b * g.H + h) * g.Tq + i) * g.Dh;
-  const float* K = k + (b * g.Hkv + hk) * g.Tk * g.Dh;
-  const float* V = v + (b * g.Hkv + hk) * g.Tk * g.Dv;
+  const float* K = k + b * g.kbs + hk * g.khs;
+  const float* V = v + b * g.vbs + hk * g.vhs;
   float* O = o + ((b * g.H + h) * g.Tq + i) * g.Dv;
   float S[kBk];
   float m = -INFINITY, l = 0.0f;
@@ -84,8 +87,8 @@ void attend_block_f32(const Geometry& g, const float* q, const float* k, const f
   int64_t bq = i1 - i0;
   int64_t hk = h / g.group;
   const float* Q = q + ((b * g.H + h) * g.Tq + i0) * g.Dh;
-  const float* K = k + (b * g.Hkv + hk) * g.Tk * g.Dh;
-  const float* V = v + (b * g.Hkv + hk) * g.Tk * g.Dv;
+  const float* K = k + b * g.kbs + hk * g.khs;
+  const float* V = v + b * g.vbs + hk * g.vhs;
   float* O = o + ((b * g.H + h) * g.Tq + i0) * g.Dv;
   // Per-thread scratch, grown once and reused by every block this thread runs.
   thread_local std::vector<float> qt, st, m, l, alpha;
@@ -145,8 +148,8 @@ void attend_rows_generic(const Geometry& g, const T* q, const T* k, const T* v, 
                          int64_t b, int64_t h, int64_t i) {
   int64_t hk = h / g.group;
   const T* Q = q + ((b * g.H + h) * g.Tq + i) * g.Dh;
-  const T* K = k + (b * g.Hkv + hk) * g.Tk * g.Dh;
-  const T* V = v + (b * g.Hkv + hk) * g.Tk * g.Dv;
+  const T* K = k + b * g.kbs + hk * g.khs;
+  const T* V = v + b * g.vbs + hk * g.vhs;
   T* O = o + ((b * g.H + h) * g.Tq + i) * g.Dv;
   int64_t lo, hi;
   key_range(g, g.qoff + i, lo, hi);
@@ -189,6 +192,10 @@ void attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, const 
   if (mask.defined()) {
     for (int i = 0; i < 4; ++i) g.ms[i] = mask.stride(i);
   }
+  g.kbs = k.stride(0);
+  g.khs = k.stride(1);
+  g.vbs = v.stride(0);
+  g.vhs = v.stride(1);
   if (q.dtype() == DType::F32) {
     g.mask = mask.defined() ? mask.data<float>() : nullptr;
     // Block sizes measured (1 thread, T = 512/2048, Dh = 64/128): 64 x 128 beat 128 x 128,
@@ -200,7 +207,12 @@ void attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, const 
     const float* kp = k.data<float>();
     const float* vp = v.data<float>();
     float* op = out.data<float>();
-    parallel_for(tasks, 1, [&](int64_t t0, int64_t t1) {
+    // Threads only when each gets enough multiply-adds to pay for waking it (decode steps of a
+    // small model run a few thousand per head).
+    const int64_t task_macs = std::min(g.Tq, kBq) * g.Tk * (g.Dh + g.Dv);
+    const int64_t grain =
+        std::max<int64_t>(1, (int64_t(1) << 16) / std::max<int64_t>(task_macs, 1));
+    parallel_for(tasks, grain, [&](int64_t t0, int64_t t1) {
       for (int64_t t = t0; t < t1; ++t) {
         int64_t qb = t % qblocks, bh = t / qblocks;
         int64_t i0 = qb * kBq, i1 = std::min(g.Tq, i0 + kBq);
