@@ -10,6 +10,7 @@
 #include "lazarus/nn/init.h"
 #include "lazarus/tensor/autograd.h"
 #include "lazarus/tensor/ops.h"
+#include "lazarus/tensor/ops_reference.h"
 
 namespace lazarus::components {
 
@@ -154,36 +155,18 @@ Tensor RecurrentLayer::forward(const Tensor& x, const Tensor& token_mask,
     y = linear_recurrence(1.0 - z, z * ht, h);
     h = y.select(1, T - 1);
   } else {
-    const bool lstm = cfg_.type == config::RecurrentType::LSTM;
-    Tensor xw = linear(x, weight_ih, bias_ih);  // (B, T, G): every input projected at once
-    std::vector<Tensor> hs;
-    hs.reserve(T);
-    for (int64_t t = 0; t < T; ++t) {
-      Tensor gx = xw.select(1, t);                // (B, G)
-      Tensor gh = linear(h, weight_hh, bias_hh);  // (B, G)
-      Tensor h_new, c_new;
-      if (lstm) {
-        Tensor g = gx + gh;
-        Tensor i = sigmoid(g.narrow(-1, 0, H)), f = sigmoid(g.narrow(-1, H, H));
-        Tensor cand = tanh(g.narrow(-1, 2 * H, H)), o = sigmoid(g.narrow(-1, 3 * H, H));
-        c_new = f * c + i * cand;
-        h_new = o * tanh(c_new);
-      } else {
-        Tensor r = sigmoid(gx.narrow(-1, 0, H) + gh.narrow(-1, 0, H));
-        Tensor z = sigmoid(gx.narrow(-1, H, H) + gh.narrow(-1, H, H));
-        Tensor n = tanh(gx.narrow(-1, 2 * H, H) + r * gh.narrow(-1, 2 * H, H));
-        h_new = (1.0 - z) * n + z * h;
-      }
-      if (m.defined()) {
-        Tensor mt = m.narrow(1, t, 1);  // (B, 1): 0 keeps the previous state
-        h_new = mt * h_new + (1.0 - mt) * h;
-        if (lstm) c_new = mt * c_new + (1.0 - mt) * c;
-      }
-      h = h_new;
-      if (lstm) c = c_new;
-      hs.push_back(h);
-    }
-    y = stack(hs, 1);  // (B, T, H)
+    // Every input projected at once (one GEMM over (B, T)), then the fused sequence op: one
+    // (B, H) x (H, kH) GEMM per step forward and BPTT in one op backward (ops.h).
+    const RecurrentCell cell =
+        cfg_.type == config::RecurrentType::LSTM ? RecurrentCell::LSTM : RecurrentCell::GRU;
+    Tensor xw = linear(x, weight_ih, bias_ih);  // (B, T, G)
+    RecurrentSequenceOutput r =
+        use_composed_reference
+            ? reference::recurrent_sequence(cell, xw, weight_hh, bias_hh, h, c, m)
+            : recurrent_sequence(cell, xw, weight_hh, bias_hh, h, c, m);
+    y = r.y;
+    h = r.h;
+    c = r.c;
   }
   if (cache) cache->update(h, c, T);
   return out_proj ? out_proj->forward(y) : y;

@@ -44,8 +44,9 @@ class RecurrentCache : public LayerCache {
 ///           h' = (1 - z) n + z h
 ///   mingru: z = sigmoid(linear_z(x)), h~ = linear_h(x), h' = (1 - z) h + z h~
 /// then out_proj (H -> D, no bias) when H != D. Training path: LSTM and GRU project every input
-/// at once and loop over time with one batched (B, H) x (H, kH) matmul per step (what PyTorch's
-/// CPU path does); minGRU is a fused sequential scan (linear_recurrence), not a per-step graph.
+/// at once (one GEMM) and run the fused recurrent_sequence op (one batched (B, H) x (H, kH) GEMM
+/// per step forward, BPTT in one op backward; O(T)); minGRU is a fused sequential scan
+/// (linear_recurrence). Neither builds a per-step graph.
 class RecurrentLayer : public nn::Module {
  public:
   /// Validates `cfg` (ConfigError naming the field). Weights: PyTorch's RNN default
@@ -58,6 +59,10 @@ class RecurrentLayer : public nn::Module {
                  RecurrentCache* cache = nullptr) const;
 
   const config::RecurrentConfig& config() const { return cfg_; }
+  /// LSTM / GRU only: run the per-step composed graph (reference::recurrent_sequence, the old
+  /// training path; O(T²) backward traffic) instead of the fused op. For tests and benchmarks
+  /// that compare the two; never set by configs.
+  bool use_composed_reference = false;
   int64_t state_size() const { return H_; }
 
   // lstm / gru

@@ -132,6 +132,23 @@ class Backend {
                                        const Tensor& dy, const Tensor& du, const Tensor& ddelta,
                                        const Tensor& dA, const Tensor& dB, const Tensor& dC,
                                        const Tensor& dh0) = 0;
+  /// recurrent_sequence forward (ops.h). Contiguous gx (B, T, G), w_hh (G, H), b_hh (G) or
+  /// undefined, h0 / c0 (B, H) or undefined (zeros), mask (B, T) or undefined (ones), B, T, H > 0.
+  /// Writes y (B, T, H) and what the backward needs: gates (B, T, G) the gate activations (LSTM
+  /// σ(i), σ(f), tanh(g), σ(o); GRU σ(r), σ(z), n) and aux (B, T, H) (LSTM: the cell states c_t;
+  /// GRU: h_{t-1} W_hn^T + b_hn).
+  virtual void recurrent_sequence(RecurrentCell cell, const Tensor& gx, const Tensor& w_hh,
+                                  const Tensor& b_hh, const Tensor& h0, const Tensor& c0,
+                                  const Tensor& mask, const Tensor& y, const Tensor& gates,
+                                  const Tensor& aux) = 0;
+  /// Its backward (BPTT) for upstream dy (B, T, H): writes dgx (B, T, G), dw_hh (G, H), db_hh (G)
+  /// (undefined when there is no bias), dh0 and dc0 (B, H; dc0 undefined for GRU).
+  virtual void recurrent_sequence_backward(RecurrentCell cell, const Tensor& w_hh, const Tensor& h0,
+                                           const Tensor& c0, const Tensor& mask, const Tensor& y,
+                                           const Tensor& gates, const Tensor& aux, const Tensor& dy,
+                                           const Tensor& dgx, const Tensor& dw_hh,
+                                           const Tensor& db_hh, const Tensor& dh0,
+                                           const Tensor& dc0) = 0;
 };
 
 /// The backend that owns a device's memory and kernels.

@@ -165,6 +165,33 @@ SelectiveScanOutput selective_scan(const Tensor& u, const Tensor& delta, const T
                                    const Tensor& B, const Tensor& C,
                                    const Tensor& initial_state = Tensor());
 
+/// The recurrent cells recurrent_sequence runs (PyTorch nn.LSTM / nn.GRU cell math).
+enum class RecurrentCell : uint8_t { LSTM, GRU };
+/// Result of recurrent_sequence: every step's hidden state and the states after the last step.
+struct RecurrentSequenceOutput {
+  Tensor y;  // (B, T, H), differentiable
+  Tensor h;  // (B, H) the last hidden state, not differentiable (detached)
+  Tensor c;  // (B, H) the last LSTM cell state (undefined for GRU), not differentiable
+};
+/// An LSTM or GRU over a whole sequence in one fused op, given the input projections of every
+/// step (gates_x = x W_ih^T + b_ih, (B, T, G) with G = 4H for LSTM, 3H for GRU, PyTorch gate
+/// order i, f, g, o / r, z, n). For t = 0 .. T-1, with gh = h_{t-1} W_hh^T + b_hh:
+///   LSTM: i, f, g, o = σ, σ, tanh, σ of gates_x_t + gh;  c' = f c_{t-1} + i g;  h' = o tanh(c')
+///   GRU:  r, z = σ(gates_x_t[r, z] + gh[r, z]);  n = tanh(gates_x_t[n] + r gh[n]);
+///         h' = (1 - z) n + z h_{t-1}
+/// then h_t = m_t h' + (1 - m_t) h_{t-1} (and c_t likewise) with m = mask (B, T) (1 keep, 0 pad:
+/// a padded step leaves every state unchanged; undefined = all ones). h_{-1} = h0, c_{-1} = c0
+/// (zeros when undefined; c0 is LSTM only). weight_hh (G, H); bias_hh (G) or undefined.
+/// Forward: one (B, H) x (H, G) GEMM and one fused elementwise pass per step, saving the gate
+/// activations; backward: BPTT in one op (one GEMM per step for dh, one GEMM over all steps for
+/// dW_hh), O(T) time and memory. y is differentiable in gates_x, weight_hh, bias_hh, h0 and c0
+/// (the mask is not). T may be 0. Throws ShapeError / DTypeError naming the operand.
+RecurrentSequenceOutput recurrent_sequence(RecurrentCell cell, const Tensor& gates_x,
+                                           const Tensor& weight_hh,
+                                           const Tensor& bias_hh = Tensor(),
+                                           const Tensor& h0 = Tensor(), const Tensor& c0 = Tensor(),
+                                           const Tensor& mask = Tensor());
+
 // ---- misc ----
 /// Sum x down to `shape` (the inverse of broadcasting); used by gradients.
 Tensor sum_to_shape(const Tensor& x, const Shape& shape);

@@ -101,4 +101,43 @@ SelectiveScanOutput selective_scan(const Tensor& u, const Tensor& delta, const T
   return {y.to(u.dtype()), h.to(u.dtype())};
 }
 
+RecurrentSequenceOutput recurrent_sequence(RecurrentCell cell, const Tensor& gates_x,
+                                           const Tensor& weight_hh, const Tensor& bias_hh,
+                                           const Tensor& h0, const Tensor& c0, const Tensor& mask) {
+  const bool lstm = cell == RecurrentCell::LSTM;
+  const int64_t B = gates_x.size(0), T = gates_x.size(1), H = weight_hh.size(1);
+  const DType dt = gates_x.dtype();
+  Tensor h = h0.defined() ? h0 : zeros({B, H}, dt);
+  Tensor c = lstm ? (c0.defined() ? c0 : zeros({B, H}, dt)) : Tensor();
+  Tensor m = mask.defined() ? mask.to(dt) : Tensor();  // (B, T)
+  std::vector<Tensor> hs;
+  for (int64_t t = 0; t < T; ++t) {
+    Tensor gx = gates_x.select(1, t);           // (B, G)
+    Tensor gh = linear(h, weight_hh, bias_hh);  // (B, G)
+    Tensor h_new, c_new;
+    if (lstm) {
+      Tensor g = gx + gh;
+      Tensor i = sigmoid(g.narrow(-1, 0, H)), f = sigmoid(g.narrow(-1, H, H));
+      Tensor cand = tanh(g.narrow(-1, 2 * H, H)), o = sigmoid(g.narrow(-1, 3 * H, H));
+      c_new = f * c + i * cand;
+      h_new = o * tanh(c_new);
+    } else {
+      Tensor r = sigmoid(gx.narrow(-1, 0, H) + gh.narrow(-1, 0, H));
+      Tensor z = sigmoid(gx.narrow(-1, H, H) + gh.narrow(-1, H, H));
+      Tensor n = tanh(gx.narrow(-1, 2 * H, H) + r * gh.narrow(-1, 2 * H, H));
+      h_new = (1.0 - z) * n + z * h;
+    }
+    if (m.defined()) {
+      Tensor mt = m.narrow(1, t, 1);  // (B, 1): 0 keeps the previous state
+      h_new = mt * h_new + (1.0 - mt) * h;
+      if (lstm) c_new = mt * c_new + (1.0 - mt) * c;
+    }
+    h = h_new;
+    if (lstm) c = c_new;
+    hs.push_back(h);
+  }
+  Tensor y = T ? stack(hs, 1) : zeros({B, 0, H}, dt);  // (B, T, H)
+  return {y, h, c};
+}
+
 }  // namespace lazarus::reference

@@ -23,4 +23,15 @@ SelectiveScanOutput selective_scan(const Tensor& u, const Tensor& delta, const T
                                    const Tensor& B, const Tensor& C,
                                    const Tensor& initial_state = Tensor());
 
+/// LSTM / GRU as a per-step loop of plain ops (the layer's training path before the fused op:
+/// one batched matmul and a handful of elementwise ops per step): the fused kernel's oracle. Same
+/// contract as lazarus::recurrent_sequence, except that the last states stay on the graph. Its
+/// backward is O(T²) in memory traffic (every step's slice of gates_x sends back a full-size
+/// gradient), so keep it to tests.
+RecurrentSequenceOutput recurrent_sequence(RecurrentCell cell, const Tensor& gates_x,
+                                           const Tensor& weight_hh,
+                                           const Tensor& bias_hh = Tensor(),
+                                           const Tensor& h0 = Tensor(), const Tensor& c0 = Tensor(),
+                                           const Tensor& mask = Tensor());
+
 }  // namespace lazarus::reference

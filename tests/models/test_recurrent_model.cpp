@@ -1,13 +1,16 @@
 // Recurrent backbones (LSTM, GRU, minGRU): names and parameter counts from the config, the config
-// rules name the field, the fused minGRU scan's gradient equals the composed per-step graph, cache
-// consistency (prompt then decode, chunked prefill = one full forward), padding (a left- or
-// right-padded row equals the row alone, and decoding continues past right padding as if the row
-// had none), recurrent blocks inside a hybrid stack, and a JSON config file alone runs.
+// rules name the field, the fused minGRU scan's gradient equals the composed per-step graph, the
+// fused LSTM / GRU training path equals the composed per-step graph (loss, logits, every gradient,
+// with padding), cache consistency (prompt then decode, chunked prefill = one full forward),
+// padding (a left- or right-padded row equals the row alone, and decoding continues past right
+// padding as if the row had none), recurrent blocks inside a hybrid stack, and a JSON config file
+// alone runs.
 #include <gtest/gtest.h>
 
 #include <fstream>
 #include <iterator>
 
+#include "lazarus/backbones/recurrent_backbone.h"
 #include "lazarus/blocks/recurrent_block.h"
 #include "lazarus/components/recurrent.h"
 #include "lazarus/core/error.h"
@@ -231,6 +234,47 @@ TEST(RecurrentModel, ForwardBackwardAndGenerate) {
       seq = cat({seq, nxt.to(DType::I64)}, 1);
     }
     EXPECT_EQ(g.to_vector<int64_t>(), seq.to_vector<int64_t>());
+  }
+}
+
+TEST(RecurrentModel, FusedTrainingPathEqualsComposedPerStepGraph) {
+  // The fused LSTM / GRU sequence op against the per-step composed graph it replaced, through a
+  // whole model with padding: loss, logits and every parameter's gradient.
+  for (std::string kind : {"lstm", "gru"}) {
+    for (std::string extra : {std::string(""), std::string(R"(, "hidden_size": 16)"),
+                              std::string(R"(, "bias": false)")}) {
+      SCOPED_TRACE(kind + extra);
+      Generator gen(11);
+      Tensor ids = randint(1, 53, {3, 23}, &gen);
+      std::vector<int64_t> mv(3 * 23, 1);
+      for (int64_t t = 0; t < 5; ++t) mv[t] = 0;         // row 0 left-padded
+      for (int64_t t = 17; t < 23; ++t) mv[23 + t] = 0;  // row 1 right-padded
+      Tensor mask = from_vector(mv, {3, 23}, DType::I64);
+      Tensor labels = where(mask.to(DType::Bool), ids, full({3, 23}, -100.0, DType::I64));
+      std::vector<Tensor> losses, logits;
+      std::vector<std::vector<Tensor>> grads;
+      for (bool composed : {false, true}) {
+        auto m = model(kind, 13, extra);
+        auto* bb = dynamic_cast<backbones::RecurrentBackbone*>(m->backbone.get());
+        ASSERT_NE(bb, nullptr);
+        for (size_t l = 0; l < bb->layers->size(); ++l)
+          (*bb->layers)[l].rnn->use_composed_reference = composed;
+        auto out = m->forward(ids, mask, labels);
+        out.loss.backward();
+        losses.push_back(out.loss.detach());
+        logits.push_back(out.logits.detach());
+        std::vector<Tensor> g;
+        for (auto& [n, p] : m->named_parameters()) g.push_back(p->grad());
+        grads.push_back(g);
+      }
+      EXPECT_NEAR(losses[0].item(), losses[1].item(), 1e-5);
+      expect_close(logits[0], logits[1], 1e-5);
+      ASSERT_EQ(grads[0].size(), grads[1].size());
+      for (size_t i = 0; i < grads[0].size(); ++i) {
+        ASSERT_TRUE(grads[0][i].defined() && grads[1][i].defined()) << i;
+        expect_close(grads[0][i], grads[1][i], 1e-5);
+      }
+    }
   }
 }
 

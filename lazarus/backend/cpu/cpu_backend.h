@@ -41,6 +41,15 @@ class CpuBackend final : public Backend {
                                const Tensor& dy, const Tensor& du, const Tensor& ddelta,
                                const Tensor& dA, const Tensor& dB, const Tensor& dC,
                                const Tensor& dh0) override;
+  void recurrent_sequence(RecurrentCell cell, const Tensor& gx, const Tensor& w_hh,
+                          const Tensor& b_hh, const Tensor& h0, const Tensor& c0,
+                          const Tensor& mask, const Tensor& y, const Tensor& gates,
+                          const Tensor& aux) override;
+  void recurrent_sequence_backward(RecurrentCell cell, const Tensor& w_hh, const Tensor& h0,
+                                   const Tensor& c0, const Tensor& mask, const Tensor& y,
+                                   const Tensor& gates, const Tensor& aux, const Tensor& dy,
+                                   const Tensor& dgx, const Tensor& dw_hh, const Tensor& db_hh,
+                                   const Tensor& dh0, const Tensor& dc0) override;
 };
 
 /// Flash-style attention forward (attention.cpp).
