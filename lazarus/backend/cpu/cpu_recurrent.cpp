@@ -13,6 +13,8 @@
 //         grads go to both dgx and dgh
 // Each step costs one (B, G) x (G, H) GEMM; dW_hh = Σ_t dgh_t^T h_{t-1} is one GEMM over all
 // (B T) rows at the end and db_hh their column sum. Nothing is O(T²).
+#include <omp.h>
+
 #include <cmath>
 #include <type_traits>
 #include <vector>
@@ -26,14 +28,29 @@ namespace lazarus::cpu {
 namespace {
 
 // C (M x N, row stride ldc) [+]= A (M x K) * B (K x N), strided A / B as gemm.h.
+// `serial` skips gemm_f32's thread-count sync, so a OneThread scope holds.
 template <class V>
 void gemm(int64_t M, int64_t N, int64_t K, const V* A, int64_t a_rs, int64_t a_cs, const V* B,
-          int64_t b_rs, int64_t b_cs, V* C, int64_t ldc, bool accumulate) {
+          int64_t b_rs, int64_t b_cs, V* C, int64_t ldc, bool accumulate, bool serial) {
   if constexpr (std::is_same_v<V, float>)
-    gemm_f32(M, N, K, A, a_rs, a_cs, B, b_rs, b_cs, C, ldc, accumulate, false);
+    gemm_f32(M, N, K, A, a_rs, a_cs, B, b_rs, b_cs, C, ldc, accumulate, serial);
   else
     gemm_f64(M, N, K, A, a_rs, a_cs, B, b_rs, b_cs, C, ldc, accumulate);
 }
+
+// Runs the per-step GEMMs (a few rows each) on the calling thread: oneDNN opens a parallel region
+// per call, and T of them per sequence cost more in team wake-ups and spinning than they save
+// (measured: half the LSTM step time in libgomp on loaded cores).
+class OneThread {
+ public:
+  OneThread() : prev_(omp_get_max_threads()) { omp_set_num_threads(1); }
+  ~OneThread() { omp_set_num_threads(prev_); }
+  OneThread(const OneThread&) = delete;
+  OneThread& operator=(const OneThread&) = delete;
+
+ private:
+  int prev_;
+};
 
 template <class V>
 inline V sigm(V x) {
@@ -61,12 +78,13 @@ void rnn_forward(RecurrentCell cell, const Tensor& gx_t, const Tensor& w_t, cons
   std::vector<V> zero(B * H, V(0)), gh(B * G);
   const V* h0 = h0_t.defined() ? h0_t.data<V>() : zero.data();
   const V* c0 = c0_t.defined() ? c0_t.data<V>() : zero.data();
+  OneThread one_thread;
   for (int64_t t = 0; t < T; ++t) {
     // h_{t-1} and c_{t-1} of row b start at prev + b * prev_rs.
     const V* hprev = t == 0 ? h0 : y + (t - 1) * H;
     const V* cprev = t == 0 ? c0 : aux + (t - 1) * H;
     const int64_t prev_rs = t == 0 ? H : T * H;
-    gemm<V>(B, G, H, hprev, prev_rs, 1, w, 1, H, gh.data(), G, false);
+    gemm<V>(B, G, H, hprev, prev_rs, 1, w, 1, H, gh.data(), G, false, true);
     for (int64_t b = 0; b < B; ++b) {
       const int64_t row = b * T + t;
       const V m = mask ? mask[row] : V(1);
@@ -132,55 +150,58 @@ void rnn_backward(RecurrentCell cell, const Tensor& w_t, const Tensor& h0_t, con
   std::vector<V> dgh_own(lstm ? 0 : B * T * G);
   V* dgh = lstm ? dgx : dgh_own.data();
   std::vector<V> dh(B * H, V(0)), dc(lstm ? B * H : 0, V(0));  // carried from step t + 1
-  for (int64_t t = T - 1; t >= 0; --t) {
-    const V* hprev = t == 0 ? h0 : y + (t - 1) * H;
-    const V* cprev = t == 0 ? c0 : aux + (t - 1) * H;
-    const int64_t prev_rs = t == 0 ? H : T * H;
-    for (int64_t b = 0; b < B; ++b) {
-      const int64_t row = b * T + t;
-      const V m = mask ? mask[row] : V(1);
-      const V* gr = gates + row * G;
-      const V* hp = hprev + b * prev_rs;
-      const V* dyr = dy + row * H;
-      V* dxr = dgx + row * G;
-      V* dhr = dgh + row * G;
-      V* dhb = dh.data() + b * H;
-      if (lstm) {
-        const V* cp = cprev + b * prev_rs;
-        V* dcb = dc.data() + b * H;
-        for (int64_t k = 0; k < H; ++k) {
-          const V d = dyr[k] + dhb[k];
-          const V dn = m * d;
-          const V i = gr[k], f = gr[H + k], g = gr[2 * H + k], o = gr[3 * H + k];
-          const V cn = f * cp[k] + i * g;
-          const V tc = std::tanh(cn);
-          const V dcn = m * dcb[k] + dn * o * (V(1) - tc * tc);
-          dxr[k] = dcn * g * i * (V(1) - i);
-          dxr[H + k] = dcn * cp[k] * f * (V(1) - f);
-          dxr[2 * H + k] = dcn * i * (V(1) - g * g);
-          dxr[3 * H + k] = dn * tc * o * (V(1) - o);
-          dcb[k] = dcn * f + (V(1) - m) * dcb[k];
-          dhb[k] = (V(1) - m) * d;
-        }
-      } else {
-        const V* ar = aux + row * H;
-        for (int64_t k = 0; k < H; ++k) {
-          const V d = dyr[k] + dhb[k];
-          const V dn = m * d;
-          const V r = gr[k], z = gr[H + k], n = gr[2 * H + k];
-          const V dnp = dn * (V(1) - z) * (V(1) - n * n);
-          const V drp = dnp * ar[k] * r * (V(1) - r);
-          const V dzp = dn * (hp[k] - n) * z * (V(1) - z);
-          dxr[k] = dhr[k] = drp;
-          dxr[H + k] = dhr[H + k] = dzp;
-          dxr[2 * H + k] = dnp;
-          dhr[2 * H + k] = dnp * r;
-          dhb[k] = dn * z + (V(1) - m) * d;
+  {
+    OneThread one_thread;
+    for (int64_t t = T - 1; t >= 0; --t) {
+      const V* hprev = t == 0 ? h0 : y + (t - 1) * H;
+      const V* cprev = t == 0 ? c0 : aux + (t - 1) * H;
+      const int64_t prev_rs = t == 0 ? H : T * H;
+      for (int64_t b = 0; b < B; ++b) {
+        const int64_t row = b * T + t;
+        const V m = mask ? mask[row] : V(1);
+        const V* gr = gates + row * G;
+        const V* hp = hprev + b * prev_rs;
+        const V* dyr = dy + row * H;
+        V* dxr = dgx + row * G;
+        V* dhr = dgh + row * G;
+        V* dhb = dh.data() + b * H;
+        if (lstm) {
+          const V* cp = cprev + b * prev_rs;
+          V* dcb = dc.data() + b * H;
+          for (int64_t k = 0; k < H; ++k) {
+            const V d = dyr[k] + dhb[k];
+            const V dn = m * d;
+            const V i = gr[k], f = gr[H + k], g = gr[2 * H + k], o = gr[3 * H + k];
+            const V cn = f * cp[k] + i * g;
+            const V tc = std::tanh(cn);
+            const V dcn = m * dcb[k] + dn * o * (V(1) - tc * tc);
+            dxr[k] = dcn * g * i * (V(1) - i);
+            dxr[H + k] = dcn * cp[k] * f * (V(1) - f);
+            dxr[2 * H + k] = dcn * i * (V(1) - g * g);
+            dxr[3 * H + k] = dn * tc * o * (V(1) - o);
+            dcb[k] = dcn * f + (V(1) - m) * dcb[k];
+            dhb[k] = (V(1) - m) * d;
+          }
+        } else {
+          const V* ar = aux + row * H;
+          for (int64_t k = 0; k < H; ++k) {
+            const V d = dyr[k] + dhb[k];
+            const V dn = m * d;
+            const V r = gr[k], z = gr[H + k], n = gr[2 * H + k];
+            const V dnp = dn * (V(1) - z) * (V(1) - n * n);
+            const V drp = dnp * ar[k] * r * (V(1) - r);
+            const V dzp = dn * (hp[k] - n) * z * (V(1) - z);
+            dxr[k] = dhr[k] = drp;
+            dxr[H + k] = dhr[H + k] = dzp;
+            dxr[2 * H + k] = dnp;
+            dhr[2 * H + k] = dnp * r;
+            dhb[k] = dn * z + (V(1) - m) * d;
+          }
         }
       }
+      // dh_{t-1} += dgh_t W_hh: (B, G) x (G, H).
+      gemm<V>(B, H, G, dgh + t * G, T * G, 1, w, H, 1, dh.data(), H, true, true);
     }
-    // dh_{t-1} += dgh_t W_hh: (B, G) x (G, H).
-    gemm<V>(B, H, G, dgh + t * G, T * G, 1, w, H, 1, dh.data(), H, true);
   }
   V* dh0 = dh0_t.data<V>();
   for (int64_t e = 0; e < B * H; ++e) dh0[e] = dh[e];
@@ -195,7 +216,7 @@ void rnn_backward(RecurrentCell cell, const Tensor& w_t, const Tensor& h0_t, con
       const V* src = t == 0 ? h0 + b * H : y + (b * T + t - 1) * H;
       std::copy(src, src + H, hp_all.data() + (b * T + t) * H);
     }
-  gemm<V>(G, H, B * T, dgh, 1, G, hp_all.data(), H, 1, dw_t.data<V>(), H, false);
+  gemm<V>(G, H, B * T, dgh, 1, G, hp_all.data(), H, 1, dw_t.data<V>(), H, false, false);
   if (db_t.defined()) {
     V* db = db_t.data<V>();
     for (int64_t g = 0; g < G; ++g) db[g] = V(0);
