@@ -113,6 +113,7 @@ void run_finetune(CLI::App* cmd, FinetuneOpts& o) {
   // The model: whatever --model names, resolved to a folder and loaded in f32.
   std::string folder = io::resolve_model_folder(o.model);
   io::PretrainedModel pm = io::load_pretrained(folder);
+  pm.causal_lm();  // a classifier folder: say so before anything else
   if (!pm.tokenizer) {
     throw LoadError(fmt::format(
         "{}: no tokenizer.json; fine-tuning on text needs the model's tokenizer", folder));

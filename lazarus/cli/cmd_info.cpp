@@ -184,7 +184,42 @@ void print_folder(const std::string& spec) {
   std::string type = j.contains("model_type") && j["model_type"].is_string()
                          ? j["model_type"].get<std::string>()
                          : family;
-  print_model(fmt::format("model      {} ({}, family {})", folder, type, family), mc);
+  const families::ModelTask task = families::task_of(j);
+  std::string title = fmt::format("model      {} ({}, family {})", folder, type, family);
+  if (task != families::ModelTask::CausalLM) {
+    title += fmt::format(", {}", j["architectures"][0].get<std::string>());
+  }
+  print_model(title, mc);
+  if (task != families::ModelTask::CausalLM) {
+    auto labels = families::ClassificationLabels::from_json(j);  // checked by model_config_for
+    std::string names;
+    for (int64_t i = 0; i < labels.num_labels(); ++i) {
+      if (i == 8 && labels.num_labels() > 10) {
+        names += fmt::format(", ... ({} more)", labels.num_labels() - 8);
+        break;
+      }
+      names += fmt::format("{}{}={}", i ? ", " : "", i, labels.id2label[size_t(i)]);
+    }
+    std::printf("labels     %lld: %s\n", (long long)labels.num_labels(), names.c_str());
+    if (task == families::ModelTask::SequenceClassification) {
+      std::string pt =
+          labels.problem_type
+              ? *labels.problem_type
+              : (labels.num_labels() == 1 ? std::string("regression (num_labels 1)")
+                                          : std::string("from the labels' dtype: integer ids -> "
+                                                        "single-label, floats -> multi-label"));
+      std::string pad = j.contains("pad_token_id") && j["pad_token_id"].is_number_integer()
+                            ? fmt::format("the last token that is not pad_token_id {}",
+                                          j["pad_token_id"].get<int64_t>())
+                            : std::string("the last token (no pad_token_id: one row at a time)");
+      std::printf("task       sequence classification: one prediction at %s; loss %s\n",
+                  pad.c_str(), pt.c_str());
+    } else {
+      std::printf(
+          "task       token classification: one prediction per token; loss "
+          "cross-entropy over labels != -100\n");
+    }
+  }
 
   std::vector<std::string> files;
   if (fs::exists(dir / "model.safetensors.index.json")) {
@@ -224,6 +259,7 @@ void print_folder(const std::string& spec) {
   if (fs::exists(dir / "tokenizer_config.json") || fs::exists(dir / "chat_template.jinja"))
     chat = tokenizers::TokenizerConfig::load(dir).has_chat_template();
   std::printf("chat       %s\n", chat ? "chat template present" : "no chat template");
+  if (task != families::ModelTask::CausalLM) return;  // a classifier generates nothing
   generation::GenerationConfig g = fs::exists(dir / "generation_config.json")
                                        ? generation::GenerationConfig::from_json(
                                              read_json((dir / "generation_config.json").string()),

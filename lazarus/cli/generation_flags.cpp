@@ -110,14 +110,15 @@ io::PretrainedModel load_model_for_cli(const ModelFlags& f) {
     std::fflush(stderr);
   };
   io::PretrainedModel m = io::load_pretrained(folder, lo);
+  m.causal_lm();  // a classifier folder: say so before anything else
   if (!m.tokenizer)
     throw LoadError(
         fmt::format("{}: no tokenizer.json; text generation needs the model's "
                     "tokenizer beside its weights",
                     folder));
   std::fprintf(stderr, "loaded %s (%s, %.2f M parameters, %s) in %.2f s\n", folder.c_str(),
-               m.family.c_str(), double(m.model->num_parameters()) / 1e6,
-               f.dtype.c_str(), m.load_seconds);
+               m.family.c_str(), double(m.model->num_parameters()) / 1e6, f.dtype.c_str(),
+               m.load_seconds);
   for (auto& w : m.warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
   if (!f.adapter.empty()) {
     namespace fs = std::filesystem;

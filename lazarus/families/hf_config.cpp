@@ -1,9 +1,171 @@
 // Common config.json keys (see hf_config.h).
 #include "lazarus/families/hf_config.h"
 
+#include <set>
+
 #include <fmt/format.h>
 
+#include "lazarus/core/error.h"
+
 namespace lazarus::families {
+
+namespace {
+bool ends_with(const std::string& s, const std::string& tail) {
+  return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
+}
+std::string field_of(const std::string& path, const char* key) {
+  return path.empty() ? std::string(key) : path + "." + key;
+}
+}  // namespace
+
+ModelTask task_of(const config::Json& j) {
+  std::optional<ModelTask> task;
+  std::string first;
+  if (!j.is_object() || !j.contains("architectures") || !j["architectures"].is_array())
+    return ModelTask::CausalLM;
+  for (auto& a : j["architectures"]) {
+    if (!a.is_string()) continue;
+    const std::string name = a.get<std::string>();
+    ModelTask t = ends_with(name, "ForSequenceClassification") ? ModelTask::SequenceClassification
+                  : ends_with(name, "ForTokenClassification")  ? ModelTask::TokenClassification
+                                                               : ModelTask::CausalLM;
+    if (task && *task != t) {
+      throw ConfigError(fmt::format(
+          "config.json: architectures: '{}' and '{}' are different tasks ({} vs {}); a folder "
+          "holds one model",
+          first, name, task_name(*task), task_name(t)));
+    }
+    if (!task) first = name;
+    task = t;
+  }
+  return task.value_or(ModelTask::CausalLM);
+}
+
+const char* task_name(ModelTask t) {
+  switch (t) {
+    case ModelTask::CausalLM:
+      return "causal-lm";
+    case ModelTask::SequenceClassification:
+      return "sequence-classification";
+    case ModelTask::TokenClassification:
+      return "token-classification";
+  }
+  return "?";
+}
+
+void ClassificationLabels::validate(const std::string& path) const {
+  if (id2label.empty())
+    throw ConfigError(fmt::format("{}: 0 must be >= 1 (a classifier needs at least one label)",
+                                  field_of(path, "num_labels")));
+  std::set<std::string> seen;
+  for (size_t i = 0; i < id2label.size(); ++i) {
+    if (!seen.insert(id2label[i]).second)
+      throw ConfigError(fmt::format("{}: label '{}' is used by two ids (the second is {})",
+                                    field_of(path, "id2label"), id2label[i], i));
+  }
+  if (problem_type && *problem_type != "regression" &&
+      *problem_type != "single_label_classification" &&
+      *problem_type != "multi_label_classification") {
+    throw ConfigError(fmt::format(
+        "{}: '{}' is not a problem type (expected regression, single_label_classification or "
+        "multi_label_classification, or null)",
+        field_of(path, "problem_type"), *problem_type));
+  }
+}
+
+ClassificationLabels ClassificationLabels::from_json(const config::Json& j,
+                                                     const std::string& path) {
+  ClassificationLabels c;
+  std::optional<int64_t> num_labels;
+  if (j.contains("num_labels") && !j["num_labels"].is_null()) {
+    const config::Json& v = j["num_labels"];
+    if (!v.is_number_integer() || v.get<int64_t>() < 1)
+      throw ConfigError(fmt::format("{}: {} must be an integer >= 1 (the number of classes)",
+                                    field_of(path, "num_labels"), v.dump()));
+    num_labels = v.get<int64_t>();
+    if (*num_labels > 1'000'000)
+      throw ConfigError(fmt::format("{}: {} classes is more than any classifier head should have",
+                                    field_of(path, "num_labels"), *num_labels));
+  }
+  const std::string id2label_f = field_of(path, "id2label");
+  bool have_names = j.contains("id2label") && !j["id2label"].is_null();
+  if (have_names) {
+    const config::Json& m = j["id2label"];
+    if (!m.is_object() || m.empty())
+      throw ConfigError(
+          fmt::format("{}: expected a non-empty object {{\"0\": \"LABEL_0\", ...}}, got {}",
+                      id2label_f, m.dump()));
+    const size_t n = m.size();
+    std::vector<std::optional<std::string>> names(n);
+    for (auto it = m.begin(); it != m.end(); ++it) {
+      const std::string& k = it.key();
+      size_t id = 0;
+      bool digits = !k.empty() && k.size() <= 9 &&
+                    k.find_first_not_of("0123456789") == std::string::npos &&
+                    (k == "0" || k[0] != '0');
+      if (digits) id = std::stoul(k);
+      if (!digits || id >= n)
+        throw ConfigError(fmt::format(
+            "{}: key '{}' is not a label id in 0..{} (the keys must be the ids 0 .. n-1)",
+            id2label_f, k, n - 1));
+      if (!it.value().is_string())
+        throw ConfigError(fmt::format("{}.{}: expected a string (the label's name), got {}",
+                                      id2label_f, k, it.value().dump()));
+      names[id] = it.value().get<std::string>();
+    }
+    c.id2label.clear();
+    for (auto& nm : names) c.id2label.push_back(*nm);  // n distinct ids < n: all present
+    if (num_labels && *num_labels != int64_t(n))
+      throw ConfigError(
+          fmt::format("{}: num_labels is {} but id2label has {} entries (they must agree)",
+                      field_of(path, "num_labels"), *num_labels, n));
+  } else if (num_labels) {
+    c.id2label.clear();
+    for (int64_t i = 0; i < *num_labels; ++i) c.id2label.push_back(fmt::format("LABEL_{}", i));
+  } else {
+    throw ConfigError(
+        fmt::format("{}: missing; a classifier's config.json gives its classes as id2label "
+                    "({{\"0\": \"negative\", \"1\": \"positive\"}}) or num_labels",
+                    field_of(path, "num_labels")));
+  }
+  if (j.contains("label2id") && !j["label2id"].is_null()) {
+    const std::string f = field_of(path, "label2id");
+    const config::Json& m = j["label2id"];
+    if (!m.is_object())
+      throw ConfigError(
+          fmt::format("{}: expected an object {{\"LABEL_0\": 0, ...}}, got {}", f, m.dump()));
+    bool inverse = m.size() == c.id2label.size();
+    for (size_t i = 0; inverse && i < c.id2label.size(); ++i) {
+      auto it = m.find(c.id2label[i]);
+      inverse = it != m.end() && it->is_number_integer() && it->get<int64_t>() == int64_t(i);
+    }
+    if (!inverse)
+      throw ConfigError(fmt::format("{}: {} is not the inverse of id2label ({})", f, m.dump(), [&] {
+        config::Json o = config::Json::object();
+        for (size_t i = 0; i < c.id2label.size(); ++i) o[std::to_string(i)] = c.id2label[i];
+        return o.dump();
+      }()));
+  }
+  if (j.contains("problem_type") && !j["problem_type"].is_null()) {
+    if (!j["problem_type"].is_string())
+      throw ConfigError(fmt::format("{}: expected a string, got {}", field_of(path, "problem_type"),
+                                    j["problem_type"].dump()));
+    c.problem_type = j["problem_type"].get<std::string>();
+  }
+  c.validate(path);
+  return c;
+}
+
+void ClassificationLabels::write_json(config::Json& j) const {
+  config::Json id2 = config::Json::object(), l2id = config::Json::object();
+  for (size_t i = 0; i < id2label.size(); ++i) {
+    id2[std::to_string(i)] = id2label[i];
+    l2id[id2label[i]] = int64_t(i);
+  }
+  j["id2label"] = id2;
+  j["label2id"] = l2id;
+  j["problem_type"] = config::opt_json(problem_type);
+}
 
 void accept_hf_common_keys(config::JsonReader& r) {
   // Bookkeeping and legacy generation defaults (generation_config.json supersedes the latter).

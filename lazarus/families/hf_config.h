@@ -3,9 +3,48 @@
 // and report everything else they do not understand as an error.
 #pragma once
 
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
 #include "lazarus/config/json_reader.h"
 
 namespace lazarus::families {
+
+/// What an HF config.json's model computes, from its "architectures" entry: a causal LM
+/// (`*ForCausalLM`, or no entry), a sequence classifier (`*ForSequenceClassification`) or a token
+/// classifier (`*ForTokenClassification`).
+enum class ModelTask { CausalLM, SequenceClassification, TokenClassification };
+
+/// The task of `hf_config` (ConfigError when its "architectures" name two different tasks).
+ModelTask task_of(const config::Json& hf_config);
+const char* task_name(ModelTask t);  // "causal-lm", "sequence-classification", ...
+
+/// The label fields of an HF classifier config.json (PretrainedConfig): num_labels, id2label,
+/// label2id, problem_type. transformers writes id2label / label2id and derives num_labels from
+/// them; a config may also give num_labels alone (labels are then "LABEL_i").
+struct ClassificationLabels {
+  /// Class names by id; its size is num_labels.
+  std::vector<std::string> id2label = {"LABEL_0", "LABEL_1"};
+  /// "regression", "single_label_classification", "multi_label_classification", or nullopt:
+  /// then, as transformers, regression when num_labels is 1, single-label for integer labels,
+  /// multi-label for floating ones.
+  std::optional<std::string> problem_type;
+
+  int64_t num_labels() const { return int64_t(id2label.size()); }
+  /// Checks num_labels >= 1, the names unique and problem_type known (ConfigError naming `path`
+  /// and the field).
+  void validate(const std::string& path = "") const;
+  /// Reads num_labels / id2label / label2id / problem_type from `j` (other keys are ignored).
+  /// Strict: one of num_labels and id2label must be given (ConfigError naming num_labels);
+  /// num_labels must be an integer >= 1; id2label's keys must be the ids 0 .. n-1 and agree with
+  /// num_labels when both are given; label2id must be id2label's inverse.
+  static ClassificationLabels from_json(const config::Json& j, const std::string& path = "");
+  /// Writes id2label, label2id and problem_type into `j` (HF's form; num_labels is derived).
+  void write_json(config::Json& j) const;
+  bool operator==(const ClassificationLabels&) const = default;
+};
 
 /// Marks the common PretrainedConfig keys read on `r` (transformers_version, use_cache, id2label,
 /// the legacy generation keys such as max_length / temperature, ...). Keys that would change the

@@ -7,6 +7,7 @@
 
 #include "lazarus/core/error.h"
 #include "lazarus/families/llama/llama.h"
+#include "lazarus/families/llama/llama_classifiers.h"
 #include "lazarus/families/mamba/mamba.h"
 
 namespace lazarus::families {
@@ -18,8 +19,38 @@ FamilyInfo llama_family() {
   f.name = "llama";
   f.model_types = {"llama", "mistral"};
   f.architectures = {"LlamaForCausalLM", "MistralForCausalLM"};
+  f.classifier_architectures = {"LlamaForSequenceClassification", "LlamaForTokenClassification",
+                                "MistralForSequenceClassification",
+                                "MistralForTokenClassification"};
   f.model_config = [](const config::Json& j, const std::string& path) {
+    switch (task_of(j)) {
+      case ModelTask::SequenceClassification: {
+        auto [c, l] = LlamaForSequenceClassification::read_config(j, path);
+        return LlamaForSequenceClassification::model_config(c, l);
+      }
+      case ModelTask::TokenClassification: {
+        auto p = LlamaForTokenClassification::read_config(j, path);
+        return LlamaForTokenClassification::model_config(p.llama, p.labels, p.classifier_dropout);
+      }
+      case ModelTask::CausalLM:
+        break;
+    }
     return LlamaConfig::from_json(j, path).to_model_config();
+  };
+  f.build_sequence_classifier = [](const config::Json& j, const std::string& path, DType dtype) {
+    auto [c, l] = LlamaForSequenceClassification::read_config(j, path);
+    return std::unique_ptr<models::SequenceClassifier>(
+        std::make_unique<LlamaForSequenceClassification>(c, l, dtype));
+  };
+  f.build_token_classifier = [](const config::Json& j, const std::string& path, DType dtype) {
+    auto p = LlamaForTokenClassification::read_config(j, path);
+    return std::unique_ptr<models::TokenClassifier>(std::make_unique<LlamaForTokenClassification>(
+        p.llama, p.labels, p.classifier_dropout, dtype));
+  };
+  f.classifier_config_of = [](const nn::Module& m) -> std::optional<config::Json> {
+    if (auto* s = dynamic_cast<const LlamaForSequenceClassification*>(&m)) return s->to_json();
+    if (auto* t = dynamic_cast<const LlamaForTokenClassification*>(&m)) return t->to_json();
+    return std::nullopt;
   };
   f.build = [](const config::Json& j, const std::string& path, DType dtype) {
     return std::unique_ptr<models::CausalLM>(
@@ -77,7 +108,9 @@ const FamilyInfo& family_for(const config::Json& j) {
       if (!a.is_string()) continue;
       archs += (archs.empty() ? "" : ", ") + a.get<std::string>();
       for (auto& f : registered_families())
-        if (contains(f.architectures, a.get<std::string>())) return f;
+        if (contains(f.architectures, a.get<std::string>()) ||
+            contains(f.classifier_architectures, a.get<std::string>()))
+          return f;
     }
   }
   std::string known;
@@ -95,16 +128,75 @@ const FamilyInfo* family_of(const models::CausalLM& model) {
   return nullptr;
 }
 
+const FamilyInfo* family_of_module(const nn::Module& model) {
+  if (auto* lm = dynamic_cast<const models::CausalLM*>(&model)) return family_of(*lm);
+  for (auto& f : registered_families())
+    if (f.classifier_config_of && f.classifier_config_of(model)) return &f;
+  return nullptr;
+}
+
+std::optional<config::Json> hf_config_of(const nn::Module& model) {
+  if (auto* lm = dynamic_cast<const models::CausalLM*>(&model)) {
+    const FamilyInfo* f = family_of(*lm);
+    return f ? f->hf_config_of(*lm) : std::nullopt;
+  }
+  for (auto& f : registered_families())
+    if (f.classifier_config_of)
+      if (auto j = f.classifier_config_of(model)) return j;
+  return std::nullopt;
+}
+
 config::ModelConfig model_config_for(const config::Json& j, const std::string& path) {
   const FamilyInfo& f = family_for(j);
   if (!f.model_config)
     throw ConfigError(fmt::format("config.json: family '{}' has no config reader", f.name));
+  const ModelTask task = task_of(j);
+  if ((task == ModelTask::SequenceClassification && !f.build_sequence_classifier) ||
+      (task == ModelTask::TokenClassification && !f.build_token_classifier))
+    throw ConfigError(fmt::format("config.json: architectures: family '{}' has no {} model yet",
+                                  f.name, task_name(task)));
   return f.model_config(j, path);
+}
+
+namespace {
+const FamilyInfo& family_for_task(const config::Json& j, ModelTask want) {
+  const FamilyInfo& f = family_for(j);
+  ModelTask task = task_of(j);
+  if (task != want) {
+    throw ConfigError(fmt::format("config.json: architectures name a {} model, not a {} one",
+                                  task_name(task), task_name(want)));
+  }
+  return f;
+}
+}  // namespace
+
+std::unique_ptr<models::SequenceClassifier> build_sequence_classifier(const config::Json& j,
+                                                                      DType dtype,
+                                                                      const std::string& path) {
+  const FamilyInfo& f = family_for_task(j, ModelTask::SequenceClassification);
+  if (!f.build_sequence_classifier)
+    throw ConfigError(fmt::format(
+        "config.json: architectures: family '{}' has no sequence classifier yet", f.name));
+  return f.build_sequence_classifier(j, path, dtype);
+}
+
+std::unique_ptr<models::TokenClassifier> build_token_classifier(const config::Json& j, DType dtype,
+                                                                const std::string& path) {
+  const FamilyInfo& f = family_for_task(j, ModelTask::TokenClassification);
+  if (!f.build_token_classifier)
+    throw ConfigError(
+        fmt::format("config.json: architectures: family '{}' has no token classifier yet", f.name));
+  return f.build_token_classifier(j, path, dtype);
 }
 
 std::unique_ptr<models::CausalLM> build_causal_lm(const config::Json& j, DType dtype,
                                                   const std::string& path) {
   const FamilyInfo& f = family_for(j);
+  if (task_of(j) != ModelTask::CausalLM)
+    throw ConfigError(fmt::format(
+        "config.json: architectures name a {} model, not a causal LM (generation needs a "
+        "*ForCausalLM model)",
+        task_name(task_of(j))));
   if (!f.build) throw ConfigError(fmt::format("config.json: family '{}' has no builder", f.name));
   return f.build(j, path, dtype);
 }

@@ -10,7 +10,9 @@
 #include <vector>
 
 #include "lazarus/config/json_reader.h"
+#include "lazarus/families/hf_config.h"
 #include "lazarus/models/causal_lm.h"
+#include "lazarus/models/classifiers.h"
 #include "lazarus/nn/module.h"
 
 namespace lazarus::families {
@@ -18,11 +20,14 @@ namespace lazarus::families {
 struct FamilyInfo {
   std::string name;                        // "llama"
   std::vector<std::string> model_types;    // HF config.json "model_type" values
-  std::vector<std::string> architectures;  // HF "architectures" entries
+  std::vector<std::string> architectures;  // HF "architectures" entries (causal LMs)
+  /// HF "architectures" entries of the family's classifiers (*ForSequenceClassification,
+  /// *ForTokenClassification).
+  std::vector<std::string> classifier_architectures;
 
   /// Reads an HF config.json strictly (ConfigError naming `path`, the key and the value; keys
   /// that change the math and are not understood are errors) into the generic model config,
-  /// without allocating anything.
+  /// without allocating anything. A classifier config gives the classifier's model config.
   std::function<config::ModelConfig(const config::Json& hf_config, const std::string& path)>
       model_config;
   /// Reads an HF config.json strictly and builds the model (weights initialised, not loaded).
@@ -37,6 +42,17 @@ struct FamilyInfo {
   std::function<void(nn::StateDict& weights)> from_checkpoint;
   /// Module names -> checkpoint names, in place (the inverse). Empty = identical.
   std::function<void(nn::StateDict& weights)> to_checkpoint;
+
+  /// Classifiers (empty when the family has none): build from a *ForSequenceClassification /
+  /// *ForTokenClassification config.json (strict, as `build`), and the HF config.json of a
+  /// classifier of this family (nullopt when `model` is not one).
+  std::function<std::unique_ptr<models::SequenceClassifier>(const config::Json& hf_config,
+                                                            const std::string& path, DType dtype)>
+      build_sequence_classifier;
+  std::function<std::unique_ptr<models::TokenClassifier>(const config::Json& hf_config,
+                                                         const std::string& path, DType dtype)>
+      build_token_classifier;
+  std::function<std::optional<config::Json>(const nn::Module& model)> classifier_config_of;
 };
 
 /// Every registered family.
@@ -49,6 +65,11 @@ const FamilyInfo& family_for(const config::Json& hf_config);
 /// The family whose models `model` belongs to (by hf_config_of); nullptr when none claims it.
 const FamilyInfo* family_of(const models::CausalLM& model);
 
+/// The family of any model of a registered family (causal LM or classifier); nullptr otherwise.
+const FamilyInfo* family_of_module(const nn::Module& model);
+/// The HF config.json of a model of a registered family (nullopt when none claims it).
+std::optional<config::Json> hf_config_of(const nn::Module& model);
+
 /// The generic model config an HF config.json describes (strict; nothing allocated).
 config::ModelConfig model_config_for(const config::Json& hf_config, const std::string& path = "");
 
@@ -57,5 +78,15 @@ config::ModelConfig model_config_for(const config::Json& hf_config, const std::s
 std::unique_ptr<models::CausalLM> build_causal_lm(const config::Json& hf_config,
                                                   DType dtype = DType::F32,
                                                   const std::string& path = "");
+
+/// Builds the sequence / token classifier a *ForSequenceClassification /
+/// *ForTokenClassification config.json describes (weights initialised, not loaded). ConfigError
+/// when the family has no such classifier or a field is bad (num_labels, id2label, ...).
+std::unique_ptr<models::SequenceClassifier> build_sequence_classifier(const config::Json& hf_config,
+                                                                      DType dtype = DType::F32,
+                                                                      const std::string& path = "");
+std::unique_ptr<models::TokenClassifier> build_token_classifier(const config::Json& hf_config,
+                                                                DType dtype = DType::F32,
+                                                                const std::string& path = "");
 
 }  // namespace lazarus::families

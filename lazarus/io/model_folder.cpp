@@ -141,13 +141,40 @@ nn::StateDict read_checkpoint(const std::string& folder, std::optional<DType> dt
   return out;
 }
 
-void load_weights(models::CausalLM& model, nn::StateDict weights, const std::string& origin) {
-  if (const families::FamilyInfo* f = families::family_of(model); f && f->from_checkpoint)
+nn::Module& PretrainedModel::module() const {
+  if (model) return *model;
+  if (sequence_classifier) return *sequence_classifier;
+  if (token_classifier) return *token_classifier;
+  throw ConfigError(fmt::format("{}: the PretrainedModel holds no model", folder));
+}
+
+const config::ModelConfig& PretrainedModel::model_config() const {
+  if (model) return model->config();
+  if (sequence_classifier) return sequence_classifier->config();
+  if (token_classifier) return token_classifier->config();
+  throw ConfigError(fmt::format("{}: the PretrainedModel holds no model", folder));
+}
+
+models::CausalLM& PretrainedModel::causal_lm() const {
+  if (model) return *model;
+  std::string arch = config.contains("architectures") ? config["architectures"].dump() : "?";
+  throw ConfigError(fmt::format(
+      "{}: holds a {} model (architectures {}); this needs a causal LM (*ForCausalLM) — "
+      "classifiers are used from the library (io::load_pretrained, PretrainedModel::{})",
+      folder, families::task_name(task), arch,
+      task == families::ModelTask::TokenClassification ? "token_classifier"
+                                                       : "sequence_classifier"));
+}
+
+void load_weights(nn::Module& module, nn::StateDict weights, const std::string& origin) {
+  if (const families::FamilyInfo* f = families::family_of_module(module); f && f->from_checkpoint)
     f->from_checkpoint(weights);
   // A tied head reads the embedding: a checkpoint may still carry lm_head.weight (older
   // transformers wrote both). Drop it when it is the same matrix; a different one means the
   // config is wrong, and loading would silently change the model.
-  if (model.lm_head && model.lm_head->tied()) {
+  auto* lm = dynamic_cast<models::CausalLM*>(&module);
+  if (lm && lm->lm_head && lm->lm_head->tied()) {
+    models::CausalLM& model = *lm;
     auto it = weights.find("lm_head.weight");
     if (it != weights.end()) {
       std::string tied_name;
@@ -171,7 +198,7 @@ void load_weights(models::CausalLM& model, nn::StateDict weights, const std::str
     }
   }
   try {
-    model.load_state_dict(weights, /*strict=*/true, /*assign=*/true);
+    module.load_state_dict(weights, /*strict=*/true, /*assign=*/true);
   } catch (const LoadError& e) {
     throw LoadError(fmt::format("{}: {}", origin, e.what()));
   }
@@ -194,10 +221,23 @@ PretrainedModel load_pretrained(const std::string& folder, const LoadOptions& op
   m.config = read_json_file(cfg_path);
   try {
     m.family = families::family_for(m.config).name;
+    m.task = families::task_of(m.config);
     // Every parameter is replaced by the checkpoint's (strictly: a missing one is an error), so
     // the random initialisation would only be overwritten: skip it.
     nn::init::SkipInitGuard skip_init;
-    m.model = families::build_causal_lm(m.config, opts.dtype);
+    switch (m.task) {
+      case families::ModelTask::CausalLM:
+        m.model = families::build_causal_lm(m.config, opts.dtype);
+        break;
+      case families::ModelTask::SequenceClassification:
+        m.sequence_classifier = families::build_sequence_classifier(m.config, opts.dtype);
+        break;
+      case families::ModelTask::TokenClassification:
+        m.token_classifier = families::build_token_classifier(m.config, opts.dtype);
+        break;
+    }
+    if (m.task != families::ModelTask::CausalLM)
+      m.labels = families::ClassificationLabels::from_json(m.config);
   } catch (const ConfigError& e) {
     std::string msg = e.what();
     if (msg.rfind("config.json: ", 0) == 0) msg.erase(0, 13);
@@ -216,7 +256,7 @@ PretrainedModel load_pretrained(const std::string& folder, const LoadOptions& op
     m.generation = generation::GenerationConfig::from_model_config(m.config);
   }
   m.warnings = m.generation.not_applied;
-  const int64_t V = m.model->config().backbone.vocab_size;
+  const int64_t V = m.model_config().backbone.vocab_size;
   for (int64_t id : m.generation.eos_token_id) {
     if (id < 0 || id >= V)
       throw ConfigError(
@@ -239,8 +279,8 @@ PretrainedModel load_pretrained(const std::string& folder, const LoadOptions& op
 
   nn::StateDict weights =
       read_checkpoint(folder, opts.dtype, opts.threads, opts.progress, &m.weight_bytes);
-  load_weights(*m.model, std::move(weights), folder);
-  m.model->eval();
+  load_weights(m.module(), std::move(weights), folder);
+  m.module().eval();
   m.load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return m;
 }

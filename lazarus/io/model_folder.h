@@ -13,8 +13,10 @@
 #include <vector>
 
 #include "lazarus/config/json_reader.h"
+#include "lazarus/families/hf_config.h"
 #include "lazarus/generation/generation_config.h"
 #include "lazarus/models/causal_lm.h"
+#include "lazarus/models/classifiers.h"
 #include "lazarus/nn/module.h"
 #include "lazarus/tokenizers/tokenizer.h"
 #include "lazarus/tokenizers/tokenizer_config.h"
@@ -42,12 +44,19 @@ struct LoadOptions {
   std::function<void(const LoadProgress&)> progress;
 };
 
-/// A loaded model folder.
+/// A loaded model folder: a causal LM, or a classifier (config.json's "architectures" says which:
+/// *ForCausalLM, *ForSequenceClassification, *ForTokenClassification).
 struct PretrainedModel {
   std::string folder;
   std::string family;   // registry name ("llama")
   config::Json config;  // config.json as read
+  families::ModelTask task = families::ModelTask::CausalLM;
+  /// Exactly one of these is set, by task.
   std::shared_ptr<models::CausalLM> model;
+  std::shared_ptr<models::SequenceClassifier> sequence_classifier;
+  std::shared_ptr<models::TokenClassifier> token_classifier;
+  /// Classifiers: the classes (id2label) and problem_type of config.json.
+  std::optional<families::ClassificationLabels> labels;
   /// generation_config.json, or the ids of config.json when the folder has none.
   generation::GenerationConfig generation;
   /// Null when the folder has no tokenizer.json (or load_tokenizer is off).
@@ -57,9 +66,18 @@ struct PretrainedModel {
   std::vector<std::string> warnings;
   uint64_t weight_bytes = 0;  // tensor bytes in the checkpoint files
   double load_seconds = 0;
+
+  /// The loaded model, whatever its task.
+  nn::Module& module() const;
+  /// Its generic config (backbone + head).
+  const config::ModelConfig& model_config() const;
+  /// The causal LM; ConfigError naming the folder and its architecture when the folder holds a
+  /// classifier (text generation and fine-tuning need a *ForCausalLM model).
+  models::CausalLM& causal_lm() const;
 };
 
-/// Loads a model folder. Throws ConfigError for a bad or unsupported config.json /
+/// Loads a model folder (causal LM or classifier, by config.json's architectures). Throws
+/// ConfigError for a bad or unsupported config.json /
 /// generation_config.json (naming the file, key and value) and LoadError for missing or malformed
 /// weight files and for weights that do not fit the model (every missing, unexpected and
 /// mis-shaped name listed).
@@ -81,7 +99,7 @@ nn::StateDict read_checkpoint(const std::string& folder, std::optional<DType> dt
 /// `lm_head.weight` dropped when equal to the embedding (an error when it differs), then every
 /// parameter must be present with its shape and nothing may be left over (LoadError listing the
 /// names, prefixed by `origin`). Tensors are used in place (zero-copy) when dtypes match.
-void load_weights(models::CausalLM& model, nn::StateDict weights,
+void load_weights(nn::Module& model, nn::StateDict weights,
                   const std::string& origin = "checkpoint");
 
 struct SaveOptions {
@@ -105,6 +123,12 @@ struct SaveOptions {
 /// atomically, config.json last, and weight files of an earlier save that no longer belong are
 /// removed.
 void save_pretrained(models::CausalLM& model, const std::string& folder,
+                     const SaveOptions& opts = {});
+/// The same for a classifier of a registered family (LlamaForSequenceClassification, ...): its
+/// config.json carries architectures, id2label, label2id and problem_type.
+void save_pretrained(models::SequenceClassifier& model, const std::string& folder,
+                     const SaveOptions& opts = {});
+void save_pretrained(models::TokenClassifier& model, const std::string& folder,
                      const SaveOptions& opts = {});
 /// Saves a loaded folder: its config.json (torch_dtype updated), weights, and (copied from the
 /// folder it came from) generation_config.json and the tokenizer files.

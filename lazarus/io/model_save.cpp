@@ -64,14 +64,14 @@ std::set<std::string> existing_weight_files(const fs::path& dir) {
   return out;
 }
 
-void save_folder(models::CausalLM& model, config::Json cfg, const std::string& folder,
+void save_folder(nn::Module& model, config::Json cfg, const std::string& folder,
                  const SaveOptions& opts) {
   if (opts.dtype && !is_floating(*opts.dtype))
     throw DTypeError(
         fmt::format("[save_pretrained] dtype must be floating, got {}", dtype_name(*opts.dtype)));
   NoGradGuard ng;
   nn::StateDict weights = model.state_dict();
-  if (const families::FamilyInfo* f = families::family_of(model); f && f->to_checkpoint)
+  if (const families::FamilyInfo* f = families::family_of_module(model); f && f->to_checkpoint)
     f->to_checkpoint(weights);
   std::optional<DType> saved_dtype = opts.dtype;
   uint64_t total = 0;
@@ -173,10 +173,35 @@ void save_pretrained(models::CausalLM& model, const std::string& folder, const S
   save_folder(model, *f->hf_config_of(model), folder, opts);
 }
 
+namespace {
+void save_classifier(nn::Module& model, const char* what, const std::string& folder,
+                     const SaveOptions& opts) {
+  std::optional<config::Json> cfg = families::hf_config_of(model);
+  if (!cfg)
+    throw ConfigError(fmt::format(
+        "[save_pretrained] this {} belongs to no registered family (build a family's classifier, "
+        "such as families::LlamaForSequenceClassification), so there is no config.json to "
+        "write for it",
+        what));
+  save_folder(model, *cfg, folder, opts);
+}
+}  // namespace
+
+void save_pretrained(models::SequenceClassifier& model, const std::string& folder,
+                     const SaveOptions& opts) {
+  save_classifier(model, "SequenceClassifier", folder, opts);
+}
+
+void save_pretrained(models::TokenClassifier& model, const std::string& folder,
+                     const SaveOptions& opts) {
+  save_classifier(model, "TokenClassifier", folder, opts);
+}
+
 void save_pretrained(const PretrainedModel& m, const std::string& folder, SaveOptions opts) {
-  if (!m.model) throw ConfigError("[save_pretrained] the PretrainedModel holds no model");
+  if (!m.model && !m.sequence_classifier && !m.token_classifier)
+    throw ConfigError("[save_pretrained] the PretrainedModel holds no model");
   if (opts.copy_tokenizer_from.empty()) opts.copy_tokenizer_from = m.folder;
-  save_folder(*m.model, m.config, folder, opts);
+  save_folder(m.module(), m.config, folder, opts);
 }
 
 }  // namespace lazarus::io

@@ -159,6 +159,21 @@ Tensor regression_loss(const Tensor& predictions, const Tensor& targets) {
   return mse_loss(p, t, Reduction::Mean);
 }
 
+Tensor multi_label_loss(const Tensor& logits, const Tensor& targets) {
+  if (!logits.defined() || !targets.defined() || logits.dim() != 2 ||
+      targets.shape() != logits.shape()) {
+    throw ShapeError(
+        fmt::format("[multi_label_loss] logits (B, C) and targets (B, C) expected, got {} and {}",
+                    logits.defined() ? shape_str(logits.shape()) : "undefined",
+                    targets.defined() ? shape_str(targets.shape()) : "undefined"));
+  }
+  if (logits.numel() == 0)
+    throw Error("[multi_label_loss] the batch is empty: nothing to learn from");
+  Tensor x = upcast(logits);
+  Tensor y = targets.to(x.dtype());
+  return mean(relu(x) - x * y + softplus(neg(abs(x))));
+}
+
 Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) {
   if (input.shape() != target.shape()) {
     throw ShapeError(fmt::format("[mse_loss] input {} and target {} must have the same shape",

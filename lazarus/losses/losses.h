@@ -43,6 +43,11 @@ Tensor token_classification_loss(const Tensor& logits, const Tensor& labels,
 /// are converted). Throws ShapeError naming both shapes otherwise.
 Tensor regression_loss(const Tensor& predictions, const Tensor& targets);
 
+/// Multi-label classification (F.binary_cross_entropy_with_logits, mean over every element):
+/// logits (B, C), targets (B, C) in [0, 1] (multi-hot), computed in f32 in the stable form
+/// max(x, 0) - x * y + log(1 + exp(-|x|)). Throws ShapeError unless the shapes match.
+Tensor multi_label_loss(const Tensor& logits, const Tensor& targets);
+
 /// Mean squared error (or summed / per element).
 Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::Mean);
 

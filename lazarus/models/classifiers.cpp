@@ -47,15 +47,21 @@ ModelOutput SequenceClassifier::forward(const Tensor& input_ids, const Tensor& a
                                         const Tensor& labels, bool output_hidden_states) {
   auto bo = backbone->forward(input_ids, attention_mask, nullptr, output_hidden_states);
   ModelOutput out;
-  Tensor h = to_dtype(bo.last_hidden_state, score->weight.dtype());  // (B, T, D)
-  out.logits = score->forward(h, attention_mask).logits;             // (B, C)
-  if (labels.defined()) {
-    out.loss = cfg_.head.type == HeadType::Classifier
-                   ? losses::sequence_classification_loss(out.logits, labels)
-                   : losses::regression_loss(out.logits, labels);
-  }
+  Tensor h = to_dtype(bo.last_hidden_state, score->weight.dtype());                // (B, T, D)
+  out.logits = score->forward(h, pooling_mask(input_ids, attention_mask)).logits;  // (B, C)
+  if (labels.defined()) out.loss = loss(out.logits, labels);
   out.hidden_states = std::move(bo.hidden_states);
   return out;
+}
+
+Tensor SequenceClassifier::pooling_mask(const Tensor&, const Tensor& attention_mask) const {
+  return attention_mask;
+}
+
+Tensor SequenceClassifier::loss(const Tensor& logits, const Tensor& labels) const {
+  return cfg_.head.type == HeadType::Classifier
+             ? losses::sequence_classification_loss(logits, labels)
+             : losses::regression_loss(logits, labels);
 }
 
 void SequenceClassifier::init_weights(double std, uint64_t seed) {

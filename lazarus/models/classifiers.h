@@ -37,6 +37,14 @@ class SequenceClassifier : public nn::Module {
   /// Registered as "score".
   std::shared_ptr<heads::PooledHead> score;
 
+ protected:
+  /// The tokens the head pools over, (B, T) 1 = keep (undefined = every token). Default: the
+  /// attention mask. Families override it (HF pools at the last token that is not pad_token_id).
+  virtual Tensor pooling_mask(const Tensor& input_ids, const Tensor& attention_mask) const;
+  /// The loss of pooled logits (B, C) against `labels`. Default: cross-entropy for a classifier
+  /// head, MSE for a regression head (see losses.h). Families override it (HF's problem_type).
+  virtual Tensor loss(const Tensor& logits, const Tensor& labels) const;
+
  private:
   config::ModelConfig cfg_;
 };
