@@ -16,6 +16,7 @@
 #include "lazarus/cli/commands.h"
 #include "lazarus/cli/training_flags.h"
 #include "lazarus/core/error.h"
+#include "lazarus/generation/generate.h"
 #include "lazarus/io/hub.h"
 #include "lazarus/io/model_folder.h"
 #include "lazarus/training/chat_data.h"
@@ -123,8 +124,10 @@ void run_finetune(CLI::App* cmd, FinetuneOpts& o) {
   const int64_t V = bb.vocab_size;
   int64_t limit = o.t.seq_len;
   bool capped = false;
-  if (bb.type == config::BackboneType::Transformer && limit > bb.max_position_embeddings) {
-    limit = bb.max_position_embeddings;
+  // Attention layers (transformer or hybrid backbones) bound the context; SSM / recurrent ones
+  // do not.
+  if (const int64_t ctx = generation::context_length(model); ctx > 0 && limit > ctx) {
+    limit = ctx;
     capped = true;
   }
 

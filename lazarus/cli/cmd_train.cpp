@@ -19,6 +19,7 @@
 #include "lazarus/core/error.h"
 #include "lazarus/families/llama/llama.h"
 #include "lazarus/families/registry.h"
+#include "lazarus/generation/generate.h"
 #include "lazarus/io/safetensors.h"
 #include "lazarus/tensor/backend.h"
 #include "lazarus/tensor/random.h"
@@ -86,8 +87,10 @@ void run_train(CLI::App* cmd, TrainOpts& o) {
   BuiltModel bm = build_model(o);
   models::CausalLM& model = *bm.model;
   const int64_t V = model.config().backbone.vocab_size;
-  const int64_t max_pos = model.config().backbone.max_position_embeddings;
-  if (model.config().backbone.type == config::BackboneType::Transformer && o.t.seq_len > max_pos) {
+  // Attention layers (transformer or hybrid backbones) bound the context; SSM / recurrent ones
+  // do not.
+  const int64_t max_pos = generation::context_length(model);
+  if (max_pos > 0 && o.t.seq_len > max_pos) {
     throw ConfigError(
         fmt::format("[train] --seq-len {} is longer than the model's max_position_embeddings {}",
                     o.t.seq_len, max_pos));

@@ -130,10 +130,28 @@ const char* to_string(FinishReason r) {
 }
 
 int64_t context_length(const models::CausalLM& model) {
-  // Attention caches and positions are bounded; a state-space model's state is not.
-  const config::BackboneConfig& b = model.config().backbone;
-  if (b.type != config::BackboneType::Transformer) return 0;
-  return std::max<int64_t>(0, b.max_position_embeddings);
+  return context_length(model.config().backbone);
+}
+
+int64_t context_length(const config::BackboneConfig& b) {
+  // Attention caches and positions are bounded; a state-space or recurrent state is not. A hybrid
+  // stack is bounded as soon as one layer attends (its KV cache holds max_position_embeddings).
+  bool attends = false;
+  switch (b.type) {
+    case config::BackboneType::Transformer:
+      attends = true;
+      break;
+    case config::BackboneType::Mamba:
+    case config::BackboneType::Recurrent:
+      break;
+    case config::BackboneType::Hybrid:
+      for (int64_t l = 0; l < b.num_layers && !attends; ++l) {
+        const config::BlockType t = b.block_for(l).type;
+        attends = t == config::BlockType::Transformer || t == config::BlockType::Hybrid;
+      }
+      break;
+  }
+  return attends ? std::max<int64_t>(0, b.max_position_embeddings) : 0;
 }
 
 GenerationResult generate(models::CausalLM& model, const std::vector<std::vector<int64_t>>& prompts,

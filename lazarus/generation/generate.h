@@ -81,8 +81,12 @@ GenerationResult generate_text(models::CausalLM& model, const tokenizers::Tokeni
                                const std::string& prompt, const GenerationParams& params,
                                const StreamCallback& on_text = {}, bool add_special_tokens = true);
 
-/// The model's context length: max_position_embeddings for attention backbones, 0 (unbounded)
-/// for state-space ones.
+/// The model's context length: max_position_embeddings when any layer attends (transformer
+/// backbones, and hybrid ones with a transformer or hybrid block anywhere in the stack: their KV
+/// caches and positions are bounded), 0 (unbounded) when none does (mamba, recurrent, hybrids of
+/// mamba and recurrent blocks only).
 int64_t context_length(const models::CausalLM& model);
+/// The same from the backbone config alone (nothing allocated).
+int64_t context_length(const config::BackboneConfig& backbone);
 
 }  // namespace lazarus::generation

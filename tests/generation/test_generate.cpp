@@ -239,4 +239,54 @@ TEST_F(Generate, BadParametersAreClearErrors) {
   EXPECT_TRUE(generation::generate(*model_, {prompt}, greedy(0)).tokens[0].empty());
 }
 
+// context_length: bounded by max_position_embeddings as soon as one layer attends, whatever the
+// backbone type; unbounded only when no layer does.
+TEST(ContextLength, HybridStacksWithAttentionAreBounded) {
+  auto hybrid = [](const std::string& block, const std::string& secondary) {
+    std::string j = R"({"backbone": {"type": "hybrid", "vocab_size": 64, "hidden_size": 32,
+      "num_layers": 3, "max_position_embeddings": 24, "layout": "alternating",
+      "block": )" + block +
+                    R"(, "secondary_block": )" + secondary + R"(},
+      "head": {"tie_word_embeddings": true}})";
+    return config::ModelConfig::from_json_string(j);
+  };
+  const std::string mamba = R"({"type": "mamba", "ssm": {"state_size": 4}})";
+  const std::string lstm = R"({"type": "recurrent", "recurrent": {"type": "lstm"}})";
+  const std::string attn = R"({"type": "transformer",
+      "attention": {"num_attention_heads": 4, "num_key_value_heads": 4},
+      "ffn": {"intermediate_size": 64}})";
+  const std::string both = R"({"type": "hybrid",
+      "attention": {"num_attention_heads": 4, "num_key_value_heads": 4},
+      "ssm": {"state_size": 4}, "ffn": {"intermediate_size": 64}})";
+  EXPECT_EQ(generation::context_length(hybrid(mamba, attn).backbone), 24);  // layer 1 attends
+  EXPECT_EQ(generation::context_length(hybrid(lstm, both).backbone), 24);
+  EXPECT_EQ(generation::context_length(hybrid(mamba, lstm).backbone), 0);  // nothing attends
+  // Only an override attends.
+  config::ModelConfig m = hybrid(mamba, lstm);
+  m.backbone.block_overrides[2] = hybrid(attn, mamba).backbone.block;
+  EXPECT_EQ(generation::context_length(m.backbone), 24);
+  EXPECT_EQ(generation::context_length(*tiny_llama()), 128);  // a transformer
+
+  // generate() refuses a request past the attention context of a hybrid model, before running.
+  models::CausalLM lm(hybrid(mamba, attn));
+  EXPECT_EQ(generation::context_length(lm), 24);
+  GenerationParams p;
+  p.max_new_tokens = 20;
+  try {
+    generation::generate(lm, {std::vector<int64_t>(10, 3)}, p);
+    ADD_FAILURE() << "expected a ConfigError";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("exceeds the model's context of 24"), std::string::npos)
+        << e.what();
+  }
+  p.max_new_tokens = 14;  // exactly the context
+  EXPECT_EQ(generation::generate(lm, {std::vector<int64_t>(10, 3)}, p).tokens[0].size(), 14u);
+  // A mamba / recurrent hybrid has no such bound.
+  models::CausalLM unbounded(hybrid(mamba, lstm));
+  EXPECT_EQ(generation::context_length(unbounded), 0);
+  p.max_new_tokens = 30;  // 40 tokens in all, past max_position_embeddings
+  EXPECT_EQ(generation::generate(unbounded, {std::vector<int64_t>(10, 3)}, p).tokens[0].size(),
+            30u);
+}
+
 }  // namespace
