@@ -39,9 +39,6 @@ Tensor Attention::forward(const Tensor& x, const AttentionContext& ctx, KVCache*
   // x (B, T, D)
   const int64_t B = x.size(0), T = x.size(1);
   const int64_t H = cfg_.num_attention_heads, Hkv = cfg_.num_key_value_heads, Dh = head_dim_;
-  if (is_training() && cfg_.dropout > 0) {
-    throw Error("[Attention] attention dropout in training mode is not implemented yet");
-  }
   Tensor q = q_proj->forward(x).view({B, T, H, Dh}).transpose(1, 2);    // (B, H, T, Dh)
   Tensor k = k_proj->forward(x).view({B, T, Hkv, Dh}).transpose(1, 2);  // (B, Hkv, T, Dh)
   Tensor v = v_proj->forward(x).view({B, T, Hkv, Dh}).transpose(1, 2);  // (B, Hkv, T, Dh)
@@ -69,6 +66,9 @@ Tensor Attention::forward(const Tensor& x, const AttentionContext& ctx, KVCache*
   opts.window = cfg_.sliding_window.value_or(0);
   opts.scale = 1.0 / std::sqrt(static_cast<double>(Dh));
   opts.query_offset = past;
+  // HF: dropout on the softmax probabilities in training only, drawn from the default generator
+  // (the stream the Trainer checkpoints). Eval or p = 0 keeps the fused, no-Tq x Tk path.
+  if (is_training()) opts.dropout = cfg_.dropout;
   Tensor mask = ctx.key_padding_mask;
   if (!alibi_slopes_.empty()) {
     // (B', H, 1, Tk): a key-only bias, so the fused kernel still never forms Tq x Tk.

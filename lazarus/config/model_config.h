@@ -61,6 +61,7 @@ struct AttentionConfig {
   bool causal = true;
   /// Keys older than `sliding_window` positions are not attended; nullopt = unlimited.
   std::optional<int64_t> sliding_window;
+  /// Dropout on the attention probabilities in training mode (HF `attention_dropout`), [0, 1].
   double dropout = 0.0;
   /// rope / alibi act here; learned / sinusoidal are added at the backbone's input (every
   /// attention layer of a backbone must then name the same one); none = no positions.

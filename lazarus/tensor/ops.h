@@ -10,6 +10,8 @@
 
 namespace lazarus {
 
+class Generator;
+
 // ---- elementwise unary ----
 Tensor neg(const Tensor& x);
 Tensor abs(const Tensor& x);
@@ -139,11 +141,27 @@ struct AttentionOptions {
   /// Position of the first query relative to the first key (for a KV cache: Tk - Tq). nullopt =
   /// Tk - Tq, i.e. queries are the last Tq positions.
   std::optional<int64_t> query_offset;
+  /// Dropout on the attention probabilities (HF modeling_llama: after the softmax, before @ v),
+  /// in [0, 1]; 0 = none. Each probability is kept with probability 1 - dropout and kept ones are
+  /// scaled by 1 / (1 - dropout) (torch.nn.functional.dropout). Callers set it in training only.
+  /// A positive dropout takes the composed path, which forms the (B, H, Tq, Tk) probabilities.
+  double dropout = 0.0;
+  /// The stream the keep mask is drawn from (see attention_dropout_keep); null = the default
+  /// generator. Not owned.
+  Generator* generator = nullptr;
+  /// A fixed keep mask, Bool (B, H, Tq, Tk), used instead of drawing one (tests, replays).
+  Tensor dropout_keep;
 };
+/// The keep mask scaled_dot_product_attention draws for `dropout` p: Bool `shape`
+/// (B, H, Tq, Tk), an element kept when u >= p for u = rand(shape, F32, 0, 1, gen) (the same
+/// draw as nn::Dropout); advances gen by the element count. Counter-based, so the mask does not
+/// depend on the thread count. Throws ConfigError when p is outside [0, 1].
+Tensor attention_dropout_keep(const Shape& shape, double p, Generator* gen = nullptr);
 /// Scaled dot-product attention. q (B, H, Tq, Dh), k/v (B, Hkv, Tk, Dh) with H % Hkv == 0
 /// (grouped-query: head h reads kv head h / (H / Hkv)); mask additive, broadcastable to
 /// (B, H, Tq, Tk), or undefined. Without gradients it never forms the Tq x Tk matrix (online
-/// softmax over key blocks); with gradients it saves what backward needs.
+/// softmax over key blocks); with gradients or a positive opts.dropout it runs the composed
+/// reference (reference::scaled_dot_product_attention), which saves what backward needs.
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
                                     const Tensor& mask = Tensor(),
                                     const AttentionOptions& opts = {});

@@ -7,6 +7,7 @@
 #include "lazarus/tensor/internal.h"
 #include "lazarus/tensor/ops.h"
 #include "lazarus/tensor/ops_reference.h"
+#include "lazarus/tensor/random.h"
 
 namespace lazarus {
 
@@ -198,7 +199,25 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
                                    shape_str(mask.shape()), shape_str(full_shape)));
     }
   }
-  if (any_requires_grad({&q, &k, &v, &mask})) {
+  if (!(opts.dropout >= 0.0 && opts.dropout <= 1.0)) {
+    throw ConfigError(fmt::format("[attention] dropout must be in [0, 1], got {}", opts.dropout));
+  }
+  if (opts.dropout_keep.defined()) {
+    if (opts.dropout == 0.0) {
+      throw ConfigError("[attention] dropout_keep is set but dropout is 0: set the dropout "
+                        "probability the mask was drawn with");
+    }
+    if (opts.dropout_keep.dtype() != DType::Bool) {
+      throw DTypeError(fmt::format("[attention] dropout_keep must be bool, got {}",
+                                   dtype_name(opts.dropout_keep.dtype())));
+    }
+    if (opts.dropout_keep.shape() != full_shape) {
+      throw ShapeError(fmt::format("[attention] dropout_keep {} must be {}",
+                                   shape_str(opts.dropout_keep.shape()), shape_str(full_shape)));
+    }
+  }
+  // Dropout needs the probabilities themselves, so it takes the composed path (O(Tq x Tk)).
+  if (opts.dropout > 0.0 || any_requires_grad({&q, &k, &v, &mask})) {
     return reference::scaled_dot_product_attention(q, k, v, mask, opts);
   }
   double scale = opts.scale.value_or(1.0 / std::sqrt(double(Dh)));
@@ -221,6 +240,14 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
   Tensor out = empty({B, H, Tq, v.size(3)}, qc.dtype());
   if (out.numel() > 0) cpu().attention(qc, kc, vc, mc, opts.causal, opts.window, scale, qoff, out);
   return out.dtype() == q.dtype() ? out : out.to(q.dtype());
+}
+
+Tensor attention_dropout_keep(const Shape& shape, double p, Generator* gen) {
+  if (!(p >= 0.0 && p <= 1.0)) {
+    throw ConfigError(fmt::format("[attention] dropout must be in [0, 1], got {}", p));
+  }
+  // The draw nn::Dropout makes: u ~ U[0, 1) in f32 from the counter-based stream, kept when u >= p.
+  return ge(rand(shape, DType::F32, 0.0, 1.0, gen), full({}, p, DType::F32));
 }
 
 }  // namespace lazarus

@@ -79,7 +79,16 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
     Tensor keep = attention_keep_mask(Tq, Tk, opts.causal, opts.window, qoff);
     scores = where(keep, scores, full({}, -INFINITY, scores.dtype()));
   }
-  Tensor p = softmax(scores, -1);
+  Tensor p = softmax(scores, -1);  // (B, H, Tq, Tk)
+  if (opts.dropout > 0.0) {
+    // torch.nn.functional.dropout: p * (keep / (1 - dropout)); the scale tensor is a constant, so
+    // the gradient is g * keep / (1 - dropout). dropout = 1 drops everything (scale 0, no inf).
+    Tensor keep = opts.dropout_keep.defined()
+                      ? opts.dropout_keep
+                      : attention_dropout_keep({B, H, Tq, Tk}, opts.dropout, opts.generator);
+    double kept_scale = opts.dropout < 1.0 ? 1.0 / (1.0 - opts.dropout) : 0.0;
+    p = p * where(keep, full({}, kept_scale, p.dtype()), zeros({}, p.dtype()));
+  }
   return matmul(p, vc).to(q.dtype());  // (B, H, Tq, Dv)
 }
 

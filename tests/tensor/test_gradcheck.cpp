@@ -399,6 +399,51 @@ TEST(Gradcheck, Attention) {
       << "mask grad";
 }
 
+TEST(Gradcheck, AttentionDropout) {
+  // A fixed keep mask (f64); and the drawn path with a generator reset on every call, so each
+  // finite-difference evaluation sees the same mask.
+  struct C {
+    int64_t H, Hkv, Tq, Tk;
+    bool causal;
+    int64_t window;
+    int mask;
+    double p;
+  };
+  C cs[] = {{2, 2, 4, 4, false, 0, 0, 0.3},
+            {4, 2, 3, 5, true, 0, 1, 0.5},
+            {2, 1, 5, 5, true, 2, 0, 0.2},
+            {2, 2, 2, 6, false, 0, 2, 0.4}};
+  for (auto& c : cs) {
+    Tensor mask;
+    if (c.mask == 1) mask = d({c.Tq, c.Tk}, 93, -1, 1);
+    if (c.mask == 2) mask = gt(rand_t({1, 1, c.Tq, c.Tk}, 94, DType::F32, -0.3, 1), zeros({}));
+    std::vector<Tensor> in{d({1, c.H, c.Tq, 4}, 95), d({1, c.Hkv, c.Tk, 4}, 96),
+                           d({1, c.Hkv, c.Tk, 4}, 97)};
+    std::string w = "H" + std::to_string(c.H) + " Hkv" + std::to_string(c.Hkv) + " causal" +
+                    std::to_string(c.causal) + " win" + std::to_string(c.window) + " mask" +
+                    std::to_string(c.mask);
+    AttentionOptions o;
+    o.causal = c.causal;
+    o.window = c.window;
+    o.dropout = c.p;
+    Generator g0(17);
+    AttentionOptions fixed = o;
+    fixed.dropout_keep = attention_dropout_keep({1, c.H, c.Tq, c.Tk}, c.p, &g0);
+    EXPECT_TRUE(gradcheck(
+        [&](auto& x) { return scaled_dot_product_attention(x[0], x[1], x[2], mask, fixed); }, in))
+        << "fixed mask " << w;
+    EXPECT_TRUE(gradcheck(
+        [&](auto& x) {
+          Generator g(17);
+          AttentionOptions drawn = o;
+          drawn.generator = &g;
+          return scaled_dot_product_attention(x[0], x[1], x[2], mask, drawn);
+        },
+        in))
+        << "drawn mask " << w;
+  }
+}
+
 TEST(Gradcheck, Composite) {
   // A small MLP + cross-entropy-like loss: many ops chained, shared subexpressions.
   EXPECT_TRUE(gradcheck(
