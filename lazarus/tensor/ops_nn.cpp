@@ -204,8 +204,9 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
   }
   if (opts.dropout_keep.defined()) {
     if (opts.dropout == 0.0) {
-      throw ConfigError("[attention] dropout_keep is set but dropout is 0: set the dropout "
-                        "probability the mask was drawn with");
+      throw ConfigError(
+          "[attention] dropout_keep is set but dropout is 0: set the dropout "
+          "probability the mask was drawn with");
     }
     if (opts.dropout_keep.dtype() != DType::Bool) {
       throw DTypeError(fmt::format("[attention] dropout_keep must be bool, got {}",

@@ -54,7 +54,7 @@ def dims_of(p):
     return [d] if isinstance(d, int) else list(d)
 
 
-def attention(q, k, v, mask, p):
+def attention(q, k, v, mask, p, keep_drop=None):
     H, Hkv, Tq, Dh = q.shape[1], k.shape[1], q.shape[2], q.shape[3]
     Tk = k.shape[2]
     if H != Hkv:
@@ -71,7 +71,45 @@ def attention(q, k, v, mask, p):
     if p["window"] > 0:
         keep &= j > i - p["window"]
     scores = scores.masked_fill(~keep, -math.inf)
-    return torch.softmax(scores, -1) @ v
+    probs = torch.softmax(scores, -1)
+    drop = p.get("dropout", 0.0)
+    if drop > 0:
+        # The engine's keep mask applied the way F.dropout applies its Bernoulli mask (checked by
+        # check_dropout_semantics): probs * (mask / (1 - p)).
+        # p = 1: F.dropout multiplies by zero (no 0 / 0).
+        noise = keep_drop.to(probs.dtype) / (1.0 - drop) if drop < 1 else torch.zeros((), dtype=probs.dtype)
+        probs = probs * noise
+    return probs @ v
+
+
+def attention_op(x, p):
+    """q, k, v[, mask][, dropout keep mask (when p['dropout'] > 0)]."""
+    rest = x[3:]
+    keep = None
+    if p.get("dropout", 0.0) > 0:
+        keep, rest = rest[-1], rest[:-1]
+    return attention(x[0], x[1], x[2], rest[0] if rest else None, p, keep)
+
+
+def check_dropout_semantics():
+    """Pins the formula used above to torch's own dropout: F.dropout(x, p) keeps about 1 - p of x
+    and scales the kept ones by 1 / (1 - p), i.e. x * (mask / (1 - p)) for its mask."""
+    failures = 0
+    g = torch.Generator().manual_seed(0)
+    for drop in (0.2, 0.5):
+        x = torch.rand(20000, generator=g) + 0.5
+        torch.manual_seed(1)
+        y = F.dropout(x, p=drop, training=True)
+        mask = y != 0
+        ok = torch.equal(y, x * (mask.to(x.dtype) / (1.0 - drop)))
+        frac = 1.0 - mask.double().mean().item()
+        ok = ok and abs(frac - drop) < 0.02
+        print(f"F.dropout semantics p={drop}: dropped {frac:.4f} {'ok' if ok else 'FAIL'}")
+        failures += 0 if ok else 1
+    y = F.dropout(x, p=1.0, training=True)
+    ok = torch.equal(y, x * 0)
+    print(f"F.dropout semantics p=1: all zero {'ok' if ok else 'FAIL'}")
+    return failures + (0 if ok else 1)
 
 
 def rope(x, cos, sin, p):
@@ -183,7 +221,7 @@ OPS = {
     "layer_norm": lambda x, p: F.layer_norm(x[0], (x[0].shape[-1],), x[1], x[2], p["eps"]),
     "rope": lambda x, p: rope(x[0], x[1], x[2], p),
     "selective_scan": lambda x, p: selective_scan(x[0], x[1], -x[2], x[3], x[4], x[5]),
-    "attention": lambda x, p: attention(x[0], x[1], x[2], x[3] if len(x) > 3 else None, p),
+    "attention": attention_op,
 }
 
 
@@ -262,7 +300,7 @@ def main():
     torch.set_num_threads(2)
     with open(os.path.join(d, "manifest.json")) as f:
         manifest = json.load(f)
-    rows, failures = [], 0
+    rows, failures = [], check_dropout_semantics()
     seen_ops = set()
     for case in manifest:
         name, dtype = case["name"], case["dtype"]

@@ -183,7 +183,8 @@ TEST(AttentionDropout, DropsAboutPAndScalesKeptByOneOverOneMinusP) {
       bool kept = kv[i] != 0;
       double want = kept ? ref[i] / (1.0 - p) : 0.0;
       if ((got[i] == 0.0) == kept || std::fabs(got[i] - want) > 1e-6 * std::fabs(want)) {
-        if (bad++ < 3) ADD_FAILURE() << "p " << p << " [" << i << "] got " << got[i] << " want " << want;
+        if (bad++ < 3)
+          ADD_FAILURE() << "p " << p << " [" << i << "] got " << got[i] << " want " << want;
       }
     }
     double frac = double(dropped) / double(got.size());

@@ -60,9 +60,11 @@ json save(const Tensor& t) {
 // One input: how to draw it. Floating inputs are drawn in f32 and cast to the case dtype.
 struct In {
   Shape shape;
-  enum Kind { Normal, Positive, IntValued, Index, BoolMask, F32Table } kind = Normal;
+  enum Kind { Normal, Positive, IntValued, Index, BoolMask, F32Table, DropoutKeep } kind = Normal;
   int64_t high = 0;  // Index: ids in [0, high)
   bool grad = true;
+  double p = 0;       // DropoutKeep: the dropout probability
+  uint64_t seed = 0;  // DropoutKeep: the generator's seed
 };
 In N(Shape s) { return {std::move(s), In::Normal, 0, true}; }
 In P(Shape s) { return {std::move(s), In::Positive, 0, true}; }
@@ -95,6 +97,12 @@ Tensor draw(const In& in, DType dt, Generator& g) {
       return gt(rand(in.shape, DType::F32, 0, 1, &g), full({}, 0.3));
     case In::F32Table:
       return randn(in.shape, DType::F32, 0, 1, &g);
+    case In::DropoutKeep: {
+      // The test hook: the mask the attention op draws from a fresh Generator(seed). The op runs
+      // on its own Generator(seed) and never sees this tensor; torch applies it.
+      Generator own(in.seed);
+      return attention_dropout_keep(in.shape, in.p, &own);
+    }
   }
   return Tensor();
 }
@@ -322,6 +330,45 @@ std::vector<Case> build_cases() {
              ins, [o](const Inputs& x) {
                return scaled_dot_product_attention(x[0], x[1], x[2], x.size() > 3 ? x[3] : Tensor(),
                                                    o);
+             });
+  }
+  // Attention dropout: torch gets the keep mask as an input (dumped by the hook above) and applies
+  // it as F.dropout does; the engine draws its own from the same seed.
+  struct AD {
+    const char* n;
+    int64_t H, Hkv, Tq, Tk;
+    bool causal;
+    int64_t window;
+    int64_t qoff;
+    bool mask;
+    double p;
+  };
+  AD ads[] = {{"attn_drop_causal_gqa", 4, 2, 9, 9, true, 0, -1, false, 0.3},
+              {"attn_drop_window_gqa", 4, 1, 12, 12, true, 4, -1, false, 0.5},
+              {"attn_drop_mask_cache", 2, 2, 3, 13, true, 0, 10, true, 0.2},
+              {"attn_drop_all", 2, 2, 5, 5, false, 0, -1, false, 1.0}};
+  for (auto& a : ads) {
+    uint64_t seed = 4242 + uint64_t(a.Tk);
+    std::vector<In> ins{N({2, a.H, a.Tq, 16}), N({2, a.Hkv, a.Tk, 16}), N({2, a.Hkv, a.Tk, 16})};
+    if (a.mask) ins.push_back(K({a.Tq, a.Tk}));
+    ins.push_back(In{{2, a.H, a.Tq, a.Tk}, In::DropoutKeep, 0, false, a.p, seed});
+    AttentionOptions o;
+    o.causal = a.causal;
+    o.window = a.window;
+    if (a.qoff >= 0) o.query_offset = a.qoff;
+    o.dropout = a.p;
+    bool has_mask = a.mask;
+    add_case(a.n, "attention",
+             {{"causal", a.causal},
+              {"window", a.window},
+              {"query_offset", a.qoff >= 0 ? a.qoff : a.Tk - a.Tq},
+              {"dropout", a.p}},
+             ins, [o, seed, has_mask](const Inputs& x) {
+               Generator g(seed);
+               AttentionOptions drawn = o;
+               drawn.generator = &g;
+               return scaled_dot_product_attention(x[0], x[1], x[2], has_mask ? x[3] : Tensor(),
+                                                   drawn);
              });
   }
   return cs;
