@@ -19,7 +19,7 @@
 using namespace lazarus;
 
 int main(int argc, char** argv) {
-  int64_t B = 8, T = 128, steps = 10, warmup = 2, threads = 2;
+  int64_t B = 8, T = 128, steps = 10, warmup = 2, threads = 2, fused = 1;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i];
     int64_t v = std::atoll(argv[i + 1]);
@@ -33,9 +33,12 @@ int main(int argc, char** argv) {
       warmup = v;
     else if (a == "--threads")
       threads = v;
+    else if (a == "--fused-loss")
+      fused = v;
     else {
       std::fprintf(stderr,
-                   "usage: %s [--batch 8] [--seq 128] [--steps 10] [--warmup 2] [--threads 2]\n",
+                   "usage: %s [--batch 8] [--seq 128] [--steps 10] [--warmup 2] [--threads 2] "
+                   "[--fused-loss 1|0]\n",
                    argv[0]);
       return 2;
     }
@@ -58,29 +61,43 @@ int main(int argc, char** argv) {
   o.lr = 1e-4;
   training::AdamW opt(training::decay_groups(model.named_parameters(), 0.1), o);
   Generator gen(0);
-  std::vector<double> times;
+  std::vector<double> times, t_fwd, t_bwd, t_opt;
   double last_loss = 0;
   for (int64_t s = 0; s < warmup + steps; ++s) {
     Tensor ids = randint(0, c.vocab_size, {B, T}, &gen);
     auto t0 = std::chrono::steady_clock::now();
     opt.zero_grad();
-    Tensor loss = model.forward(ids, Tensor(), ids).loss;
+    Tensor loss = fused ? model.loss(ids, ids) : model.forward(ids, Tensor(), ids).loss;
+    auto t1 = std::chrono::steady_clock::now();
     loss.backward();
+    auto t2 = std::chrono::steady_clock::now();
     training::clip_grad_norm(params, 1.0);
     opt.step();
     last_loss = loss.item();
-    double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    if (s >= warmup) times.push_back(dt);
+    auto t3 = std::chrono::steady_clock::now();
+    auto secs = [](auto a, auto b) { return std::chrono::duration<double>(b - a).count(); };
+    if (s >= warmup) {
+      times.push_back(secs(t0, t3));
+      t_fwd.push_back(secs(t0, t1));
+      t_bwd.push_back(secs(t1, t2));
+      t_opt.push_back(secs(t2, t3));
+    }
   }
-  std::sort(times.begin(), times.end());
-  double med = times[times.size() / 2];
+  auto median = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+  };
+  double med = median(times);
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
   std::printf(
       "{\"impl\": \"lazarus\", \"params\": %lld, \"batch\": %lld, \"seq\": %lld, \"threads\": "
       "%lld, "
-      "\"median_step_s\": %.6f, \"tokens_per_s\": %.1f, \"peak_rss_mb\": %.1f, \"loss\": %.4f}\n",
+      "\"median_step_s\": %.6f, \"tokens_per_s\": %.1f, \"peak_rss_mb\": %.1f, \"loss\": %.4f, "
+      "\"forward_s\": %.6f, \"backward_s\": "
+      "%.6f, \"optimizer_s\": %.6f}\n",
       (long long)model.num_parameters(), (long long)B, (long long)T, (long long)threads, med,
-      double(B * T) / med, double(ru.ru_maxrss) / 1024.0, last_loss);
+      double(B * T) / med, double(ru.ru_maxrss) / 1024.0, last_loss, median(t_fwd), median(t_bwd),
+      median(t_opt));
   return 0;
 }

@@ -233,16 +233,11 @@ void print_training_plan(const TrainingFlags& o, const training::TrainerConfig& 
 training::TrainResult train_causal_lm(models::CausalLM& model, training::DataLoader& train,
                                       training::DataLoader* eval,
                                       const training::TrainerConfig& tc) {
+  // The LM head fused into the loss: no (B, T, V) logits. In f32 whatever the compute dtype
+  // (as torch.autocast computes the log-softmax over the vocabulary).
   training::LossFn loss = [](nn::Module& m, const training::Batch& b) {
-    return static_cast<models::CausalLM&>(m).forward(b.input_ids, Tensor(), b.labels).loss;
+    return static_cast<models::CausalLM&>(m).loss(b.input_ids, b.labels);
   };
-  if (tc.compute_dtype != DType::F32) {
-    // As torch.autocast does: the loss (log-softmax over the vocabulary) in f32.
-    loss = [](nn::Module& m, const training::Batch& b) {
-      Tensor logits = static_cast<models::CausalLM&>(m).forward(b.input_ids).logits;
-      return losses::causal_lm_loss(logits.to(DType::F32), b.labels);
-    };
-  }
   training::Trainer trainer(model, loss, train, eval, tc);
   return trainer.train();
 }

@@ -29,27 +29,10 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore
         fmt::format("[cross_entropy] label_smoothing must be in [0, 1], got {}", label_smoothing));
   }
   int64_t C = logits.size(-1);
-  Tensor lp = log_softmax(logits.reshape({-1, C}), -1);  // (N, C)
-  Tensor t = targets.reshape({-1}).to(DType::I64);
-  Tensor valid = ne(t, full({}, double(ignore_index), DType::I64));  // (N)
-  // Ignored positions gather class 0 and are masked out below.
-  Tensor safe = where(valid, t, zeros({}, DType::I64));
-  auto tv = safe.to_vector<int64_t>();
-  for (size_t i = 0; i < tv.size(); ++i) {
-    if (tv[i] < 0 || tv[i] >= C) {
-      throw IndexError(
-          fmt::format("[cross_entropy] target {} at position {} is outside [0, {}) and not "
-                      "ignore_index {}",
-                      tv[i], i, C, ignore_index));
-    }
-  }
-  Tensor nll = neg(gather(lp, 1, safe.unsqueeze(1)).squeeze(1));  // (N)
-  if (label_smoothing > 0) {
-    Tensor smooth = neg(mean(lp, {1}));  // mean over classes of -log p
-    nll = nll * (1.0 - label_smoothing) + smooth * label_smoothing;
-  }
-  Tensor vf = valid.to(nll.dtype());
-  nll = nll * vf;
+  Tensor t = targets.reshape({-1});
+  // Per-position loss (0 where ignored); validates the target range.
+  Tensor nll = cross_entropy_rows(logits.reshape({-1, C}), t, ignore_index, label_smoothing);
+  Tensor vf = ne(t.to(DType::I64), full({}, double(ignore_index), DType::I64)).to(nll.dtype());
   switch (reduction) {
     case Reduction::None:
       return nll.reshape(targets.shape());
@@ -89,6 +72,39 @@ Tensor causal_lm_loss(const Tensor& logits, const Tensor& labels, double label_s
         kIgnoreIndex, shape_str(labels.shape())));
   }
   return cross_entropy(lg, tg.contiguous(), kIgnoreIndex, label_smoothing, Reduction::Mean);
+}
+
+Tensor causal_lm_head_loss(const Tensor& hidden, const Tensor& weight, const Tensor& bias,
+                           const Tensor& labels, double label_smoothing, int64_t chunk_rows) {
+  if (!hidden.defined() || !weight.defined() || !labels.defined())
+    throw Error("[causal_lm_head_loss] undefined input");
+  if (hidden.dim() != 3 || labels.dim() != 2 || hidden.size(0) != labels.size(0) ||
+      hidden.size(1) != labels.size(1)) {
+    throw ShapeError(fmt::format(
+        "[causal_lm_head_loss] hidden (B, T, D) and labels (B, T) expected, got {} and {}",
+        shape_str(hidden.shape()), shape_str(labels.shape())));
+  }
+  if (labels.dtype() != DType::I64 && labels.dtype() != DType::I32) {
+    throw DTypeError(fmt::format("[causal_lm_head_loss] labels must be integer ids, got {}",
+                                 dtype_name(labels.dtype())));
+  }
+  const int64_t B = hidden.size(0), T = hidden.size(1), D = hidden.size(2);
+  if (T < 2)
+    throw ShapeError("[causal_lm_head_loss] needs at least 2 positions to predict a next token");
+  // Position t predicts labels[t + 1]; the last position predicts nothing (ignored), so the
+  // hidden states are used as they are, without a copy.
+  Tensor shifted = cat(
+      {labels.to(DType::I64).narrow(1, 1, T - 1), full({B, 1}, double(kIgnoreIndex), DType::I64)},
+      1);
+  if (sum(ne(shifted, full({}, double(kIgnoreIndex), DType::I64))).item() == 0) {
+    throw Error(fmt::format(
+        "[causal_lm_head_loss] every label after the first position is {} in this batch {}: "
+        "there is no token to learn from (check the data: a prompt longer than the sequence "
+        "length masks everything)",
+        kIgnoreIndex, shape_str(labels.shape())));
+  }
+  return linear_cross_entropy(hidden.reshape({B * T, D}), weight, bias, shifted.reshape({B * T}),
+                              kIgnoreIndex, label_smoothing, chunk_rows);
 }
 
 namespace {

@@ -1,5 +1,6 @@
 // Losses with PyTorch's semantics: cross-entropy (ignore index, label smoothing, reductions), the
-// causal-LM loss (labels shifted inside), MSE. Computed through log_softmax, so they are stable.
+// causal-LM loss (labels shifted inside, optionally fused with the LM head), MSE. Cross-entropy
+// runs one fused log-sum-exp pass per row (ops.h cross_entropy_rows), so it is stable.
 #pragma once
 
 #include <cstdint>
@@ -25,6 +26,16 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets,
 /// other than (B, T >= 2, V) / (B, T), IndexError on a label outside [0, V), and Error when every
 /// shifted label is -100 (the batch has no token to learn from).
 Tensor causal_lm_loss(const Tensor& logits, const Tensor& labels, double label_smoothing = 0.0);
+
+/// The causal-LM loss fused with the LM head: hidden (B, T, D) final hidden states, the head's
+/// weight (V, D) and bias (V) or undefined, labels (B, T). Equal to
+/// causal_lm_loss(linear(hidden, weight, bias), labels) without the (B, T, V) logits: the head
+/// runs in row chunks holding at most `chunk_rows` x V logits at a time (0: up to 64 MB; see
+/// ops.h linear_cross_entropy). The loss is computed in f32 whatever the dtypes. Same errors as
+/// causal_lm_loss.
+Tensor causal_lm_head_loss(const Tensor& hidden, const Tensor& weight, const Tensor& bias,
+                           const Tensor& labels, double label_smoothing = 0.0,
+                           int64_t chunk_rows = 0);
 
 /// Sequence classification: logits (B, C), labels (B) integer class ids, -100 = ignore. Mean
 /// cross-entropy over labelled rows (F.cross_entropy semantics, label smoothing included),

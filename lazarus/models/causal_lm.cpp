@@ -65,6 +65,22 @@ ModelOutput CausalLM::forward(const Tensor& input_ids, const Tensor& attention_m
   return out;
 }
 
+Tensor CausalLM::loss(const Tensor& input_ids, const Tensor& labels, const Tensor& attention_mask,
+                      double label_smoothing) {
+  if (!labels.defined()) throw Error("[CausalLM::loss] labels are required");
+  auto bo = backbone->forward(input_ids, attention_mask, nullptr, false);
+  Tensor loss =
+      losses::causal_lm_head_loss(to_head_dtype(bo.last_hidden_state), lm_head->weight_matrix(),
+                                  lm_head->bias, labels, label_smoothing);
+  const config::FFNConfig* moe = cfg_.backbone.moe_ffn();
+  if (moe && !bo.router_logits.empty() && moe->router_aux_loss_coef != 0) {
+    Tensor aux = components::load_balancing_loss(bo.router_logits, moe->num_experts,
+                                                 moe->num_experts_per_tok, attention_mask);
+    loss = loss + aux.to(loss.dtype()) * moe->router_aux_loss_coef;
+  }
+  return loss;
+}
+
 void CausalLM::init_weights(double std, uint64_t seed) { models::init_weights(*this, std, seed); }
 
 Tensor CausalLM::generate(const Tensor& input_ids, const GenerateOptions& opts,

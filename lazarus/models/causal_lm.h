@@ -49,6 +49,13 @@ class CausalLM : public nn::Module {
                       std::shared_ptr<components::Cache> cache = nullptr,
                       bool output_hidden_states = false);
 
+  /// The training loss alone: the same value as forward(input_ids, attention_mask, labels).loss
+  /// (plus the MoE auxiliary loss where there is one), with the LM head fused into the
+  /// cross-entropy (losses::causal_lm_head_loss), so the (B, T, V) logits are never formed. What
+  /// trainers call; use forward() when the logits themselves are wanted.
+  Tensor loss(const Tensor& input_ids, const Tensor& labels,
+              const Tensor& attention_mask = Tensor(), double label_smoothing = 0.0);
+
   /// A fresh cache for `batch` rows: one state per layer of the kind its block needs (KV for
   /// attention, conv + SSM state for Mamba); max_length 0 = max_position_embeddings.
   std::shared_ptr<components::Cache> make_cache(int64_t batch, int64_t max_length = 0) const {

@@ -149,6 +149,20 @@ class Backend {
                                            const Tensor& dgx, const Tensor& dw_hh,
                                            const Tensor& db_hh, const Tensor& dh0,
                                            const Tensor& dc0) = 0;
+  /// One AdamW update in place (ops.h adamw_update_): contiguous param, grad, exp_avg and
+  /// exp_avg_sq of one shape and one dtype (f32 or f64).
+  virtual void adamw_update(const Tensor& param, const Tensor& grad, const Tensor& exp_avg,
+                            const Tensor& exp_avg_sq, const AdamWStep& step) = 0;
+  /// Cross-entropy of each row of contiguous logits (N, C), f32 or f64, against targets (N, i64,
+  /// each in [0, C) or ignore_index): writes loss (N) = logsumexp - (1 - s) x[t] - s mean(x). With
+  /// grad defined ((N, C), may be logits itself) also writes grad_scale * d loss / d logits; rows
+  /// with ignored targets get loss 0 and gradient 0.
+  virtual void cross_entropy_rows(const Tensor& logits, const Tensor& targets, int64_t ignore_index,
+                                  double label_smoothing, const Tensor& loss, const Tensor& grad,
+                                  double grad_scale) = 0;
+  /// Sum of squares of a contiguous floating tensor, accumulated in f64 in a fixed order (the
+  /// same result for any thread count).
+  virtual double sum_squares(const Tensor& x) = 0;
 };
 
 /// The backend that owns a device's memory and kernels.

@@ -210,6 +210,43 @@ RecurrentSequenceOutput recurrent_sequence(RecurrentCell cell, const Tensor& gat
                                            const Tensor& h0 = Tensor(), const Tensor& c0 = Tensor(),
                                            const Tensor& mask = Tensor());
 
+// ---- losses ----
+/// Cross-entropy of each row of logits (N, C) against targets (N, integer class ids; rows equal
+/// to ignore_index give 0): logsumexp(x) - (1 - s) x[t] - s mean(x), s = label_smoothing (torch's
+/// F.cross_entropy(reduction='none') semantics). One fused pass per row; nothing but the logits is
+/// kept for backward. bf16/f16 logits are computed in f32. Returns (N) in the compute dtype.
+/// Throws IndexError for a target outside [0, C) that is not ignore_index.
+Tensor cross_entropy_rows(const Tensor& logits, const Tensor& targets, int64_t ignore_index = -100,
+                          double label_smoothing = 0.0);
+/// Mean cross-entropy (over targets != ignore_index) of the logits linear(x, weight, bias) — x
+/// (N, D), weight (V, D), bias (V) or undefined, targets (N) — without ever holding the (N, V)
+/// logits: rows go through in chunks of `chunk_rows` (0: as many as fit in 64 MB of f32 logits),
+/// and the gradients for x, weight and bias (those that need one) are formed chunk by chunk in the
+/// same pass, then scaled by the upstream gradient in backward. Memory beyond the inputs: one
+/// chunk's logits plus gradients the size of x and weight. Computed in f32 (f64 for f64 inputs).
+/// Throws Error when every target is ignore_index.
+Tensor linear_cross_entropy(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                            const Tensor& targets, int64_t ignore_index = -100,
+                            double label_smoothing = 0.0, int64_t chunk_rows = 0);
+
+// ---- optimizer kernels ----
+/// The scalars of one AdamW update.
+struct AdamWStep {
+  double lr = 0, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay = 0;
+  double bias_correction1 = 1, bias_correction2 = 1;  // 1 - beta^t
+};
+/// One AdamW step in place, in one pass (no temporaries): with g = grad,
+///   param *= 1 - lr * weight_decay; exp_avg = beta1 exp_avg + (1 - beta1) g;
+///   exp_avg_sq = beta2 exp_avg_sq + (1 - beta2) g^2;
+///   param -= lr / c1 * exp_avg / (sqrt(exp_avg_sq) / sqrt(c2) + eps)
+/// with c1, c2 the step's bias corrections. All four tensors: one shape, one dtype (f32 or
+/// f64), contiguous. Not recorded by autograd. Throws ShapeError / DTypeError naming the operand.
+void adamw_update_(const Tensor& param, const Tensor& grad, const Tensor& exp_avg,
+                   const Tensor& exp_avg_sq, const AdamWStep& step);
+/// Sum of x^2 over every element, accumulated in f64 (any floating dtype, any layout). The same
+/// value for any thread count.
+double sum_squares(const Tensor& x);
+
 // ---- misc ----
 /// Sum x down to `shape` (the inverse of broadcasting); used by gradients.
 Tensor sum_to_shape(const Tensor& x, const Shape& shape);

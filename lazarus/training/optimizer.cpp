@@ -94,6 +94,12 @@ void AdamW::step() {
         double c1 = 1.0 - std::pow(opts_.beta1, double(t));
         double c2 = 1.0 - std::pow(opts_.beta2, double(t));
         DType sd = state_dtype(p);
+        if (p.dtype() == sd && grad.dtype() == sd && p.is_contiguous() && grad.is_contiguous()) {
+          // The common case (f32 or f64 parameters): one fused pass, moments updated in place.
+          adamw_update_(p, grad, m_[gi][i], v_[gi][i],
+                        {lr, opts_.beta1, opts_.beta2, opts_.eps, g.weight_decay, c1, c2});
+          return;
+        }
         Tensor pf = p.to(sd), gf = grad.to(sd);
         if (g.weight_decay != 0) pf = pf * (1.0 - lr * g.weight_decay);
         Tensor m = m_[gi][i] * opts_.beta1 + gf * (1.0 - opts_.beta1);
@@ -109,8 +115,9 @@ std::map<std::string, Tensor> AdamW::state_dict() const {
   std::map<std::string, Tensor> s;
   for (size_t gi = 0; gi < groups_.size(); ++gi) {
     for (size_t i = 0; i < m_[gi].size(); ++i) {
-      s[fmt::format("{}.{}.exp_avg", gi, i)] = m_[gi][i];
-      s[fmt::format("{}.{}.exp_avg_sq", gi, i)] = v_[gi][i];
+      // Copies: step() updates the moments in place.
+      s[fmt::format("{}.{}.exp_avg", gi, i)] = m_[gi][i].clone();
+      s[fmt::format("{}.{}.exp_avg_sq", gi, i)] = v_[gi][i].clone();
       s[fmt::format("{}.{}.step", gi, i)] = full({}, double(t_[gi][i]), DType::I64);
     }
   }
@@ -126,7 +133,9 @@ void AdamW::load_state_dict(const std::map<std::string, Tensor>& s) {
       throw LoadError(fmt::format("[AdamW] optimizer state '{}' has shape {}, expected {}", k,
                                   shape_str(it->second.shape()), shape_str(like.shape())));
     }
-    return it->second.to(like.dtype()).contiguous();
+    // An owned copy: step() writes the moments in place, and a loaded tensor may be a view of a
+    // read-only file mapping or the caller's tensor.
+    return it->second.to(like.dtype()).contiguous().clone();
   };
   // Validate everything first, then swap in: a bad state leaves the optimizer as it was.
   auto m = m_, v = v_;
@@ -217,8 +226,7 @@ double clip_grad_norm(const std::vector<Tensor>& params, double max_norm) {
   for (const Tensor& p : params) {
     Tensor g = p.grad();
     if (!g.defined()) continue;
-    Tensor gd = g.to(DType::F64);
-    total_sq += sum(gd * gd).item();
+    total_sq += sum_squares(g);
   }
   double norm = std::sqrt(total_sq);
   if (!std::isfinite(norm)) return norm;

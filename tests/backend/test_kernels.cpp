@@ -192,6 +192,50 @@ TEST_P(Kernels, SoftmaxRows) {
   }
 }
 
+TEST_P(Kernels, CrossEntropyRows) {
+  // Rows 0 and 3 hit ordinary targets, row 1 the last class, row 2 is ignored (-100).
+  const int64_t rows = 4;
+  for (double smoothing : {0.0, 0.1}) {
+    for (int64_t n : kSizes) {
+      if (n == 0) continue;  // the op layer never calls it with no classes
+      auto x = data(static_cast<size_t>(rows * n), -20, 20, unsigned(n) + 5);
+      std::vector<int64_t> t = {0, n - 1, -100, n / 2};
+      const double scale = 0.25;
+      std::vector<double> lref(rows, 0.0), gref(x.size(), 0.0);
+      for (int64_t r = 0; r < rows; ++r) {
+        if (t[size_t(r)] == -100) continue;
+        const float* xr = x.data() + r * n;
+        double m = -kInf, s = 0, sx = 0;
+        for (int64_t i = 0; i < n; ++i) m = std::max(m, double(xr[i]));
+        for (int64_t i = 0; i < n; ++i) s += std::exp(xr[i] - m), sx += xr[i];
+        double lse = std::log(s) + m;
+        lref[size_t(r)] = lse - (1 - smoothing) * xr[t[size_t(r)]] - smoothing * sx / double(n);
+        for (int64_t i = 0; i < n; ++i) {
+          gref[size_t(r * n + i)] = scale * (std::exp(xr[i] - m) / s - smoothing / double(n) -
+                                             (i == t[size_t(r)] ? 1 - smoothing : 0.0));
+        }
+      }
+      std::vector<float> loss(rows), lgen(rows), g(x.size()), ggen(x.size());
+      kt().cross_entropy_rows_f32(x.data(), t.data(), rows, n, -100, float(smoothing), loss.data(),
+                                  g.data(), float(scale));
+      generic().cross_entropy_rows_f32(x.data(), t.data(), rows, n, -100, float(smoothing),
+                                       lgen.data(), ggen.data(), float(scale));
+      check(loss, lgen, lref, 2e-6, 2e-5, tag("cross_entropy loss", n));
+      check(g, ggen, gref, 2e-5, 1e-7, tag("cross_entropy grad", n));
+      // In place (g aliasing x) gives the same gradient; no gradient leaves x alone.
+      std::vector<float> xi = x, l2(rows);
+      kt().cross_entropy_rows_f32(xi.data(), t.data(), rows, n, -100, float(smoothing), l2.data(),
+                                  xi.data(), float(scale));
+      EXPECT_EQ(xi, g) << tag("cross_entropy in place", n);
+      std::vector<float> x3 = x;
+      kt().cross_entropy_rows_f32(x3.data(), t.data(), rows, n, -100, float(smoothing), l2.data(),
+                                  nullptr, 1.0f);
+      EXPECT_EQ(x3, x) << tag("cross_entropy no grad", n);
+      EXPECT_EQ(l2, loss) << tag("cross_entropy loss without grad", n);
+    }
+  }
+}
+
 TEST_P(Kernels, SoftmaxSpecialValues) {
   // A row with -inf entries, a row all -inf (NaN, as PyTorch), a row with a NaN (all NaN).
   const int64_t n = 33;

@@ -2,7 +2,8 @@
 // yarn rope scaling, sliding window with left padding, biases), runs forward with labels and
 // backward, and writes per case: config.json (HF form), tensors.bin + manifest.json (weights,
 // input_ids, attention_mask, position of kept tokens, labels, logits, every hidden state, loss,
-// every parameter's gradient). tests/reference/torch_llama.py rebuilds each model in torch and
+// every parameter's gradient; again for the loss with the LM head fused in, CausalLM::loss).
+// tests/reference/torch_llama.py rebuilds each model in torch and
 // compares.
 #include <cstdio>
 #include <filesystem>
@@ -76,6 +77,13 @@ void run_case(const fs::path& root, const Case& c) {
   for (size_t i = 0; i < out.hidden_states.size(); ++i)
     w.add(fmt::format("out.hidden_states.{}", i), out.hidden_states[i]);
   for (auto& [name, p] : model.named_parameters()) w.add("grad." + name, p->grad());
+  // The training path: the LM head fused into the loss (CausalLM::loss, no logits tensor) in
+  // chunks, compared with the same PyTorch loss and gradients.
+  model.zero_grad();
+  Tensor fused = model.loss(ids, label_t, c.left_pad_row1 ? attention_mask : Tensor());
+  fused.backward();
+  w.add("fused.loss", fused.reshape({1}));
+  for (auto& [name, p] : model.named_parameters()) w.add("fused_grad." + name, p->grad());
   w.finish();
   std::printf("case %s: loss %.6f, %zu parameters\n", c.name.c_str(), out.loss.item(),
               model.named_parameters().size());

@@ -213,6 +213,16 @@ def run_case(case_dir):
             continue
         if f"grad.{name}" in t:
             worst = max(worst, compare(f"grad {name}", t[f"grad.{name}"], p.grad, failures))
+    # The same loss and gradients through the fused LM-head loss (when the driver wrote them).
+    if "fused.loss" in t:
+        worst = max(worst, compare("fused loss", t["fused.loss"], loss.reshape(1), failures))
+        for name, p in params.items():
+            if p.grad is None:
+                continue
+            if f"fused_grad.{name}" not in t:
+                failures.append(f"fused_grad {name}: missing")
+                continue
+            worst = max(worst, compare(f"fused grad {name}", t[f"fused_grad.{name}"], p.grad, failures))
     return failures, worst, loss.item()
 
 

@@ -85,6 +85,18 @@ def replay(run):
     loss.backward()
     close("causal_lm_loss", [lm["loss"]], loss)
     close("causal_lm_loss grad", lm["grad"], logits.grad)
+    fh = run["lm_head"]
+    hidden = torch.tensor(fh["hidden"], dtype=torch.float32).reshape(2, 5, 4).requires_grad_()
+    w = torch.tensor(fh["weight"], dtype=torch.float32).reshape(7, 4).requires_grad_()
+    b = torch.tensor(fh["bias"], dtype=torch.float32).requires_grad_()
+    logits = F.linear(hidden, w, b)
+    loss = F.cross_entropy(logits[:, :-1].reshape(-1, 7), labels[:, 1:].reshape(-1), ignore_index=-100,
+                           label_smoothing=0.1)
+    loss.backward()
+    close("causal_lm_head_loss", [fh["loss"]], loss)
+    close("causal_lm_head_loss grad hidden", fh["grad_hidden"], hidden.grad)
+    close("causal_lm_head_loss grad weight", fh["grad_weight"], w.grad)
+    close("causal_lm_head_loss grad bias", fh["grad_bias"], b.grad)
 
 
 def main():

@@ -49,7 +49,8 @@ json run(const std::string& name, const Config& cfg) {
   for (Tensor* p : model.parameters()) params.push_back(*p);
   for (int step = 0; step < 3; ++step) {
     opt.set_lr(training::schedule_lr(training::ScheduleType::Cosine, base_lr, step + 1, 1, 4));
-    Tensor loss = model.forward(ids, Tensor(), lab).loss;
+    // The trainers' path: the LM head fused into the loss (no logits tensor).
+    Tensor loss = model.loss(ids, lab);
     opt.zero_grad();
     loss.backward();
     if (step == 0)

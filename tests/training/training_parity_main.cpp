@@ -1,7 +1,8 @@
 // Writes a small training run (an MLP classifier and a tiny LM-style loss) as JSON for
 // tests/reference/torch_training.py to replay in PyTorch: initial weights, inputs, the loss, every
 // gradient of the first step, and the parameters after three optimizer steps with gradient
-// clipping and a warm-up + cosine schedule (AdamW), and after three SGD (momentum, nesterov) steps.
+// clipping and a warm-up + cosine schedule (AdamW), and after three SGD (momentum, nesterov) steps;
+// the causal-LM loss from logits and fused with the LM head.
 #include <cstdio>
 #include <fstream>
 
@@ -83,6 +84,18 @@ json run(const std::string& optimizer) {
                {"labels", labels},
                {"loss", lm.item()},
                {"grad", values(logits.grad())}};
+  // The same loss with the LM head fused in (bias, label smoothing, 3-row chunks).
+  Tensor hidden = randn({2, 5, 4}).requires_grad_();
+  Tensor head_w = randn({7, 4}).requires_grad_(), head_b = randn({7}).requires_grad_();
+  Tensor fl = losses::causal_lm_head_loss(hidden, head_w, head_b, lab, 0.1, 3);
+  fl.backward();
+  out["lm_head"] = {{"hidden", values(hidden)},
+                    {"weight", values(head_w)},
+                    {"bias", values(head_b)},
+                    {"loss", fl.item()},
+                    {"grad_hidden", values(hidden.grad())},
+                    {"grad_weight", values(head_w.grad())},
+                    {"grad_bias", values(head_b.grad())}};
   return out;
 }
 

@@ -50,6 +50,12 @@ class CpuBackend final : public Backend {
                                    const Tensor& gates, const Tensor& aux, const Tensor& dy,
                                    const Tensor& dgx, const Tensor& dw_hh, const Tensor& db_hh,
                                    const Tensor& dh0, const Tensor& dc0) override;
+  void adamw_update(const Tensor& param, const Tensor& grad, const Tensor& exp_avg,
+                    const Tensor& exp_avg_sq, const AdamWStep& step) override;
+  double sum_squares(const Tensor& x) override;
+  void cross_entropy_rows(const Tensor& logits, const Tensor& targets, int64_t ignore_index,
+                          double label_smoothing, const Tensor& loss, const Tensor& grad,
+                          double grad_scale) override;
 };
 
 /// Flash-style attention forward (attention.cpp).

@@ -1,4 +1,5 @@
 // CPU reductions (sum/max/min/argmax/argmin over any dims), cumsum and row softmax.
+#include <algorithm>
 #include <cmath>
 #include <numeric>
 
@@ -225,6 +226,57 @@ void CpuBackend::softmax(const Tensor& x, bool log, const Tensor& out) {
         }
       }
     });
+  });
+}
+
+void CpuBackend::cross_entropy_rows(const Tensor& logits, const Tensor& targets,
+                                    int64_t ignore_index, double label_smoothing,
+                                    const Tensor& loss, const Tensor& grad, double grad_scale) {
+  const int64_t n = logits.size(-1), rows = logits.numel() / std::max<int64_t>(n, 1);
+  const int64_t* t = ptr<int64_t>(targets);
+  const int64_t grain = std::max<int64_t>(1, 8192 / std::max<int64_t>(n, 1));
+  if (logits.dtype() == DType::F32) {
+    const KernelTable& kt = kernels();
+    const float* x = ptr<float>(logits);
+    float* l = ptr<float>(loss);
+    float* g = grad.defined() ? ptr<float>(grad) : nullptr;
+    parallel_for(rows, grain, [&](int64_t r0, int64_t r1) {
+      kt.cross_entropy_rows_f32(x + r0 * n, t + r0, r1 - r0, n, ignore_index,
+                                float(label_smoothing), l + r0, g ? g + r0 * n : nullptr,
+                                float(grad_scale));
+    });
+    return;
+  }
+  // f64 (gradient checks): the same math, scalar.
+  const double* x = ptr<double>(logits);
+  double* l = ptr<double>(loss);
+  double* g = grad.defined() ? ptr<double>(grad) : nullptr;
+  const double s = label_smoothing;
+  parallel_for(rows, grain, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const double* xr = x + r * n;
+      double* gr = g ? g + r * n : nullptr;
+      if (t[r] == ignore_index) {
+        l[r] = 0;
+        if (gr) std::fill(gr, gr + n, 0.0);
+        continue;
+      }
+      double m = -INFINITY, sx = 0;
+      for (int64_t i = 0; i < n; ++i) {
+        if (xr[i] > m) m = xr[i];
+        sx += xr[i];
+      }
+      if (m == -INFINITY) m = 0;
+      double se = 0;
+      for (int64_t i = 0; i < n; ++i) se += std::exp(xr[i] - m);
+      const double lse = std::log(se) + m, xt = xr[t[r]];
+      l[r] = lse - (1 - s) * xt - s * sx / double(n);
+      if (gr) {
+        for (int64_t i = 0; i < n; ++i)
+          gr[i] = grad_scale * (std::exp(xr[i] - m) / se - s / double(n));
+        gr[t[r]] -= grad_scale * (1 - s);
+      }
+    }
   });
 }
 

@@ -53,6 +53,13 @@ struct KernelTable {
   /// and its packing dominate the few microseconds of work.
   void (*matvec_rows_f32)(const float* W, int64_t ldw, const float* x, float* y, int64_t rows,
                           int64_t K);
+  /// Cross-entropy of each contiguous row of n logits against t[r] (rows with t[r] == ignore:
+  /// loss 0, gradient 0): loss[r] = lse - (1 - smoothing) x[t] - smoothing mean(x). With g non-null
+  /// (it may alias x) also g = grad_scale * (softmax(x) - smoothing / n - (1 - smoothing) e_t).
+  /// Targets are in range (checked by the caller).
+  void (*cross_entropy_rows_f32)(const float* x, const int64_t* t, int64_t rows, int64_t n,
+                                 int64_t ignore, float smoothing, float* loss, float* g,
+                                 float grad_scale);
 };
 
 /// The table chosen for this CPU (best available ISA).
