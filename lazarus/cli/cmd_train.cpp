@@ -16,6 +16,7 @@
 #include "lazarus/cli/commands.h"
 #include "lazarus/cli/training_flags.h"
 #include "lazarus/config/model_config.h"
+#include "lazarus/core/atomic_file.h"
 #include "lazarus/core/error.h"
 #include "lazarus/families/llama/llama.h"
 #include "lazarus/families/registry.h"
@@ -152,15 +153,13 @@ void run_train(CLI::App* cmd, TrainOpts& o) {
 
   training::TrainResult r = train_causal_lm(model, train_loader, &eval_loader, tc);
 
-  // The final model: config.json + model.safetensors (+ the tokenizer's files), HF layout.
+  // The final model: config.json + model.safetensors (+ the tokenizer's files), HF layout. Each
+  // file is written to a temporary and renamed: a crash here leaves any earlier file whole.
   fs::path out = fs::path(o.t.output) / "model";
   fs::create_directories(out);
   io::save_safetensors((out / "model.safetensors").string(), model.state_dict(),
                        {{"format", "pt"}});
-  {
-    std::ofstream cj(out / "config.json", std::ios::binary | std::ios::trunc);
-    cj << bm.config_json.dump(2) << "\n";
-  }
+  write_file_atomic(out / "config.json", bm.config_json.dump(2) + "\n");
   if (tok) {
     fs::path src =
         fs::is_directory(o.tokenizer) ? fs::path(o.tokenizer) : fs::path(o.tokenizer).parent_path();
