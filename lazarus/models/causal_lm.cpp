@@ -40,26 +40,32 @@ Tensor CausalLM::to_head_dtype(const Tensor& h) const {
   return h.dtype() == dt ? h : h.to(dt);
 }
 
+Tensor CausalLM::aux_loss(const backbones::BackboneOutput& bo, const Tensor& attention_mask,
+                          int64_t T) const {
+  const config::FFNConfig* moe = cfg_.backbone.moe_ffn();
+  if (!moe || bo.router_logits.empty()) return Tensor();
+  // The mask over this call's tokens (a cached call may pass (B, past + T)).
+  Tensor m = attention_mask;
+  if (m.defined() && m.dim() == 2 && m.size(1) != T) m = m.narrow(1, m.size(1) - T, T);
+  return components::load_balancing_loss(bo.router_logits, moe->num_experts,
+                                         moe->num_experts_per_tok, m);
+}
+
+Tensor CausalLM::with_aux(const Tensor& loss, const Tensor& aux) const {
+  const config::FFNConfig* moe = cfg_.backbone.moe_ffn();
+  if (!aux.defined() || !moe || moe->router_aux_loss_coef == 0) return loss;
+  return loss + aux.to(loss.dtype()) * moe->router_aux_loss_coef;
+}
+
 ModelOutput CausalLM::forward(const Tensor& input_ids, const Tensor& attention_mask,
                               const Tensor& labels, std::shared_ptr<components::Cache> cache,
                               bool output_hidden_states) {
   auto bo = backbone->forward(input_ids, attention_mask, cache.get(), output_hidden_states);
   ModelOutput out;
   out.logits = lm_head->forward(to_head_dtype(bo.last_hidden_state)).logits;  // (B, T, V)
-  const config::FFNConfig* moe = cfg_.backbone.moe_ffn();
-  if (moe && !bo.router_logits.empty()) {
-    // The mask over this call's tokens (a cached call may pass (B, past + T)).
-    Tensor m = attention_mask;
-    const int64_t T = input_ids.size(1);
-    if (m.defined() && m.dim() == 2 && m.size(1) != T) m = m.narrow(1, m.size(1) - T, T);
-    out.aux_loss = components::load_balancing_loss(bo.router_logits, moe->num_experts,
-                                                   moe->num_experts_per_tok, m);
-  }
-  if (labels.defined()) {
-    out.loss = losses::causal_lm_loss(out.logits, labels);
-    if (out.aux_loss.defined() && moe->router_aux_loss_coef != 0)
-      out.loss = out.loss + out.aux_loss.to(out.loss.dtype()) * moe->router_aux_loss_coef;
-  }
+  out.aux_loss = aux_loss(bo, attention_mask, input_ids.size(1));
+  if (labels.defined())
+    out.loss = with_aux(losses::causal_lm_loss(out.logits, labels), out.aux_loss);
   out.hidden_states = std::move(bo.hidden_states);
   out.cache = std::move(cache);
   return out;
@@ -72,13 +78,7 @@ Tensor CausalLM::loss(const Tensor& input_ids, const Tensor& labels, const Tenso
   Tensor loss =
       losses::causal_lm_head_loss(to_head_dtype(bo.last_hidden_state), lm_head->weight_matrix(),
                                   lm_head->bias, labels, label_smoothing);
-  const config::FFNConfig* moe = cfg_.backbone.moe_ffn();
-  if (moe && !bo.router_logits.empty() && moe->router_aux_loss_coef != 0) {
-    Tensor aux = components::load_balancing_loss(bo.router_logits, moe->num_experts,
-                                                 moe->num_experts_per_tok, attention_mask);
-    loss = loss + aux.to(loss.dtype()) * moe->router_aux_loss_coef;
-  }
-  return loss;
+  return with_aux(loss, aux_loss(bo, attention_mask, input_ids.size(1)));
 }
 
 void CausalLM::init_weights(double std, uint64_t seed) { models::init_weights(*this, std, seed); }

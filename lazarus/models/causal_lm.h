@@ -81,6 +81,11 @@ class CausalLM : public nn::Module {
 
  private:
   Tensor to_head_dtype(const Tensor& h) const;
+  /// The MoE load-balancing loss over this call's T tokens; undefined without MoE layers.
+  Tensor aux_loss(const backbones::BackboneOutput& bo, const Tensor& attention_mask,
+                  int64_t T) const;
+  /// loss + router_aux_loss_coef * aux (loss itself without an aux loss or with coefficient 0).
+  Tensor with_aux(const Tensor& loss, const Tensor& aux) const;
   config::ModelConfig cfg_;
 };
 

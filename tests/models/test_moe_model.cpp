@@ -104,6 +104,8 @@ TEST(MoEModel, LossAddsCoefTimesAuxAndTrainsEveryParameter) {
   EXPECT_NEAR(out.loss.item(), ce.item() + 0.05 * out.aux_loss.item(), 1e-5);
   out.loss.backward();
   for (auto& [n, p] : m->named_parameters()) EXPECT_TRUE(p->grad().defined()) << n;
+  // The trainers' fused-head loss includes the same auxiliary term.
+  EXPECT_NEAR(m->loss(ids, ids).item(), out.loss.item(), 1e-5);
   // A dense model has no aux loss.
   auto dense = config::with(config::ModelConfig::from_json_string(kJson),
                             [](auto& c) { c.backbone.block.ffn.num_experts = 0; });
