@@ -51,7 +51,7 @@ int main(int argc, char** argv) {
   io::LoadOptions lo;
   lo.load_tokenizer = false;
   io::PretrainedModel pm = io::load_pretrained(folder, lo);
-  const int64_t V = pm.model->config().backbone.vocab_size;
+  const int64_t V = pm.model->config().backbone.embedding.vocab_size;
   // The prompt of bench/torch_decode.py: ids (7 i + 3) mod V.
   std::vector<int64_t> prompt(static_cast<size_t>(prompt_len));
   for (int64_t i = 0; i < prompt_len; ++i) prompt[size_t(i)] = (7 * i + 3) % V;

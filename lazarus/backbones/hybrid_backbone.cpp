@@ -16,16 +16,18 @@ HybridBackbone::HybridBackbone(const config::BackboneConfig& cfg, DType dtype) :
                                   config::to_string(cfg.type)));
   }
   const int64_t D = cfg.hidden_size;
-  embed_tokens =
-      register_module("embed_tokens", std::make_shared<nn::Embedding>(cfg.vocab_size, D, dtype));
+  embed_tokens = register_module(
+      "embed_tokens", std::make_shared<nn::Embedding>(cfg.embedding.vocab_size, D, dtype));
   if (cfg.input_position() != config::PositionEmbeddingType::None) {
-    embed_positions = register_module(
-        "embed_positions", std::make_shared<components::AbsolutePositionEmbedding>(
-                               cfg.input_position(), cfg.max_position_embeddings, D, dtype));
+    embed_positions =
+        register_module("embed_positions",
+                        std::make_shared<components::AbsolutePositionEmbedding>(
+                            cfg.input_position(), cfg.embedding.max_position_embeddings, D, dtype));
   }
   layers = register_module("layers", std::make_shared<nn::ModuleList<blocks::Block>>());
   for (int64_t i = 0; i < cfg.num_layers; ++i) {
-    layers->push_back(blocks::make_block(D, cfg.block_for(i), cfg.max_position_embeddings, dtype));
+    layers->push_back(
+        blocks::make_block(D, cfg.block_for(i), cfg.embedding.max_position_embeddings, dtype));
   }
   norm = register_module("norm", std::make_shared<components::Norm>(D, cfg.final_norm, dtype));
 }
@@ -33,7 +35,7 @@ HybridBackbone::HybridBackbone(const config::BackboneConfig& cfg, DType dtype) :
 std::shared_ptr<components::Cache> HybridBackbone::make_cache(int64_t batch,
                                                               int64_t max_length) const {
   if (batch <= 0) throw ShapeError(fmt::format("[make_cache] batch must be > 0, got {}", batch));
-  if (max_length <= 0) max_length = cfg_.max_position_embeddings;
+  if (max_length <= 0) max_length = cfg_.embedding.max_position_embeddings;
   std::vector<std::shared_ptr<components::LayerCache>> per_layer;
   for (auto& l : *layers) per_layer.push_back(l->make_cache(max_length));
   return std::make_shared<components::Cache>(batch, max_length, std::move(per_layer));

@@ -121,7 +121,7 @@ void run_finetune(CLI::App* cmd, FinetuneOpts& o) {
   }
   models::CausalLM& model = *pm.model;
   const auto& bb = model.config().backbone;
-  const int64_t V = bb.vocab_size;
+  const int64_t V = bb.embedding.vocab_size;
   int64_t limit = o.t.seq_len;
   bool capped = false;
   // Attention layers (transformer or hybrid backbones) bound the context; SSM / recurrent ones

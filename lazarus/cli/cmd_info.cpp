@@ -72,9 +72,9 @@ std::string describe_block(const config::BlockConfig& b, int64_t hidden) {
       fmt::format("attention {} ({} heads, {} kv heads, head_dim {}", config::to_string(a.type),
                   a.num_attention_heads, a.num_key_value_heads, a.resolved_head_dim(hidden));
   if (a.sliding_window) attn += fmt::format(", window {}", *a.sliding_window);
-  attn += fmt::format(", {}", config::to_string(a.position));
-  if (a.rope.scaling != config::RoPEScalingType::None)
-    attn += fmt::format(" with {} scaling", config::to_string(a.rope.scaling));
+  attn += fmt::format(", {}", config::to_string(a.position.type));
+  if (a.position.rope.scaling != config::RoPEScalingType::None)
+    attn += fmt::format(" with {} scaling", config::to_string(a.position.rope.scaling));
   attn += ")";
   std::string ffn = fmt::format("ffn {} ({}, {})", config::to_string(b.ffn.type),
                                 config::to_string(b.ffn.activation), b.ffn.intermediate_size);
@@ -100,10 +100,10 @@ void print_model(const std::string& title, const config::ModelConfig& m) {
   std::string positions =
       bb.type == config::BackboneType::Mamba || bb.type == config::BackboneType::Recurrent
           ? std::string(" (recurrent state: no position limit)")
-          : fmt::format(", max positions {}", bb.max_position_embeddings);
+          : fmt::format(", max positions {}", bb.embedding.max_position_embeddings);
   std::printf("backbone   %s: %lld layers, hidden %lld, vocab %lld%s\n",
               std::string(config::to_string(bb.type)).c_str(), (long long)bb.num_layers,
-              (long long)bb.hidden_size, (long long)bb.vocab_size, positions.c_str());
+              (long long)bb.hidden_size, (long long)bb.embedding.vocab_size, positions.c_str());
   if (bb.type == config::BackboneType::Hybrid && bb.layout != config::HybridLayout::None) {
     std::printf(
         "layout     %s%s\n", std::string(config::to_string(bb.layout)).c_str(),
@@ -125,7 +125,8 @@ void print_model(const std::string& title, const config::ModelConfig& m) {
         "positions  %s, added to the token embeddings%s\n",
         std::string(config::to_string(ip)).c_str(),
         ip == config::PositionEmbeddingType::Learned
-            ? fmt::format(" (table {} x {})", bb.max_position_embeddings, bb.hidden_size).c_str()
+            ? fmt::format(" (table {} x {})", bb.embedding.max_position_embeddings, bb.hidden_size)
+                  .c_str()
             : "");
   }
   const auto& h = m.head;
@@ -141,7 +142,7 @@ void print_model(const std::string& title, const config::ModelConfig& m) {
             : fmt::format("pooling {} (SequenceClassifier)", config::to_string(h.pooling));
     std::printf("head       %s: %s, %s, score (%lld, %lld)%s%s\n",
                 std::string(config::to_string(h.type)).c_str(), what.c_str(), pooled.c_str(),
-                (long long)h.output_size(bb.vocab_size), (long long)bb.hidden_size,
+                (long long)h.output_size(bb.embedding.vocab_size), (long long)bb.hidden_size,
                 h.bias ? " + bias" : "",
                 h.dropout > 0 ? fmt::format(", dropout {}", h.dropout).c_str() : "");
   }

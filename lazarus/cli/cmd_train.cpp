@@ -87,7 +87,7 @@ void run_train(CLI::App* cmd, TrainOpts& o) {
 
   BuiltModel bm = build_model(o);
   models::CausalLM& model = *bm.model;
-  const int64_t V = model.config().backbone.vocab_size;
+  const int64_t V = model.config().backbone.embedding.vocab_size;
   // Attention layers (transformer or hybrid backbones) bound the context; SSM / recurrent ones
   // do not.
   const int64_t max_pos = generation::context_length(model);

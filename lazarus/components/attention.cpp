@@ -28,11 +28,11 @@ Attention::Attention(int64_t hidden_size, const config::AttentionConfig& cfg,
                            std::make_shared<nn::Linear>(hidden_size, Hkv * Dh, cfg.bias, dtype));
   o_proj = register_module(
       "o_proj", std::make_shared<nn::Linear>(H * Dh, hidden_size, cfg.output_bias, dtype));
-  if (cfg.position == PositionEmbeddingType::RoPE) {
-    rotary_ = std::make_unique<RotaryEmbedding>(Dh, cfg.rope, max_position_embeddings);
+  if (cfg.position.is_rope()) {
+    rotary_ = std::make_unique<RotaryEmbedding>(Dh, cfg.position.rope, max_position_embeddings);
   }
   // Learned / sinusoidal positions are added by the backbone at its input; nothing to do here.
-  if (cfg.position == PositionEmbeddingType::ALiBi) alibi_slopes_ = alibi_slopes(H);
+  if (cfg.position.type == PositionEmbeddingType::ALiBi) alibi_slopes_ = alibi_slopes(H);
 }
 
 Tensor Attention::forward(const Tensor& x, const AttentionContext& ctx, KVCache* cache) const {

@@ -88,6 +88,40 @@ RoPEConfig RoPEConfig::from_json(const Json& j, const std::string& path) {
   return c;
 }
 
+// ---- PositionConfig ----
+
+void PositionConfig::validate(const std::string& p) const {
+  if (is_rope()) {
+    rope.validate(f(p, "rope"));
+    return;
+  }
+  check(rope == RoPEConfig{},
+        fmt::format("{}: set, but only rope positions use it (type is '{}'); leave it at its "
+                    "defaults or set type to 'rope'",
+                    f(p, "rope"), to_string(type)));
+}
+
+Json PositionConfig::to_json() const {
+  Json j{{"type", to_string(type)}};
+  if (is_rope()) j["rope"] = rope.to_json();
+  return j;
+}
+
+PositionConfig PositionConfig::from_json(const Json& j, const std::string& path) {
+  PositionConfig c;
+  JsonReader r(j, path);
+  r.get("type", c.type);
+  if (r.has("rope")) {
+    if (!c.is_rope()) {
+      throw ConfigError(fmt::format("{}: only rope positions have one (type is '{}')",
+                                    r.field("rope"), to_string(c.type)));
+    }
+    c.rope = RoPEConfig::from_json(r.raw("rope"), r.field("rope"));
+  }
+  r.finish();
+  return c;
+}
+
 // ---- AttentionConfig ----
 
 void AttentionConfig::validate(int64_t hidden_size, const std::string& p) const {
@@ -117,7 +151,7 @@ void AttentionConfig::validate(int64_t hidden_size, const std::string& p) const 
                       f(p, "num_attention_heads"), hidden_size, H));
   }
   int64_t Dh = resolved_head_dim(hidden_size);
-  if (position == PositionEmbeddingType::RoPE) {
+  if (position.is_rope()) {
     check(Dh % 2 == 0, fmt::format("{}: {} must be even for rope", f(p, "head_dim"), Dh));
   }
   if (sliding_window) {
@@ -126,7 +160,7 @@ void AttentionConfig::validate(int64_t hidden_size, const std::string& p) const 
   }
   check(dropout >= 0 && dropout <= 1,
         fmt::format("{}: {} must be in [0, 1]", f(p, "dropout"), dropout));
-  rope.validate(f(p, "rope"));
+  position.validate(f(p, "position"));
 }
 
 Json AttentionConfig::to_json() const {
@@ -139,8 +173,7 @@ Json AttentionConfig::to_json() const {
               {"causal", causal},
               {"sliding_window", opt_json(sliding_window)},
               {"dropout", dropout},
-              {"position", to_string(position)},
-              {"rope", rope.to_json()}};
+              {"position", position.to_json()}};
 }
 
 AttentionConfig AttentionConfig::from_json(const Json& j, const std::string& path) {
@@ -155,8 +188,19 @@ AttentionConfig AttentionConfig::from_json(const Json& j, const std::string& pat
   r.get("causal", c.causal);
   r.get("sliding_window", c.sliding_window);
   r.get("dropout", c.dropout);
-  r.get("position", c.position);
-  if (r.has("rope")) c.rope = RoPEConfig::from_json(r.raw("rope"), r.field("rope"));
+  if (r.has("position") && r.raw("position").is_object()) {
+    c.position = PositionConfig::from_json(r.raw("position"), r.field("position"));
+    if (r.has("rope")) {
+      throw ConfigError(
+          fmt::format("{}: give it inside {} ('rope' beside an object 'position' "
+                      "is the older flat form; use one form)",
+                      r.field("rope"), r.field("position")));
+    }
+  } else {
+    // The flat form of earlier versions: "position": "<type>" beside "rope": {...}.
+    r.get("position", c.position.type);
+    if (r.has("rope")) c.position.rope = RoPEConfig::from_json(r.raw("rope"), r.field("rope"));
+  }
   r.finish();
   return c;
 }
@@ -446,15 +490,40 @@ BlockConfig BlockConfig::from_json(const Json& j, const std::string& path) {
   return c;
 }
 
-// ---- BackboneConfig ----
+// ---- EmbeddingConfig ----
 
-void BackboneConfig::validate(const std::string& p) const {
+void EmbeddingConfig::validate(const std::string& p) const {
   check(vocab_size > 0, fmt::format("{}: {} must be > 0", f(p, "vocab_size"), vocab_size));
-  check(hidden_size > 0, fmt::format("{}: {} must be > 0", f(p, "hidden_size"), hidden_size));
-  check(num_layers > 0, fmt::format("{}: {} must be > 0", f(p, "num_layers"), num_layers));
   check(
       max_position_embeddings > 0,
       fmt::format("{}: {} must be > 0", f(p, "max_position_embeddings"), max_position_embeddings));
+}
+
+int64_t EmbeddingConfig::num_parameters(int64_t hidden_size, PositionEmbeddingType position) const {
+  int64_t n = vocab_size * hidden_size;
+  if (position == PositionEmbeddingType::Learned) n += max_position_embeddings * hidden_size;
+  return n;
+}
+
+Json EmbeddingConfig::to_json() const {
+  return Json{{"vocab_size", vocab_size}, {"max_position_embeddings", max_position_embeddings}};
+}
+
+EmbeddingConfig EmbeddingConfig::from_json(const Json& j, const std::string& path) {
+  EmbeddingConfig c;
+  JsonReader r(j, path);
+  r.require("vocab_size", c.vocab_size);
+  r.get("max_position_embeddings", c.max_position_embeddings);
+  r.finish();
+  return c;
+}
+
+// ---- BackboneConfig ----
+
+void BackboneConfig::validate(const std::string& p) const {
+  embedding.validate(f(p, "embedding"));
+  check(hidden_size > 0, fmt::format("{}: {} must be > 0", f(p, "hidden_size"), hidden_size));
+  check(num_layers > 0, fmt::format("{}: {} must be > 0", f(p, "num_layers"), num_layers));
   // Which blocks a backbone type stacks (its checkpoint names depend on it).
   if (type == BackboneType::Hybrid) {
     check(layout_ratio >= 1,
@@ -527,17 +596,16 @@ void BackboneConfig::validate(const std::string& p) const {
     attn.emplace_back(f(p, "secondary_block"), &*secondary_block);
   for (auto& [i, b] : block_overrides)
     if (has_attention(b)) attn.emplace_back(fmt::format("{}.{}", f(p, "block_overrides"), i), &b);
-  auto absolute = [](PositionEmbeddingType t) {
-    return t == PositionEmbeddingType::Learned || t == PositionEmbeddingType::Sinusoidal;
-  };
   for (auto& [bp, b] : attn) {
-    if (!absolute(b->attention.position)) continue;
+    const PositionEmbeddingType t = b->attention.position.type;
+    if (!b->attention.position.is_absolute()) continue;
     for (auto& [op, o] : attn) {
-      check(o->attention.position == b->attention.position,
-            fmt::format("{}: '{}' differs from {}.attention.position '{}' ({} positions are "
-                        "added once at the input, so every attention layer must use them)",
-                        f(op, "attention.position"), to_string(o->attention.position), bp,
-                        to_string(b->attention.position), to_string(b->attention.position)));
+      const PositionEmbeddingType ot = o->attention.position.type;
+      check(ot == t, fmt::format("{}: '{}' differs from {}.attention.position.type '{}' ({} "
+                                 "positions are added once at the input, so every attention "
+                                 "layer must use them)",
+                                 f(op, "attention.position.type"), to_string(ot), bp, to_string(t),
+                                 to_string(t)));
     }
     break;
   }
@@ -547,10 +615,8 @@ PositionEmbeddingType BackboneConfig::input_position() const {
   auto pick = [](const BlockConfig& b) {
     if (b.type != BlockType::Transformer && b.type != BlockType::Hybrid)
       return PositionEmbeddingType::None;
-    auto t = b.attention.position;
-    return t == PositionEmbeddingType::Learned || t == PositionEmbeddingType::Sinusoidal
-               ? t
-               : PositionEmbeddingType::None;
+    return b.attention.position.is_absolute() ? b.attention.position.type
+                                              : PositionEmbeddingType::None;
   };
   if (auto t = pick(block); t != PositionEmbeddingType::None) return t;
   if (secondary_block)
@@ -570,9 +636,7 @@ const FFNConfig* BackboneConfig::moe_ffn() const {
 }
 
 int64_t BackboneConfig::num_parameters() const {
-  int64_t n = vocab_size * hidden_size;
-  if (input_position() == PositionEmbeddingType::Learned)
-    n += max_position_embeddings * hidden_size;
+  int64_t n = embedding.num_parameters(hidden_size, input_position());
   for (int64_t i = 0; i < num_layers; ++i) n += block_for(i).num_parameters(hidden_size);
   return n + final_norm.num_parameters(hidden_size);
 }
@@ -580,13 +644,9 @@ int64_t BackboneConfig::num_parameters() const {
 Json BackboneConfig::to_json() const {
   Json overrides = Json::object();
   for (auto& [i, b] : block_overrides) overrides[std::to_string(i)] = b.to_json();
-  Json j{{"type", to_string(type)},
-         {"vocab_size", vocab_size},
-         {"hidden_size", hidden_size},
-         {"num_layers", num_layers},
-         {"max_position_embeddings", max_position_embeddings},
-         {"block", block.to_json()},
-         {"block_overrides", overrides},
+  Json j{{"type", to_string(type)},           {"embedding", embedding.to_json()},
+         {"hidden_size", hidden_size},        {"num_layers", num_layers},
+         {"block", block.to_json()},          {"block_overrides", overrides},
          {"final_norm", final_norm.to_json()}};
   if (type == BackboneType::Hybrid) {
     j["layout"] = to_string(layout);
@@ -600,10 +660,28 @@ BackboneConfig BackboneConfig::from_json(const Json& j, const std::string& path)
   BackboneConfig c;
   JsonReader r(j, path);
   r.get("type", c.type);
-  r.require("vocab_size", c.vocab_size);
+  if (r.has("embedding")) {
+    c.embedding = EmbeddingConfig::from_json(r.raw("embedding"), r.field("embedding"));
+    for (const char* k : {"vocab_size", "max_position_embeddings"}) {
+      if (r.has(k)) {
+        throw ConfigError(
+            fmt::format("{}: give it inside {} (the flat key is the older form; "
+                        "use one form)",
+                        r.field(k), r.field("embedding")));
+      }
+    }
+  } else if (r.has("vocab_size")) {
+    // The flat form of earlier versions.
+    r.get("vocab_size", c.embedding.vocab_size);
+    r.get("max_position_embeddings", c.embedding.max_position_embeddings);
+  } else {
+    throw ConfigError(
+        fmt::format("{}: missing required field (an object with vocab_size and "
+                    "max_position_embeddings)",
+                    r.field("embedding")));
+  }
   r.require("hidden_size", c.hidden_size);
   r.require("num_layers", c.num_layers);
-  r.get("max_position_embeddings", c.max_position_embeddings);
   if (!r.has("block"))
     throw ConfigError(fmt::format("{}: missing required field", r.field("block")));
   c.block = BlockConfig::from_json(r.raw("block"), r.field("block"));
@@ -704,7 +782,7 @@ void ModelConfig::validate() const {
 
 int64_t ModelConfig::num_parameters() const {
   int64_t n = backbone.num_parameters();
-  const int64_t out = head.output_size(backbone.vocab_size);
+  const int64_t out = head.output_size(backbone.embedding.vocab_size);
   if (!head.tie_word_embeddings) n += out * backbone.hidden_size;
   if (head.bias) n += out;
   return n;

@@ -49,6 +49,28 @@ struct RoPEConfig {
   bool operator==(const RoPEConfig&) const = default;
 };
 
+/// How attention sees token positions. `rope` (with `rope`'s frequencies and scaling) and
+/// `alibi` act inside attention; `learned` / `sinusoidal` tables are added to the token
+/// embeddings at the backbone's input, so every attention layer of a backbone must then name the
+/// same one; `none` = no positions. The JSON form is {"type": ..., "rope": {...}}; "rope" is
+/// written, and accepted, only for type rope (a rope section under another type is an error).
+struct PositionConfig {
+  PositionEmbeddingType type = PositionEmbeddingType::RoPE;
+  RoPEConfig rope;
+
+  bool is_rope() const { return type == PositionEmbeddingType::RoPE; }
+  /// Added once at the backbone's input (learned / sinusoidal) rather than inside attention.
+  bool is_absolute() const {
+    return type == PositionEmbeddingType::Learned || type == PositionEmbeddingType::Sinusoidal;
+  }
+  /// Checks rope (type rope), or that rope is left at its defaults (other types: it would be
+  /// silently unused, and the JSON form would drop it).
+  void validate(const std::string& path = "position") const;
+  Json to_json() const;
+  static PositionConfig from_json(const Json& j, const std::string& path = "position");
+  bool operator==(const PositionConfig&) const = default;
+};
+
 struct AttentionConfig {
   AttentionType type = AttentionType::MultiHead;
   int64_t num_attention_heads = 8;
@@ -63,10 +85,8 @@ struct AttentionConfig {
   std::optional<int64_t> sliding_window;
   /// Dropout on the attention probabilities in training mode (HF `attention_dropout`), [0, 1].
   double dropout = 0.0;
-  /// rope / alibi act here; learned / sinusoidal are added at the backbone's input (every
-  /// attention layer of a backbone must then name the same one); none = no positions.
-  PositionEmbeddingType position = PositionEmbeddingType::RoPE;
-  RoPEConfig rope;
+  /// How this layer sees token positions (rope by default).
+  PositionConfig position;
 
   int64_t resolved_head_dim(int64_t hidden_size) const {
     return head_dim ? *head_dim : hidden_size / num_attention_heads;
@@ -202,6 +222,24 @@ struct BlockConfig {
   bool operator==(const BlockConfig&) const = default;
 };
 
+/// The token embedding at a backbone's input: a (vocab_size, hidden_size) table (HF
+/// `embed_tokens` / `embeddings`), plus the position table when the attention layers use learned
+/// positions. `max_position_embeddings` is the longest sequence the model is built for: the size
+/// of a learned or sinusoidal table, the base of rope scaling without an
+/// original_max_position_embeddings, the default KV-cache length and the context generation
+/// stops at.
+struct EmbeddingConfig {
+  int64_t vocab_size = 0;
+  int64_t max_position_embeddings = 2048;
+
+  void validate(const std::string& path = "embedding") const;
+  /// Token table (+ the learned position table when `position` is learned) of width `hidden_size`.
+  int64_t num_parameters(int64_t hidden_size, PositionEmbeddingType position) const;
+  Json to_json() const;
+  static EmbeddingConfig from_json(const Json& j, const std::string& path = "embedding");
+  bool operator==(const EmbeddingConfig&) const = default;
+};
+
 /// A stack of blocks between a token embedding and a final norm. `transformer`: every block is a
 /// transformer block (HF Llama names: model.embed_tokens, model.layers.N, model.norm). `mamba`:
 /// every block is a mamba block (HF Mamba names: backbone.embeddings, backbone.layers.N,
@@ -212,10 +250,11 @@ struct BlockConfig {
 /// num_experts_per_tok and router_aux_loss_coef (the load-balancing loss spans every layer).
 struct BackboneConfig {
   BackboneType type = BackboneType::Transformer;
-  int64_t vocab_size = 0;
+  /// Vocabulary size and maximum sequence length (JSON: "embedding": {...}; the flat
+  /// "vocab_size" / "max_position_embeddings" keys of earlier versions are read too).
+  EmbeddingConfig embedding;
   int64_t hidden_size = 0;
   int64_t num_layers = 0;
-  int64_t max_position_embeddings = 2048;
   /// The block every layer uses unless overridden.
   BlockConfig block;
   /// Per-layer replacements: layer index -> block config (JSON: {"3": {...}}).

@@ -72,7 +72,7 @@ void check_params(const models::CausalLM& model, const std::vector<std::vector<i
   } catch (const ConfigError& e) {
     throw ConfigError(fmt::format("[generate] {}", e.what()));
   }
-  const int64_t V = model.config().backbone.vocab_size;
+  const int64_t V = model.config().backbone.embedding.vocab_size;
   const int64_t ctx = context_length(model);
   if (p.max_new_tokens < 0)
     throw ConfigError(fmt::format("[generate] max_new_tokens: {} must be >= 0", p.max_new_tokens));
@@ -151,7 +151,7 @@ int64_t context_length(const config::BackboneConfig& b) {
       }
       break;
   }
-  return attends ? std::max<int64_t>(0, b.max_position_embeddings) : 0;
+  return attends ? std::max<int64_t>(0, b.embedding.max_position_embeddings) : 0;
 }
 
 GenerationResult generate(models::CausalLM& model, const std::vector<std::vector<int64_t>>& prompts,

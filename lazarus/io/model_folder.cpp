@@ -256,7 +256,7 @@ PretrainedModel load_pretrained(const std::string& folder, const LoadOptions& op
     m.generation = generation::GenerationConfig::from_model_config(m.config);
   }
   m.warnings = m.generation.not_applied;
-  const int64_t V = m.model_config().backbone.vocab_size;
+  const int64_t V = m.model_config().backbone.embedding.vocab_size;
   for (int64_t id : m.generation.eos_token_id) {
     if (id < 0 || id >= V)
       throw ConfigError(

@@ -28,9 +28,10 @@ CausalLM::CausalLM(const config::ModelConfig& cfg, DType dtype) : cfg_(cfg) {
                              backbones::make_backbone(cfg.backbone, dtype));
   model = std::dynamic_pointer_cast<backbones::TransformerBackbone>(backbone);
   Tensor* tie = cfg.head.tie_word_embeddings ? backbone->input_embedding_weight() : nullptr;
-  lm_head = register_module(
-      "lm_head", std::make_shared<heads::LMHead>(cfg.backbone.hidden_size, cfg.backbone.vocab_size,
-                                                 cfg.head, tie, dtype));
+  lm_head =
+      register_module("lm_head", std::make_shared<heads::LMHead>(cfg.backbone.hidden_size,
+                                                                 cfg.backbone.embedding.vocab_size,
+                                                                 cfg.head, tie, dtype));
 }
 
 Tensor CausalLM::to_head_dtype(const Tensor& h) const {

@@ -12,7 +12,7 @@ namespace {
 
 ModelConfig small_model() {
   ModelConfig m;
-  m.backbone.vocab_size = 128;
+  m.backbone.embedding.vocab_size = 128;
   m.backbone.hidden_size = 64;
   m.backbone.num_layers = 2;
   m.backbone.block.attention.type = AttentionType::GroupedQuery;
@@ -102,19 +102,20 @@ TEST(ModelConfig, ValidationNamesFieldAndValue) {
   bad([](ModelConfig& m) { m.backbone.block.ffn.activation = ActivationType::ReLU; },
       {"ffn.activation", "relu", "swiglu"});
   bad([](ModelConfig& m) { m.backbone.block.norm.eps = 0; }, {"block.norm.eps", "0"});
-  bad([](ModelConfig& m) { m.backbone.vocab_size = 0; }, {"backbone.vocab_size", "0"});
-  bad([](ModelConfig& m) { m.backbone.block.attention.rope.theta = -1; },
-      {"attention.rope.theta", "-1"});
+  bad([](ModelConfig& m) { m.backbone.embedding.vocab_size = 0; },
+      {"backbone.embedding.vocab_size", "0"});
+  bad([](ModelConfig& m) { m.backbone.block.attention.position.rope.theta = -1; },
+      {"attention.position.rope.theta", "-1"});
   bad(
       [](ModelConfig& m) {
-        m.backbone.block.attention.rope.scaling = RoPEScalingType::Llama3;
-        m.backbone.block.attention.rope.factor = 8;
+        m.backbone.block.attention.position.rope.scaling = RoPEScalingType::Llama3;
+        m.backbone.block.attention.position.rope.factor = 8;
       },
       {"rope.original_max_position_embeddings", "llama3"});
   bad(
       [](ModelConfig& m) {
-        m.backbone.block.attention.rope.scaling = RoPEScalingType::Dynamic;
-        m.backbone.block.attention.rope.factor = 0.5;
+        m.backbone.block.attention.position.rope.scaling = RoPEScalingType::Dynamic;
+        m.backbone.block.attention.position.rope.factor = 0.5;
       },
       {"rope.factor", "0.5"});
   bad([](ModelConfig& m) { m.backbone.block_overrides[5] = m.backbone.block; },
@@ -176,9 +177,9 @@ TEST(ModelConfig, ValidationNamesFieldAndValue) {
 TEST(ModelConfig, JsonRoundTrip) {
   ModelConfig m = small_model();
   m.backbone.block.attention.sliding_window = 16;
-  m.backbone.block.attention.rope.scaling = RoPEScalingType::Yarn;
-  m.backbone.block.attention.rope.factor = 4;
-  m.backbone.block.attention.rope.mscale = 0.7;
+  m.backbone.block.attention.position.rope.scaling = RoPEScalingType::Yarn;
+  m.backbone.block.attention.position.rope.factor = 4;
+  m.backbone.block.attention.position.rope.mscale = 0.7;
   m.backbone.block_overrides[1] = m.backbone.block;
   m.backbone.block_overrides[1].ffn = FFNConfig{FFNType::MLP, ActivationType::GELUTanh, 80, true};
   m.head.tie_word_embeddings = true;
@@ -198,7 +199,7 @@ TEST(ModelConfig, MinimalJsonTakesDefaults) {
   m.validate();
   EXPECT_EQ(m.backbone.block.norm.type, NormType::RMSNorm);
   EXPECT_EQ(m.backbone.block.ffn.type, FFNType::SwiGLU);
-  EXPECT_EQ(m.backbone.block.attention.rope.theta, 10000.0);
+  EXPECT_EQ(m.backbone.block.attention.position.rope.theta, 10000.0);
   EXPECT_FALSE(m.head.tie_word_embeddings);
 }
 
@@ -219,9 +220,9 @@ TEST(ModelConfig, WrongTypesNameField) {
   expect_config_error([&] { ModelConfig::from_json(j); },
                       {"backbone.hidden_size", "expected an integer", "string"});
   j = small_model().to_json();
-  j["backbone"]["block"]["attention"]["rope"]["theta"] = true;
+  j["backbone"]["block"]["attention"]["position"]["rope"]["theta"] = true;
   expect_config_error([&] { ModelConfig::from_json(j); },
-                      {"backbone.block.attention.rope.theta", "expected a number"});
+                      {"backbone.block.attention.position.rope.theta", "expected a number"});
   j = small_model().to_json();
   j["backbone"]["block"]["ffn"]["type"] = "moe";
   expect_config_error([&] { ModelConfig::from_json(j); }, {"backbone.block.ffn.type", "'moe'"});
@@ -238,8 +239,12 @@ TEST(ModelConfig, WrongTypesNameField) {
 
 TEST(ModelConfig, MissingRequiredFields) {
   Json j = small_model().to_json();
-  j["backbone"].erase("vocab_size");
-  expect_config_error([&] { ModelConfig::from_json(j); }, {"backbone.vocab_size", "missing"});
+  j["backbone"]["embedding"].erase("vocab_size");
+  expect_config_error([&] { ModelConfig::from_json(j); },
+                      {"backbone.embedding.vocab_size", "missing"});
+  j = small_model().to_json();
+  j["backbone"].erase("embedding");
+  expect_config_error([&] { ModelConfig::from_json(j); }, {"backbone.embedding", "missing"});
   j = small_model().to_json();
   j["backbone"]["block"].erase("ffn");
   expect_config_error([&] { ModelConfig::from_json(j); }, {"backbone.block.ffn", "missing"});
@@ -259,4 +264,93 @@ TEST(ModelConfig, EqualityAndModifiedCopies) {
     c.factor = 2;
   });
   EXPECT_EQ(r.factor, 2);
+}
+
+// PositionConfig and EmbeddingConfig: their own JSON sections, the flat form of earlier versions
+// read to the same value, mixed forms and misplaced sections rejected with the field named.
+TEST(ModelConfig, PositionAndEmbeddingSections) {
+  const char* nested = R"({"backbone": {
+      "embedding": {"vocab_size": 100, "max_position_embeddings": 64},
+      "hidden_size": 32, "num_layers": 1,
+      "block": {"attention": {"num_attention_heads": 4, "num_key_value_heads": 4,
+                              "position": {"type": "rope", "rope": {"theta": 500000.0}}},
+                "ffn": {"intermediate_size": 64}}}})";
+  const char* flat = R"({"backbone": {
+      "vocab_size": 100, "max_position_embeddings": 64, "hidden_size": 32, "num_layers": 1,
+      "block": {"attention": {"num_attention_heads": 4, "num_key_value_heads": 4,
+                              "position": "rope", "rope": {"theta": 500000.0}},
+                "ffn": {"intermediate_size": 64}}}})";
+  ModelConfig a = ModelConfig::from_json_string(nested);
+  a.validate();
+  EXPECT_EQ(a.backbone.embedding.vocab_size, 100);
+  EXPECT_EQ(a.backbone.embedding.max_position_embeddings, 64);
+  EXPECT_EQ(a.backbone.block.attention.position.type, PositionEmbeddingType::RoPE);
+  EXPECT_EQ(a.backbone.block.attention.position.rope.theta, 500000.0);
+  EXPECT_EQ(ModelConfig::from_json_string(flat), a);
+  // Written in the nested form only.
+  Json j = a.to_json();
+  EXPECT_FALSE(j["backbone"].contains("vocab_size"));
+  EXPECT_EQ(j["backbone"]["embedding"]["max_position_embeddings"], 64);
+  EXPECT_FALSE(j["backbone"]["block"]["attention"].contains("rope"));
+  EXPECT_EQ(j["backbone"]["block"]["attention"]["position"]["rope"]["theta"], 500000.0);
+
+  // Only rope positions carry a rope section, in JSON and in validate().
+  ModelConfig alibi = with(a, [](ModelConfig& m) {
+    m.backbone.block.attention.position = PositionConfig{PositionEmbeddingType::ALiBi, {}};
+  });
+  Json ja = alibi.to_json();
+  EXPECT_EQ(ja["backbone"]["block"]["attention"]["position"], Json({{"type", "alibi"}}));
+  EXPECT_EQ(ModelConfig::from_json(ja), alibi);
+  ja["backbone"]["block"]["attention"]["position"]["rope"] = RoPEConfig{}.to_json();
+  expect_config_error([&] { ModelConfig::from_json(ja); },
+                      {"backbone.block.attention.position.rope", "only rope", "'alibi'"});
+  expect_config_error(
+      [&] {
+        with(alibi, [](ModelConfig& m) { m.backbone.block.attention.position.rope.theta = 7; });
+      },
+      {"backbone.block.attention.position.rope", "only rope positions", "'alibi'"});
+
+  // One form at a time.
+  j = a.to_json();
+  j["backbone"]["vocab_size"] = 100;
+  expect_config_error([&] { ModelConfig::from_json(j); },
+                      {"backbone.vocab_size", "backbone.embedding", "one form"});
+  j = a.to_json();
+  j["backbone"]["block"]["attention"]["rope"] = RoPEConfig{}.to_json();
+  expect_config_error([&] { ModelConfig::from_json(j); },
+                      {"backbone.block.attention.rope", "backbone.block.attention.position"});
+
+  // Unknown keys, wrong types and ranges inside the sections name them.
+  j = a.to_json();
+  j["backbone"]["embedding"]["padding"] = 0;
+  expect_config_error([&] { ModelConfig::from_json(j); },
+                      {"backbone.embedding", "unknown key", "'padding'"});
+  j = a.to_json();
+  j["backbone"]["block"]["attention"]["position"]["kind"] = "rope";
+  expect_config_error([&] { ModelConfig::from_json(j); },
+                      {"backbone.block.attention.position", "unknown key", "'kind'"});
+  j = a.to_json();
+  j["backbone"]["block"]["attention"]["position"]["type"] = "relative";
+  expect_config_error([&] { ModelConfig::from_json(j); },
+                      {"backbone.block.attention.position.type", "'relative'"});
+  j = a.to_json();
+  j["backbone"]["embedding"]["max_position_embeddings"] = 1.5;
+  expect_config_error([&] { ModelConfig::from_json(j); },
+                      {"backbone.embedding.max_position_embeddings", "expected an integer"});
+  expect_config_error(
+      [&] { with(a, [](ModelConfig& m) { m.backbone.embedding.max_position_embeddings = 0; }); },
+      {"backbone.embedding.max_position_embeddings", "0"});
+
+  // Equality and modified copies of the sections themselves.
+  EmbeddingConfig e = a.backbone.embedding;
+  EmbeddingConfig e2 = with(e, [](EmbeddingConfig& c) { c.vocab_size = 101; });
+  EXPECT_NE(e, e2);
+  EXPECT_EQ(e, a.backbone.embedding);
+  PositionConfig p = a.backbone.block.attention.position;
+  EXPECT_EQ(PositionConfig::from_json(p.to_json()), p);
+  EXPECT_THROW(with(p, [](PositionConfig& c) { c.type = PositionEmbeddingType::Learned; }),
+               ConfigError);  // rope theta 500000 is not the default
+  // The learned table counts max_position_embeddings x hidden_size parameters, others none.
+  EXPECT_EQ(e.num_parameters(32, PositionEmbeddingType::Learned), (100 + 64) * 32);
+  EXPECT_EQ(e.num_parameters(32, PositionEmbeddingType::Sinusoidal), 100 * 32);
 }

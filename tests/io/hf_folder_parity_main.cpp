@@ -67,7 +67,7 @@ nlohmann::json run_case(const fs::path& folder, const fs::path& out) {
           {"text", res.text[0]},
           {"logits", name + ".logits.f32"},
           {"logits_bf16", name + ".logits_bf16.f32"},
-          {"vocab_size", m.model->config().backbone.vocab_size},
+          {"vocab_size", m.model->config().backbone.embedding.vocab_size},
           {"saved", saved.string()}};
 }
 

@@ -27,7 +27,7 @@ int main(int argc, char** argv) {
   const int64_t T = 4096, H = 8, Dh = 8, D = H * Dh;
   config::AttentionConfig cfg;
   cfg.num_attention_heads = cfg.num_key_value_heads = H;
-  cfg.position = config::PositionEmbeddingType::ALiBi;
+  cfg.position.type = config::PositionEmbeddingType::ALiBi;
   components::Attention attn(D, cfg, T);
   Generator gen(1);
   Tensor x = randn({1, T, D}, DType::F32, 0.0, 1.0, &gen);

@@ -45,7 +45,7 @@ void run_case(const fs::path& root, const Case& c) {
                 : randn(t.shape(), DType::F32, 0.0, 0.2, &gen);
   }
   model.load_state_dict(sd);
-  const int64_t B = c.B, T = c.T, V = c.cfg.backbone.vocab_size;
+  const int64_t B = c.B, T = c.T, V = c.cfg.backbone.embedding.vocab_size;
   Tensor ids = randint(0, V, {B, T}, &gen);
   std::vector<int64_t> mask(B * T, 1), labels = ids.to_vector<int64_t>();
   for (int64_t t = 0; t < c.left_pad_row1; ++t) mask[1 * T + t] = 0;

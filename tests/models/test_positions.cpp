@@ -43,10 +43,10 @@ void expect_error(const std::function<void()>& fn, std::vector<std::string> need
 // KV heads so ALiBi exercises the non-power-of-two slopes.
 std::string json(const std::string& position, const std::string& norm = "rms_norm",
                  const std::string& extra_attn = "") {
-  return fmt::format(R"({{"backbone": {{"vocab_size": 53, "hidden_size": 24, "num_layers": 2,
-      "max_position_embeddings": 32,
+  return fmt::format(R"({{"backbone": {{"embedding": {{"vocab_size": 53,
+      "max_position_embeddings": 32}}, "hidden_size": 24, "num_layers": 2,
       "block": {{"attention": {{"type": "grouped_query", "num_attention_heads": 6,
-                               "num_key_value_heads": 3, "position": "{}" {}}},
+                               "num_key_value_heads": 3, "position": {{"type": "{}"}} {}}},
                 "ffn": {{"intermediate_size": 40}}, "norm": {{"type": "{}"}}}},
       "final_norm": {{"type": "{}"}}}},
     "head": {{"tie_word_embeddings": false}}}})",
@@ -135,18 +135,19 @@ TEST(Positions, NamesCountsAndConfigRules) {
   EXPECT_EQ(gemma.backbone.final_norm.type, config::NormType::GemmaRMSNorm);
   expect_error([] { config::ModelConfig::from_json_string(json("alibi", "gemma")); },
                {"backbone.block.norm.type", "gemma", "gemma_rms_norm"});
-  expect_error([] { config::ModelConfig::from_json_string(json("absolute")); },
-               {"backbone.block.attention.position", "absolute", "learned, sinusoidal, alibi"});
+  expect_error(
+      [] { config::ModelConfig::from_json_string(json("absolute")); },
+      {"backbone.block.attention.position.type", "absolute", "learned, sinusoidal, alibi"});
   // An absolute table is added once at the input: every attention layer must name it.
   auto mixed = learned;
   mixed.backbone.block_overrides[1] = mixed.backbone.block;
-  mixed.backbone.block_overrides[1].attention.position = config::PositionEmbeddingType::RoPE;
+  mixed.backbone.block_overrides[1].attention.position.type = config::PositionEmbeddingType::RoPE;
   expect_error([&] { mixed.validate(); },
-               {"backbone.block_overrides.1.attention.position", "'rope'", "learned"});
-  mixed.backbone.block_overrides[1].attention.position = config::PositionEmbeddingType::ALiBi;
-  expect_error([&] { mixed.validate(); }, {"backbone.block_overrides.1.attention.position"});
+               {"backbone.block_overrides.1.attention.position.type", "'rope'", "learned"});
+  mixed.backbone.block_overrides[1].attention.position.type = config::PositionEmbeddingType::ALiBi;
+  expect_error([&] { mixed.validate(); }, {"backbone.block_overrides.1.attention.position.type"});
   // RoPE and ALiBi per layer may mix (both act inside attention).
-  mixed.backbone.block.attention.position = config::PositionEmbeddingType::RoPE;
+  mixed.backbone.block.attention.position.type = config::PositionEmbeddingType::RoPE;
   EXPECT_NO_THROW(mixed.validate());
   EXPECT_EQ(mixed.backbone.input_position(), config::PositionEmbeddingType::None);
 }

@@ -57,7 +57,7 @@ def input_position(bb):
     blocks += list((bb.get("block_overrides") or {}).values())
     for b in blocks:
         if b.get("type", "transformer") in ("transformer", "hybrid"):
-            p = b["attention"].get("position", "rope")
+            p = (b["attention"].get("position") or {}).get("type", "rope")
             if p in ("learned", "sinusoidal"):
                 return p
     return "none"
@@ -78,11 +78,11 @@ def rename(name, bb):
 
 def expected_shapes(cfg):
     bb, head = cfg["backbone"], cfg.get("head", {})
-    D, V = bb["hidden_size"], bb["vocab_size"]
+    D, V = bb["hidden_size"], bb["embedding"]["vocab_size"]
     s = {rename(k, bb): v for k, v in torch_hybrid.expected_shapes(
         dict(cfg, head={"tie_word_embeddings": True})).items()}
     if input_position(bb) == "learned":
-        s["model.embed_positions.weight"] = (bb.get("max_position_embeddings", 2048), D)
+        s["model.embed_positions.weight"] = (bb["embedding"].get("max_position_embeddings", 2048), D)
     htype = head.get("type", "lm")
     if htype == "lm":
         if not head.get("tie_word_embeddings", False):
@@ -120,12 +120,12 @@ class Composed(torch_hybrid.Hybrid):
         B, T, _ = x.shape
         H, Hkv = a["num_attention_heads"], a["num_key_value_heads"]
         Dh = a.get("head_dim") or self.D // H
-        kind = a.get("position", "rope")
+        kind = (a.get("position") or {}).get("type", "rope")
         q = self.lin(x, pre + "q_proj").view(B, T, H, Dh).transpose(1, 2)
         k = self.lin(x, pre + "k_proj").view(B, T, Hkv, Dh).transpose(1, 2)
         v = self.lin(x, pre + "v_proj").view(B, T, Hkv, Dh).transpose(1, 2)
         if kind == "rope":
-            rope = a.get("rope") or {}
+            rope = a["position"].get("rope") or {}
             assert rope.get("scaling", "none") == "none"
             inv = torch_llama.base_inv_freq(rope.get("theta", 10000.0), Dh)
             freqs = (inv[None, :, None].float() @ pos[:, None, :].float()).transpose(1, 2)

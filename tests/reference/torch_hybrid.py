@@ -47,7 +47,7 @@ def ssm_dims(ssm, D):
 
 def expected_shapes(cfg):
     bb = cfg["backbone"]
-    D, V = bb["hidden_size"], bb["vocab_size"]
+    D, V = bb["hidden_size"], bb["embedding"]["vocab_size"]
     s = {"model.embed_tokens.weight": (V, D), "model.norm.weight": (D,)}
     for l in range(bb["num_layers"]):
         b, p = block_for(bb, l), f"model.layers.{l}."
@@ -110,8 +110,9 @@ class Hybrid:
         B, T, _ = x.shape
         H, Hkv = a["num_attention_heads"], a["num_key_value_heads"]
         Dh = a.get("head_dim") or self.D // H
-        assert (a.get("rope") or {}).get("scaling", "none") == "none"
-        theta = (a.get("rope") or {}).get("theta", 10000.0)
+        rope = (a.get("position") or {}).get("rope") or {}
+        assert rope.get("scaling", "none") == "none"
+        theta = rope.get("theta", 10000.0)
         inv = torch_llama.base_inv_freq(theta, Dh)
         freqs = (inv[None, :, None].float() @ pos[:, None, :].float()).transpose(1, 2)
         emb = torch.cat((freqs, freqs), -1)

@@ -37,7 +37,7 @@ def rec_dims(b, D):
 
 def expected_shapes(cfg):
     bb = cfg["backbone"]
-    D, V = bb["hidden_size"], bb["vocab_size"]
+    D, V = bb["hidden_size"], bb["embedding"]["vocab_size"]
     s = {"model.embed_tokens.weight": (V, D), "model.norm.weight": (D,)}
     for l in range(bb["num_layers"]):
         kind, H, bias = rec_dims(block_for(bb, l), D)
@@ -134,7 +134,7 @@ def run_case(case_dir):
             failures.append(f"parameter {k}: ours {got.get(k)} vs reference {want.get(k)}")
     ids, mask, labels = t["input_ids"], t["attention_mask"], t["labels"]
     B, T = ids.shape
-    V = cfg["backbone"]["vocab_size"]
+    V = cfg["backbone"]["embedding"]["vocab_size"]
     logits = torch.zeros(B, T, V)
     hidden = None
     for b in range(B):

@@ -119,10 +119,10 @@ config::ModelConfig LlamaConfig::to_model_config() const {
   using namespace config;
   ModelConfig m;
   BackboneConfig& b = m.backbone;
-  b.vocab_size = vocab_size;
+  b.embedding.vocab_size = vocab_size;
   b.hidden_size = hidden_size;
   b.num_layers = num_hidden_layers;
-  b.max_position_embeddings = max_position_embeddings;
+  b.embedding.max_position_embeddings = max_position_embeddings;
   b.final_norm = NormConfig{NormType::RMSNorm, rms_norm_eps, false};
   BlockConfig& blk = b.block;
   blk.norm = b.final_norm;
@@ -137,9 +137,9 @@ config::ModelConfig LlamaConfig::to_model_config() const {
   a.output_bias = attention_bias;
   a.sliding_window = sliding_window;
   a.dropout = attention_dropout;
-  a.position = PositionEmbeddingType::RoPE;
-  a.rope = rope_scaling;
-  a.rope.theta = rope_theta;
+  a.position.type = PositionEmbeddingType::RoPE;
+  a.position.rope = rope_scaling;
+  a.position.rope.theta = rope_theta;
   blk.ffn.type = hidden_act == ActivationType::SiLU ? FFNType::SwiGLU : FFNType::Gated;
   blk.ffn.activation = hidden_act;
   blk.ffn.intermediate_size = intermediate_size;

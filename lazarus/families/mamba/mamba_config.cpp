@@ -65,7 +65,7 @@ config::ModelConfig MambaConfig::to_model_config() const {
   ModelConfig m;
   BackboneConfig& b = m.backbone;
   b.type = BackboneType::Mamba;
-  b.vocab_size = vocab_size;
+  b.embedding.vocab_size = vocab_size;
   b.hidden_size = hidden_size;
   b.num_layers = num_hidden_layers;
   b.final_norm = NormConfig{NormType::RMSNorm, layer_norm_epsilon, false};
