@@ -1,5 +1,6 @@
 // `lazarus tokenize` and `lazarus detokenize`: run a tokenizer.json from the command line and
-// print ids/tokens as JSON (one object per input line with --jsonl), or ids back to text.
+// print ids/tokens (and offsets with --offsets) as JSON (one object per input line with --jsonl),
+// or ids back to text.
 #include <charconv>
 #include <cstdio>
 #include <fstream>
@@ -26,6 +27,7 @@ struct TokenizeOptions {
   std::string text;
   std::string jsonl;
   bool no_special = false;
+  bool offsets = false;
 };
 
 struct DetokenizeOptions {
@@ -36,17 +38,18 @@ struct DetokenizeOptions {
   bool stream = false;
 };
 
-std::string encoding_json(const lazarus::tokenizers::Encoding& enc) {
+std::string encoding_json(const lazarus::tokenizers::Encoding& enc, bool offsets) {
   nlohmann::json out;
   out["ids"] = enc.ids;
   out["tokens"] = enc.tokens;
+  if (offsets) out["offsets"] = enc.offsets;
   return out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 void run_tokenize(const TokenizeOptions& o) {
   const Tokenizer tok = Tokenizer::from_file(o.tokenizer);
   if (o.jsonl.empty()) {
-    std::cout << encoding_json(tok.encode(o.text, !o.no_special)) << "\n";
+    std::cout << encoding_json(tok.encode(o.text, !o.no_special), o.offsets) << "\n";
     return;
   }
   std::ifstream in(o.jsonl, std::ios::binary);
@@ -67,7 +70,8 @@ void run_tokenize(const TokenizeOptions& o) {
       }
       add_special = j["add_special_tokens"].get<bool>();
     }
-    std::cout << encoding_json(tok.encode(j["text"].get<std::string>(), add_special)) << "\n";
+    std::cout << encoding_json(tok.encode(j["text"].get<std::string>(), add_special), o.offsets)
+              << "\n";
   }
 }
 
@@ -118,6 +122,7 @@ void register_tokenize_commands(CLI::App& app) {
       "Examples:\n"
       "  lazarus tokenize --tokenizer models/llama3 \"Hello world\"\n"
       "  lazarus tokenize --tokenizer tokenizer.json --no-special \"Hello world\"\n"
+      "  lazarus tokenize --tokenizer models/llama3 --offsets \"caf\u00e9 au lait\"\n"
       "  lazarus tokenize --tokenizer models/qwen3 --jsonl inputs.jsonl");
   t->add_option("--tokenizer", topts->tokenizer,
                 "Model folder containing tokenizer.json, or a tokenizer.json file")
@@ -125,6 +130,10 @@ void register_tokenize_commands(CLI::App& app) {
   t->add_flag("--no-special", topts->no_special,
               "Do not add the post-processor's special tokens (e.g. BOS); special-token strings in "
               "the text are still matched");
+  t->add_flag("--offsets", topts->offsets,
+              "Also print \"offsets\": each token's [start, end) in the input text, counted in "
+              "Unicode characters as Hugging Face tokenizers reports them ([0, 0] for special "
+              "tokens the post-processor adds)");
   t->add_option("--jsonl", topts->jsonl,
                 "Read one JSON object per line: {\"text\": ..., \"add_special_tokens\": bool?}; "
                 "print one {\"ids\",\"tokens\"} object per line");

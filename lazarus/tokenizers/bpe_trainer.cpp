@@ -113,7 +113,7 @@ void BpeTrainer::feed(std::string_view text) {
     throw EncodeError("[train-tokenizer] text is not valid UTF-8 (byte " + std::to_string(bad) +
                       ")");
   if (text.empty()) return;
-  std::vector<Piece> pieces{Piece{std::string(text), true}};
+  std::vector<Piece> pieces{Piece{std::string(text), true, {}}};
   state_->pre->pre_tokenize(pieces);
   for (auto& p : pieces) {
     ++state_->words[p.text];

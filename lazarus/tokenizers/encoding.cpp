@@ -9,8 +9,10 @@
 namespace lazarus::tokenizers {
 
 Encoding Encoding::from_tokens(std::vector<std::uint32_t> ids, std::vector<std::string> tokens,
-                               std::uint32_t type_id) {
+                               std::uint32_t type_id, std::vector<Offset> offsets) {
   Encoding e;
+  if (offsets.size() != ids.size()) offsets.assign(ids.size(), Offset{0, 0});
+  e.offsets = std::move(offsets);
   e.special_tokens_mask.assign(ids.size(), 0);
   e.type_ids.assign(ids.size(), type_id);
   e.attention_mask.assign(ids.size(), 1);
@@ -47,6 +49,7 @@ void Encoding::merge_with(const Encoding& other) {
   }
   append(ids, other.ids);
   append(tokens, other.tokens);
+  append(offsets, other.offsets);
   append(special_tokens_mask, other.special_tokens_mask);
   append(type_ids, other.type_ids);
   append(attention_mask, other.attention_mask);
@@ -58,6 +61,8 @@ Encoding slice(const Encoding& e, std::size_t b, std::size_t end) {
   Encoding s;
   s.ids.assign(e.ids.begin() + b, e.ids.begin() + end);
   s.tokens.assign(e.tokens.begin() + b, e.tokens.begin() + end);
+  if (e.offsets.size() == e.ids.size())
+    s.offsets.assign(e.offsets.begin() + b, e.offsets.begin() + end);
   s.special_tokens_mask.assign(e.special_tokens_mask.begin() + b,
                                e.special_tokens_mask.begin() + end);
   s.type_ids.assign(e.type_ids.begin() + b, e.type_ids.begin() + end);
@@ -115,6 +120,7 @@ void Encoding::pad(std::size_t length, const PaddingParams& p) {
   grow(ids, p.pad_id);
   grow(type_ids, p.pad_type_id);
   grow(tokens, p.pad_token);
+  if (offsets.size() + k == ids.size()) grow(offsets, Offset{0, 0});
   grow(special_tokens_mask, 1);
   grow(attention_mask, 0);
 }

@@ -7,6 +7,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace lazarus::tokenizers {
@@ -32,9 +33,17 @@ struct PaddingParams {
   std::string pad_token = "[PAD]";
 };
 
+/// A token's [start, end) in the text it came from, in Unicode characters (code points), as HF
+/// tokenizers' Python and Node bindings report them; (0, 0) for tokens the post-processor added
+/// and for padding.
+using Offset = std::pair<std::size_t, std::size_t>;
+
 struct Encoding {
   std::vector<std::uint32_t> ids;
-  std::vector<std::string> tokens;                // same length as ids
+  std::vector<std::string> tokens;  // same length as ids
+  /// Same length as ids. For a pair, each token's offsets are into its own sequence's text.
+  /// Empty only for encodings built without them (from_tokens without offsets).
+  std::vector<Offset> offsets;
   std::vector<std::uint8_t> special_tokens_mask;  // 1 where the post-processor added the token
   std::vector<std::uint32_t> type_ids;            // 0 for the first sequence, 1 for the second
   std::vector<std::uint8_t> attention_mask;       // 0 on padding
@@ -42,9 +51,10 @@ struct Encoding {
   std::vector<Encoding> overflowing;
 
   std::size_t size() const { return ids.size(); }
-  /// A raw encoding (type `type_id`, attention 1, no special tokens) of ids and token strings.
+  /// A raw encoding (type `type_id`, attention 1, no special tokens) of ids, token strings and
+  /// offsets ((0, 0) for every token when `offsets` is empty).
   static Encoding from_tokens(std::vector<std::uint32_t> ids, std::vector<std::string> tokens,
-                              std::uint32_t type_id);
+                              std::uint32_t type_id, std::vector<Offset> offsets = {});
   /// Appends `other` (HF Encoding::merge_with: overflowing parts combine pairwise).
   void merge_with(const Encoding& other);
   /// HF Encoding::truncate: keeps `max_len` tokens, the rest becomes overflowing parts of

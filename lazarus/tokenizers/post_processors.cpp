@@ -1,5 +1,6 @@
 // Post-processor implementations (see post_processors.h), following HF tokenizers'
-// processors/*.rs. Offsets are not tracked, so ByteLevel's trim_offsets has nothing to do.
+// processors/*.rs (ByteLevel's and Roberta's trim_offsets: processors/byte_level.rs
+// process_offsets).
 #include "lazarus/tokenizers/post_processors.h"
 
 #include <map>
@@ -7,10 +8,37 @@
 
 #include "lazarus/tokenizers/models/model.h"
 #include "lazarus/tokenizers/tokenizer.h"
+#include "lazarus/tokenizers/unicode.h"
 
 namespace lazarus::tokenizers {
 
 namespace {
+
+// HF process_offsets: a token's leading / trailing spaces ('Ġ' or whitespace) are cut from its
+// offsets, except the single leading space add_prefix_space put on the first token.
+void trim_offsets(Encoding& e, bool add_prefix_space) {
+  auto is_space = [](char32_t c) { return c == 0x120 || unicode::is_whitespace(c); };
+  for (std::size_t i = 0; i < e.tokens.size() && i < e.offsets.size(); ++i) {
+    const std::string& t = e.tokens[i];
+    std::vector<char32_t> cs;
+    for (std::size_t k = 0; k < t.size();) {
+      char32_t c;
+      k += unicode::decode(t, k, c);
+      cs.push_back(c);
+    }
+    std::size_t lead = 0, trail = 0;
+    while (lead < cs.size() && is_space(cs[lead])) ++lead;
+    while (trail < cs.size() && is_space(cs[cs.size() - 1 - trail])) ++trail;
+    auto& [b, en] = e.offsets[i];
+    if (lead > 0) {
+      const bool is_first = i == 0 || b == 0;
+      if (is_first && add_prefix_space && lead == 1) lead = 0;
+      b = std::min(b + lead, en);
+    }
+    if (trail > 0 && en >= trail) en = std::max(en - trail, b);
+  }
+  for (Encoding& o : e.overflowing) trim_offsets(o, add_prefix_space);
+}
 
 struct Special {
   std::vector<std::uint32_t> ids;
@@ -42,14 +70,19 @@ TemplatePiece sequence_piece(int seq, int type_id) {
 class TemplateProc final : public PostProcessor {
  public:
   // `keep_without_special`: Bert/Roberta return the sequences untouched without special tokens.
+  // `trim`: Roberta's trim_offsets (with its add_prefix_space), applied first.
   TemplateProc(std::vector<TemplatePiece> single, std::vector<TemplatePiece> pair, bool has_pair,
-               bool keep_without_special = false)
+               bool keep_without_special = false, bool trim = false, bool prefix_space = false)
       : single_(std::move(single)),
         pair_(std::move(pair)),
         has_pair_(has_pair),
-        keep_(keep_without_special) {}
+        keep_(keep_without_special),
+        trim_(trim),
+        prefix_space_(prefix_space) {}
 
   void process_encodings(std::vector<Encoding>& encs, bool add_special) const override {
+    if (trim_)
+      for (Encoding& e : encs) trim_offsets(e, prefix_space_);
     if (!add_special && keep_) return;
     if (encs.size() == 2 && !has_pair_)
       throw EncodeError("[encode] the post-processor has no template for a pair of sequences");
@@ -78,13 +111,21 @@ class TemplateProc final : public PostProcessor {
 
  private:
   std::vector<TemplatePiece> single_, pair_;
-  bool has_pair_, keep_;
+  bool has_pair_, keep_, trim_, prefix_space_;
 };
 
-class NoOpProc final : public PostProcessor {
+// ByteLevel: no special tokens; trims offsets when trim_offsets is set.
+class ByteLevelProc final : public PostProcessor {
  public:
-  void process_encodings(std::vector<Encoding>&, bool) const override {}
+  ByteLevelProc(bool trim, bool prefix_space) : trim_(trim), prefix_space_(prefix_space) {}
+  void process_encodings(std::vector<Encoding>& encs, bool) const override {
+    if (trim_)
+      for (Encoding& e : encs) trim_offsets(e, prefix_space_);
+  }
   std::size_t added_tokens(bool) const override { return 0; }
+
+ private:
+  bool trim_, prefix_space_;
 };
 
 class SequenceProc final : public PostProcessor {
@@ -182,7 +223,10 @@ std::unique_ptr<PostProcessor> make_template(const Json& j, const JsonPath& at) 
 std::unique_ptr<PostProcessor> make_post_processor(const Json& j, const JsonPath& at) {
   const std::string type = get_string(j, "type", at);
   if (type == "TemplateProcessing") return make_template(j, at);
-  if (type == "ByteLevel") return std::make_unique<NoOpProc>();
+  if (type == "ByteLevel") {
+    return std::make_unique<ByteLevelProc>(get_bool(j, "trim_offsets", at, true),
+                                           get_bool(j, "add_prefix_space", at, true));
+  }
   if (type == "BertProcessing" || type == "RobertaProcessing") {
     // Bert: [CLS] A [SEP] / [CLS] A [SEP] B [SEP], the sequences keeping their type ids (0 for A,
     // 1 for B) and untouched without special tokens; the second [SEP] has type 1.
@@ -196,7 +240,10 @@ std::unique_ptr<PostProcessor> make_post_processor(const Json& j, const JsonPath
     if (!bert) pair.push_back(special_piece(sep, 0));
     pair.push_back(sequence_piece(1, seq_type));
     pair.push_back(special_piece(sep, bert ? 1 : 0));
-    return std::make_unique<TemplateProc>(std::move(single), std::move(pair), true, bert);
+    const bool trim = !bert && get_bool(j, "trim_offsets", at, true);
+    const bool prefix_space = !bert && get_bool(j, "add_prefix_space", at, true);
+    return std::make_unique<TemplateProc>(std::move(single), std::move(pair), true, bert, trim,
+                                          prefix_space);
   }
   if (type == "Sequence") {
     const Json& arr = require_array(j, "processors", at);

@@ -78,6 +78,43 @@ Ranges split_by_matches(std::size_t n, const Ranges& matches, SplitBehavior beha
 }
 
 namespace {
+// The bytes a ByteLevel-mapped text stands for.
+std::string byte_level_decode(std::string_view mapped) {
+  std::string out;
+  out.reserve(mapped.size());
+  for (std::size_t i = 0; i < mapped.size();) {
+    char32_t c;
+    i += unicode::decode(mapped, i, c);
+    const int b = unicode::unicode_to_byte(c);
+    out += static_cast<char>(b < 0 ? '?' : b);
+  }
+  return out;
+}
+}  // namespace
+
+void Piece::materialize() {
+  if (!tracked) return;
+  if (align.empty() && !byte_mapped) {
+    align = AlignedText::identity(text, origin).align;
+    return;
+  }
+  if (!byte_mapped) return;
+  // One character of `text` per byte underneath, aligned as that byte.
+  std::vector<Span> under = align.empty()
+                                ? AlignedText::identity(byte_level_decode(text), origin).align
+                                : std::move(align);
+  align.clear();
+  align.reserve(text.size());
+  std::size_t k = 0;
+  for (std::size_t i = 0; i < text.size(); ++k) {
+    const std::size_t n = unicode::char_len(static_cast<unsigned char>(text[i]));
+    align.insert(align.end(), n, under[std::min(k, under.size() - 1)]);
+    i += n;
+  }
+  byte_mapped = false;
+}
+
+namespace {
 
 // Replaces each piece by the ranges `fn` returns for it.
 void split_each(std::vector<Piece>& pieces, const std::function<Ranges(const std::string&)>& fn) {
@@ -89,8 +126,17 @@ void split_each(std::vector<Piece>& pieces, const std::function<Ranges(const std
       out.push_back(std::move(p));
       continue;
     }
+    if (p.byte_mapped) p.materialize();
     for (const auto& [b, e] : rs) {
-      if (e > b) out.push_back({p.text.substr(b, e - b), p.at_origin && b == 0});
+      if (e <= b) continue;
+      Piece& q = out.emplace_back();
+      q.text = p.text.substr(b, e - b);
+      q.at_origin = p.at_origin && b == 0;
+      q.tracked = p.tracked;
+      q.origin = p.origin + b;
+      if (!p.align.empty())
+        q.align.assign(p.align.begin() + static_cast<std::ptrdiff_t>(b),
+                       p.align.begin() + static_cast<std::ptrdiff_t>(e));
     }
   }
   pieces = std::move(out);
@@ -134,8 +180,14 @@ class ByteLevelPre final : public PreTokenizer {
         regex_(use_regex ? std::make_shared<Regex>(kGpt2Pattern, "ByteLevel") : nullptr) {}
   void pre_tokenize(std::vector<Piece>& pieces) const override {
     if (add_prefix_space_) {
-      for (auto& p : pieces)
-        if (p.text.empty() || p.text[0] != ' ') p.text.insert(0, 1, ' ');
+      for (auto& p : pieces) {
+        if (p.text.empty() || p.text[0] != ' ') {
+          p.materialize();
+          p.text.insert(0, 1, ' ');
+          // HF prepend: the space takes the first character's alignment.
+          if (!p.align.empty()) p.align.insert(p.align.begin(), p.align.front());
+        }
+      }
     }
     if (regex_) {
       split_each(pieces, [&](const std::string& s) {
@@ -146,8 +198,12 @@ class ByteLevelPre final : public PreTokenizer {
     for (auto& p : pieces) {
       std::string mapped;
       mapped.reserve(p.text.size() * 2);
+      // Each byte's stand-in keeps that byte's alignment (the whole original character): recorded
+      // by `byte_mapped`, spelled out only if a later step needs it.
+      if (p.byte_mapped) p.materialize();
       for (unsigned char b : p.text) mapped += table[b];
       p.text = std::move(mapped);
+      p.byte_mapped = p.tracked;
     }
   }
 
@@ -182,18 +238,28 @@ class MetaspacePre final : public PreTokenizer {
     for (auto& p : pieces) {
       std::string t;
       t.reserve(p.text.size() + repl_.size());
-      for (char c : p.text) {
-        if (c == ' ')
+      p.materialize();
+      const bool tracked = p.tracked;
+      std::vector<Span> align;
+      if (tracked) align.reserve(p.text.size() + repl_.size());
+      for (std::size_t i = 0; i < p.text.size(); ++i) {
+        const char c = p.text[i];
+        if (c == ' ') {
           t += repl_;
-        else
+          if (tracked) align.insert(align.end(), repl_.size(), p.align[i]);
+        } else {
           t += c;
+          if (tracked) align.push_back(p.align[i]);
+        }
       }
       const bool starts = t.compare(0, repl_.size(), repl_) == 0;
       if (!starts &&
           (scheme_ == PrependScheme::Always || (scheme_ == PrependScheme::First && p.at_origin))) {
         t.insert(0, repl_);
+        if (tracked && !align.empty()) align.insert(align.begin(), repl_.size(), align.front());
       }
       p.text = std::move(t);
+      if (tracked) p.align = std::move(align);
     }
     if (!split_) return;
     split_each(pieces, [&](const std::string& s) {

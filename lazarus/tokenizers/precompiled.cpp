@@ -63,28 +63,25 @@ std::pair<std::string_view, std::size_t> Charsmap::match(std::string_view s, boo
   return best;
 }
 
-void Charsmap::normalize_graphemes(std::string& s) const {
-  if (units_.empty()) return;
-  std::string out;
-  out.reserve(s.size());
+template <class Emit>
+void Charsmap::for_each_part(std::string_view sv, Emit emit) const {
   auto emit_chars = [&](std::string_view g) {
     for (std::size_t i = 0; i < g.size();) {
       char32_t c;
       const std::size_t n = unicode::decode(g, i, c);
       const std::string_view ch = g.substr(i, n);
       const auto [rep, len] = match(ch, false);
-      out += len ? rep : ch;
+      emit(ch, len ? rep : ch, len != 0);
       i += n;
     }
   };
   auto flush = [&](std::string_view g) {
     const auto m = g.size() < 6 ? match(g, false) : std::pair<std::string_view, std::size_t>{};
     if (m.second)
-      out += m.first;
+      emit(g, m.first, true);
     else
       emit_chars(g);
   };
-  const std::string_view sv = s;
   std::size_t start = 0;
   utf8proc_int32_t state = 0;
   char32_t prev = 0;
@@ -100,7 +97,51 @@ void Charsmap::normalize_graphemes(std::string& s) const {
     i += n;
   }
   if (start < sv.size()) flush(sv.substr(start));
+}
+
+void Charsmap::normalize_graphemes(std::string& s) const {
+  if (units_.empty()) return;
+  std::string out;
+  out.reserve(s.size());
+  for_each_part(s, [&](std::string_view, std::string_view rep, bool) { out += rep; });
   s = std::move(out);
+}
+
+void Charsmap::normalize_graphemes_aligned(AlignedText& t) const {
+  if (units_.empty()) return;
+  // HF replace(): the new characters replace the old ones one for one (change 0); extra new ones
+  // are inserted (+1); when fewer, the last character pushed so far absorbs the difference.
+  struct C {
+    char32_t c;
+    int change;
+  };
+  std::vector<C> seq;
+  bool modified = false;
+  auto count = [](std::string_view s) {
+    int n = 0;
+    for (unsigned char ch : s) n += (ch & 0xC0) != 0x80;
+    return n;
+  };
+  for_each_part(t.text, [&](std::string_view part, std::string_view rep, bool replaced) {
+    modified = modified || replaced;
+    for (std::size_t i = 0; i < rep.size();) {
+      char32_t c;
+      i += unicode::decode(rep, i, c);
+      seq.push_back({c, 0});
+    }
+    const int diff = count(rep) - count(part);
+    if (diff > 0) {
+      for (std::size_t k = seq.size() - static_cast<std::size_t>(diff); k < seq.size(); ++k)
+        seq[k].change = 1;
+    } else if (diff < 0 && !seq.empty()) {
+      seq.back().change += diff;
+    }
+  });
+  if (!modified) return;
+  t.materialize();
+  AlignedBuilder b(t);
+  for (const C& x : seq) b.push(x.c, x.change);
+  t = b.finish();
 }
 
 std::string base64_encode(std::string_view in) {
@@ -163,6 +204,7 @@ class Precompiled final : public Normalizer {
  public:
   explicit Precompiled(Charsmap map) : map_(std::move(map)) {}
   void normalize(std::string& s) const override { map_.normalize_graphemes(s); }
+  void normalize_aligned(AlignedText& t) const override { map_.normalize_graphemes_aligned(t); }
 
  private:
   Charsmap map_;
@@ -175,8 +217,23 @@ class SentencePieceNormalizer final : public Normalizer {
   SentencePieceNormalizer(Charsmap map, bool dummy, bool remove_ws, bool escape)
       : map_(std::move(map)), dummy_(dummy), remove_ws_(remove_ws), escape_(escape) {}
 
-  void normalize(std::string& s) const override {
+  void normalize(std::string& s) const override { run(s, nullptr); }
+  // Not an HF normalizer: each output byte is aligned with the input character(s) it came from,
+  // the dummy prefix with the first kept character.
+  void normalize_aligned(AlignedText& t) const override {
+    t.materialize();
+    std::vector<Span> align;
+    run(t.text, &t.align, &align);
+    t.align = std::move(align);
+  }
+
+ private:
+  void run(std::string& s, const std::vector<Span>* src, std::vector<Span>* dst = nullptr) const {
     std::string_view in = s;
+    std::size_t pos = 0;  // bytes of `s` consumed
+    auto span_of = [&](std::size_t b, std::size_t n) {
+      return Span{(*src)[b].b, (*src)[b + n - 1].e};
+    };
     auto prefix = [&](std::string_view x) -> std::pair<std::string_view, std::size_t> {
       auto m = map_.match(x, true);
       if (m.second) return m;
@@ -189,6 +246,7 @@ class SentencePieceNormalizer final : public Normalizer {
         const auto p = prefix(in);
         if (p.first != " ") break;
         in.remove_prefix(p.second);
+        pos += p.second;
       }
     }
     std::string out;
@@ -197,7 +255,12 @@ class SentencePieceNormalizer final : public Normalizer {
       return;
     }
     out.reserve(in.size() + 8);
-    if (dummy_) out += escape_ ? kSpaceSymbol : std::string_view(" ");
+    if (dummy_) {
+      out += escape_ ? kSpaceSymbol : std::string_view(" ");
+      if (dst)
+        dst->insert(dst->end(), out.size(),
+                    span_of(pos, unicode::char_len(static_cast<unsigned char>(in[0]))));
+    }
     bool prev_space = remove_ws_;
     while (!in.empty()) {
       const auto p = prefix(in);
@@ -206,15 +269,18 @@ class SentencePieceNormalizer final : public Normalizer {
         while (!sp.empty() && sp.front() == ' ') sp.remove_prefix(1);
       }
       if (!sp.empty()) {
+        const std::size_t before = out.size();
         for (char ch : sp) {
           if (escape_ && ch == ' ')
             out += kSpaceSymbol;
           else
             out += ch;
         }
+        if (dst) dst->insert(dst->end(), out.size() - before, span_of(pos, p.second));
         prev_space = sp.back() == ' ';
       }
       in.remove_prefix(p.second);
+      pos += p.second;
       if (!remove_ws_) prev_space = false;
     }
     if (remove_ws_) {
@@ -223,11 +289,11 @@ class SentencePieceNormalizer final : public Normalizer {
              std::string_view(out).substr(out.size() - space.size()) == space) {
         out.resize(out.size() - space.size());
       }
+      if (dst) dst->resize(out.size());
     }
     s = std::move(out);
   }
 
- private:
   Charsmap map_;
   bool dummy_, remove_ws_, escape_;
 };

@@ -17,6 +17,7 @@
 namespace lazarus::tokenizers {
 
 class Normalizer;
+struct AlignedText;
 
 class Charsmap {
  public:
@@ -31,10 +32,15 @@ class Charsmap {
   /// HF's Precompiled normalizer: per extended grapheme cluster (shorter than 6 bytes) the whole
   /// cluster's replacement if any, else per character.
   void normalize_graphemes(std::string& s) const;
+  /// The same, keeping alignments as HF's Precompiled does (normalizers/precompiled.rs replace()).
+  void normalize_graphemes_aligned(AlignedText& t) const;
 
   bool empty() const { return units_.empty(); }
 
  private:
+  // Calls emit(part, replacement, replaced) for consecutive parts of `s` (graphemes or characters).
+  template <class Emit>
+  void for_each_part(std::string_view s, Emit emit) const;
   std::vector<std::uint32_t> units_;
   std::string strings_;
 };

@@ -1,6 +1,7 @@
 // Loading tokenizer.json and running the encode / decode pipelines (see tokenizer.h).
 #include "lazarus/tokenizers/tokenizer.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <filesystem>
@@ -102,8 +103,75 @@ std::shared_ptr<Tokenizer::Impl> Tokenizer::Impl::build(const Json& root, const 
   return impl;
 }
 
+namespace {
+
+bool is_continuation(unsigned char c) { return (c & 0xC0) == 0x80; }
+
+// HF's BytesToCharOffsetConverter: byte offsets of `text` to character offsets. An end at the
+// text's end maps past the last character; a start past the end is left as is. Offsets come
+// mostly in increasing order, so the conversion walks forward from the previous position.
+void bytes_to_chars(std::string_view text, std::vector<Offset>& offs, std::size_t first) {
+  bool ascii = true;
+  for (unsigned char c : text) ascii = ascii && c < 0x80;
+  if (ascii) return;
+  std::size_t byte = 0, chr = 0;  // a character boundary and its index
+  auto char_at = [&](std::size_t b) {
+    if (b < byte) byte = 0, chr = 0;
+    while (true) {
+      const std::size_t n = unicode::char_len(static_cast<unsigned char>(text[byte]));
+      if (byte + n > b) return chr;
+      byte += n;
+      ++chr;
+    }
+  };
+  for (std::size_t i = first; i < offs.size(); ++i) {
+    auto& [b, e] = offs[i];
+    if (b >= text.size()) continue;
+    const std::size_t start = char_at(b);
+    if (e < text.size())
+      e = char_at(e);
+    else
+      e = e > 0 ? char_at(e - 1) + 1 : start + 1;
+    b = start;
+  }
+}
+
+// Appends the original byte ranges of the model's tokens of piece `p` (ranges in p.text).
+void piece_offsets(const Piece& p, std::string_view text, const std::vector<WordRange>& ranges,
+                   std::vector<Offset>& out) {
+  // A ByteLevel-mapped piece: one character per byte underneath; walk both in step.
+  std::size_t mapped = 0, under = 0;
+  auto to_under = [&](std::size_t m) {
+    if (!p.byte_mapped) return m;
+    if (m < mapped) mapped = 0, under = 0;
+    while (mapped < m && mapped < p.text.size()) {
+      mapped += unicode::char_len(static_cast<unsigned char>(p.text[mapped]));
+      ++under;
+    }
+    return under;
+  };
+  for (const auto& [rb, re] : ranges) {
+    const std::size_t b = to_under(rb), e = std::max(b, to_under(re));
+    if (p.align.empty()) {
+      // Unchanged input bytes from p.origin: widen to whole characters, as HF's alignments do.
+      std::size_t ob = std::min(p.origin + b, text.size()),
+                  oe = std::min(p.origin + e, text.size());
+      while (ob > 0 && is_continuation(static_cast<unsigned char>(text[ob]))) --ob;
+      while (oe < text.size() && oe > ob && is_continuation(static_cast<unsigned char>(text[oe])))
+        ++oe;
+      out.emplace_back(ob, oe);
+    } else {
+      const std::size_t lb = std::min(b, p.align.size() - 1);
+      const std::size_t le = std::min(e, p.align.size());
+      out.emplace_back(p.align[lb].b, le > lb ? p.align[le - 1].e : p.align[lb].b);
+    }
+  }
+}
+
+}  // namespace
+
 void Tokenizer::Impl::encode(std::string_view text, std::vector<std::uint32_t>& ids,
-                             std::vector<std::string>* tokens) const {
+                             std::vector<std::string>* tokens, std::vector<Offset>* offsets) const {
   if (const auto bad = unicode::find_invalid(text); bad != std::string_view::npos) {
     throw EncodeError("[tokenize] input is not valid UTF-8 (byte " + std::to_string(bad) + " = 0x" +
                       [&] {
@@ -114,35 +182,75 @@ void Tokenizer::Impl::encode(std::string_view text, std::vector<std::uint32_t>& 
                       }() +
                       ")");
   }
+  if (offsets && text.size() >= (std::size_t{1} << 32)) {
+    throw EncodeError("[tokenize] offsets are tracked for inputs under 4 GiB, got " +
+                      std::to_string(text.size()) + " bytes");
+  }
+  const std::size_t first_offset = offsets ? offsets->size() : 0;
   // The token string of an added token is the text it matched, lstrip/rstrip spaces included.
   auto emit_added = [&](const Segment& seg, std::string_view src) {
     ids.push_back(added.at(seg.token).id);
     if (tokens) tokens->emplace_back(src.substr(seg.begin, seg.end - seg.begin));
   };
   std::vector<Piece> pieces;
+  std::vector<WordRange> ranges;
   for (const Segment& seg : added.split(text, false)) {
     if (seg.token >= 0) {
       emit_added(seg, text);
+      if (offsets) offsets->emplace_back(seg.begin, seg.end);
       continue;
     }
     if (seg.end == seg.begin) continue;
-    std::string normalized(text.substr(seg.begin, seg.end - seg.begin));
-    if (normalizer) normalizer->normalize(normalized);
-    for (const Segment& sub : added.split(normalized, true)) {
+    // With offsets, every normalized byte keeps the original range it came from (HF's
+    // NormalizedString alignments) through the normalizer, the pre-tokenizer and the model.
+    AlignedText normalized;
+    normalized.text.assign(text.substr(seg.begin, seg.end - seg.begin));
+    normalized.origin = seg.begin;
+    if (normalizer) {
+      if (offsets)
+        normalizer->normalize_aligned(normalized);
+      else
+        normalizer->normalize(normalized.text);
+    }
+    const std::string& ntext = normalized.text;
+    for (const Segment& sub : added.split(ntext, true)) {
       if (sub.token >= 0) {
-        emit_added(sub, normalized);
+        emit_added(sub, ntext);
+        if (offsets) {
+          const auto& al = normalized.align;
+          if (normalized.is_identity())
+            offsets->emplace_back(seg.begin + sub.begin, seg.begin + sub.end);
+          else
+            offsets->emplace_back(al[sub.begin].b, al[sub.end - 1].e);
+        }
         continue;
       }
       if (sub.end == sub.begin) continue;
       pieces.clear();
-      pieces.push_back(
-          {normalized.substr(sub.begin, sub.end - sub.begin), seg.begin == 0 && sub.begin == 0});
+      Piece& first = pieces.emplace_back();
+      first.text = ntext.substr(sub.begin, sub.end - sub.begin);
+      first.at_origin = seg.begin == 0 && sub.begin == 0;
+      if (offsets) {
+        first.tracked = true;
+        first.origin = seg.begin + sub.begin;
+        if (!normalized.is_identity())
+          first.align.assign(normalized.align.begin() + static_cast<std::ptrdiff_t>(sub.begin),
+                             normalized.align.begin() + static_cast<std::ptrdiff_t>(sub.end));
+      }
       if (pre_tokenizer) pre_tokenizer->pre_tokenize(pieces);
       for (const Piece& p : pieces) {
-        if (!p.text.empty()) model->tokenize(p.text, ids, tokens);
+        if (p.text.empty()) continue;
+        if (!offsets) {
+          model->tokenize(p.text, ids, tokens);
+          continue;
+        }
+        ranges.clear();
+        model->tokenize(p.text, ids, tokens, &ranges);
+        piece_offsets(p, text, ranges, *offsets);
       }
     }
   }
+  if (offsets) bytes_to_chars(text, *offsets, first_offset);
 }
 
 Tokenizer::Tokenizer(std::shared_ptr<const Impl> impl)
@@ -156,9 +264,10 @@ Encoding Tokenizer::encode_impl(std::string_view text, const std::string_view* p
   for (int k = 0; k < (pair ? 2 : 1); ++k) {
     std::vector<std::uint32_t> ids;
     std::vector<std::string> tokens;
-    impl_->encode(k == 0 ? text : *pair, ids, &tokens);
-    encs.push_back(
-        Encoding::from_tokens(std::move(ids), std::move(tokens), static_cast<std::uint32_t>(k)));
+    std::vector<Offset> offsets;
+    impl_->encode(k == 0 ? text : *pair, ids, &tokens, &offsets);
+    encs.push_back(Encoding::from_tokens(std::move(ids), std::move(tokens),
+                                         static_cast<std::uint32_t>(k), std::move(offsets)));
   }
   if (truncation_) {
     TruncationParams t = *truncation_;

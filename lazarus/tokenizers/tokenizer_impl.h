@@ -41,10 +41,10 @@ struct Tokenizer::Impl {
   std::optional<TruncationParams> truncation;
   std::optional<PaddingParams> padding;
 
-  /// Appends the ids (and token strings when `tokens` is given) of `text`, before
-  /// post-processing.
+  /// Appends the ids (and token strings when `tokens` is given, and their offsets in characters of
+  /// `text` when `offsets` is given) of `text`, before post-processing.
   void encode(std::string_view text, std::vector<std::uint32_t>& ids,
-              std::vector<std::string>* tokens) const;
+              std::vector<std::string>* tokens, std::vector<Offset>* offsets = nullptr) const;
   std::string decode(std::span<const std::uint32_t> ids, bool skip_special) const;
 };
 

@@ -1,5 +1,6 @@
 // CLI check for `lazarus tokenize` / `lazarus detokenize`: runs the binary on a JSONL file and on
-// single texts, compares with Hugging Face's tokenizers (npm) at test time, and checks that bad
+// single texts, compares with Hugging Face's tokenizers (npm) at test time (ids, tokens and
+// --offsets), and checks that bad
 // input exits non-zero with a message. Usage: node tokenize_cli_check.mjs LAZARUS_BIN TOKENIZER_DIR
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -18,18 +19,20 @@ const texts = ['Hello world', "It's 2024!\n\tcode()", '\u4f60\u597d \ud83d\udc4d
 const tmp = mkdtempSync(join(tmpdir(), 'lazarus-cli-'));
 const jsonl = join(tmp, 'in.jsonl');
 writeFileSync(jsonl, texts.map((t, i) => JSON.stringify(i % 2 ? { text: t, add_special_tokens: false } : { text: t })).join('\n') + '\n');
-const lines = execFileSync(bin, ['tokenize', '--tokenizer', dir, '--jsonl', jsonl], { encoding: 'utf8' }).trim().split('\n');
+const lines = execFileSync(bin, ['tokenize', '--tokenizer', dir, '--offsets', '--jsonl', jsonl], { encoding: 'utf8' }).trim().split('\n');
 check(lines.length === texts.length, `--jsonl printed ${lines.length} lines for ${texts.length} inputs`);
 for (let i = 0; i < texts.length; ++i) {
   const want = await ref.encode(texts[i], null, { addSpecialTokens: i % 2 === 0 });
   const got = JSON.parse(lines[i]);
   check(JSON.stringify(got.ids) === JSON.stringify(want.getIds()), `jsonl ids for ${JSON.stringify(texts[i])}: ${JSON.stringify(got.ids)} vs ${JSON.stringify(want.getIds())}`);
   check(JSON.stringify(got.tokens) === JSON.stringify(want.getTokens()), `jsonl tokens for ${JSON.stringify(texts[i])}`);
+  check(JSON.stringify(got.offsets) === JSON.stringify(want.getOffsets()), `--offsets for ${JSON.stringify(texts[i])}: ${JSON.stringify(got.offsets)} vs ${JSON.stringify(want.getOffsets())}`);
 }
 for (const [args, special] of [[[], true], [['--no-special'], false]]) {
   const got = JSON.parse(execFileSync(bin, ['tokenize', '--tokenizer', join(dir, 'tokenizer.json'), ...args, texts[1]], { encoding: 'utf8' }));
   const want = await ref.encode(texts[1], null, { addSpecialTokens: special });
   check(JSON.stringify(got.ids) === JSON.stringify(want.getIds()), `tokenize ${args} ids`);
+  check(!('offsets' in got), `tokenize ${args} without --offsets prints no offsets`);
   const ids = want.getIds().map(String);
   for (const skip of [false, true]) {
     const out = execFileSync(bin, ['detokenize', '--tokenizer', dir, ...(skip ? ['--skip-special'] : []), ...ids], { encoding: 'utf8' });
@@ -51,6 +54,6 @@ bad(['tokenize', '--tokenizer', dir, '--jsonl', join(tmp, 'bad.jsonl')], 'bad.js
 bad(['detokenize', '--tokenizer', dir, '12', 'abc'], "'abc' is not a list of token ids");
 bad(['tokenize', '--tokenizer', dir], 'give TEXT or --jsonl');
 const help = execFileSync(bin, ['tokenize', '--help'], { encoding: 'utf8' });
-check(help.includes('--no-special') && help.includes('--jsonl'), 'tokenize --help');
+check(help.includes('--no-special') && help.includes('--jsonl') && help.includes('--offsets'), 'tokenize --help');
 if (failures) { console.error(`${failures} CLI check(s) failed`); process.exit(1); }
 console.log('tokenize CLI: all checks passed against', `tokenizers@${require('tokenizers/package.json').version}`);

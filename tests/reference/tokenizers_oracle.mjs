@@ -68,8 +68,8 @@ for (const text of texts) {
   const wo = await tok.encode(text, null, { addSpecialTokens: false });
   const c = {
     text,
-    with_special: { ids: w.getIds(), tokens: w.getTokens() },
-    without_special: { ids: wo.getIds(), tokens: wo.getTokens() },
+    with_special: { ids: w.getIds(), tokens: w.getTokens(), offsets: w.getOffsets() },
+    without_special: { ids: wo.getIds(), tokens: wo.getTokens(), offsets: wo.getOffsets() },
     decode: await tok.decode(w.getIds(), false),
     decode_skip: await tok.decode(w.getIds(), true),
   };

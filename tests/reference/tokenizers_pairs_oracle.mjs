@@ -18,6 +18,7 @@ const { inputs, settings } = JSON.parse(readFileSync(settingsPath, 'utf8'));
 const view = (e) => ({
   ids: e.getIds(), type_ids: e.getTypeIds(), tokens: e.getTokens(),
   special_tokens_mask: e.getSpecialTokensMask(), attention_mask: e.getAttentionMask(),
+  offsets: e.getOffsets(),
 });
 
 const results = [];

@@ -96,7 +96,8 @@ json view(const Encoding& e) {
           {"type_ids", e.type_ids},
           {"tokens", e.tokens},
           {"special_tokens_mask", e.special_tokens_mask},
-          {"attention_mask", e.attention_mask}};
+          {"attention_mask", e.attention_mask},
+          {"offsets", e.offsets}};
 }
 
 class PairParity : public ::testing::TestWithParam<std::string> {};

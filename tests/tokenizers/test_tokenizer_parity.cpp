@@ -1,6 +1,7 @@
 // Token-for-token parity with Hugging Face's tokenizers (npm binding of the Rust library), run at
 // test time on the real tokenizers in tests/data/tokenizers and the synthetic ones built for the
-// tests: encode with and without special tokens, batch and concurrent encode, decode with and
+// tests: encode with and without special tokens (ids, token strings and character offsets),
+// batch and concurrent encode, decode with and
 // without skipping special tokens, decode of partial sequences, and streaming decode.
 #include <gtest/gtest.h>
 
@@ -61,6 +62,8 @@ TEST_P(Parity, MatchesHuggingFace) {
   const json& cases = ref.at("cases");
   ASSERT_GT(cases.size(), 100u);
   Failures f;
+  std::size_t compared_offsets = 0;
+  int offset_mismatches = 0;
   std::vector<std::string> texts;
   for (const json& c : cases) {
     const std::string text = c.at("text");
@@ -69,13 +72,27 @@ TEST_P(Parity, MatchesHuggingFace) {
       const json& exp = c.at(special ? "with_special" : "without_special");
       const auto want_ids = exp.at("ids").get<std::vector<std::uint32_t>>();
       const auto want_tokens = exp.at("tokens").get<std::vector<std::string>>();
+      const auto want_offsets = exp.at("offsets").get<std::vector<std::vector<std::size_t>>>();
       const Encoding got = tok.encode(text, special);
+      std::vector<std::vector<std::size_t>> got_offsets;
+      for (const auto& [b, e] : got.offsets) got_offsets.push_back({b, e});
       if (got.ids != want_ids) {
         f.add("encode(special=" + std::to_string(special) + ") '" + show(text) + "'\n  ours " +
               show_vec(got.ids) + "\n  HF   " + show_vec(want_ids));
       } else if (got.tokens != want_tokens) {
         f.add("tokens differ for '" + show(text) + "': ours " + show_vec(got.tokens) + " HF " +
               show_vec(want_tokens));
+      } else if (got_offsets != want_offsets) {
+        ++offset_mismatches;
+        std::size_t k = 0;
+        while (got_offsets[k] == want_offsets[k]) ++k;
+        f.add("offsets(special=" + std::to_string(special) + ") differ for '" + show(text) +
+              "' at token " + std::to_string(k) + " '" + show(got.tokens[k]) + "': ours [" +
+              std::to_string(got_offsets[k][0]) + "," + std::to_string(got_offsets[k][1]) +
+              "] HF [" + std::to_string(want_offsets[k][0]) + "," +
+              std::to_string(want_offsets[k][1]) + "]");
+      } else {
+        compared_offsets += got.offsets.size();
       }
       if (tok.encode_ids(text, special) != want_ids)
         f.add("encode_ids differs for '" + show(text) + "'");
@@ -117,13 +134,21 @@ TEST_P(Parity, MatchesHuggingFace) {
     if (batch[i].ids != cases[i].at("with_special").at("ids").get<std::vector<std::uint32_t>>()) {
       f.add("encode_batch differs for '" + show(texts[i]) + "'");
     }
+    std::vector<std::vector<std::size_t>> got_offsets;
+    for (const auto& [b, e] : batch[i].offsets) got_offsets.push_back({b, e});
+    if (got_offsets !=
+        cases[i].at("with_special").at("offsets").get<std::vector<std::vector<std::size_t>>>()) {
+      f.add("encode_batch offsets differ for '" + show(texts[i]) + "'");
+    }
   }
   EXPECT_EQ(f.count, 0) << f.count << " mismatches against "
                         << ref.at("reference").get<std::string>() << " (first ones):\n"
                         << f.log.str();
-  std::printf("[parity] %s: %zu texts, %zu partial decodes, %d mismatches vs %s\n",
-              GetParam().c_str(), cases.size(), ref.at("decode_prefixes").size(), f.count,
-              ref.at("reference").get<std::string>().c_str());
+  std::printf(
+      "[parity] %s: %zu texts, %zu partial decodes, %zu token offsets equal, %d mismatches (%d "
+      "in offsets) vs %s\n",
+      GetParam().c_str(), cases.size(), ref.at("decode_prefixes").size(), compared_offsets, f.count,
+      offset_mismatches, ref.at("reference").get<std::string>().c_str());
 }
 
 // Many threads encoding at once (shared word cache) agree with a single-threaded encode.

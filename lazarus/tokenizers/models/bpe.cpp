@@ -19,27 +19,35 @@ std::uint64_t pair_key(std::uint32_t a, std::uint32_t b) {
   return (static_cast<std::uint64_t>(a) << 32) | b;
 }
 
-// Word -> ids cache, sharded so concurrent encodes rarely contend.
+// Word -> ids (then each token's byte length) cache, sharded so concurrent encodes rarely
+// contend.
 class WordCache {
  public:
   static constexpr std::size_t kShards = 16;
   static constexpr std::size_t kCapacity = 10000;  // words in all shards together
   static constexpr std::size_t kMaxWordBytes = 256;
 
-  bool get(std::string_view w, std::vector<std::uint32_t>& out) const {
+  bool get(std::string_view w, std::vector<std::uint32_t>& out,
+           std::vector<std::uint32_t>* lens) const {
     const Shard& s = shard(w);
     std::shared_lock lock(s.mu);
     auto it = s.map.find(w);
     if (it == s.map.end()) return false;
-    out.insert(out.end(), it->second.begin(), it->second.end());
+    const std::size_t n = it->second.size() / 2;
+    out.insert(out.end(), it->second.begin(), it->second.begin() + static_cast<std::ptrdiff_t>(n));
+    if (lens)
+      lens->insert(lens->end(), it->second.begin() + static_cast<std::ptrdiff_t>(n),
+                   it->second.end());
     return true;
   }
-  void put(std::string_view w, const std::uint32_t* ids, std::size_t n) {
+  void put(std::string_view w, const std::uint32_t* ids, const std::uint32_t* lens, std::size_t n) {
     if (w.size() > kMaxWordBytes) return;
     Shard& s = shard(w);
     std::unique_lock lock(s.mu);
     if (s.map.size() >= kCapacity / kShards) return;
-    s.map.emplace(std::string(w), std::vector<std::uint32_t>(ids, ids + n));
+    std::vector<std::uint32_t> v(ids, ids + n);
+    v.insert(v.end(), lens, lens + n);
+    s.map.emplace(std::string(w), std::move(v));
   }
 
  private:
@@ -65,20 +73,30 @@ class Bpe final : public Model {
   mutable WordCache cache;
 
   void tokenize(std::string_view word, std::vector<std::uint32_t>& ids,
-                std::vector<std::string>* tokens) const override {
+                std::vector<std::string>* tokens, std::vector<WordRange>* ranges) const override {
     const std::size_t first = ids.size();
     if (ignore_merges) {
       if (auto id = vocab.find(word)) {
         ids.push_back(*id);
         add_strings(ids, first, tokens);
+        if (ranges) ranges->emplace_back(0, static_cast<std::uint32_t>(word.size()));
         return;
       }
     }
-    if (!cache.get(word, ids)) {
-      merge_word(word, ids);
-      cache.put(word, ids.data() + first, ids.size() - first);
+    thread_local std::vector<std::uint32_t> lens;
+    lens.clear();
+    if (!cache.get(word, ids, &lens)) {
+      merge_word(word, ids, lens);
+      cache.put(word, ids.data() + first, lens.data(), ids.size() - first);
     }
     add_strings(ids, first, tokens);
+    if (ranges) {
+      std::uint32_t at = 0;
+      for (std::uint32_t n : lens) {
+        ranges->emplace_back(at, at + n);
+        at += n;
+      }
+    }
   }
 
   std::optional<std::uint32_t> token_to_id(std::string_view t) const override {
@@ -99,6 +117,7 @@ class Bpe final : public Model {
 
   struct Symbol {
     std::uint32_t id;
+    std::uint32_t len;  // bytes of the word it covers
     int prev, next;
     bool alive;
   };
@@ -111,16 +130,18 @@ class Bpe final : public Model {
     }
   };
 
-  void merge_word(std::string_view w, std::vector<std::uint32_t>& out) const {
+  void merge_word(std::string_view w, std::vector<std::uint32_t>& out,
+                  std::vector<std::uint32_t>& lens) const {
     std::vector<Symbol> syms;
     syms.reserve(w.size());
-    auto push = [&](std::uint32_t id) {
+    auto push = [&](std::uint32_t id, std::size_t len) {
       const int n = static_cast<int>(syms.size());
-      syms.push_back({id, n - 1, n + 1, true});
+      syms.push_back({id, static_cast<std::uint32_t>(len), n - 1, n + 1, true});
     };
     // A plain flag + id (GCC 12 warns spuriously about std::optional<uint32_t> here).
     bool has_pending_unk = false;
     std::uint32_t pending_unk = 0;
+    std::size_t pending_len = 0;
     std::string piece;
     for (std::size_t i = 0; i < w.size();) {
       const std::size_t n = unicode::char_len(static_cast<unsigned char>(w[i]));
@@ -137,28 +158,33 @@ class Bpe final : public Model {
         id = vocab.find(piece);
       }
       if (id) {
-        if (has_pending_unk) push(pending_unk), has_pending_unk = false;
-        push(*id);
+        if (has_pending_unk) push(pending_unk, pending_len), has_pending_unk = false;
+        push(*id, end - i);
       } else {
         bool done = false;
         if (byte_fallback) {
           bool all = true;
           for (unsigned char b : piece) all = all && byte_ids[b].has_value();
           if (all) {
-            if (has_pending_unk) push(pending_unk), has_pending_unk = false;
-            for (unsigned char b : piece) push(*byte_ids[b]);
+            if (has_pending_unk) push(pending_unk, pending_len), has_pending_unk = false;
+            for (unsigned char b : piece) push(*byte_ids[b], 1);
             done = true;
           }
         }
         if (!done && unk_id) {
-          if (has_pending_unk && !fuse_unk) push(pending_unk);
-          pending_unk = *unk_id;
-          has_pending_unk = true;
+          if (has_pending_unk && fuse_unk) {
+            pending_len += end - i;
+          } else {
+            if (has_pending_unk) push(pending_unk, pending_len);
+            pending_unk = *unk_id;
+            pending_len = end - i;
+            has_pending_unk = true;
+          }
         }
       }
       i = end;
     }
-    if (has_pending_unk) push(pending_unk);
+    if (has_pending_unk) push(pending_unk, pending_len);
     if (syms.empty()) return;
     syms.back().next = -1;
 
@@ -179,13 +205,17 @@ class Bpe final : public Model {
       auto it = merges.find(pair_key(left.id, right.id));
       if (it == merges.end() || it->second.second != top.new_id) continue;  // stale entry
       left.id = top.new_id;
+      left.len += right.len;
       right.alive = false;
       left.next = right.next;
       if (left.next >= 0) syms[left.next].prev = top.pos;
       if (left.prev >= 0) consider(left.prev);
       consider(top.pos);
     }
-    for (int i = 0; i >= 0; i = syms[i].next) out.push_back(syms[i].id);
+    for (int i = 0; i >= 0; i = syms[i].next) {
+      out.push_back(syms[i].id);
+      lens.push_back(syms[i].len);
+    }
   }
 };
 

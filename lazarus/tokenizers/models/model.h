@@ -41,12 +41,17 @@ class Vocab {
   std::vector<const std::string*> by_id_;
 };
 
+/// A token's byte range [first, second) within the word it came from.
+using WordRange = std::pair<std::uint32_t, std::uint32_t>;
+
 class Model {
  public:
   virtual ~Model() = default;
-  /// Appends the ids of `word` to `ids` and, when `tokens` is given, their strings to `tokens`.
+  /// Appends the ids of `word` to `ids` and, when `tokens` is given, their strings to `tokens`;
+  /// when `ranges` is given, the byte range of `word` each token covers (as HF's Token offsets).
   virtual void tokenize(std::string_view word, std::vector<std::uint32_t>& ids,
-                        std::vector<std::string>* tokens) const = 0;
+                        std::vector<std::string>* tokens,
+                        std::vector<WordRange>* ranges = nullptr) const = 0;
   virtual std::optional<std::uint32_t> token_to_id(std::string_view token) const = 0;
   virtual const std::string* id_to_token(std::uint32_t id) const = 0;
   virtual std::size_t vocab_size() const = 0;

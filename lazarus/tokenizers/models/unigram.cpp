@@ -25,7 +25,7 @@ class Unigram final : public Model {
   std::size_t max_piece_bytes = 0;
 
   void tokenize(std::string_view s, std::vector<std::uint32_t>& ids,
-                std::vector<std::string>* tokens) const override {
+                std::vector<std::string>* tokens, std::vector<WordRange>* ranges) const override {
     const std::size_t n = s.size();
     struct Node {
       double score = 0.0;
@@ -74,6 +74,8 @@ class Unigram final : public Model {
     }
     for (std::size_t k = spans.size(); k-- > 0;) {
       const std::string_view piece = s.substr(spans[k].first, spans[k].second - spans[k].first);
+      const WordRange range(static_cast<std::uint32_t>(spans[k].first),
+                            static_cast<std::uint32_t>(spans[k].second));
       auto id = vocab.find(piece);
       if (!id && byte_fallback) {
         std::vector<std::uint32_t> bytes;
@@ -88,6 +90,7 @@ class Unigram final : public Model {
           for (std::uint32_t b : bytes) {
             ids.push_back(b);
             if (tokens) tokens->push_back(*vocab.token(b));
+            if (ranges) ranges->push_back(range);  // HF: each byte token spans the whole piece
           }
           continue;
         }
@@ -98,6 +101,7 @@ class Unigram final : public Model {
       }
       ids.push_back(*id);
       if (tokens) tokens->emplace_back(piece);
+      if (ranges) ranges->push_back(range);
     }
   }
   std::optional<std::uint32_t> token_to_id(std::string_view t) const override {

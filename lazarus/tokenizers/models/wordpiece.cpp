@@ -17,7 +17,8 @@ class WordPiece final : public Model {
   std::size_t max_chars = 100;
 
   void tokenize(std::string_view word, std::vector<std::uint32_t>& ids,
-                std::vector<std::string>* tokens) const override {
+                std::vector<std::string>* tokens, std::vector<WordRange>* ranges) const override {
+    const auto whole = WordRange(0, static_cast<std::uint32_t>(word.size()));
     std::size_t n_chars = 0;
     for (std::size_t i = 0; i < word.size();
          i += unicode::char_len(static_cast<unsigned char>(word[i])))
@@ -25,9 +26,11 @@ class WordPiece final : public Model {
     if (n_chars > max_chars) {
       ids.push_back(unk_id);
       if (tokens) tokens->push_back(unk_token);
+      if (ranges) ranges->push_back(whole);
       return;
     }
     std::vector<std::pair<std::uint32_t, std::string>> found;
+    std::vector<WordRange> spans;
     std::string cand;
     std::size_t start = 0;
     while (start < word.size()) {
@@ -45,15 +48,18 @@ class WordPiece final : public Model {
       if (!hit) {
         ids.push_back(unk_id);
         if (tokens) tokens->push_back(unk_token);
+        if (ranges) ranges->push_back(whole);
         return;
       }
       found.emplace_back(*hit, cand);
+      spans.emplace_back(static_cast<std::uint32_t>(start), static_cast<std::uint32_t>(end));
       start = end;
     }
     for (auto& [id, s] : found) {
       ids.push_back(id);
       if (tokens) tokens->push_back(std::move(s));
     }
+    if (ranges) ranges->insert(ranges->end(), spans.begin(), spans.end());
   }
   std::optional<std::uint32_t> token_to_id(std::string_view t) const override {
     return vocab.find(t);
@@ -69,7 +75,8 @@ class WordLevel final : public Model {
   std::optional<std::uint32_t> unk_id;
 
   void tokenize(std::string_view word, std::vector<std::uint32_t>& ids,
-                std::vector<std::string>* tokens) const override {
+                std::vector<std::string>* tokens, std::vector<WordRange>* ranges) const override {
+    if (ranges) ranges->emplace_back(0, static_cast<std::uint32_t>(word.size()));
     if (auto id = vocab.find(word)) {
       ids.push_back(*id);
       if (tokens) tokens->emplace_back(word);
