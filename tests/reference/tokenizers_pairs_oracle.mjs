@@ -19,6 +19,7 @@ const view = (e) => ({
   ids: e.getIds(), type_ids: e.getTypeIds(), tokens: e.getTokens(),
   special_tokens_mask: e.getSpecialTokensMask(), attention_mask: e.getAttentionMask(),
   offsets: e.getOffsets(),
+  overflowing: e.getOverflowing().map((o) => ({ ids: o.getIds(), offsets: o.getOffsets() })),
 });
 
 const results = [];
