@@ -19,7 +19,8 @@ MambaBackbone::MambaBackbone(const config::BackboneConfig& cfg, DType dtype) : B
   }
   const int64_t D = cfg.hidden_size;
   embeddings = register_module("embeddings",
-                               std::make_shared<nn::Embedding>(cfg.embedding.vocab_size, D, dtype));
+                               std::make_shared<nn::Embedding>(cfg.embedding.vocab_size, D, dtype,
+                                                               cfg.embedding.padding_idx));
   layers = register_module("layers", std::make_shared<nn::ModuleList<blocks::MambaBlock>>());
   for (int64_t i = 0; i < cfg.num_layers; ++i)
     layers->push_back(std::make_shared<blocks::MambaBlock>(D, cfg.block_for(i), dtype));

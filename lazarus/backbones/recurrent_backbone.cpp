@@ -19,8 +19,9 @@ RecurrentBackbone::RecurrentBackbone(const config::BackboneConfig& cfg, DType dt
                                   config::to_string(cfg.type)));
   }
   const int64_t D = cfg.hidden_size;
-  embed_tokens = register_module(
-      "embed_tokens", std::make_shared<nn::Embedding>(cfg.embedding.vocab_size, D, dtype));
+  embed_tokens = register_module("embed_tokens",
+                                 std::make_shared<nn::Embedding>(cfg.embedding.vocab_size, D, dtype,
+                                                                 cfg.embedding.padding_idx));
   layers = register_module("layers", std::make_shared<nn::ModuleList<blocks::RecurrentBlock>>());
   for (int64_t i = 0; i < cfg.num_layers; ++i)
     layers->push_back(std::make_shared<blocks::RecurrentBlock>(D, cfg.block_for(i), dtype));

@@ -14,8 +14,9 @@ TransformerBackbone::TransformerBackbone(const config::BackboneConfig& cfg, DTyp
     : Backbone(cfg) {
   cfg.validate("backbone");
   const int64_t D = cfg.hidden_size;
-  embed_tokens = register_module(
-      "embed_tokens", std::make_shared<nn::Embedding>(cfg.embedding.vocab_size, D, dtype));
+  embed_tokens = register_module("embed_tokens",
+                                 std::make_shared<nn::Embedding>(cfg.embedding.vocab_size, D, dtype,
+                                                                 cfg.embedding.padding_idx));
   if (cfg.input_position() != config::PositionEmbeddingType::None) {
     embed_positions =
         register_module("embed_positions",

@@ -497,6 +497,11 @@ void EmbeddingConfig::validate(const std::string& p) const {
   check(
       max_position_embeddings > 0,
       fmt::format("{}: {} must be > 0", f(p, "max_position_embeddings"), max_position_embeddings));
+  if (padding_idx) {
+    check(*padding_idx >= 0 && *padding_idx < vocab_size,
+          fmt::format("{}: {} out of range [0, vocab_size {})", f(p, "padding_idx"), *padding_idx,
+                      vocab_size));
+  }
 }
 
 int64_t EmbeddingConfig::num_parameters(int64_t hidden_size, PositionEmbeddingType position) const {
@@ -506,7 +511,9 @@ int64_t EmbeddingConfig::num_parameters(int64_t hidden_size, PositionEmbeddingTy
 }
 
 Json EmbeddingConfig::to_json() const {
-  return Json{{"vocab_size", vocab_size}, {"max_position_embeddings", max_position_embeddings}};
+  return Json{{"vocab_size", vocab_size},
+              {"max_position_embeddings", max_position_embeddings},
+              {"padding_idx", opt_json(padding_idx)}};
 }
 
 EmbeddingConfig EmbeddingConfig::from_json(const Json& j, const std::string& path) {
@@ -514,6 +521,7 @@ EmbeddingConfig EmbeddingConfig::from_json(const Json& j, const std::string& pat
   JsonReader r(j, path);
   r.require("vocab_size", c.vocab_size);
   r.get("max_position_embeddings", c.max_position_embeddings);
+  r.get("padding_idx", c.padding_idx);
   r.finish();
   return c;
 }

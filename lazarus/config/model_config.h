@@ -231,6 +231,9 @@ struct BlockConfig {
 struct EmbeddingConfig {
   int64_t vocab_size = 0;
   int64_t max_position_embeddings = 2048;
+  /// torch's / HF's padding_idx (Llama: pad_token_id): that token's row starts at zero and gets no
+  /// gradient in training; its forward is unchanged. nullopt = none. In [0, vocab_size).
+  std::optional<int64_t> padding_idx;
 
   void validate(const std::string& path = "embedding") const;
   /// Token table (+ the learned position table when `position` is learned) of width `hidden_size`.

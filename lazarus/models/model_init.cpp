@@ -6,6 +6,7 @@
 
 #include "lazarus/components/ffn.h"
 #include "lazarus/nn/init.h"
+#include "lazarus/nn/layers.h"
 #include "lazarus/tensor/autograd.h"
 #include "lazarus/tensor/ops.h"
 #include "lazarus/tensor/random.h"
@@ -36,6 +37,9 @@ void init_weights(nn::Module& model, double std, uint64_t seed) {
     *p = v.detach();
     if (rg) p->requires_grad_(true);
   }
+  // A padding row starts at zero (torch's nn.Embedding, HF's _init_weights).
+  for (auto& [name, m] : model.named_modules())
+    if (auto* e = dynamic_cast<nn::Embedding*>(m)) e->zero_padding_row();
 }
 
 }  // namespace lazarus::models

@@ -5,6 +5,7 @@
 
 #include "lazarus/core/error.h"
 #include "lazarus/nn/init.h"
+#include "lazarus/tensor/autograd.h"
 
 namespace lazarus::nn {
 
@@ -36,11 +37,24 @@ void Linear::set_adapter(std::shared_ptr<LinearAdapter> adapter, const std::stri
   adapter_name_ = name;
 }
 
-Embedding::Embedding(int64_t num_embeddings, int64_t embedding_dim, DType dtype) {
+Embedding::Embedding(int64_t num_embeddings, int64_t embedding_dim, DType dtype,
+                     std::optional<int64_t> padding_idx)
+    : padding_idx_(padding_idx) {
   require_positive(num_embeddings, "Embedding", "num_embeddings");
   require_positive(embedding_dim, "Embedding", "embedding_dim");
+  if (padding_idx && (*padding_idx < 0 || *padding_idx >= num_embeddings)) {
+    throw ConfigError(fmt::format("[Embedding] padding_idx {} out of range [0, {})", *padding_idx,
+                                  num_embeddings));
+  }
   weight = init::normal({num_embeddings, embedding_dim}, 1.0, dtype);
+  zero_padding_row();
   register_parameter("weight", &weight);
+}
+
+void Embedding::zero_padding_row() {
+  if (!padding_idx_ || init::init_skipped() || weight.numel() == 0) return;
+  NoGradGuard ng;
+  weight.select(0, *padding_idx_).copy_(zeros({weight.size(1)}, weight.dtype()));
 }
 
 RMSNorm::RMSNorm(int64_t dim, double eps, DType dtype) : eps_(eps) {

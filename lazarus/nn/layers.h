@@ -40,9 +40,17 @@ class Linear : public Module {
 /// Lookup table: ids (any shape, integer) -> (*ids.shape, embedding_dim); weight ~ N(0, 1).
 class Embedding : public Module {
  public:
-  Embedding(int64_t num_embeddings, int64_t embedding_dim, DType dtype = DType::F32);
-  Tensor forward(const Tensor& ids) const { return embedding(weight, ids); }
+  /// `padding_idx` (torch's): that row starts at zero and gets no gradient.
+  Embedding(int64_t num_embeddings, int64_t embedding_dim, DType dtype = DType::F32,
+            std::optional<int64_t> padding_idx = std::nullopt);
+  Tensor forward(const Tensor& ids) const { return embedding(weight, ids, padding_idx_); }
+  const std::optional<int64_t>& padding_idx() const { return padding_idx_; }
+  /// Zeroes the padding row (after an initialiser has overwritten the weight).
+  void zero_padding_row();
   Tensor weight;
+
+ private:
+  std::optional<int64_t> padding_idx_;
 };
 
 /// RMSNorm over the last dim with a learned scale (initialised to ones).

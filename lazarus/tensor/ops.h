@@ -102,7 +102,9 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor
 
 // ---- indexing ----
 /// weight[ids]: ids integer of any shape, weight (V, D) -> (*ids.shape, D). Backward scatter-adds.
-Tensor embedding(const Tensor& weight, const Tensor& ids);
+/// `padding_idx` (in [0, V)) is torch's: that row is read as usual but gets no gradient.
+Tensor embedding(const Tensor& weight, const Tensor& ids,
+                 std::optional<int64_t> padding_idx = std::nullopt);
 /// x.index_select(dim, index) with a 1-D integer index.
 Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index);
 /// torch.gather: out[i][j][k] = x[i][index[i][j][k]][k] for dim = 1, etc.

@@ -55,18 +55,34 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
   });
 }
 
-Tensor embedding(const Tensor& weight, const Tensor& ids) {
+Tensor embedding(const Tensor& weight, const Tensor& ids, std::optional<int64_t> padding_idx) {
   require_defined(weight, "embedding", "weight");
   require_defined(ids, "embedding", "ids");
   if (weight.dim() != 2) {
     throw ShapeError(
         fmt::format("[embedding] weight must be 2-D (V, D), got {}", shape_str(weight.shape())));
   }
-  // Validate here so errors name the op the caller used.
-  checked_index(ids, weight.size(0), "embedding");
+  const int64_t V = weight.size(0), D = weight.size(1);
+  if (padding_idx && (*padding_idx < 0 || *padding_idx >= V)) {
+    throw IndexError(
+        fmt::format("[embedding] padding_idx {} out of range [0, {})", *padding_idx, V));
+  }
+  Tensor idx = checked_index(ids, V, "embedding").reshape({-1});
   Shape s = ids.shape();
-  s.push_back(weight.size(1));
-  return index_select(weight, 0, ids.reshape({-1})).reshape(s);
+  s.push_back(D);
+  Tensor out = empty({idx.numel(), D}, weight.dtype());
+  if (out.numel() > 0) cpu().index_select(weight.detach(), 0, idx, out);
+  if (!is_floating(weight.dtype()) || !any_requires_grad({&weight})) return out.reshape(s);
+  Shape ws = weight.shape();
+  return record("embedding", {weight}, out,
+                [ws, idx, padding_idx](const Tensor& g) {
+                  Tensor z = zeros(ws, compute_dtype(g.dtype()));
+                  Tensor gc = g.to(z.dtype());
+                  if (gc.numel() > 0) cpu().index_add(z, 0, idx, gc);
+                  if (padding_idx) z.select(0, *padding_idx).copy_(zeros({ws[1]}, z.dtype()));
+                  return std::vector<Tensor>{z.to(g.dtype())};
+                })
+      .reshape(s);
 }
 
 Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {

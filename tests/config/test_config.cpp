@@ -353,4 +353,16 @@ TEST(ModelConfig, PositionAndEmbeddingSections) {
   // The learned table counts max_position_embeddings x hidden_size parameters, others none.
   EXPECT_EQ(e.num_parameters(32, PositionEmbeddingType::Learned), (100 + 64) * 32);
   EXPECT_EQ(e.num_parameters(32, PositionEmbeddingType::Sinusoidal), 100 * 32);
+
+  // padding_idx: optional, in [0, vocab_size), round-trips.
+  EXPECT_FALSE(e.padding_idx.has_value());
+  ModelConfig padded = with(a, [](ModelConfig& m) { m.backbone.embedding.padding_idx = 99; });
+  EXPECT_EQ(ModelConfig::from_json(padded.to_json()), padded);
+  expect_config_error(
+      [&] { with(a, [](ModelConfig& m) { m.backbone.embedding.padding_idx = 100; }); },
+      {"backbone.embedding.padding_idx", "100", "vocab_size 100"});
+  j = padded.to_json();
+  j["backbone"]["embedding"]["padding_idx"] = "0";
+  expect_config_error([&] { ModelConfig::from_json(j); },
+                      {"backbone.embedding.padding_idx", "expected an integer"});
 }

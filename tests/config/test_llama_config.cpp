@@ -133,4 +133,19 @@ TEST(LlamaConfig, ValidationMessages) {
   c = LlamaConfig::tiny();
   c.model_type = "gpt2";
   EXPECT_NE(msg_of(c).find("model_type: 'gpt2'"), std::string::npos);
+  c = LlamaConfig::tiny();
+  c.pad_token_id = c.vocab_size;
+  EXPECT_NE(msg_of(c).find("pad_token_id: 256 out of range"), std::string::npos) << msg_of(c);
+}
+
+// HF's LlamaModel builds embed_tokens with padding_idx = pad_token_id (negative counts from the
+// end, as torch reads it).
+TEST(LlamaConfig, PadTokenIsTheEmbeddingPaddingIdx) {
+  LlamaConfig c = LlamaConfig::tiny();
+  EXPECT_FALSE(c.to_model_config().backbone.embedding.padding_idx.has_value());
+  c.pad_token_id = 5;
+  EXPECT_EQ(c.to_model_config().backbone.embedding.padding_idx, 5);
+  c.pad_token_id = -1;
+  EXPECT_NO_THROW(c.validate());
+  EXPECT_EQ(c.to_model_config().backbone.embedding.padding_idx, c.vocab_size - 1);
 }

@@ -52,6 +52,13 @@ void run_case(const fs::path& root, const Case& c) {
 
   const int64_t B = c.B, T = c.T, V = c.cfg.vocab_size;
   Tensor ids = randint(0, V, {B, T}, &gen);
+  if (c.cfg.pad_token_id) {  // padding holds the pad id, and so does one real token
+    const int64_t pad = *c.cfg.pad_token_id < 0 ? *c.cfg.pad_token_id + V : *c.cfg.pad_token_id;
+    std::vector<int64_t> v = ids.to_vector<int64_t>();
+    for (int64_t t = 0; t < c.left_pad_row1; ++t) v[1 * T + t] = pad;
+    v[5] = pad;
+    ids = from_vector(v, {B, T}, DType::I64);
+  }
   std::vector<int64_t> mask(B * T, 1), labels = ids.to_vector<int64_t>();
   for (int64_t t = 0; t < c.left_pad_row1; ++t) mask[1 * T + t] = 0;
   for (int64_t i = 0; i < B * T; ++i)
@@ -116,6 +123,7 @@ int main(int argc, char** argv) {
     LlamaConfig c = base();  // multi-query attention with a tied head
     c.num_key_value_heads = 1;
     c.tie_word_embeddings = true;
+    c.pad_token_id = -1;  // torch reads it as the last row; tied, so the head's gradient remains
     cases.push_back({"mqa_tied", c});
   }
   {
@@ -135,6 +143,7 @@ int main(int argc, char** argv) {
     LlamaConfig c = base();  // Mistral-style sliding window, left-padded row
     c.model_type = "mistral";
     c.sliding_window = 4;
+    c.pad_token_id = 7;  // HF: embed_tokens' padding_idx, so row 7 gets no gradient from it
     cases.push_back({"sliding_window_padded", c, 2, 12, 3});
   }
   {

@@ -85,6 +85,29 @@ TEST(LlamaModel, TinyPresetForwardBackward) {
   EXPECT_THROW(m.forward(ids, ones({2, 5}, DType::I64)), ShapeError);
 }
 
+// pad_token_id is embed_tokens' padding_idx (HF LlamaModel): its row starts at zero and gets no
+// gradient from the embedding; with a tied head the head's part of that row's gradient remains.
+TEST(LlamaModel, PadTokenRowStartsAtZeroAndIsNotTrainedByTheEmbedding) {
+  for (bool tied : {false, true}) {
+    LlamaConfig cfg = LlamaConfig::tiny();
+    cfg.pad_token_id = 3;
+    cfg.tie_word_embeddings = tied;
+    LlamaForCausalLM m(cfg);
+    Tensor& w = m.model->embed_tokens->weight;
+    EXPECT_TRUE(allclose(w.select(0, 3), zeros({cfg.hidden_size}), 0, 0));
+    m.init_weights(0.5, 11);
+    EXPECT_TRUE(allclose(w.select(0, 3), zeros({cfg.hidden_size}), 0, 0));
+    Tensor ids = from_vector(std::vector<int64_t>{3, 3, 5, 3, 9, 12}, {1, 6}, DType::I64);
+    m.forward(ids, Tensor(), ids).loss.backward();
+    Tensor g = w.grad().select(0, 3);
+    if (tied)
+      EXPECT_GT(amax(abs(g)).item(), 0.0);  // the LM head's gradient for token 3
+    else
+      EXPECT_TRUE(allclose(g, zeros({cfg.hidden_size}), 0, 0));
+    EXPECT_GT(amax(abs(w.grad().select(0, 5))).item(), 0.0);
+  }
+}
+
 TEST(ModelFromJson, PerLayerOverridesRun) {
   auto cfg = config::ModelConfig::from_json_string(R"({
     "backbone": {"vocab_size": 50, "hidden_size": 32, "num_layers": 3, "max_position_embeddings": 64,

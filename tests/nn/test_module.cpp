@@ -120,6 +120,33 @@ TEST(Layers, LinearMatchesFormulaAndTrains) {
   EXPECT_LE(amax(abs(lin.weight)).item(), 0.5);
 }
 
+// torch's padding_idx: the row starts at zero, is read as usual, and gets no gradient (the other
+// rows get exactly what they get without it).
+TEST(Layers, EmbeddingPaddingIdx) {
+  manual_seed(3);
+  nn::Embedding plain(6, 4);
+  nn::Embedding padded(6, 4, DType::F32, 2);
+  EXPECT_EQ(padded.padding_idx(), 2);
+  EXPECT_TRUE(allclose(padded.weight.select(0, 2), zeros({4}), 0, 0));
+  {
+    NoGradGuard ng;
+    padded.weight.copy_(plain.weight);  // a loaded (non-zero) padding row
+  }
+  Tensor ids = from_vector(std::vector<int64_t>{2, 0, 2, 5, 1, 2}, {2, 3}, DType::I64);
+  Tensor w = randn({2, 3, 4});
+  Tensor a = plain.forward(ids), b = padded.forward(ids);
+  EXPECT_TRUE(allclose(a, b, 0, 0));  // the forward reads row 2 as it is
+  sum(a * w).backward();
+  sum(b * w).backward();
+  Tensor ga = plain.weight.grad(), gb = padded.weight.grad();
+  EXPECT_GT(amax(abs(ga.select(0, 2))).item(), 0.0);
+  EXPECT_TRUE(allclose(gb.select(0, 2), zeros({4}), 0, 0));
+  for (int64_t r : {0, 1, 3, 4, 5}) EXPECT_TRUE(allclose(gb.select(0, r), ga.select(0, r), 0, 0));
+  EXPECT_THROW(nn::Embedding(6, 4, DType::F32, 6), ConfigError);
+  EXPECT_THROW(nn::Embedding(6, 4, DType::F32, -1), ConfigError);
+  EXPECT_THROW(embedding(plain.weight, ids, 9), IndexError);
+}
+
 TEST(Layers, BadArgumentsAreConfigErrors) {
   EXPECT_THROW(nn::Linear(0, 3), ConfigError);
   EXPECT_THROW(nn::Embedding(-1, 3), ConfigError);

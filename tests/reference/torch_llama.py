@@ -124,7 +124,8 @@ class Llama:
 
     def forward(self, ids, attention_mask, position_ids):
         B, T = ids.shape
-        h = F.embedding(ids, self.p["model.embed_tokens.weight"])
+        # HF LlamaModel: nn.Embedding(vocab, hidden, padding_idx=pad_token_id).
+        h = F.embedding(ids, self.p["model.embed_tokens.weight"], padding_idx=self.cfg.get("pad_token_id"))
         seq_len = int(position_ids.max()) + 1
         inv_freq, att_scale = rope_inv_freq(self.cfg, self.Dh, seq_len)
         freqs = (inv_freq[None, :, None].float() @ position_ids[:, None, :].float()).transpose(1, 2)

@@ -109,6 +109,12 @@ void LlamaConfig::validate() const {
         *bos_token_id >= 0 && *bos_token_id < vocab_size,
         fmt::format("bos_token_id: {} out of range for vocab_size {}", *bos_token_id, vocab_size));
   }
+  if (pad_token_id) {
+    // nn.Embedding's padding_idx range (a negative id counts from the end, as torch reads it).
+    check(*pad_token_id >= -vocab_size && *pad_token_id < vocab_size,
+          fmt::format("pad_token_id: {} out of range [-vocab_size, vocab_size) for vocab_size {}",
+                      *pad_token_id, vocab_size));
+  }
   auto r = rope_scaling;
   r.theta = rope_theta;
   r.validate("rope_scaling");
@@ -123,6 +129,9 @@ config::ModelConfig LlamaConfig::to_model_config() const {
   b.hidden_size = hidden_size;
   b.num_layers = num_hidden_layers;
   b.embedding.max_position_embeddings = max_position_embeddings;
+  // HF's LlamaModel / MistralModel: nn.Embedding(vocab, hidden, padding_idx=pad_token_id).
+  if (pad_token_id && *pad_token_id >= -vocab_size && *pad_token_id < vocab_size)
+    b.embedding.padding_idx = *pad_token_id < 0 ? *pad_token_id + vocab_size : *pad_token_id;
   b.final_norm = NormConfig{NormType::RMSNorm, rms_norm_eps, false};
   BlockConfig& blk = b.block;
   blk.norm = b.final_norm;
