@@ -108,15 +108,19 @@ namespace {
 bool is_continuation(unsigned char c) { return (c & 0xC0) == 0x80; }
 
 // HF's BytesToCharOffsetConverter: byte offsets of `text` to character offsets. An end at the
-// text's end maps past the last character; a start past the end is left as is. Offsets come
-// mostly in increasing order, so the conversion walks forward from the previous position.
+// text's end maps past the last character; a start past the end is left as is. Offsets come in
+// nearly increasing order, so the conversion walks from the previous position.
 void bytes_to_chars(std::string_view text, std::vector<Offset>& offs, std::size_t first) {
   bool ascii = true;
   for (unsigned char c : text) ascii = ascii && c < 0x80;
   if (ascii) return;
   std::size_t byte = 0, chr = 0;  // a character boundary and its index
   auto char_at = [&](std::size_t b) {
-    if (b < byte) byte = 0, chr = 0;
+    while (byte > b) {  // back to an earlier character (tokens sharing a character)
+      --byte;
+      while (byte > 0 && is_continuation(static_cast<unsigned char>(text[byte]))) --byte;
+      --chr;
+    }
     while (true) {
       const std::size_t n = unicode::char_len(static_cast<unsigned char>(text[byte]));
       if (byte + n > b) return chr;

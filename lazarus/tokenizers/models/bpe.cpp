@@ -85,7 +85,7 @@ class Bpe final : public Model {
     }
     thread_local std::vector<std::uint32_t> lens;
     lens.clear();
-    if (!cache.get(word, ids, &lens)) {
+    if (!cache.get(word, ids, ranges ? &lens : nullptr)) {
       merge_word(word, ids, lens);
       cache.put(word, ids.data() + first, lens.data(), ids.size() - first);
     }
