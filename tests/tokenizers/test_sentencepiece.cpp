@@ -106,7 +106,7 @@ TEST_P(SentencePiece, MatchesTheLibrary) {
 }
 
 // The transformers-style conversion (HF's Precompiled normalizer fed the model's real charsmap,
-// Metaspace pre-tokenizer) against HF tokenizers (npm) on the same JSON.
+// Metaspace pre-tokenizer) against HF tokenizers (npm) on the same JSON: ids, tokens, offsets.
 TEST_P(SentencePiece, TransformersConversionMatchesHuggingFace) {
   const fs::path dir = fs::path(kRefDir) / GetParam();
   const auto model = SentencePieceModel::parse(read(dir / "tokenizer.model"), "tokenizer.model");
@@ -118,6 +118,7 @@ TEST_P(SentencePiece, TransformersConversionMatchesHuggingFace) {
   ASSERT_NO_THROW(
       ref = testing::run_oracle(file.string(), (fs::path(kRefDir) / "texts.json").string()));
   int mismatches = 0;
+  std::size_t offsets_equal = 0;
   std::ostringstream log;
   for (const json& c : ref.at("cases")) {
     const std::string text = c.at("text");
@@ -134,6 +135,14 @@ TEST_P(SentencePiece, TransformersConversionMatchesHuggingFace) {
                                    .at("tokens")
                                    .get<std::vector<std::string>>()) {
         if (++mismatches <= 12) log << "tokens differ for '" << show(text) << "'\n";
+      } else if (json(got.offsets) !=
+                 c.at(special ? "with_special" : "without_special").at("offsets")) {
+        if (++mismatches <= 12)
+          log << "offsets differ for '" << show(text) << "'\n  ours " << json(got.offsets).dump()
+              << "\n  HF   "
+              << c.at(special ? "with_special" : "without_special").at("offsets").dump() << "\n";
+      } else {
+        offsets_equal += got.offsets.size();
       }
     }
     const auto ids = c.at("with_special").at("ids").get<std::vector<std::uint32_t>>();
@@ -144,9 +153,11 @@ TEST_P(SentencePiece, TransformersConversionMatchesHuggingFace) {
   }
   EXPECT_EQ(mismatches, 0) << mismatches << " mismatches vs " << ref.at("reference") << ":\n"
                            << log.str();
-  std::printf("[sentencepiece] %s (transformers conversion): %zu texts, %d mismatches vs %s\n",
-              GetParam().c_str(), ref.at("cases").size(), mismatches,
-              ref.at("reference").get<std::string>().c_str());
+  std::printf(
+      "[sentencepiece] %s (transformers conversion): %zu texts, %zu token offsets equal, %d "
+      "mismatches vs %s\n",
+      GetParam().c_str(), ref.at("cases").size(), offsets_equal, mismatches,
+      ref.at("reference").get<std::string>().c_str());
 }
 
 // Truncations and random byte mutations of a real model file: a LoadError or a working

@@ -109,23 +109,38 @@ json view(const Encoding& e) {
 
 class PairParity : public ::testing::TestWithParam<std::string> {};
 
-// wordpiece_bert.json with "truncation" and "padding" sections (the "from_file" settings).
+// The tokenizer file for a test parameter: a file under tests/data/tokenizers, or one edited at
+// test time: "sections" is wordpiece_bert.json with "truncation" and "padding" sections (the
+// "from_file" settings); "trim_offsets" is a byte-level BPE split on spaces whose ByteLevel
+// post-processor trims offsets and whose ByteLevel pre-tokenizer adds a prefix space (HF's
+// process_offsets, including the first token's added space it keeps).
 std::string with_sections(const std::string& param) {
-  const std::string src = std::string(LAZARUS_TOKENIZER_DATA) + "/synthetic/wordpiece_bert.json";
-  if (param != "sections") return std::string(LAZARUS_TOKENIZER_DATA) + "/" + param;
-  std::ifstream in(src);
-  json j = json::parse(in);
-  j["truncation"] = {
-      {"direction", "Right"}, {"max_length", 10}, {"strategy", "LongestFirst"}, {"stride", 2}};
-  j["padding"] = {{"strategy", {{"Fixed", 16}}},
-                  {"direction", "Right"},
-                  {"pad_to_multiple_of", 8},
-                  {"pad_id", 0},
-                  {"pad_type_id", 1},
-                  {"pad_token", "[PAD]"}};
-  const std::string out =
-      (fs::temp_directory_path() / ("lazarus_sections_" + std::to_string(::getpid()) + ".json"))
-          .string();
+  const std::string data = LAZARUS_TOKENIZER_DATA;
+  json j;
+  if (param == "sections") {
+    std::ifstream in(data + "/synthetic/wordpiece_bert.json");
+    j = json::parse(in);
+    j["truncation"] = {
+        {"direction", "Right"}, {"max_length", 10}, {"strategy", "LongestFirst"}, {"stride", 2}};
+    j["padding"] = {{"strategy", {{"Fixed", 16}}},
+                    {"direction", "Right"},
+                    {"pad_to_multiple_of", 8},
+                    {"pad_id", 0},
+                    {"pad_type_id", 1},
+                    {"pad_token", "[PAD]"}};
+  } else if (param == "trim_offsets") {
+    std::ifstream in(data + "/synthetic/bpe_split_1_Isolated_fwd.json");
+    j = json::parse(in);
+    j["post_processor"]["trim_offsets"] = true;
+    j["post_processor"]["add_prefix_space"] = true;
+    for (json& p : j["pre_tokenizer"]["pretokenizers"])
+      if (p["type"] == "ByteLevel") p["add_prefix_space"] = true;
+  } else {
+    return data + "/" + param;
+  }
+  const std::string out = (fs::temp_directory_path() /
+                           ("lazarus_" + param + "_" + std::to_string(::getpid()) + ".json"))
+                              .string();
   std::ofstream(out) << j.dump();
   return out;
 }
@@ -240,7 +255,8 @@ INSTANTIATE_TEST_SUITE_P(Tokenizers, PairParity,
                                            "qwen3/tokenizer.json", "synthetic/wordpiece_bert.json",
                                            "synthetic/bpe_gpt2_prefix.json",
                                            "synthetic/unigram_metaspace.json",
-                                           "synthetic/wordpiece_whitespace.json", "sections"),
+                                           "synthetic/wordpiece_whitespace.json", "sections",
+                                           "trim_offsets"),
                          [](const auto& info) {
                            std::string n = info.param.substr(0, info.param.rfind('.'));
                            for (auto& ch : n)
