@@ -107,35 +107,40 @@ namespace {
 
 bool is_continuation(unsigned char c) { return (c & 0xC0) == 0x80; }
 
-// HF's BytesToCharOffsetConverter: byte offsets of `text` to character offsets. An end at the
-// text's end maps past the last character; a start past the end is left as is. Offsets come in
-// nearly increasing order, so the conversion walks from the previous position.
+// Counts the character starts in [0, x) of a text, moving a cursor from the previous query (the
+// queries come in nearly increasing order).
+class CharCounter {
+ public:
+  explicit CharCounter(std::string_view s) : s_(s) {}
+  std::size_t operator()(std::size_t x) {
+    x = std::min(x, s_.size());
+    for (; pos_ < x; ++pos_) count_ += !is_continuation(static_cast<unsigned char>(s_[pos_]));
+    for (; pos_ > x; --pos_) count_ -= !is_continuation(static_cast<unsigned char>(s_[pos_ - 1]));
+    return count_;
+  }
+
+ private:
+  std::string_view s_;
+  std::size_t pos_ = 0, count_ = 0;
+};
+
+// HF's BytesToCharOffsetConverter: byte offsets of `text` to character offsets (a byte maps to
+// the character containing it; an end at the text's end maps past the last character; a start
+// past the end is left as is).
 void bytes_to_chars(std::string_view text, std::vector<Offset>& offs, std::size_t first) {
   bool ascii = true;
   for (unsigned char c : text) ascii = ascii && c < 0x80;
   if (ascii) return;
-  std::size_t byte = 0, chr = 0;  // a character boundary and its index
-  auto char_at = [&](std::size_t b) {
-    while (byte > b) {  // back to an earlier character (tokens sharing a character)
-      --byte;
-      while (byte > 0 && is_continuation(static_cast<unsigned char>(text[byte]))) --byte;
-      --chr;
-    }
-    while (true) {
-      const std::size_t n = unicode::char_len(static_cast<unsigned char>(text[byte]));
-      if (byte + n > b) return chr;
-      byte += n;
-      ++chr;
-    }
-  };
+  CharCounter count(text);
+  auto char_of = [&](std::size_t b) { return count(b + 1) - 1; };
   for (std::size_t i = first; i < offs.size(); ++i) {
     auto& [b, e] = offs[i];
     if (b >= text.size()) continue;
-    const std::size_t start = char_at(b);
+    const std::size_t start = char_of(b);
     if (e < text.size())
-      e = char_at(e);
+      e = char_of(e);
     else
-      e = e > 0 ? char_at(e - 1) + 1 : start + 1;
+      e = e > 0 ? char_of(e - 1) + 1 : start + 1;
     b = start;
   }
 }
@@ -143,17 +148,9 @@ void bytes_to_chars(std::string_view text, std::vector<Offset>& offs, std::size_
 // Appends the original byte ranges of the model's tokens of piece `p` (ranges in p.text).
 void piece_offsets(const Piece& p, std::string_view text, const std::vector<WordRange>& ranges,
                    std::vector<Offset>& out) {
-  // A ByteLevel-mapped piece: one character per byte underneath; walk both in step.
-  std::size_t mapped = 0, under = 0;
-  auto to_under = [&](std::size_t m) {
-    if (!p.byte_mapped) return m;
-    if (m < mapped) mapped = 0, under = 0;
-    while (mapped < m && mapped < p.text.size()) {
-      mapped += unicode::char_len(static_cast<unsigned char>(p.text[mapped]));
-      ++under;
-    }
-    return under;
-  };
+  // A ByteLevel-mapped piece has one character per byte underneath.
+  CharCounter under(p.text);
+  auto to_under = [&](std::size_t m) { return p.byte_mapped ? under(m) : m; };
   for (const auto& [rb, re] : ranges) {
     const std::size_t b = to_under(rb), e = std::max(b, to_under(re));
     if (p.align.empty()) {
