@@ -147,6 +147,25 @@ void add_attention(int64_t B, int64_t H, int64_t T, int64_t Dh) {
   });
 }
 
+// The same forward with gradients on, then its backward (a training step's attention): FLOPs
+// counted as forward + twice that for the backward (dq, dk, dv), the useful ones.
+void add_attention_train(int64_t B, int64_t H, int64_t T, int64_t Dh) {
+  reg("attention_causal_train/" + dims({B, H, T, Dh}), [=](benchmark::State& st) {
+    lz::Tensor q = randn({B, H, T, Dh}, 12), k = randn({B, H, T, Dh}, 13),
+               v = randn({B, H, T, Dh}, 14), g = randn({B, H, T, Dh}, 15);
+    for (lz::Tensor* t : {&q, &k, &v}) t->requires_grad_();
+    lz::AttentionOptions o;
+    o.causal = true;
+    for (auto _ : st) {
+      for (lz::Tensor* t : {&q, &k, &v}) t->set_grad(lz::Tensor());
+      lz::Tensor out = lz::scaled_dot_product_attention(q, k, v, {}, o);
+      out.backward(g);
+      benchmark::DoNotOptimize(q.grad());
+    }
+    set_rates(st, 3 * 4.0 * B * H * Dh * (double(T) * (T + 1) / 2), 0);
+  });
+}
+
 // ---- ceilings ----
 
 // Peak f32 FMA throughput: 12 independent AVX-512 FMA chains per thread, all threads.
@@ -227,6 +246,8 @@ void register_all() {
   for (auto [H, Dh] : {std::pair<int64_t, int64_t>{16, 64}, {8, 128}}) {
     for (int64_t T : {128, 512, 1024, 2048}) add_attention(1, H, T, Dh);
   }
+  for (int64_t T : {128, 512, 1024}) add_attention_train(1, 16, T, 64);
+  add_attention_train(8, 8, 128, 32);  // bench/train_bench's model: batch 8 x 128, 8 heads of 32
 }
 
 }  // namespace

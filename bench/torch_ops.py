@@ -115,13 +115,29 @@ def make_case(name, threads):
             return torch.matmul(torch.softmax(s, -1), v)
 
         return attention
+    if op == "attention_causal_train":
+        B, H, T, D = _dims(shape)
+        q, k, v = (randn(B, H, T, D).requires_grad_() for _ in range(3))
+        g = randn(B, H, T, D)
+        scale = D ** -0.5
+        future = torch.ones(T, T, dtype=torch.bool).triu(1)
+
+        def attention_train():  # the same composition, forward and backward; fresh gradients
+            for t in (q, k, v):
+                t.grad = None
+            s = torch.matmul(q * scale, k.transpose(-1, -2))
+            s = s.masked_fill(future, float("-inf"))
+            torch.matmul(torch.softmax(s, -1), v).backward(g)
+
+        attention_train.needs_grad = True
+        return attention_train
     return None
 
 
 def time_case(fn, reps, min_time):
     """Median seconds per call over `reps` repetitions of >= min_time each (after a warm-up)."""
     torch = _torch
-    with torch.inference_mode():
+    with torch.enable_grad() if getattr(fn, "needs_grad", False) else torch.inference_mode():
         fn()
         t0 = time.perf_counter()
         fn()
@@ -146,6 +162,7 @@ DEFAULT_CASES = [
     "layer_norm/512x2048",
     "rope/1x16x2048x128",
     "attention_causal/1x16x2048x64",
+    "attention_causal_train/1x16x1024x64",
 ]
 
 

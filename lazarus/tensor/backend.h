@@ -115,9 +115,19 @@ class Backend {
                     bool interleaved, bool inverse, const Tensor& out) = 0;
   /// Attention forward without the Tq x Tk matrix. q (B, H, Tq, Dh), k/v (B, Hkv, Tk, Dh), mask
   /// additive expanded to (B, H, Tq, Tk) or undefined. `scale` and `query_offset` resolved.
+  /// When `lse` (B, H, Tq) is defined, each query row's log-sum-exp of its scores is written there
+  /// (what attention_backward needs).
   virtual void attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask,
                          bool causal, int64_t window, double scale, int64_t query_offset,
-                         const Tensor& out) = 0;
+                         const Tensor& out, const Tensor& lse) = 0;
+  /// Attention backward without the Tq x Tk matrix: from the forward's inputs (q, k, v contiguous),
+  /// its output `out` and `lse`, and the output gradient `dout` (contiguous), accumulates into
+  /// zeroed contiguous dq, dk, dv (shaped as q, k, v).
+  virtual void attention_backward(const Tensor& q, const Tensor& k, const Tensor& v,
+                                  const Tensor& mask, bool causal, int64_t window, double scale,
+                                  int64_t query_offset, const Tensor& out, const Tensor& lse,
+                                  const Tensor& dout, const Tensor& dq, const Tensor& dk,
+                                  const Tensor& dv) = 0;
   /// Selective scan forward (ops.h selective_scan). Contiguous u, delta (B, T, Din), A (Din, N),
   /// Bm, Cm (B, T, N), h0 (B, Din, N) or undefined (zeros); writes y (B, T, Din) and
   /// last_state (B, Din, N).

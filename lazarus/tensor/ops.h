@@ -161,9 +161,11 @@ struct AttentionOptions {
 Tensor attention_dropout_keep(const Shape& shape, double p, Generator* gen = nullptr);
 /// Scaled dot-product attention. q (B, H, Tq, Dh), k/v (B, Hkv, Tk, Dh) with H % Hkv == 0
 /// (grouped-query: head h reads kv head h / (H / Hkv)); mask additive, broadcastable to
-/// (B, H, Tq, Tk), or undefined. Without gradients it never forms the Tq x Tk matrix (online
-/// softmax over key blocks); with gradients or a positive opts.dropout it runs the composed
-/// reference (reference::scaled_dot_product_attention), which saves what backward needs.
+/// (B, H, Tq, Tk), or undefined. It never forms the Tq x Tk matrix (online softmax over key
+/// blocks); with gradients the forward also keeps each query row's log-sum-exp and the backward
+/// recomputes the probabilities block by block from it (FlashAttention-2), so a training step
+/// holds O(T) per head, not O(T^2). A positive opts.dropout, or a mask that itself requires grad,
+/// runs the composed reference (reference::scaled_dot_product_attention) instead.
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
                                     const Tensor& mask = Tensor(),
                                     const AttentionOptions& opts = {});

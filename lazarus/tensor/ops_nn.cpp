@@ -217,30 +217,64 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
                                    shape_str(opts.dropout_keep.shape()), shape_str(full_shape)));
     }
   }
-  // Dropout needs the probabilities themselves, so it takes the composed path (O(Tq x Tk)).
-  if (opts.dropout > 0.0 || any_requires_grad({&q, &k, &v, &mask})) {
+  // Dropout needs the probabilities themselves, and a mask that wants its own gradient is
+  // differentiated through the scores: both take the composed path (O(Tq x Tk)).
+  if (opts.dropout > 0.0 || any_requires_grad({&mask})) {
     return reference::scaled_dot_product_attention(q, k, v, mask, opts);
   }
-  double scale = opts.scale.value_or(1.0 / std::sqrt(double(Dh)));
-  int64_t qoff = opts.query_offset.value_or(Tk - Tq);
-  // k and v may be views with contiguous rows (a KV cache's prefix of its buffer): read in place.
-  auto rows_contiguous = [](const Tensor& t) {
-    Tensor c = to_compute(t);
-    return c.stride(3) == 1 && c.stride(2) == c.size(3) ? c : c.contiguous();
-  };
-  Tensor qc = to_compute(q).contiguous(), kc = rows_contiguous(k), vc = rows_contiguous(v);
-  Tensor mc;
-  if (mask.defined()) {
-    if (mask.dtype() == DType::Bool) {
-      mc = where(mask, zeros({}, qc.dtype()), full({}, -INFINITY, qc.dtype()));
-    } else {
-      mc = mask.to(qc.dtype());
+  const bool grad = any_requires_grad({&q, &k, &v});
+  const double scale = opts.scale.value_or(1.0 / std::sqrt(double(Dh)));
+  const int64_t qoff = opts.query_offset.value_or(Tk - Tq);
+  Tensor qc, kc, vc, mc, oc, lse, out;
+  {
+    NoGradGuard ng;
+    // k and v may be views with contiguous rows (a KV cache's prefix of its buffer): read in
+    // place (the backward takes them whole).
+    auto rows_contiguous = [grad](const Tensor& t) {
+      Tensor c = to_compute(t);
+      return !grad && c.stride(3) == 1 && c.stride(2) == c.size(3) ? c : c.contiguous();
+    };
+    qc = to_compute(q).contiguous();
+    kc = rows_contiguous(k);
+    vc = rows_contiguous(v);
+    if (mask.defined()) {
+      if (mask.dtype() == DType::Bool) {
+        mc = where(mask, zeros({}, qc.dtype()), full({}, -INFINITY, qc.dtype()));
+      } else {
+        mc = mask.to(qc.dtype());
+      }
+      mc = mc.expand(full_shape);
     }
-    mc = mc.expand(full_shape);
+    oc = empty({B, H, Tq, v.size(3)}, qc.dtype());
+    // With gradients the forward also keeps each query row's log-sum-exp, and the backward
+    // recomputes the probabilities block by block from it (FlashAttention-2): training never
+    // forms the Tq x Tk matrix either.
+    if (grad) lse = empty({B, H, Tq}, qc.dtype());
+    if (oc.numel() > 0)
+      cpu().attention(qc, kc, vc, mc, opts.causal, opts.window, scale, qoff, oc, lse);
+    out = oc.dtype() == q.dtype() ? oc : oc.to(q.dtype());
   }
-  Tensor out = empty({B, H, Tq, v.size(3)}, qc.dtype());
-  if (out.numel() > 0) cpu().attention(qc, kc, vc, mc, opts.causal, opts.window, scale, qoff, out);
-  return out.dtype() == q.dtype() ? out : out.to(q.dtype());
+  if (!grad) return out;
+  // Saved detached: oc may be `out` itself, whose node must not hold its own output.
+  qc = qc.detach();
+  kc = kc.detach();
+  vc = vc.detach();
+  oc = oc.detach();
+  const bool causal = opts.causal;
+  const int64_t window = opts.window;
+  const DType qt = q.dtype(), kt = k.dtype(), vt = v.dtype();
+  return record(
+      "attention", {q, k, v}, out,
+      [qc, kc, vc, mc, oc, lse, causal, window, scale, qoff, qt, kt, vt](const Tensor& g) {
+        Tensor gc = to_compute(g).contiguous();
+        Tensor dq = zeros(qc.shape(), qc.dtype());
+        Tensor dk = zeros(kc.shape(), kc.dtype()), dv = zeros(vc.shape(), vc.dtype());
+        if (qc.numel() > 0 && kc.numel() > 0) {
+          cpu().attention_backward(qc, kc, vc, mc, causal, window, scale, qoff, oc, lse, gc, dq, dk,
+                                   dv);
+        }
+        return std::vector<Tensor>{dq.to(qt), dk.to(kt), dv.to(vt)};
+      });
 }
 
 Tensor attention_dropout_keep(const Shape& shape, double p, Generator* gen) {

@@ -1,8 +1,10 @@
-// Memory check of ALiBi attention without gradients: one attention layer with H = 8 heads at
-// T = 4096 would need H * T * T * 4 bytes = 512 MiB for a scores matrix; the key-only bias keeps
-// the fused flash-style kernel, so peak RSS must grow by far less. Exits 1 (with the figures)
-// otherwise. `alibi_memory_main --composed` runs the same with gradients on (the composed path,
-// which does form the matrix) to show the check can fail.
+// Memory check of attention at T = 4096 with H = 8 heads, where one scores matrix is
+// H * T * T * 4 bytes = 512 MiB: ALiBi (a key-only bias) attention without gradients, then a
+// training step's forward and backward with gradients on every parameter, must each grow peak RSS
+// by far less (the fused flash-style forward, and the backward that recomputes the probabilities
+// block by block from the saved log-sum-exp). Exits 1 (with the figures) otherwise.
+// `alibi_memory_main --composed` runs the training step with attention dropout, which takes the
+// composed path that does form the matrix, to show the check can fail.
 #include <sys/resource.h>
 
 #include <cmath>
@@ -28,28 +30,38 @@ int main(int argc, char** argv) {
   config::AttentionConfig cfg;
   cfg.num_attention_heads = cfg.num_key_value_heads = H;
   cfg.position.type = config::PositionEmbeddingType::ALiBi;
+  if (composed) cfg.dropout = 0.1;
   components::Attention attn(D, cfg, T);
   Generator gen(1);
   Tensor x = randn({1, T, D}, DType::F32, 0.0, 1.0, &gen);
   components::AttentionContext ctx;
   ctx.positions.max_position_plus_one = T;
-  double before = peak_mib();
-  Tensor y;
-  if (composed) {
-    y = attn.forward(x, ctx);  // parameters require grad: the composed path
-  } else {
-    NoGradGuard ng;
-    y = attn.forward(x, ctx);
-  }
-  double grown = peak_mib() - before;
   const double scores_mib = double(H) * T * T * 4 / (1024.0 * 1024.0);
-  std::printf(
-      "alibi attention T=%lld H=%lld (%s): peak RSS grew %.1f MiB; a scores matrix is %.0f MiB\n",
-      (long long)T, (long long)H, composed ? "composed, with gradients" : "fused, no gradients",
-      grown, scores_mib);
-  if (!std::isfinite(sum(y).item())) {
-    std::printf("non-finite output\n");
-    return 1;
+  bool ok = true;
+  auto report = [&](const char* what, double grown, const Tensor& y) {
+    bool finite = std::isfinite(sum(y).item());
+    std::printf(
+        "alibi attention T=%lld H=%lld, %s: peak RSS grew %.1f MiB; a scores matrix is "
+        "%.0f MiB%s\n",
+        (long long)T, (long long)H, what, grown, scores_mib, finite ? "" : "; non-finite output");
+    ok = ok && finite && grown < scores_mib / 8;
+  };
+  if (!composed) {
+    double before = peak_mib();
+    Tensor y;
+    {
+      NoGradGuard ng;
+      y = attn.forward(x, ctx);
+    }
+    report("inference (no gradients)", peak_mib() - before, y);
   }
-  return grown < scores_mib / 8 ? 0 : 1;
+  attn.train(true);
+  double before = peak_mib();
+  Tensor y = attn.forward(x, ctx);  // parameters require grad
+  sum(y * y).backward();
+  Tensor g = attn.o_proj->weight.grad();
+  report(composed ? "training step with attention dropout (composed)"
+                  : "training step, forward + backward",
+         peak_mib() - before, g.defined() ? g : y);
+  return ok ? 0 : 1;
 }

@@ -1,5 +1,6 @@
 // Forward of indexing, joining/splitting and the fused NN ops (rms_norm, layer_norm, rope,
 // attention) against naive double loops, plus fused vs composed (lazarus::reference).
+#include "lazarus/tensor/backend.h"
 #include "lazarus/tensor/ops_reference.h"
 #include "test_helpers.h"
 
@@ -370,7 +371,7 @@ TEST(Attention, NaiveFusedComposed) {
            kt = k.transpose(1, 2).contiguous().transpose(1, 2);
     EXPECT_TRUE(close(scaled_dot_product_attention(qt, kt, v, mask, o), want, 1e-4, 1e-5))
         << "strided " << what;
-    // With gradients on, the engine takes the composed path; same values.
+    // With gradients on (the fused forward that also keeps the log-sum-exp); same values.
     Tensor qg = q.clone();
     qg.requires_grad_();
     EXPECT_TRUE(close(scaled_dot_product_attention(qg, k, v, mask, o), want, 1e-4, 1e-5))
@@ -392,6 +393,88 @@ TEST(Attention, NaiveFusedComposed) {
                     attn_ref(qd, kd, vd, Tensor(), false, 0, 0.25, 3), 1e-11, 1e-12));
 }
 
+// With gradients the engine runs the fused forward (keeping each row's log-sum-exp) and the fused
+// backward, which recomputes the probabilities block by block. Its q / k / v gradients must equal
+// the composed reference's (autograd through matmul / where / softmax) on every geometry: block
+// edges (64 queries, 128 keys), GQA / MQA, causal, windows, cache offsets, additive, bool and
+// padding masks, strided inputs; f32 and f64, bf16 in and out; the same bits at any thread count.
+TEST(Attention, FusedBackwardMatchesComposed) {
+  const AttnCase cases[] = {
+      {1, 1, 1, 1, 1, 8, false, 0, {}, 0},      {2, 4, 4, 33, 33, 16, true, 0, {}, 0},
+      {1, 4, 2, 31, 31, 32, true, 0, {}, 1},    {2, 6, 2, 32, 32, 8, false, 0, {}, 2},
+      {1, 4, 1, 5, 40, 16, true, 0, {}, 0},     {1, 2, 2, 4, 40, 16, true, 0, 10, 3},
+      {1, 2, 1, 33, 33, 16, true, 8, {}, 0},    {2, 2, 2, 7, 70, 8, true, 16, {}, 3},
+      {1, 2, 2, 1, 300, 64, true, 0, {}, 0},    {1, 2, 2, 65, 130, 8, false, 0, {}, 1},
+      {1, 4, 2, 150, 150, 16, true, 0, {}, 1},   // several query and key blocks, causal
+      {2, 3, 1, 70, 260, 24, true, 100, {}, 1},  // window across key blocks, MQA
+  };
+  auto grads = [](bool fused, const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask,
+                  const AttentionOptions& o, const Tensor& w) {
+    Tensor qg = q.clone(), kg = k.clone(), vg = v.clone();
+    for (Tensor* t : {&qg, &kg, &vg}) t->requires_grad_();
+    Tensor out = fused ? scaled_dot_product_attention(qg, kg, vg, mask, o)
+                       : reference::scaled_dot_product_attention(qg, kg, vg, mask, o);
+    sum(out * w.to(out.dtype())).backward();
+    return std::vector<Tensor>{out.detach(), qg.grad(), kg.grad(), vg.grad()};
+  };
+  const char* names[] = {"out", "dq", "dk", "dv"};
+  for (const auto& c : cases) {
+    for (DType dt : {DType::F32, DType::F64}) {
+      Tensor q = rand_t({c.B, c.H, c.Tq, c.Dh}, 201, dt),
+             k = rand_t({c.B, c.Hkv, c.Tk, c.Dh}, 202, dt),
+             v = rand_t({c.B, c.Hkv, c.Tk, c.Dh}, 203, dt);
+      Tensor w = rand_t({c.B, c.H, c.Tq, c.Dh}, 204, dt);
+      Tensor mask;
+      if (c.mask == 1) mask = rand_t({c.Tq, c.Tk}, 205, dt);
+      if (c.mask == 2) mask = gt(rand_t({c.B, 1, c.Tq, c.Tk}, 206, DType::F32, -0.5, 2), zeros({}));
+      if (c.mask == 3) {
+        Vec pad(c.B * c.Tk, 0);
+        for (int64_t j = 0; j < 3; ++j) pad[j] = -INFINITY;
+        mask = make(pad, {c.B, 1, 1, c.Tk}).to(dt);
+      }
+      AttentionOptions o;
+      o.causal = c.causal;
+      o.window = c.window;
+      o.query_offset = c.qoff;
+      std::string what = std::string(dtype_name(dt)) + " B" + std::to_string(c.B) + " H" +
+                         std::to_string(c.H) + " Hkv" + std::to_string(c.Hkv) + " Tq" +
+                         std::to_string(c.Tq) + " Tk" + std::to_string(c.Tk) + " mask" +
+                         std::to_string(c.mask) + " win" + std::to_string(c.window);
+      auto f = grads(true, q, k, v, mask, o, w), r = grads(false, q, k, v, mask, o, w);
+      const double rtol = dt == DType::F64 ? 1e-10 : 2e-4, atol = dt == DType::F64 ? 1e-11 : 2e-5;
+      for (int i = 0; i < 4; ++i) {
+        ASSERT_EQ(f[i].shape(), r[i].shape()) << names[i] << " " << what;
+        EXPECT_TRUE(close(f[i], values(r[i]), rtol, atol)) << names[i] << " " << what;
+      }
+    }
+  }
+  // Strided q / k (the (B, T, H, Dh) -> transpose layout of the models) and bf16 in and out.
+  Tensor q = rand_t({2, 4, 70, 16}, 211), k = rand_t({2, 2, 70, 16}, 212),
+         v = rand_t({2, 2, 70, 16}, 213), w = rand_t({2, 4, 70, 16}, 214);
+  AttentionOptions o;
+  o.causal = true;
+  auto r = grads(false, q, k, v, Tensor(), o, w);
+  auto fs = grads(true, q.transpose(1, 2).contiguous().transpose(1, 2),
+                  k.transpose(1, 2).contiguous().transpose(1, 2), v, Tensor(), o, w);
+  for (int i = 0; i < 4; ++i) EXPECT_TRUE(close(fs[i], values(r[i]), 2e-4, 2e-5)) << names[i];
+  auto fb = grads(true, q.to(DType::BF16), k.to(DType::BF16), v.to(DType::BF16), Tensor(), o, w);
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_EQ(fb[i].dtype(), DType::BF16) << names[i];
+    EXPECT_TRUE(close(fb[i], values(r[i]), 5e-2, 2e-2)) << "bf16 " << names[i];
+  }
+  // Thread-count independence: each head's dK / dV is summed over its group in head order.
+  int threads = num_threads();
+  std::vector<std::vector<Tensor>> runs;
+  for (int n : {1, 2, 3}) {
+    set_num_threads(n);
+    runs.push_back(grads(true, q, k, v, Tensor(), o, w));
+  }
+  set_num_threads(threads);
+  for (size_t t = 1; t < runs.size(); ++t)
+    for (int i = 0; i < 4; ++i)
+      EXPECT_TRUE(close(runs[t][i], values(runs[0][i]), 0, 0)) << names[i] << " threads";
+}
+
 TEST(Attention, KeepMaskReference) {
   Tensor m = reference::attention_keep_mask(3, 5, true, 2, 2);  // queries at 2, 3, 4
   EXPECT_TRUE(close(m, {0, 1, 1, 0, 0, /**/ 0, 0, 1, 1, 0, /**/ 0, 0, 0, 1, 1}, 0, 0));
@@ -407,6 +490,21 @@ TEST(Attention, FullyMaskedRowIsNaNLikeTorch) {
   EXPECT_TRUE(close(f.narrow(2, 1, 1), values(r.narrow(2, 1, 1)), 1e-5, 1e-6));
   Vec fr = values(f.narrow(2, 0, 1)), rr = values(r.narrow(2, 0, 1));
   EXPECT_TRUE(close(fr, rr, 0, 0)) << "fully-masked row: fused and composed disagree";
+  // Backward: that row contributes nothing (the composed graph spreads its NaN over every
+  // gradient); the other row's gradients are those of the problem without it.
+  for (DType dt : {DType::F32, DType::F64}) {
+    auto copy = [dt](const Tensor& t) { return t.to(dt).detach().clone(); };
+    Tensor qg = copy(q), kg = copy(k), vg = copy(v);
+    for (Tensor* t : {&qg, &kg, &vg}) t->requires_grad_();
+    sum(scaled_dot_product_attention(qg, kg, vg, mask.to(dt)).narrow(2, 1, 1)).backward();
+    Tensor q1 = copy(q.narrow(2, 1, 1)), k1 = copy(k), v1 = copy(v);
+    for (Tensor* t : {&q1, &k1, &v1}) t->requires_grad_();
+    sum(reference::scaled_dot_product_attention(q1, k1, v1, Tensor(), {})).backward();
+    EXPECT_TRUE(close(qg.grad().narrow(2, 0, 1), Vec(4, 0.0), 0, 0)) << dtype_name(dt);
+    EXPECT_TRUE(close(qg.grad().narrow(2, 1, 1), values(q1.grad()), 1e-5, 1e-6)) << dtype_name(dt);
+    EXPECT_TRUE(close(kg.grad(), values(k1.grad()), 1e-5, 1e-6)) << dtype_name(dt);
+    EXPECT_TRUE(close(vg.grad(), values(v1.grad()), 1e-5, 1e-6)) << dtype_name(dt);
+  }
 }
 
 TEST(Attention, MoreQueriesThanKeysAndMixedMaskDtypes) {

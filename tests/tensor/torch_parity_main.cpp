@@ -294,7 +294,8 @@ std::vector<Case> build_cases() {
   add_case("selective_scan", "selective_scan", {},
            {N({2, 7, 5}), P({2, 7, 5}), P({5, 4}), N({2, 7, 4}), N({2, 7, 4}), N({2, 5, 4})},
            [](const Inputs& x) { return selective_scan(x[0], x[1], -x[2], x[3], x[4], x[5]).y; });
-  // grad = false runs the fused no-T x T kernel (the engine takes the composed path with grads).
+  // Both run the fused kernels (grad = true: the forward that keeps the log-sum-exp and the
+  // block-wise backward); the attn_grad_* cases cross the 64-query and 128-key block edges.
   struct A {
     const char* n;
     int64_t H, Hkv, Tq, Tk;
@@ -312,7 +313,10 @@ std::vector<Case> build_cases() {
             {"attn_fused_gqa", 4, 2, 37, 300, true, 0, -1, 0, false},
             {"attn_fused_window", 2, 1, 5, 700, true, 64, -1, 0, false},
             {"attn_fused_mask", 2, 2, 33, 129, false, 0, -1, 1, false},
-            {"attn_fused_bool", 2, 2, 16, 80, true, 0, 50, 2, false}};
+            {"attn_fused_bool", 2, 2, 16, 80, true, 0, 50, 2, false},
+            {"attn_grad_blocks_gqa", 4, 2, 70, 200, true, 0, -1, 0, true},
+            {"attn_grad_window_mask", 2, 1, 130, 130, true, 40, -1, 1, true},
+            {"attn_grad_bool_cache", 2, 2, 20, 150, true, 0, 130, 2, true}};
   for (auto& a : as) {
     auto qkv = [&](Shape sh) { return a.grad ? N(std::move(sh)) : K(std::move(sh)); };
     std::vector<In> ins{qkv({2, a.H, a.Tq, 16}), qkv({2, a.Hkv, a.Tk, 16}),

@@ -38,7 +38,7 @@ inline void key_range(const Geometry& g, int64_t p, int64_t& lo, int64_t& hi) {
 
 // One query row (decode): scores by dot products, P V by axpy; the row form of the block below.
 void attend_row_f32(const Geometry& g, const float* q, const float* k, const float* v, float* o,
-                    int64_t b, int64_t h, int64_t i) {
+                    float* lse, int64_t b, int64_t h, int64_t i) {
   constexpr int64_t kBk = 256;
   const KernelTable& kt = kernels();
   int64_t hk = h / g.group;
@@ -74,6 +74,7 @@ void attend_row_f32(const Geometry& g, const float* q, const float* k, const flo
   }
   kt.scale_f32(O, 1.0f / l,
                g.Dv);  // l == 0 (every key masked) gives NaN, as the composed reference
+  if (lse) lse[(b * g.H + h) * g.Tq + i] = m + std::log(l);
 }
 
 // Query rows [i0, i1) of head (b, h) against their visible keys, in key blocks of kBk. The scores
@@ -81,7 +82,7 @@ void attend_row_f32(const Geometry& g, const float* q, const float* k, const flo
 // max, exp and sums run along contiguous vectors of queries, Q is transposed once per block
 // (not K once per block pair), and O += P V reads S^T as a column-major A.
 void attend_block_f32(const Geometry& g, const float* q, const float* k, const float* v, float* o,
-                      int64_t b, int64_t h, int64_t i0, int64_t i1) {
+                      float* lse, int64_t b, int64_t h, int64_t i0, int64_t i1) {
   constexpr int64_t kBk = 128;
   const KernelTable& kt = kernels();
   int64_t bq = i1 - i0;
@@ -141,11 +142,15 @@ void attend_block_f32(const Geometry& g, const float* q, const float* k, const f
     // l == 0 (every key masked) gives NaN, as the composed reference
     kt.scale_f32(O + r * g.Dv, 1.0f / l[size_t(r)], g.Dv);
   }
+  if (lse) {
+    float* L = lse + (b * g.H + h) * g.Tq + i0;
+    for (int64_t r = 0; r < bq; ++r) L[r] = m[size_t(r)] + std::log(l[size_t(r)]);
+  }
 }
 
 template <class T>
 void attend_rows_generic(const Geometry& g, const T* q, const T* k, const T* v, const T* mask, T* o,
-                         int64_t b, int64_t h, int64_t i) {
+                         T* lse, int64_t b, int64_t h, int64_t i) {
   int64_t hk = h / g.group;
   const T* Q = q + ((b * g.H + h) * g.Tq + i) * g.Dh;
   const T* K = k + b * g.kbs + hk * g.khs;
@@ -169,13 +174,147 @@ void attend_rows_generic(const Geometry& g, const T* q, const T* k, const T* v, 
     mx = mnew;
   }
   for (int64_t d = 0; d < g.Dv; ++d) O[d] /= l;
+  if (lse) lse[(b * g.H + h) * g.Tq + i] = mx + std::log(l);
 }
 
-}  // namespace
+// ---- backward ----
+// FlashAttention-2's backward (Dao 2023, Algorithm 2) on this file's tiles: per head and query
+// block the scores are recomputed key block by key block and turned into probabilities with the
+// forward's saved log-sum-exp, so nothing of size Tq x Tk is stored. With dO the output
+// gradient, delta_r = dO_r . O_r, P = exp(S - lse), dS = P * (dO V^T - delta) * scale:
+// dV += P^T dO, dQ += dS K, dK += dS^T Q.
 
-void attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask,
-                       bool causal, int64_t window, double scale, int64_t query_offset,
-                       const Tensor& out) {
+struct Grads {
+  const float* o;
+  const float* lse;
+  const float* dout;
+  float* dq;
+  float* dk;  // per query head (b * dkbs + h * dkhs): summed over a kv group afterwards
+  float* dv;
+  int64_t dkbs, dkhs, dvbs, dvhs;
+};
+
+void attend_head_backward_f32(const Geometry& g, const float* q, const float* k, const float* v,
+                              const Grads& a, int64_t b, int64_t h) {
+  constexpr int64_t kBq = 64, kBk = 128;
+  const KernelTable& kt = kernels();
+  const int64_t hk = h / g.group, Tk = g.Tk, Dh = g.Dh, Dv = g.Dv;
+  const float* K = k + b * g.kbs + hk * g.khs;
+  const float* V = v + b * g.vbs + hk * g.vhs;
+  float* dK = a.dk + b * a.dkbs + h * a.dkhs;
+  float* dV = a.dv + b * a.dvbs + h * a.dvhs;
+  thread_local std::vector<float> kT, vT, qs, s, dp, delta;
+  thread_local std::vector<int64_t> lo, hi;
+  // K^T and V^T once per head: the tile GEMM takes its B operand row-major.
+  kT.resize(size_t(Dh * Tk));
+  vT.resize(size_t(Dv * Tk));
+  for (int64_t j = 0; j < Tk; ++j) {
+    for (int64_t d = 0; d < Dh; ++d) kT[size_t(d * Tk + j)] = K[j * Dh + d];
+    for (int64_t d = 0; d < Dv; ++d) vT[size_t(d * Tk + j)] = V[j * Dv + d];
+  }
+  const float sc = float(g.scale);
+  for (int64_t i0 = 0; i0 < g.Tq; i0 += kBq) {
+    const int64_t i1 = std::min(g.Tq, i0 + kBq), bq = i1 - i0;
+    const int64_t row0 = (b * g.H + h) * g.Tq + i0;
+    const float* Q = q + row0 * Dh;
+    const float* O = a.o + row0 * Dv;
+    const float* dO = a.dout + row0 * Dv;
+    const float* L = a.lse + row0;
+    float* dQ = a.dq + row0 * Dh;
+    qs.resize(size_t(bq * Dh));
+    delta.resize(size_t(bq));
+    lo.resize(size_t(bq));
+    hi.resize(size_t(bq));
+    for (int64_t r = 0; r < bq * Dh; ++r) qs[size_t(r)] = Q[r] * sc;
+    int64_t lo_all = Tk, hi_all = 0;
+    for (int64_t r = 0; r < bq; ++r) {
+      // A row that sees no key has a NaN output; its P is zeroed below and its delta too.
+      delta[size_t(r)] = L[r] == -INFINITY ? 0.0f : kt.dot_f32(dO + r * Dv, O + r * Dv, Dv);
+      key_range(g, g.qoff + i0 + r, lo[size_t(r)], hi[size_t(r)]);
+      if (hi[size_t(r)] > lo[size_t(r)]) {
+        lo_all = std::min(lo_all, lo[size_t(r)]);
+        hi_all = std::max(hi_all, hi[size_t(r)]);
+      }
+    }
+    s.resize(size_t(bq * kBk));
+    dp.resize(size_t(bq * kBk));
+    for (int64_t j0 = lo_all; j0 < hi_all; j0 += kBk) {
+      const int64_t bk = std::min(kBk, hi_all - j0);
+      float* S = s.data();  // bq x bk, row stride bk
+      float* dS = dp.data();
+      kt.gemm_tile_f32(bq, bk, Dh, qs.data(), Dh, 1, kT.data() + j0, Tk, S, bk, false);
+      for (int64_t r = 0; r < bq; ++r) {
+        float* Sr = S + r * bk;
+        if (g.mask) {
+          const float* mrow = g.mask + b * g.ms[0] + h * g.ms[1] + (i0 + r) * g.ms[2];
+          for (int64_t j = 0; j < bk; ++j) Sr[j] += mrow[(j0 + j) * g.ms[3]];
+        }
+        const int64_t e0 = std::clamp<int64_t>(lo[size_t(r)] - j0, 0, bk);
+        const int64_t e1 = std::clamp<int64_t>(hi[size_t(r)] - j0, e0, bk);
+        for (int64_t j = 0; j < e0; ++j) Sr[j] = -INFINITY;
+        for (int64_t j = e1; j < bk; ++j) Sr[j] = -INFINITY;
+        if (L[r] == -INFINITY) {  // a row that sees no key (NaN output): contributes nothing
+          for (int64_t j = 0; j < bk; ++j) Sr[j] = 0.0f;
+        } else {
+          kt.exp_shift_sum_f32(Sr, bk, L[r]);  // P = exp(S - lse)
+        }
+      }
+      kt.gemm_tile_f32(bk, Dv, bq, S, 1, bk, dO, Dv, dV + j0 * Dv, Dv, true);      // dV += P^T dO
+      kt.gemm_tile_f32(bq, bk, Dv, dO, Dv, 1, vT.data() + j0, Tk, dS, bk, false);  // dO V^T
+      for (int64_t r = 0; r < bq; ++r) {
+        const float* Pr = S + r * bk;
+        float* d = dS + r * bk;
+        const float dr = delta[size_t(r)];
+        for (int64_t j = 0; j < bk; ++j) d[j] = Pr[j] * (d[j] - dr) * sc;
+      }
+      kt.gemm_tile_f32(bq, Dh, bk, dS, bk, 1, K + j0 * Dh, Dh, dQ, Dh, true);  // dQ += dS K
+      kt.gemm_tile_f32(bk, Dh, bq, dS, 1, bk, Q, Dh, dK + j0 * Dh, Dh, true);  // dK += dS^T Q
+    }
+  }
+}
+
+template <class T>
+void attend_head_backward_generic(const Geometry& g, const T* q, const T* k, const T* v,
+                                  const T* mask, const T* o, const T* lse, const T* dout, T* dq,
+                                  T* dk, T* dv, const int64_t (&ds)[4], int64_t b, int64_t h) {
+  const int64_t hk = h / g.group, Dh = g.Dh, Dv = g.Dv;
+  const T* K = k + b * g.kbs + hk * g.khs;
+  const T* V = v + b * g.vbs + hk * g.vhs;
+  T* dK = dk + b * ds[0] + h * ds[1];
+  T* dV = dv + b * ds[2] + h * ds[3];
+  for (int64_t i = 0; i < g.Tq; ++i) {
+    const int64_t row = (b * g.H + h) * g.Tq + i;
+    const T* Q = q + row * Dh;
+    const T* O = o + row * Dv;
+    const T* dO = dout + row * Dv;
+    T* dQ = dq + row * Dh;
+    const T* mrow = mask ? mask + b * g.ms[0] + h * g.ms[1] + i * g.ms[2] : nullptr;
+    T delta = 0;
+    for (int64_t d = 0; d < Dv; ++d) delta += dO[d] * O[d];
+    int64_t lo, hi;
+    key_range(g, g.qoff + i, lo, hi);
+    if (lse[row] == -T(INFINITY)) continue;  // sees no key (NaN output): contributes nothing
+    for (int64_t j = lo; j < hi; ++j) {
+      T s = 0;
+      for (int64_t d = 0; d < Dh; ++d) s += Q[d] * K[j * Dh + d];
+      s = s * T(g.scale) + (mrow ? mrow[j * g.ms[3]] : T(0));
+      const T p = std::exp(s - lse[row]);
+      T dpj = 0;
+      for (int64_t d = 0; d < Dv; ++d) {
+        dV[j * Dv + d] += p * dO[d];
+        dpj += dO[d] * V[j * Dv + d];
+      }
+      const T dsj = p * (dpj - delta) * T(g.scale);
+      for (int64_t d = 0; d < Dh; ++d) {
+        dQ[d] += dsj * K[j * Dh + d];
+        dK[j * Dh + d] += dsj * Q[d];
+      }
+    }
+  }
+}
+
+Geometry make_geometry(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask,
+                       bool causal, int64_t window, double scale, int64_t query_offset) {
   Geometry g;
   g.B = q.size(0);
   g.H = q.size(1);
@@ -196,6 +335,15 @@ void attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, const 
   g.khs = k.stride(1);
   g.vbs = v.stride(0);
   g.vhs = v.stride(1);
+  return g;
+}
+
+}  // namespace
+
+void attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask,
+                       bool causal, int64_t window, double scale, int64_t query_offset,
+                       const Tensor& out, const Tensor& lse) {
+  Geometry g = make_geometry(q, k, v, mask, causal, window, scale, query_offset);
   if (q.dtype() == DType::F32) {
     g.mask = mask.defined() ? mask.data<float>() : nullptr;
     // Block sizes measured (1 thread, T = 512/2048, Dh = 64/128): 64 x 128 beat 128 x 128,
@@ -207,6 +355,7 @@ void attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, const 
     const float* kp = k.data<float>();
     const float* vp = v.data<float>();
     float* op = out.data<float>();
+    float* lp = lse.defined() ? lse.data<float>() : nullptr;
     // Threads only when each gets enough multiply-adds to pay for waking it (decode steps of a
     // small model run a few thousand per head).
     const int64_t task_macs = std::min(g.Tq, kBq) * g.Tk * (g.Dh + g.Dv);
@@ -217,9 +366,9 @@ void attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, const 
         int64_t qb = t % qblocks, bh = t / qblocks;
         int64_t i0 = qb * kBq, i1 = std::min(g.Tq, i0 + kBq);
         if (i1 - i0 == 1) {
-          attend_row_f32(g, qp, kp, vp, op, bh / g.H, bh % g.H, i0);
+          attend_row_f32(g, qp, kp, vp, op, lp, bh / g.H, bh % g.H, i0);
         } else {
-          attend_block_f32(g, qp, kp, vp, op, bh / g.H, bh % g.H, i0, i1);
+          attend_block_f32(g, qp, kp, vp, op, lp, bh / g.H, bh % g.H, i0, i1);
         }
       }
     });
@@ -228,11 +377,77 @@ void attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, const 
   dispatch_float(q.dtype(), "attention", [&](auto tag) {
     using T = decltype(tag);
     const T* mp = mask.defined() ? mask.data<T>() : nullptr;
+    T* lp = lse.defined() ? lse.data<T>() : nullptr;
     parallel_for(g.B * g.H * g.Tq, 4, [&](int64_t r0, int64_t r1) {
       for (int64_t r = r0; r < r1; ++r) {
         int64_t i = r % g.Tq, bh = r / g.Tq;
-        attend_rows_generic<T>(g, q.data<T>(), k.data<T>(), v.data<T>(), mp, out.data<T>(),
+        attend_rows_generic<T>(g, q.data<T>(), k.data<T>(), v.data<T>(), mp, out.data<T>(), lp,
                                bh / g.H, bh % g.H, i);
+      }
+    });
+  });
+}
+
+void attention_backward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask,
+                        bool causal, int64_t window, double scale, int64_t query_offset,
+                        const Tensor& out, const Tensor& lse, const Tensor& dout, const Tensor& dq,
+                        const Tensor& dk, const Tensor& dv) {
+  Geometry g = make_geometry(q, k, v, mask, causal, window, scale, query_offset);
+  // Each task owns one query head's dK / dV. With kv groups > 1 those go to per-head scratch,
+  // summed afterwards in head order, so the result does not depend on the thread count.
+  Tensor dkh = dk, dvh = dv;
+  if (g.group > 1) {
+    dkh = zeros({g.B, g.H, g.Tk, g.Dh}, dk.dtype());
+    dvh = zeros({g.B, g.H, g.Tk, g.Dv}, dv.dtype());
+  }
+  const int64_t ds[4] = {dkh.stride(0), dkh.stride(1), dvh.stride(0), dvh.stride(1)};
+  const int64_t tasks = g.B * g.H;
+  if (q.dtype() == DType::F32) {
+    g.mask = mask.defined() ? mask.data<float>() : nullptr;
+    Grads a{out.data<float>(),
+            lse.data<float>(),
+            dout.data<float>(),
+            dq.data<float>(),
+            dkh.data<float>(),
+            dvh.data<float>(),
+            ds[0],
+            ds[1],
+            ds[2],
+            ds[3]};
+    parallel_for(tasks, 1, [&](int64_t t0, int64_t t1) {
+      for (int64_t t = t0; t < t1; ++t) {
+        attend_head_backward_f32(g, q.data<float>(), k.data<float>(), v.data<float>(), a, t / g.H,
+                                 t % g.H);
+      }
+    });
+  } else {
+    dispatch_float(q.dtype(), "attention", [&](auto tag) {
+      using T = decltype(tag);
+      const T* mp = mask.defined() ? mask.data<T>() : nullptr;
+      parallel_for(tasks, 1, [&](int64_t t0, int64_t t1) {
+        for (int64_t t = t0; t < t1; ++t) {
+          attend_head_backward_generic<T>(
+              g, q.data<T>(), k.data<T>(), v.data<T>(), mp, out.data<T>(), lse.data<T>(),
+              dout.data<T>(), dq.data<T>(), dkh.data<T>(), dvh.data<T>(), ds, t / g.H, t % g.H);
+        }
+      });
+    });
+  }
+  if (g.group == 1) return;
+  dispatch_float(dk.dtype(), "attention", [&](auto tag) {
+    using T = decltype(tag);
+    parallel_for(g.B * g.Hkv, 1, [&](int64_t t0, int64_t t1) {
+      for (int64_t t = t0; t < t1; ++t) {
+        const int64_t b = t / g.Hkv, hk = t % g.Hkv;
+        T* dK = dk.data<T>() + b * dk.stride(0) + hk * dk.stride(1);
+        T* dV = dv.data<T>() + b * dv.stride(0) + hk * dv.stride(1);
+        for (int64_t gi = 0; gi < g.group; ++gi) {
+          const int64_t h = hk * g.group + gi;
+          const T* sk = dkh.data<T>() + b * ds[0] + h * ds[1];
+          const T* sv = dvh.data<T>() + b * ds[2] + h * ds[3];
+          for (int64_t n = 0; n < g.Tk * g.Dh; ++n) dK[n] += sk[n];
+          for (int64_t n = 0; n < g.Tk * g.Dv; ++n) dV[n] += sv[n];
+        }
       }
     });
   });

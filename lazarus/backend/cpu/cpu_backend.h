@@ -31,8 +31,13 @@ class CpuBackend final : public Backend {
                   const Tensor& out) override;
   void rope(const Tensor& x, const Tensor& cos, const Tensor& sin, int64_t offset, bool interleaved,
             bool inverse, const Tensor& out) override;
+  void attention_backward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask,
+                          bool causal, int64_t window, double scale, int64_t query_offset,
+                          const Tensor& out, const Tensor& lse, const Tensor& dout,
+                          const Tensor& dq, const Tensor& dk, const Tensor& dv) override;
   void attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask, bool causal,
-                 int64_t window, double scale, int64_t query_offset, const Tensor& out) override;
+                 int64_t window, double scale, int64_t query_offset, const Tensor& out,
+                 const Tensor& lse) override;
   void selective_scan(const Tensor& u, const Tensor& delta, const Tensor& A, const Tensor& Bm,
                       const Tensor& Cm, const Tensor& h0, const Tensor& y,
                       const Tensor& last_state) override;
@@ -58,9 +63,13 @@ class CpuBackend final : public Backend {
                           double grad_scale) override;
 };
 
-/// Flash-style attention forward (attention.cpp).
+/// Flash-style attention forward and backward (attention.cpp).
 void attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask,
                        bool causal, int64_t window, double scale, int64_t query_offset,
-                       const Tensor& out);
+                       const Tensor& out, const Tensor& lse);
+void attention_backward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask,
+                        bool causal, int64_t window, double scale, int64_t query_offset,
+                        const Tensor& out, const Tensor& lse, const Tensor& dout, const Tensor& dq,
+                        const Tensor& dk, const Tensor& dv);
 
 }  // namespace lazarus::cpu

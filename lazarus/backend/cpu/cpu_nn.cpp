@@ -131,8 +131,17 @@ void CpuBackend::rope(const Tensor& x, const Tensor& cos_t, const Tensor& sin_t,
 
 void CpuBackend::attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask,
                            bool causal, int64_t window, double scale, int64_t query_offset,
-                           const Tensor& out) {
-  attention_forward(q, k, v, mask, causal, window, scale, query_offset, out);
+                           const Tensor& out, const Tensor& lse) {
+  attention_forward(q, k, v, mask, causal, window, scale, query_offset, out, lse);
+}
+
+void CpuBackend::attention_backward(const Tensor& q, const Tensor& k, const Tensor& v,
+                                    const Tensor& mask, bool causal, int64_t window, double scale,
+                                    int64_t query_offset, const Tensor& out, const Tensor& lse,
+                                    const Tensor& dout, const Tensor& dq, const Tensor& dk,
+                                    const Tensor& dv) {
+  cpu::attention_backward(q, k, v, mask, causal, window, scale, query_offset, out, lse, dout, dq,
+                          dk, dv);
 }
 
 }  // namespace lazarus::cpu
