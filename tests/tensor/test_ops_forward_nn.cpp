@@ -327,39 +327,55 @@ struct AttnCase {
   std::optional<int64_t> qoff;
   int mask;  // 0 none, 1 additive (Tq, Tk), 2 bool (B, 1, Tq, Tk), 3 additive (B, 1, 1, Tk) padding
 };
+
+// The geometries the forward and the backward tests both run.
+const AttnCase kAttnCases[] = {
+    {1, 1, 1, 1, 1, 8, false, 0, {}, 0},    {2, 4, 4, 33, 33, 16, true, 0, {}, 0},
+    {1, 4, 2, 31, 31, 32, true, 0, {}, 1},  {2, 6, 2, 32, 32, 8, false, 0, {}, 2},
+    {1, 4, 1, 5, 40, 16, true, 0, {}, 0},    // KV-cache: Tq < Tk, default offset Tk - Tq
+    {1, 2, 2, 4, 40, 16, true, 0, 10, 3},    // explicit query_offset
+    {1, 2, 1, 33, 33, 16, true, 8, {}, 0},   // sliding window
+    {2, 2, 2, 7, 70, 8, true, 16, {}, 3},    // window + cache + padding mask
+    {1, 2, 2, 1, 300, 64, true, 0, {}, 0},   // decode against a long cache
+    {1, 2, 2, 65, 130, 8, false, 0, {}, 1},  // rectangular, non-causal
+};
+
+// The mask case c names (additive ones in dt; seeds `seed` and seed + 1), or undefined.
+Tensor attn_mask(const AttnCase& c, uint64_t seed, DType dt = DType::F32) {
+  if (c.mask == 1) return rand_t({c.Tq, c.Tk}, seed, dt);
+  if (c.mask == 2)
+    return gt(rand_t({c.B, 1, c.Tq, c.Tk}, seed + 1, DType::F32, -0.5, 2), zeros({}));
+  if (c.mask == 3) {
+    Vec pad(c.B * c.Tk, 0);
+    for (int64_t j = 0; j < 3; ++j) pad[j] = -INFINITY;  // batch 0: first 3 keys padded
+    return make(pad, {c.B, 1, 1, c.Tk}).to(dt);
+  }
+  return Tensor();
+}
+
+AttentionOptions attn_options(const AttnCase& c) {
+  AttentionOptions o;
+  o.causal = c.causal;
+  o.window = c.window;
+  o.query_offset = c.qoff;
+  return o;
+}
+
+std::string attn_label(const AttnCase& c) {
+  return "B" + std::to_string(c.B) + " H" + std::to_string(c.H) + " Hkv" + std::to_string(c.Hkv) +
+         " Tq" + std::to_string(c.Tq) + " Tk" + std::to_string(c.Tk) + " mask" +
+         std::to_string(c.mask) + " win" + std::to_string(c.window);
+}
 }  // namespace
 
 TEST(Attention, NaiveFusedComposed) {
-  const AttnCase cases[] = {
-      {1, 1, 1, 1, 1, 8, false, 0, {}, 0},    {2, 4, 4, 33, 33, 16, true, 0, {}, 0},
-      {1, 4, 2, 31, 31, 32, true, 0, {}, 1},  {2, 6, 2, 32, 32, 8, false, 0, {}, 2},
-      {1, 4, 1, 5, 40, 16, true, 0, {}, 0},    // KV-cache: Tq < Tk, default offset Tk - Tq
-      {1, 2, 2, 4, 40, 16, true, 0, 10, 3},    // explicit query_offset
-      {1, 2, 1, 33, 33, 16, true, 8, {}, 0},   // sliding window
-      {2, 2, 2, 7, 70, 8, true, 16, {}, 3},    // window + cache + padding mask
-      {1, 2, 2, 1, 300, 64, true, 0, {}, 0},   // decode against a long cache
-      {1, 2, 2, 65, 130, 8, false, 0, {}, 1},  // rectangular, non-causal
-  };
-  for (const auto& c : cases) {
+  for (const auto& c : kAttnCases) {
     Tensor q = rand_t({c.B, c.H, c.Tq, c.Dh}, 101), k = rand_t({c.B, c.Hkv, c.Tk, c.Dh}, 102),
            v = rand_t({c.B, c.Hkv, c.Tk, c.Dh}, 103);
-    Tensor mask;
-    if (c.mask == 1) mask = rand_t({c.Tq, c.Tk}, 104);
-    if (c.mask == 2) mask = gt(rand_t({c.B, 1, c.Tq, c.Tk}, 105, DType::F32, -0.5, 2), zeros({}));
-    if (c.mask == 3) {
-      Vec pad(c.B * c.Tk, 0);
-      for (int64_t j = 0; j < 3; ++j) pad[j] = -INFINITY;  // batch 0: first 3 keys padded
-      mask = make(pad, {c.B, 1, 1, c.Tk});
-    }
-    AttentionOptions o;
-    o.causal = c.causal;
-    o.window = c.window;
-    o.query_offset = c.qoff;
+    Tensor mask = attn_mask(c, 104);
+    AttentionOptions o = attn_options(c);
     int64_t qoff = c.qoff.value_or(c.Tk - c.Tq);
-    std::string what = "B" + std::to_string(c.B) + " H" + std::to_string(c.H) + " Hkv" +
-                       std::to_string(c.Hkv) + " Tq" + std::to_string(c.Tq) + " Tk" +
-                       std::to_string(c.Tk) + " mask" + std::to_string(c.mask) + " win" +
-                       std::to_string(c.window);
+    std::string what = attn_label(c);
     Vec want = attn_ref(q, k, v, mask, c.causal, c.window, 1 / std::sqrt(double(c.Dh)), qoff);
     Tensor fused = scaled_dot_product_attention(q, k, v, mask, o);
     ASSERT_EQ(fused.shape(), q.shape()) << what;
@@ -399,15 +415,9 @@ TEST(Attention, NaiveFusedComposed) {
 // edges (64 queries, 128 keys), GQA / MQA, causal, windows, cache offsets, additive, bool and
 // padding masks, strided inputs; f32 and f64, bf16 in and out; the same bits at any thread count.
 TEST(Attention, FusedBackwardMatchesComposed) {
-  const AttnCase cases[] = {
-      {1, 1, 1, 1, 1, 8, false, 0, {}, 0},      {2, 4, 4, 33, 33, 16, true, 0, {}, 0},
-      {1, 4, 2, 31, 31, 32, true, 0, {}, 1},    {2, 6, 2, 32, 32, 8, false, 0, {}, 2},
-      {1, 4, 1, 5, 40, 16, true, 0, {}, 0},     {1, 2, 2, 4, 40, 16, true, 0, 10, 3},
-      {1, 2, 1, 33, 33, 16, true, 8, {}, 0},    {2, 2, 2, 7, 70, 8, true, 16, {}, 3},
-      {1, 2, 2, 1, 300, 64, true, 0, {}, 0},    {1, 2, 2, 65, 130, 8, false, 0, {}, 1},
-      {1, 4, 2, 150, 150, 16, true, 0, {}, 1},   // several query and key blocks, causal
-      {2, 3, 1, 70, 260, 24, true, 100, {}, 1},  // window across key blocks, MQA
-  };
+  std::vector<AttnCase> cases(std::begin(kAttnCases), std::end(kAttnCases));
+  cases.push_back({1, 4, 2, 150, 150, 16, true, 0, {}, 1});   // several query and key blocks
+  cases.push_back({2, 3, 1, 70, 260, 24, true, 100, {}, 1});  // window across key blocks, MQA
   auto grads = [](bool fused, const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask,
                   const AttentionOptions& o, const Tensor& w) {
     Tensor qg = q.clone(), kg = k.clone(), vg = v.clone();
@@ -424,22 +434,9 @@ TEST(Attention, FusedBackwardMatchesComposed) {
              k = rand_t({c.B, c.Hkv, c.Tk, c.Dh}, 202, dt),
              v = rand_t({c.B, c.Hkv, c.Tk, c.Dh}, 203, dt);
       Tensor w = rand_t({c.B, c.H, c.Tq, c.Dh}, 204, dt);
-      Tensor mask;
-      if (c.mask == 1) mask = rand_t({c.Tq, c.Tk}, 205, dt);
-      if (c.mask == 2) mask = gt(rand_t({c.B, 1, c.Tq, c.Tk}, 206, DType::F32, -0.5, 2), zeros({}));
-      if (c.mask == 3) {
-        Vec pad(c.B * c.Tk, 0);
-        for (int64_t j = 0; j < 3; ++j) pad[j] = -INFINITY;
-        mask = make(pad, {c.B, 1, 1, c.Tk}).to(dt);
-      }
-      AttentionOptions o;
-      o.causal = c.causal;
-      o.window = c.window;
-      o.query_offset = c.qoff;
-      std::string what = std::string(dtype_name(dt)) + " B" + std::to_string(c.B) + " H" +
-                         std::to_string(c.H) + " Hkv" + std::to_string(c.Hkv) + " Tq" +
-                         std::to_string(c.Tq) + " Tk" + std::to_string(c.Tk) + " mask" +
-                         std::to_string(c.mask) + " win" + std::to_string(c.window);
+      Tensor mask = attn_mask(c, 205, dt);
+      AttentionOptions o = attn_options(c);
+      std::string what = std::string(dtype_name(dt)) + " " + attn_label(c);
       auto f = grads(true, q, k, v, mask, o, w), r = grads(false, q, k, v, mask, o, w);
       const double rtol = dt == DType::F64 ? 1e-10 : 2e-4, atol = dt == DType::F64 ? 1e-11 : 2e-5;
       for (int i = 0; i < 4; ++i) {

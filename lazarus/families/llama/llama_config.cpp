@@ -129,8 +129,9 @@ config::ModelConfig LlamaConfig::to_model_config() const {
   b.hidden_size = hidden_size;
   b.num_layers = num_hidden_layers;
   b.embedding.max_position_embeddings = max_position_embeddings;
-  // HF's LlamaModel / MistralModel: nn.Embedding(vocab, hidden, padding_idx=pad_token_id).
-  if (pad_token_id && *pad_token_id >= -vocab_size && *pad_token_id < vocab_size)
+  // HF's LlamaModel / MistralModel: nn.Embedding(vocab, hidden, padding_idx=pad_token_id), a
+  // negative id counting from the end (validate() names pad_token_id when it is out of range).
+  if (pad_token_id)
     b.embedding.padding_idx = *pad_token_id < 0 ? *pad_token_id + vocab_size : *pad_token_id;
   b.final_norm = NormConfig{NormType::RMSNorm, rms_norm_eps, false};
   BlockConfig& blk = b.block;
