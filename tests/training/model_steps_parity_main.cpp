@@ -1,7 +1,10 @@
 // Three training steps of a tiny Llama and a tiny Mamba — the causal-LM loss, backward, clipping
 // by global norm, AdamW with decoupled decay (none on norms and biases) under a warm-up + cosine
-// schedule — written as JSON for tests/reference/torch_model_steps.py, which replays them with
-// the PyTorch references (torch_llama.py / torch_mamba.py) and torch.optim.AdamW.
+// schedule — written as JSON for tests/reference/torch_model_steps.py, which checks each step
+// from our own state with the PyTorch references (torch_llama.py / torch_mamba.py) and
+// torch.optim.AdamW. Every step records the parameters it starts from, the gradients (before and
+// after clipping), the norm, the loss and the learning rate; the parameters after the last step
+// close the run.
 #include <cstdio>
 #include <fstream>
 
@@ -48,17 +51,20 @@ json run(const std::string& name, const Config& cfg) {
   std::vector<Tensor> params;
   for (Tensor* p : model.parameters()) params.push_back(*p);
   for (int step = 0; step < 3; ++step) {
+    json s;
+    for (auto& [n, t] : model.named_parameters()) s["params"][n] = values(*t);
     opt.set_lr(training::schedule_lr(training::ScheduleType::Cosine, base_lr, step + 1, 1, 4));
     // The trainers' path: the LM head fused into the loss (no logits tensor).
     Tensor loss = model.loss(ids, lab);
     opt.zero_grad();
     loss.backward();
-    if (step == 0)
-      for (auto& [n, t] : model.named_parameters()) out["grad"][n] = values(t->grad());
-    out["norm"].push_back(training::clip_grad_norm(params, 0.5));
+    for (auto& [n, t] : model.named_parameters()) s["grad"][n] = values(t->grad());
+    s["norm"] = training::clip_grad_norm(params, 0.5);
+    for (auto& [n, t] : model.named_parameters()) s["clipped_grad"][n] = values(t->grad());
     opt.step();
-    out["loss"].push_back(loss.item());
-    out["lr"].push_back(opt.lr());
+    s["loss"] = loss.item();
+    s["lr"] = opt.lr();
+    out["steps"].push_back(std::move(s));
   }
   for (auto& [n, t] : model.named_parameters()) out["final"][n] = values(*t);
   return out;

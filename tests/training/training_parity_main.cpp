@@ -1,8 +1,8 @@
 // Writes a small training run (an MLP classifier and a tiny LM-style loss) as JSON for
-// tests/reference/torch_training.py to replay in PyTorch: initial weights, inputs, the loss, every
-// gradient of the first step, and the parameters after three optimizer steps with gradient
-// clipping and a warm-up + cosine schedule (AdamW), and after three SGD (momentum, nesterov) steps;
-// the causal-LM loss from logits and fused with the LM head.
+// tests/reference/torch_training.py to check in PyTorch: three optimizer steps with gradient
+// clipping and a warm-up + cosine schedule (AdamW, and SGD with Nesterov momentum), each step's
+// starting parameters, loss and gradients, and the parameters after the last; the causal-LM loss
+// from logits and fused with the LM head.
 #include <cstdio>
 #include <fstream>
 
@@ -59,19 +59,22 @@ json run(const std::string& optimizer) {
   }
   std::vector<Tensor> params;
   for (Tensor* p : m.parameters()) params.push_back(*p);
+  // Each step's starting parameters, gradients before and after clipping, norm, loss and lr:
+  // torch_training.py checks every step from our own state.
   for (int step = 0; step < 3; ++step) {
+    json s;
+    for (auto& [n, t] : m.named_parameters()) s["params"][n] = values(*t);
     opt->set_lr(training::schedule_lr(training::ScheduleType::Cosine, base_lr, step + 1, 1, 4));
     Tensor loss = losses::cross_entropy(m.forward(x), tgt, -100, 0.1);
     opt->zero_grad();
     loss.backward();
-    if (step == 0) {
-      for (auto& [n, t] : m.named_parameters()) out["grad"][n] = values(t->grad());
-    }
-    double norm = training::clip_grad_norm(params, 0.5);
+    for (auto& [n, t] : m.named_parameters()) s["grad"][n] = values(t->grad());
+    s["norm"] = training::clip_grad_norm(params, 0.5);
+    for (auto& [n, t] : m.named_parameters()) s["clipped_grad"][n] = values(t->grad());
     opt->step();
-    out["loss"].push_back(loss.item());
-    out["norm"].push_back(norm);
-    out["lr"].push_back(opt->lr());
+    s["loss"] = loss.item();
+    s["lr"] = opt->lr();
+    out["steps"].push_back(std::move(s));
   }
   for (auto& [n, t] : m.named_parameters()) out["final"][n] = values(*t);
   // The causal-LM loss on a tiny (B, T, V) batch with ignored labels, and its gradient.

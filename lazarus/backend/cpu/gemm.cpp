@@ -4,6 +4,9 @@
 #include <dnnl.h>
 #include <omp.h>
 
+#include <cstdlib>
+#include <cstring>
+
 #include <fmt/format.h>
 
 #include "lazarus/backend/cpu/parallel.h"
@@ -14,6 +17,20 @@ namespace lazarus::cpu {
 const char* gemm_library() { return "oneDNN sgemm"; }
 
 namespace {
+// LAZARUS_ISA=generic|avx2 caps oneDNN's kernels to the same instruction set as ours, so a forced
+// run emulates that CPU for matrix products too (oneDNN's own DNNL_MAX_CPU_ISA / ONEDNN_MAX_CPU_ISA,
+// when set, wins). Must run before oneDNN's first call: once, from the first GEMM.
+void cap_onednn_isa() {
+  static const bool once = [] {
+    const char* cap = std::getenv("LAZARUS_ISA");
+    if (!cap || std::getenv("DNNL_MAX_CPU_ISA") || std::getenv("ONEDNN_MAX_CPU_ISA")) return true;
+    if (std::strcmp(cap, "generic") == 0) dnnl_set_max_cpu_isa(dnnl_cpu_isa_sse41);
+    if (std::strcmp(cap, "avx2") == 0) dnnl_set_max_cpu_isa(dnnl_cpu_isa_avx2);
+    return true;
+  }();
+  (void)once;
+}
+
 // Maps (row stride, col stride) to a BLAS transpose flag and leading dimension.
 bool layout(int64_t rows, int64_t cols, int64_t rs, int64_t cs, char& trans, int64_t& ld) {
   if (cs == 1 || cols == 1) {
@@ -41,6 +58,7 @@ void gemm_f32(int64_t M, int64_t N, int64_t K, const float* A, int64_t a_rs, int
                     a_cs, b_rs, b_cs));
   }
   if (!serial) threads();  // keeps OpenMP's team size in step with set_num_threads
+  cap_onednn_isa();
   dnnl_status_t st =
       dnnl_sgemm(ta, tb, M, N, K, 1.0f, A, lda, B, ldb, accumulate ? 1.0f : 0.0f, C, ldc);
   if (st != dnnl_success) {
