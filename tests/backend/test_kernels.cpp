@@ -47,6 +47,64 @@ std::vector<float> data(size_t n, float lo, float hi, unsigned seed) {
 
 std::vector<double> widen(const std::vector<float>& v) { return {v.begin(), v.end()}; }
 
+// f32's unit roundoff and Higham's gamma_n (docs/testing.md): a sum of n terms in any order is
+// off by at most gamma_n times the sum of their magnitudes.
+constexpr double kU = 0x1p-24;
+double gamma_n(double n) { return n * kU / (1 - n * kU); }
+
+// |got - want| <= bound[i] elementwise.
+::testing::AssertionResult within(const std::vector<float>& got, const std::vector<double>& want,
+                                  const std::vector<double>& bound, const std::string& what) {
+  for (size_t i = 0; i < got.size(); ++i) {
+    if (!(std::fabs(got[i] - want[i]) <= bound[i])) {
+      return ::testing::AssertionFailure() << what << ": element " << i << " is " << got[i]
+                                           << ", want " << want[i] << " within " << bound[i];
+    }
+  }
+  return ::testing::AssertionSuccess();
+}
+
+// rms_norm and layer_norm of one row in double, with the bound on an f32 kernel's error per
+// element, whatever order it sums in:
+//   rms_norm: the sum of squares has no cancellation (relative gamma_n), so 1 / rms is off by
+//     gamma_n / 2 plus the +eps, /n, sqrt and divide; y = x inv w adds two products.
+//   layer_norm: the mean is off by gamma_n mean|x - shift|; a one-pass variance from sums shifted
+//     by a sample of the row (or by 0) cancels by kappa = 1 + (mu - shift)^2 / var, at most
+//     1 + max((x - mu)^2, mu^2) / var, and is off by 3 kappa gamma_{n+2} relatively (the square of
+//     the mean's error included); y = (x - mu) inv w + b adds four roundings.
+struct NormRow {
+  std::vector<double> rms, rms_bound, ln, ln_bound;
+};
+NormRow norm_row(const float* x, const float* w, const float* b, int64_t n, double eps_rms,
+                 double eps_ln) {
+  double ss = 0, s = 0, v = 0, sa = 0, far = 0;
+  for (int64_t i = 0; i < n; ++i) ss += double(x[i]) * x[i], s += x[i];
+  const double mu = s / double(n);
+  for (int64_t i = 0; i < n; ++i) {
+    v += (x[i] - mu) * (x[i] - mu);
+    far = std::max(far, std::fabs(x[i] - mu));
+  }
+  const double var = v / double(n), spread = std::max(far, std::fabs(mu));
+  for (int64_t i = 0; i < n; ++i) sa += std::fabs(x[i] - mu) + spread;
+  const double inv_rms = 1 / std::sqrt(ss / double(n) + eps_rms);
+  const double inv_sd = 1 / std::sqrt(var + eps_ln);
+  const double kappa = var > 0 ? 1 + spread * spread / var : 1;
+  const double rel_rms = gamma_n(double(n)) / 2 + 6 * kU;
+  const double rel_sd = 1.5 * kappa * gamma_n(double(n + 2)) + 3 * kU;
+  const double d_mu = gamma_n(double(n)) * sa / double(n) + kU * std::fabs(mu);
+  NormRow r;
+  for (int64_t i = 0; i < n; ++i) {
+    const size_t k = static_cast<size_t>(i);
+    const double wi = w ? w[k] : 1.0, bi = b ? b[k] : 0.0, c = x[i] - mu;
+    r.rms.push_back(x[i] * inv_rms * wi);
+    r.rms_bound.push_back(std::fabs(r.rms.back()) * rel_rms);
+    r.ln.push_back(c * inv_sd * wi + bi);
+    r.ln_bound.push_back(std::fabs(wi) * inv_sd * (d_mu + std::fabs(c) * (rel_sd + 4 * kU)) +
+                         kU * (std::fabs(r.ln.back()) + std::fabs(bi)));
+  }
+  return r;
+}
+
 const KernelTable& generic() { return *lazarus::cpu::available_kernels().front(); }
 
 class Kernels : public ::testing::TestWithParam<const KernelTable*> {
@@ -70,6 +128,7 @@ struct UnaryCase {
   float lo, hi;
   double (*ref)(double);
   double rtol;
+  double atol = 1e-7;
 };
 
 const UnaryCase kUnary[] = {
@@ -84,8 +143,10 @@ const UnaryCase kUnary[] = {
     {UnaryOp::Tanh, "tanh", -12, 12, [](double x) { return std::tanh(x); }, 2e-6},
     {UnaryOp::Sigmoid, "sigmoid", -30, 30, [](double x) { return 1 / (1 + std::exp(-x)); }, 2e-6},
     {UnaryOp::Relu, "relu", -5, 5, [](double x) { return x > 0 ? x : 0.0; }, 0},
+    // For x << 0, 1 + erf cancels: erf's own error (2 ulp of a value below 1: 2 u) times x / 2,
+    // at most 6 u over [-6, 6], is all that is left.
     {UnaryOp::Gelu, "gelu", -6, 6,
-     [](double x) { return 0.5 * x * (1 + std::erf(x / std::sqrt(2.0))); }, 2e-6},
+     [](double x) { return 0.5 * x * (1 + std::erf(x / std::sqrt(2.0))); }, 2e-6, 0x1p-24 * 6},
     {UnaryOp::GeluTanh, "gelu_tanh", -6, 6,
      [](double x) {
        return 0.5 * x * (1 + std::tanh(std::sqrt(2 / M_PI) * (x + 0.044715 * x * x * x)));
@@ -108,7 +169,7 @@ TEST_P(Kernels, Unary) {
       for (size_t i = 0; i < x.size(); ++i) ref[i] = c.ref(double(x[i]));
       kt().unary_f32(c.op, x.data(), y.data(), n);
       generic().unary_f32(c.op, x.data(), g.data(), n);
-      check(y, g, ref, c.rtol, 1e-7, tag(c.name, n));
+      check(y, g, ref, c.rtol, c.atol, tag(c.name, n));
     }
   }
 }
@@ -262,31 +323,32 @@ TEST_P(Kernels, Norms) {
     auto w = data(static_cast<size_t>(n), 0.5f, 1.5f, 12);
     auto b = data(static_cast<size_t>(n), -1, 1, 13);
     for (bool with_w : {false, true}) {
-      std::vector<double> rr(x.size()), lr(x.size());
+      std::vector<double> rr, rb, lr, lb;
       for (int64_t r = 0; r < rows; ++r) {
-        const float* xr = x.data() + r * n;
-        double ss = 0, s = 0, v = 0;
-        for (int64_t i = 0; i < n; ++i) ss += double(xr[i]) * xr[i], s += xr[i];
-        double mu = s / double(n);
-        for (int64_t i = 0; i < n; ++i) v += (xr[i] - mu) * (xr[i] - mu);
-        double inv_rms = 1 / std::sqrt(ss / double(n) + 1e-6),
-               inv_sd = 1 / std::sqrt(v / double(n) + 1e-5);
-        for (int64_t i = 0; i < n; ++i) {
-          double wi = with_w ? w[static_cast<size_t>(i)] : 1.0,
-                 bi = with_w ? b[static_cast<size_t>(i)] : 0.0;
-          rr[static_cast<size_t>(r * n + i)] = xr[i] * inv_rms * wi;
-          lr[static_cast<size_t>(r * n + i)] = (xr[i] - mu) * inv_sd * wi + bi;
-        }
+        NormRow ref = norm_row(x.data() + r * n, with_w ? w.data() : nullptr,
+                               with_w ? b.data() : nullptr, n, 1e-6, 1e-5);
+        rr.insert(rr.end(), ref.rms.begin(), ref.rms.end());
+        rb.insert(rb.end(), ref.rms_bound.begin(), ref.rms_bound.end());
+        lr.insert(lr.end(), ref.ln.begin(), ref.ln.end());
+        lb.insert(lb.end(), ref.ln_bound.begin(), ref.ln_bound.end());
       }
+      // Against double: one kernel's bound; against the generic table: two kernels' bounds.
+      std::vector<double> rb2(rb), lb2(lb);
+      for (double& e : rb2) e *= 2;
+      for (double& e : lb2) e *= 2;
       std::vector<float> y(x.size()), g(x.size());
+      std::string what = tag(with_w ? "rms_norm(w)" : "rms_norm", n);
       kt().rms_norm_rows_f32(x.data(), with_w ? w.data() : nullptr, y.data(), rows, n, 1e-6f);
       generic().rms_norm_rows_f32(x.data(), with_w ? w.data() : nullptr, g.data(), rows, n, 1e-6f);
-      check(y, g, rr, 4e-6, 1e-6, tag(with_w ? "rms_norm(w)" : "rms_norm", n));
+      EXPECT_TRUE(within(y, rr, rb, what + " vs double"));
+      EXPECT_TRUE(within(y, widen(g), rb2, what + " vs generic"));
+      what = tag(with_w ? "layer_norm(w,b)" : "layer_norm", n);
       kt().layer_norm_rows_f32(x.data(), with_w ? w.data() : nullptr, with_w ? b.data() : nullptr,
                                y.data(), rows, n, 1e-5f);
       generic().layer_norm_rows_f32(x.data(), with_w ? w.data() : nullptr,
                                     with_w ? b.data() : nullptr, g.data(), rows, n, 1e-5f);
-      check(y, g, lr, 4e-6, 2e-6, tag(with_w ? "layer_norm(w,b)" : "layer_norm", n));
+      EXPECT_TRUE(within(y, lr, lb, what + " vs double"));
+      EXPECT_TRUE(within(y, widen(g), lb2, what + " vs generic"));
     }
   }
 }
@@ -301,18 +363,12 @@ TEST_P(Kernels, NormsLargeOutputsStreamed) {
   kt().rms_norm_rows_f32(x.data(), w.data(), y.data(), rows, n, 1e-6f);
   kt().layer_norm_rows_f32(x.data(), w.data(), b.data(), z.data(), rows, n, 1e-5f);
   for (int64_t r = 0; r < rows; ++r) {
-    const float* xr = x.data() + r * n;
-    double ss = 0, s = 0, v = 0;
-    for (int64_t i = 0; i < n; ++i) ss += double(xr[i]) * xr[i], s += xr[i];
-    double mu = s / double(n);
-    for (int64_t i = 0; i < n; ++i) v += (xr[i] - mu) * (xr[i] - mu);
-    double ir = 1 / std::sqrt(ss / double(n) + 1e-6), il = 1 / std::sqrt(v / double(n) + 1e-5);
+    NormRow ref = norm_row(x.data() + r * n, w.data(), b.data(), n, 1e-6, 1e-5);
     for (int64_t i = 0; i < n; ++i) {
-      size_t k = static_cast<size_t>(r * n + i), wi = static_cast<size_t>(i);
-      double want_r = xr[i] * ir * w[wi], want_l = (xr[i] - mu) * il * w[wi] + b[wi];
-      ASSERT_NEAR(y[k], want_r, 4e-6 * std::fabs(want_r) + 1e-6)
+      size_t k = static_cast<size_t>(r * n + i), j = static_cast<size_t>(i);
+      ASSERT_NEAR(y[k], ref.rms[j], ref.rms_bound[j])
           << kt().isa << " rms_norm row " << r << " i " << i;
-      ASSERT_NEAR(z[k], want_l, 4e-6 * std::fabs(want_l) + 2e-6)
+      ASSERT_NEAR(z[k], ref.ln[j], ref.ln_bound[j])
           << kt().isa << " layer_norm row " << r << " i " << i;
     }
   }

@@ -203,6 +203,46 @@ inline ::testing::AssertionResult close(const Tensor& got, const Vec& want, doub
   return close(values(got), want, rtol, atol);
 }
 
+/// f32's unit roundoff, and Higham's gamma_n = n u / (1 - n u): a sum of n products (or any chain
+/// of n roundings), in any order, is off by at most gamma_n times the sum of the magnitudes it
+/// went through ("Accuracy and Stability of Numerical Algorithms", section 3.1). docs/testing.md
+/// says how the tests use it.
+inline constexpr double kU32 = 0x1p-24;
+inline double gamma_n(double n, double u = kU32) { return n * u / (1 - n * u); }
+
+/// Checks |got - want| <= bound[i] elementwise (as close(), NaN and inf must match).
+inline ::testing::AssertionResult within(const Vec& got, const Vec& want, const Vec& bound) {
+  if (got.size() != want.size() || got.size() != bound.size()) {
+    return ::testing::AssertionFailure() << "sizes " << got.size() << ", " << want.size()
+                                         << " and bound " << bound.size();
+  }
+  int bad = 0;
+  std::ostringstream os;
+  for (size_t i = 0; i < got.size(); ++i) {
+    double g = got[i], w = want[i];
+    bool ok = std::isnan(w)   ? std::isnan(g)
+              : std::isinf(w) ? g == w
+                              : std::isfinite(g) && std::fabs(g - w) <= bound[i];
+    if (!ok) {
+      if (bad < 5) os << "\n  [" << i << "] got " << g << " expected " << w << " bound " << bound[i];
+      ++bad;
+    }
+  }
+  if (bad)
+    return ::testing::AssertionFailure() << bad << " of " << got.size() << " mismatch:" << os.str();
+  return ::testing::AssertionSuccess();
+}
+
+/// The bound on |f32 matmul(a, b) - exact| per output element: gamma_{K+1} (K products summed
+/// in any order, then the f32 store) times sum_k |a_ik| |b_kj|; `impls` = 2 bounds the difference
+/// of two f32 implementations (summation orders) from each other.
+inline Vec matmul_bound(const Tensor& a, const Tensor& b, double impls = 1) {
+  const int64_t K = a.shape().back();
+  Vec mag = values(matmul(abs(a.to(DType::F64)), abs(b.to(DType::F64))));
+  for (double& m : mag) m *= impls * gamma_n(double(K + 1));
+  return mag;
+}
+
 /// Expects `fn` to throw exactly E (or a subclass) whose message contains `needle`.
 template <class E>
 ::testing::AssertionResult throws_with(const std::function<void()>& fn, const std::string& needle) {

@@ -194,7 +194,12 @@ TEST(Edge, ResultsDoNotDependOnThreadCount) {
                     values(var(x, {1}))};
   }
   set_num_threads(prev);
-  for (size_t i = 0; i < outs[0].size(); ++i)
+  // Our kernels split work in fixed blocks: the same bits at any thread count. oneDNN's GEMM may
+  // split the K sum across threads (it does with its AVX2 kernels, LAZARUS_ISA=avx2): two orders
+  // of one sum, within twice the rounding bound of each.
+  Tensor a = rand_t({67, 300}, 1), b = rand_t({300, 45}, 2);
+  EXPECT_TRUE(within(outs[1][0], outs[0][0], matmul_bound(a, b, 2))) << "matmul";
+  for (size_t i = 1; i < outs[0].size(); ++i)
     EXPECT_TRUE(close(outs[1][i], outs[0][i], 1e-6, 1e-6)) << "op " << i;
   EXPECT_THROW(set_num_threads(0), Error);
   EXPECT_THROW(set_num_threads(-3), Error);
@@ -203,11 +208,12 @@ TEST(Edge, ResultsDoNotDependOnThreadCount) {
 
 TEST(Edge, OpsFromTwoThreadsAtOnce) {
   Tensor a = rand_t({64, 256}, 1), b = rand_t({256, 64}, 2), x = rand_t({8, 2048}, 3);
-  Vec mm = values(matmul(a, b)), sm = values(softmax(x, -1));
+  Vec mm = values(matmul(a, b)), sm = values(softmax(x, -1)), mm_bound = matmul_bound(a, b, 2);
   std::atomic<int> bad{0};
   auto work = [&] {
     for (int it = 0; it < 20; ++it) {
-      if (!close(matmul(a, b), mm, 1e-6, 1e-6)) ++bad;
+      // oneDNN may split the sum differently when two callers share the cores.
+      if (!within(values(matmul(a, b)), mm, mm_bound)) ++bad;
       if (!close(softmax(x, -1), sm, 1e-6, 1e-9)) ++bad;
       Tensor w = a.clone();
       w.requires_grad_();
@@ -312,7 +318,9 @@ TEST(Edge, BorrowedMemoryAtUnalignedOffsets) {
                       values(layer_norm(xc, Tensor(), Tensor(), 1e-6)), 1e-6, 1e-7))
         << what;
     EXPECT_TRUE(close(sum(x, {1}), values(sum(xc, {1})), 1e-6, 1e-6)) << what;
-    EXPECT_TRUE(close(matmul(x, x.t()), values(matmul(xc, xc.t())), 1e-5, 1e-5)) << what;
+    EXPECT_TRUE(within(values(matmul(x, x.t())), values(matmul(xc, xc.t())),
+                       matmul_bound(xc, xc.t(), 2)))
+        << what;
     Tensor q = x.narrow(0, 0, 32).reshape({1, 2, 16, 65});
     Tensor qc = xc.narrow(0, 0, 32).reshape({1, 2, 16, 65});
     AttentionOptions o;
