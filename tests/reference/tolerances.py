@@ -20,6 +20,38 @@ def gamma(n, u=U["f32"]):
     return n * u / (1 - n * u)
 
 
+# The probabilistic bound's lambda (Higham and Mary, "A New Approach to Probabilistic Rounding
+# Error Analysis", SIAM J. Sci. Comput. 41(5), 2019, theorem 2.4): with rounding errors independent
+# and of mean zero, n roundings stay within lambda sqrt(n) u except with probability at most
+# 2 exp(-lambda^2 / 2) per chain (4e-22 at lambda = 10). Used where the worst case gamma(n),
+# which assumes every rounding errs the same way, is far from any real run: whole models and the
+# op-level parity table, on random inputs.
+LAMBDA = 10.0
+
+
+def probabilistic(n, u=U["f32"], impls=2):
+    """lambda sqrt(n) u for each of `impls` implementations of a chain of n roundings."""
+    return impls * LAMBDA * math.sqrt(n) * u
+
+
+def max_depth(tol, u=U["f32"], impls=2):
+    """The longest chain of roundings whose probabilistic bound stays within tol."""
+    return int((tol / (impls * LAMBDA * u)) ** 2)
+
+
+# A half-precision op (bf16, f16): ours computes in f32 and rounds the result once (within u of
+# it); torch's native half kernels also round intermediates: up to 3 in a forward (a blocked
+# accumulation, exp then a sum) and up to 7 in a backward (each node of the chain rule in half,
+# and the forward values it reuses). Each rounding is within u of the element, so within u of the
+# tensor's largest value: normalised, (1 + 3) u forward and (1 + 7) u for gradients.
+HALF_FORWARD_ROUNDINGS, HALF_BACKWARD_ROUNDINGS = 1 + 3, 1 + 7
+
+
+def half_tolerances(dtype):
+    """(forward, gradient) normalised tolerances for an op computed in bf16 or f16."""
+    return (HALF_FORWARD_ROUNDINGS * U[dtype], HALF_BACKWARD_ROUNDINGS * U[dtype])
+
+
 def normalised_error(got, ref):
     """max |got - ref| / max |ref| over a tensor (0 for empty or all-zero references). Judging each
     element against the tensor's scale keeps an element that came out near zero by cancellation
@@ -177,3 +209,21 @@ def check_steps(name, run, params, loss_fn, opt, bounds, grad_tol, max_norm, lr_
                 failures.append(f"{name} step {step} update {n}[{i}]: ours {got[i].item():.9g} "
                                 f"vs torch {p.flatten()[i].item():.9g}, bound {tol[i].item():.3g}")
     return worst
+
+
+def check_greedy(logits_fn, prompt, ours, delta):
+    """Checks our greedy continuation against a reference without asking two implementations to
+    break near-ties the same way: at each step (from our own tokens so far) our token's reference
+    logit must be within delta of the reference's maximum, where delta bounds the two
+    implementations' difference on the logits (twice the logits' tolerance). Where the reference's
+    top two are further apart than delta, that means our token is its argmax. logits_fn(seq)
+    returns the reference's last-position logits (1-D). Returns None, or what differs."""
+    seq = list(prompt)
+    for i, tok in enumerate(ours):
+        logits = logits_fn(seq).double()
+        best = int(logits.argmax())
+        if not logits[tok] >= logits[best] - delta:
+            return (f"greedy token {i}: ours {tok} (reference logit {logits[tok].item():.6g}) but the "
+                    f"reference's argmax is {best} ({logits[best].item():.6g}), beyond {delta:.3g}")
+        seq.append(tok)
+    return None

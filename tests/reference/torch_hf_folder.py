@@ -4,10 +4,11 @@ and loaded by Lazarus (hf_folder_parity_main), this script loads the same files 
 safetensors reader in json + torch, config.json into the HF-semantics Llama of torch_llama.py) and
 checks:
   - Lazarus' prompt logits (f32 compute) equal torch's (normalised error <= 1e-4), and its bf16
-    compute stays within activation rounding (<= 5e-2; 1e-1 for Mamba) of torch with the
-    weights rounded to bf16;
+    compute stays within the bound of rounding each op's result to bf16 (gamma(12 L + 2) for
+    Llama, gamma(13 L + 2) for Mamba, u = 2^-8) of torch with the weights rounded to bf16;
   (the reference is torch_llama.Llama, or torch_mamba.Mamba for model_type "mamba");
-  - Lazarus' 24 greedy tokens (cached generation loop) equal torch's greedy decoding, which
+  - Lazarus' 24 greedy tokens (cached generation loop) are torch's greedy choices (each its argmax,
+    or within the logits' bound of it at a near-tie: tolerances.check_greedy), which
     recomputes the whole sequence at every step;
   - the folder Lazarus wrote with save_pretrained loads here: the same tensor names, every tensor
     equal to the source's (f32 upcast of bf16 is exact), config.json the same apart from
@@ -24,6 +25,8 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from torch_llama import Llama  # noqa: E402  (the HF-semantics reference models)
 from torch_mamba import Mamba  # noqa: E402
+from tolerances import U, check_greedy, gamma  # noqa: E402
+from torch_llama import NORMALISED_TOL  # noqa: E402  (the f32 model bound)
 
 
 class Reference:
@@ -83,14 +86,6 @@ def normalised_error(ours, ref):
     return (ours - ref).abs().max().item() / max(1.0, ref.abs().max().item())
 
 
-def greedy(model, ids, n):
-    seq = list(ids)
-    for _ in range(n):
-        logits = model.logits(torch.tensor([seq]))
-        seq.append(int(logits[0, -1].argmax()))
-    return seq[len(ids):]
-
-
 def check_case(workdir, name, r, failures):
     folder = os.path.join(workdir, "folders", name)
     cfg, tensors, _ = read_folder(folder)
@@ -108,16 +103,23 @@ def check_case(workdir, name, r, failures):
         # the same model with bf16-rounded weights, computed in f32.
         ref_w16 = Reference(cfg, {k: v.bfloat16().float() for k, v in tensors.items()}).logits(ids)
         e32, e16 = normalised_error(ours, ref), normalised_error(ours16, ref_w16)
-        if not e32 <= 1e-4:
-            failures.append(f"{name}: f32 logits normalised error {e32:.3e} > 1e-4")
-        # The SSM recurrence carries rounding from step to step: a wider bound for Mamba.
-        tol16 = 1e-1 if model.mamba else 5e-2
+        if not e32 <= NORMALISED_TOL:
+            failures.append(f"{name}: f32 logits normalised error {e32:.3e} > {NORMALISED_TOL}")
+        # bf16 compute rounds each op's result to bf16 (accumulating in f32): the first-order
+        # bound of that chain, one rounding per op output along a layer (a Llama layer: norm,
+        # q/k/v, rope, attention, o_proj, residual, norm, gate/up, SiLU, product, down, residual;
+        # a Mamba layer: norm, in_proj, conv, SiLU, x_proj, dt_proj, softplus, scan, skip,
+        # gate SiLU, product, out_proj, residual), then the final norm and the head.
+        per_layer = 13 if model.mamba else 12
+        tol16 = gamma(per_layer * cfg["num_hidden_layers"] + 2, U["bf16"])
         if not e16 <= tol16:
             failures.append(f"{name}: bf16 logits normalised error {e16:.3e} > {tol16}")
-        tokens = greedy(model, r["prompt_ids"], len(r["greedy"]))
-        if tokens != r["greedy"]:
-            i = next(i for i, (a, b) in enumerate(zip(tokens, r["greedy"])) if a != b)
-            failures.append(f"{name}: greedy token {i} differs: torch {tokens} vs ours {r['greedy']}")
+        # Our greedy tokens, each the reference's argmax up to a near-tie within the logits' bound.
+        delta = 2 * NORMALISED_TOL * max(1.0, ref.abs().max().item())
+        err = check_greedy(lambda seq: model.logits(torch.tensor([seq]))[0, -1], r["prompt_ids"],
+                           r["greedy"], delta)
+        if err:
+            failures.append(f"{name}: {err}")
 
         # The folder Lazarus saved.
         scfg, stensors, smetas = read_folder(r["saved"])
@@ -135,8 +137,8 @@ def check_case(workdir, name, r, failures):
         saved_logits = Reference(scfg, {k: v.float() for k, v in stensors.items()}).logits(ids)
         if not torch.equal(saved_logits, ref):
             failures.append(f"{name}: logits from the saved folder differ from the source folder's")
-    print(f"{name}: f32 logits error {e32:.2e}, bf16 {e16:.2e}, greedy {len(tokens)} tokens "
-          f"{'equal' if tokens == r['greedy'] else 'DIFFERENT'}; saved folder checked")
+    print(f"{name}: f32 logits error {e32:.2e}, bf16 {e16:.2e} (bound {tol16:.2e}), greedy {len(r['greedy'])} tokens "
+          f"{'DIFFERENT' if err else 'agree'}; saved folder checked")
 
 
 def main():
