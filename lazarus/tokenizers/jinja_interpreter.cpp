@@ -367,6 +367,17 @@ CallArgs Interpreter::eval_args(const std::vector<NodePtr>& args, Scope& scope) 
 Value Interpreter::eval(const Node& n, Scope& scope) {
   const Node* saved = current_;
   current_ = &n;
+  // Chains such as `1 + 1 + ...` or `x|trim|trim...` parse in a loop into a tree as deep as they
+  // are long, and evaluating one recurses once per level: bounded like the parser's nesting.
+  struct Depth {
+    int& d;
+    ~Depth() { --d; }
+  } depth{++eval_depth_};
+  if (eval_depth_ > limits_.max_expression_depth) {
+    throw lazarus::LimitError(where() + ": an expression nested deeper than " +
+                              std::to_string(limits_.max_expression_depth) +
+                              " levels (a chain of operators, filters, attributes or calls?)");
+  }
   Value v;
   try {
     v = eval_inner(n, scope);

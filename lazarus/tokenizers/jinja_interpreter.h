@@ -19,6 +19,8 @@ struct Limits {
   int max_call_depth = 64;        // nested macro / caller() calls
   size_t max_output_bytes = 16u << 20;  // rendered text, and any single string or list built
   int max_nesting = 256;                // parser nesting (blocks and expressions)
+  int max_expression_depth = 512;       // evaluation depth: operator / filter / postfix chains
+                                        // and nested calls (a recursive macro's levels add up)
 };
 
 /// A variable scope; lookups fall back to the parent chain, assignments stay local.
@@ -85,6 +87,7 @@ class Interpreter {
   Limits limits_;
   int64_t steps_ = 0;
   int call_depth_ = 0;
+  int eval_depth_ = 0;
   const Node* current_ = nullptr;
   std::vector<std::weak_ptr<Array>> mutated_arrays_;
   std::vector<std::weak_ptr<Object>> mutated_objects_;

@@ -9,6 +9,25 @@
 
 namespace lazarus::tokenizers::jinja {
 
+Node::~Node() {
+  std::vector<NodePtr> pending;
+  auto adopt = [&pending](Node& n) {
+    for (NodePtr* p : {&n.a, &n.b, &n.c, &n.d})
+      if (*p) pending.push_back(std::move(*p));
+    for (auto* list : {&n.items, &n.body, &n.orelse}) {
+      for (NodePtr& p : *list)
+        if (p) pending.push_back(std::move(p));
+      list->clear();
+    }
+  };
+  adopt(*this);
+  while (!pending.empty()) {
+    NodePtr n = std::move(pending.back());
+    pending.pop_back();
+    adopt(*n);
+  }  // each node is destroyed here with no children left
+}
+
 std::string describe(const Node& n) {
   switch (n.kind) {
     case NodeKind::Text:

@@ -58,6 +58,12 @@ struct Node {
   std::vector<NodePtr> body;
   std::vector<NodePtr> orelse;
   bool negate = false;
+
+  Node() = default;
+  Node(const Node&) = delete;
+  Node& operator=(const Node&) = delete;
+  /// Frees the subtree in a loop: a chain such as `a.a.a...` 100,000 deep must not recurse.
+  ~Node();
 };
 
 /// What a node is, for error messages ("for loop", "filter 'trim'", "call to 'range'").

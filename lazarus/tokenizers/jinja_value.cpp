@@ -100,16 +100,55 @@ Value Value::string(std::string x) {
   v.s = std::move(x);
   return v;
 }
+namespace {
+// A template can nest lists in lists 400,000 deep with a loop (`{% set ns.l = [ns.l] %}`);
+// destroying the outermost must not recurse once per level and overflow the stack. The first
+// container to die on a thread frees, in a loop, the containers whose last reference its
+// elements held; a container dying inside that loop is only queued.
+struct Graveyard {
+  std::vector<Array*> arrays;
+  std::vector<Object*> objects;
+  bool draining = false;
+};
+thread_local Graveyard t_graveyard;
+
+void drain() {
+  Graveyard& g = t_graveyard;
+  if (g.draining) return;
+  g.draining = true;
+  while (!g.arrays.empty() || !g.objects.empty()) {
+    if (!g.arrays.empty()) {
+      Array* a = g.arrays.back();
+      g.arrays.pop_back();
+      delete a;  // its elements' containers are queued, not freed here
+    } else {
+      Object* o = g.objects.back();
+      g.objects.pop_back();
+      delete o;
+    }
+  }
+  g.draining = false;
+}
+void bury(Array* a) {
+  t_graveyard.arrays.push_back(a);
+  drain();
+}
+void bury(Object* o) {
+  t_graveyard.objects.push_back(o);
+  drain();
+}
+}  // namespace
+
 Value Value::array(Array x) {
   Value v;
   v.kind = ValueKind::Array;
-  v.arr = std::make_shared<Array>(std::move(x));
+  v.arr = std::shared_ptr<Array>(new Array(std::move(x)), [](Array* a) { bury(a); });
   return v;
 }
 Value Value::object(Object x) {
   Value v;
   v.kind = ValueKind::Object;
-  v.obj = std::make_shared<Object>(std::move(x));
+  v.obj = std::shared_ptr<Object>(new Object(std::move(x)), [](Object* o) { bury(o); });
   return v;
 }
 Value Value::namespace_(Object x) {

@@ -183,6 +183,45 @@ TEST(JinjaLimits, EndlessRecursionIsLimitError) {
   EXPECT_FALSE(contains(e, "NO EXCEPTION")) << e;
 }
 
+// Long chains parse in a loop into trees as deep as they are long: evaluating or freeing one must
+// not recurse once per level (each of these overflowed the stack before).
+TEST(JinjaLimits, LongChainsAreLimitErrorsNotCrashes) {
+  auto chain = [](const std::string& head, const std::string& link, int n,
+                  const std::string& tail = "") {
+    std::string s = head;
+    for (int i = 0; i < n; ++i) s += link;
+    return s + tail;
+  };
+  const json ctx = {{"a", 1}, {"x", json::array({json::array({1})})}};
+  const std::vector<std::string> templates = {
+      chain("{{ 1", " + 1", 10'000, " }}"),
+      chain("{{ 'a'", " | trim", 20'000, " }}"),
+      chain("{% if a", " or a", 20'000, " %}y{% endif %}"),
+      chain("{{ [1]", " + [1]", 20'000, " }}"),
+      chain("{{ a", ".a", 100'000, " }}"),
+      chain("{{ x", "[0]", 100'000, " }}"),
+      chain("{{ x", "()", 100'000, " }}"),
+      chain("{{ 1", " < 2", 20'000, " }}"),
+      chain("{{ 'a'", " ~ 'a'", 20'000, " }}"),
+  };
+  for (const std::string& t : templates) {
+    std::string e = error_of<lazarus::LimitError>(t, ctx);
+    EXPECT_TRUE(contains(e, "nested deeper than")) << t.substr(0, 40) << ": " << e;
+  }
+  // A chain within the bound still renders.
+  EXPECT_EQ(render(chain("{{ 1", " + 1", 300, " }}")), "301");
+}
+
+TEST(JinjaLimits, DeeplyNestedValueIsFreedWithoutRecursion) {
+  // A list nested 400,000 deep by a loop, then dropped: the destructor must not recurse.
+  lt::ChatTemplateLimits lim;
+  lim.max_steps = 1'000'000;
+  EXPECT_EQ(render("{% set ns = namespace(l=[]) %}{% for i in range(400000) %}"
+                   "{% set ns.l = [ns.l] %}{% endfor %}{% set ns.l = 0 %}done",
+                   json::object(), lim),
+            "done");
+}
+
 TEST(JinjaLimits, HugeOutputIsLimitError) {
   lt::ChatTemplateLimits lim;
   lim.max_output_bytes = 1 << 20;
