@@ -8,6 +8,7 @@
 #include "lazarus/tensor/autograd.h"
 #include "lazarus/tensor/ops.h"
 #include "lazarus/tensor/random.h"
+#include "tests/tensor/test_helpers.h"
 
 using namespace lazarus;
 using lazarus::families::LlamaConfig;
@@ -123,18 +124,23 @@ TEST(Generate, GreedyMatchesFullForwardLoop) {
   Generator gen(4);
   Tensor prompt = randint(0, 97, {1, 5}, &gen);
   Tensor out = m.generate_greedy(prompt, 6);
-  ASSERT_EQ(out.size(1), 11);
   NoGradGuard ng;
-  std::vector<int64_t> seq = prompt.to_vector<int64_t>();
-  for (int i = 0; i < 6; ++i) {
-    int64_t T = static_cast<int64_t>(seq.size());
-    Tensor logits = m.forward(from_vector(seq, {1, T}, DType::I64)).logits;
-    int64_t next = argmax(logits.narrow(1, T - 1, 1).reshape({-1}), 0).item();
-    seq.push_back(next);
-    if (next == 2) break;  // eos of the tiny config
-  }
-  auto got = out.to_vector<int64_t>();
-  for (size_t i = 0; i < seq.size(); ++i) EXPECT_EQ(got[i], seq[i]) << i;
+  std::vector<int64_t> seq = prompt.to_vector<int64_t>(), got = out.to_vector<int64_t>();
+  ASSERT_GT(got.size(), seq.size());
+  EXPECT_EQ(std::vector<int64_t>(got.begin(), got.begin() + 5), seq);
+  std::vector<int64_t> ours(got.begin() + 5, got.end());
+  // Six new tokens, or fewer ending at the first eos (2 in the tiny config).
+  EXPECT_TRUE(ours.size() == 6 || ours.back() == 2);
+  for (size_t i = 0; i + 1 < ours.size(); ++i) EXPECT_NE(ours[i], 2) << i;
+  // Each token against a full forward over the sequence so far, tie-aware: the cached path's
+  // logits are within 1e-4 of the full forward's (the bound check_chunks holds them to), so where
+  // the full forward's top two are within 2e-4 either may be picked.
+  auto full_next = [&](const std::vector<int64_t>& s) {
+    const int64_t T = static_cast<int64_t>(s.size());
+    Tensor logits = m.forward(from_vector(s, {1, T}, DType::I64)).logits;
+    return etest::values(logits.narrow(1, T - 1, 1).reshape({-1}));
+  };
+  EXPECT_TRUE(etest::greedy_within(full_next, seq, ours, 2 * 1e-4));
 
   models::GenerateOptions o;
   o.max_new_tokens = 4;

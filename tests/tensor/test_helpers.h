@@ -243,6 +243,36 @@ inline Vec matmul_bound(const Tensor& a, const Tensor& b, double impls = 1) {
   return mag;
 }
 
+/// Greedy decoding compared without asking two numerically different paths to break near-ties
+/// the same way (tests/reference/tolerances.py check_greedy): if the paths' logits differ by at
+/// most d, our argmax's logit under the reference is within 2 d of the reference's maximum. So at
+/// each step, from our own tokens so far (teacher-forced), our token's reference logit must be
+/// within delta = 2 d of the reference's max; where the reference's top two are further apart
+/// than delta that means our token is its argmax, so a clearly worse token still fails.
+/// ref_logits(seq) returns the reference's next-token logits after seq.
+inline ::testing::AssertionResult greedy_within(
+    const std::function<Vec(const std::vector<int64_t>&)>& ref_logits, std::vector<int64_t> seq,
+    const std::vector<int64_t>& ours, double delta) {
+  for (size_t i = 0; i < ours.size(); ++i) {
+    Vec l = ref_logits(seq);
+    const int64_t tok = ours[i];
+    if (tok < 0 || tok >= int64_t(l.size()))
+      return ::testing::AssertionFailure()
+             << "greedy token " << i << ": " << tok << " out of range";
+    size_t best = 0;
+    for (size_t v = 1; v < l.size(); ++v)
+      if (l[v] > l[best]) best = v;
+    if (!(l[size_t(tok)] >= l[best] - delta)) {
+      return ::testing::AssertionFailure()
+             << "greedy token " << i << ": ours " << tok << " (reference logit " << l[size_t(tok)]
+             << ") but the reference's argmax is " << best << " (" << l[best] << "), beyond "
+             << delta;
+    }
+    seq.push_back(tok);
+  }
+  return ::testing::AssertionSuccess();
+}
+
 /// Expects `fn` to throw exactly E (or a subclass) whose message contains `needle`.
 template <class E>
 ::testing::AssertionResult throws_with(const std::function<void()>& fn, const std::string& needle) {
