@@ -4,15 +4,19 @@
 // layer through a block override), runs forward with labels (next-token loss + coef * the
 // load-balancing loss) and backward, and writes per case: model_config.json, tensors.bin +
 // manifest.json (weights, inputs, logits, every hidden state, aux loss, loss, every parameter's
-// gradient). tests/reference/torch_moe.py recomputes them to HF Mixtral semantics.
+// gradient, and each MoE layer's router logits with our ranking of the experts per token).
+// tests/reference/torch_moe.py recomputes them to HF Mixtral semantics, routing as we did wherever
+// its own router logits leave the choice within their tolerance (a near-tie).
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include <fmt/format.h>
 
+#include "lazarus/components/ffn.h"
 #include "lazarus/models/causal_lm.h"
 #include "lazarus/tensor/ops.h"
 #include "lazarus/tensor/random.h"
@@ -59,7 +63,25 @@ void run_case(const fs::path& root, const Case& c) {
   auto out =
       model.forward(ids, c.left_pad_row1 ? attention_mask : Tensor(), label_t, nullptr, true);
   out.loss.backward();
+  // The router logits of that forward: the same backbone call again (same inputs, grad mode,
+  // shapes and kernels: bit for bit the same values, checked on every hidden state), and our
+  // ranking of the experts per token, as FeedForward ranks them (softmax in f32, top_k_indices):
+  // its first k are the experts the forward used.
+  auto bo =
+      model.backbone->forward(ids, c.left_pad_row1 ? attention_mask : Tensor(), nullptr, true);
+  if (bo.hidden_states.size() != out.hidden_states.size())
+    throw std::runtime_error("the backbone call again: another number of hidden states");
+  for (size_t i = 0; i < bo.hidden_states.size(); ++i) {
+    if (bo.hidden_states[i].to_vector<float>() != out.hidden_states[i].to_vector<float>())
+      throw std::runtime_error(fmt::format("the backbone call again: hidden state {} differs", i));
+  }
   parity::TensorWriter w(dir);
+  for (size_t i = 0; i < bo.router_logits.size(); ++i) {
+    const Tensor& r = bo.router_logits[i];
+    w.add(fmt::format("out.router_logits.{}", i), r);
+    w.add(fmt::format("out.router_order.{}", i),
+          components::top_k_indices(softmax(r.to(DType::F32), -1), r.size(1)));
+  }
   for (auto& [name, p] : model.named_parameters()) w.add("param." + name, *p);
   w.add("input_ids", ids);
   w.add("attention_mask", attention_mask);
