@@ -75,6 +75,41 @@ SeqIn with(const SeqIn& s, const std::vector<Tensor>& p) {
   return r;
 }
 
+// Bounds on |fused - composed| from the arithmetic (test_helpers.h gamma_n). One step of either,
+// per output element, goes through a chain of H + 75 roundings: the gate pre-activation
+// gx + b + sum_k W_jk h_k (H products, up to 3 adds with GRU's r * (W_n h + b_n)), the gate
+// activations and the state's tanh (2 x 34: the sigmoid / tanh kernels are accurate to 2e-6
+// relative, tests/backend/test_kernels.cpp), the state update (4: f c + i g, o tanh(c); GRU's
+// (1 - z) n + z h). Each rounding errs by at most u of what it rounds: products |W_jk h_k| <= 0.6
+// (|W| <= 0.6 as drawn, |h| <= 1), gx, gates in (0, 1), the state; taken at the scale
+// max(1, max|gx|, max|value|). A step's error is carried into the next one, not amplified (the
+// gates' slopes are at most 1/4 and the state mixes convexly), so T steps add up to T (H + 75)
+// roundings; two implementations are within twice that of each other.
+double step_roundings(int64_t H) { return double(H) + 75; }
+double max_abs(const Vec& v) {
+  double m = 0;
+  for (double x : v) m = std::max(m, std::fabs(x));
+  return m;
+}
+double forward_scale(const SeqIn& s, const Vec& want) {
+  return std::max({1.0, max_abs(values(s.gx)), max_abs(want)});
+}
+Vec forward_bound(const SeqIn& s, const Vec& want, int64_t T, int64_t H) {
+  return Vec(want.size(), 2 * gamma_n(double(T) * step_roundings(H)) * forward_scale(s, want));
+}
+// Gradients through time: the backward pass runs each step's chain again ((4 H + 75): dh sums over
+// the 4 H (LSTM) gates), evaluated at forward values that are each off by up to the forward bound,
+// and every step's gradient carries those of all later steps: another factor T on the forward
+// chain. A weight or bias gradient then sums over the B T steps. Scaled by the gradient's own
+// magnitude max(1, max|grad|).
+double grad_roundings(int64_t B, int64_t T, int64_t H) {
+  const double t = double(T);
+  return t * t * step_roundings(H) + t * (4 * double(H) + 75) + double(B) * t;
+}
+Vec grad_bound(const Vec& want, int64_t B, int64_t T, int64_t H) {
+  return Vec(want.size(), 2 * gamma_n(grad_roundings(B, T, H)) * std::max(1.0, max_abs(want)));
+}
+
 }  // namespace
 
 TEST(RecurrentSequence, FusedMatchesComposedForward) {
@@ -93,11 +128,14 @@ TEST(RecurrentSequence, FusedMatchesComposedForward) {
                                        z.B, z.T, z.H, bias, init, mask);
         ASSERT_EQ(got.y.shape(), (Shape{z.B, z.T, z.H})) << what;
         ASSERT_EQ(got.h.shape(), (Shape{z.B, z.H})) << what;
-        EXPECT_TRUE(close(got.y, values(want.y), 1e-5, 1e-6)) << what;
-        EXPECT_TRUE(close(got.h, values(want.h), 1e-5, 1e-6)) << what;
+        // forward_bound: 2 gamma(T (H + 75)) max(1, max|gx|, max|value|).
+        Vec wy = values(want.y), wh = values(want.h);
+        EXPECT_TRUE(within(values(got.y), wy, forward_bound(s, wy, z.T, z.H))) << what;
+        EXPECT_TRUE(within(values(got.h), wh, forward_bound(s, wh, z.T, z.H))) << what;
         if (cell == RecurrentCell::LSTM) {
           ASSERT_EQ(got.c.shape(), (Shape{z.B, z.H})) << what;
-          EXPECT_TRUE(close(got.c, values(want.c), 1e-5, 1e-6)) << what;
+          Vec wc = values(want.c);
+          EXPECT_TRUE(within(values(got.c), wc, forward_bound(s, wc, z.T, z.H))) << what;
         } else {
           EXPECT_FALSE(got.c.defined()) << what;
         }
@@ -126,14 +164,24 @@ TEST(RecurrentSequence, FusedGradientsMatchComposed) {
         auto [vr, gr] = run(true);
         std::string what = fmt::format("{} B{} T{} H{} bias={} init={} mask={}", cell_name(cell),
                                        z.B, z.T, z.H, bias, init, mask);
-        EXPECT_NEAR(vf.item(), vr.item(), 1e-4 * std::max(1.0, std::fabs(vr.item()))) << what;
+        // The loss sums B T H products y w (|w| <= 1): each y within the forward bound, and the
+        // sum's own roundings, gamma(B T H) sum |y w| per implementation.
+        {
+          Vec y = values(composed(s).y), wv = values(w);
+          double yw = 0;
+          for (size_t i = 0; i < y.size(); ++i) yw += std::fabs(y[i] * wv[i]);
+          const double n = double(z.B * z.T * z.H);
+          const double bound =
+              n * 2 * gamma_n(double(z.T) * step_roundings(z.H)) * forward_scale(s, y) +
+              2 * gamma_n(n) * yw;
+          EXPECT_NEAR(vf.item(), vr.item(), bound) << what;
+        }
         ASSERT_EQ(gf.size(), gr.size()) << what;
         for (size_t i = 0; i < gf.size(); ++i) {
           ASSERT_EQ(gf[i].shape(), gr[i].shape()) << what << " grad " << i;
+          // grad_bound: 2 gamma(T^2 (H + 75) + T (4 H + 75) + B T) max(1, max|grad|).
           Vec want = values(gr[i]);
-          double scale = 0;
-          for (double v : want) scale = std::max(scale, std::fabs(v));
-          EXPECT_TRUE(close(gf[i], want, 1e-4, 1e-5 * std::max(1.0, scale)))
+          EXPECT_TRUE(within(values(gf[i]), want, grad_bound(want, z.B, z.T, z.H)))
               << what << " grad " << i;
         }
       }
