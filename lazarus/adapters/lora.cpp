@@ -11,6 +11,7 @@
 
 #include <fmt/format.h>
 
+#include "lazarus/core/regular_file.h"
 #include "lazarus/core/error.h"
 #include "lazarus/core/json_limits.h"
 #include "lazarus/io/safetensors.h"
@@ -39,20 +40,13 @@ std::string join(const std::vector<std::string>& v, size_t limit = 12) {
 }
 
 nlohmann::json read_json_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
+  std::error_code ec;
+  if (!fs::exists(path, ec)) {
     throw LoadError(
         fmt::format("{}: cannot open the file (is this an adapter folder?)", path.string()));
   }
-  std::stringstream ss;
-  ss << in.rdbuf();
-  std::string text = ss.str();
-  check_json_depth(text.data(), text.size(), 64, path.string());
-  try {
-    return nlohmann::json::parse(text);
-  } catch (const nlohmann::json::exception& e) {
-    throw LoadError(fmt::format("{}: not valid JSON: {}", path.string(), e.what()));
-  }
+  std::string text = read_regular_file(path.string(), "adapter config", 16u << 20);
+  return parse_json_text(text, path.string(), 64);
 }
 
 bool matches(const LoraConfig& cfg, const std::string& name) {

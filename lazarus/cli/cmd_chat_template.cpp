@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "lazarus/cli/commands.h"
+#include "lazarus/core/regular_file.h"
 #include "lazarus/core/error.h"
 #include "lazarus/tokenizers/chat_template.h"
 #include "lazarus/tokenizers/tokenizer_config.h"
@@ -35,9 +36,7 @@ struct ChatTemplateOptions {
 
 std::string read_all(const std::string& path) {
   if (path == "-") return std::string(std::istreambuf_iterator<char>(std::cin), {});
-  std::ifstream f(path, std::ios::binary);
-  if (!f) throw LoadError(path + ": cannot open file");
-  return std::string(std::istreambuf_iterator<char>(f), {});
+  return read_regular_file(path, "input file", 256u << 20);
 }
 
 ojson read_json_file(const std::string& path, const char* what) {

@@ -8,6 +8,8 @@
 #include <fmt/format.h>
 
 #include "lazarus/cli/commands.h"
+#include "lazarus/core/json_limits.h"
+#include "lazarus/core/regular_file.h"
 #include "lazarus/config/model_config.h"
 #include "lazarus/core/error.h"
 #include "lazarus/families/llama/llama_config.h"
@@ -156,13 +158,8 @@ void print_model(const std::string& title, const config::ModelConfig& m) {
 }
 
 config::Json read_json(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw LoadError(fmt::format("{}: cannot open", path));
-  try {
-    return config::Json::parse(in);
-  } catch (const std::exception& e) {
-    throw ConfigError(fmt::format("{}: invalid JSON: {}", path, e.what()));
-  }
+  return parse_json_text<config::Json, ConfigError>(
+      read_regular_file(path, "config file", 16u << 20), path, 64);
 }
 
 namespace fs = std::filesystem;

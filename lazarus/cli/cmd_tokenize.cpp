@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "lazarus/cli/commands.h"
+#include "lazarus/core/regular_file.h"
 #include "lazarus/core/error.h"
 #include "lazarus/tokenizers/json_util.h"
 #include "lazarus/tokenizers/tokenizer.h"
@@ -52,6 +53,7 @@ void run_tokenize(const TokenizeOptions& o) {
     std::cout << encoding_json(tok.encode(o.text, !o.no_special), o.offsets) << "\n";
     return;
   }
+  require_regular_file(o.jsonl, "JSONL file");
   std::ifstream in(o.jsonl, std::ios::binary);
   if (!in) throw LoadError(o.jsonl + ": cannot open");
   std::string line;

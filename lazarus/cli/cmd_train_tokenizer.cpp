@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "lazarus/cli/commands.h"
+#include "lazarus/core/regular_file.h"
 #include "lazarus/core/atomic_file.h"
 #include "lazarus/core/error.h"
 #include "lazarus/tokenizers/bpe_trainer.h"
@@ -43,9 +44,7 @@ void run(const TrainTokenizerOptions& o) {
   tokenizers::BpeTrainer trainer(t);
   std::string chat_template;
   if (!o.chat_template.empty()) {
-    std::ifstream in(o.chat_template, std::ios::binary);
-    if (!in) throw LoadError(fmt::format("{}: cannot open (--chat-template)", o.chat_template));
-    chat_template.assign(std::istreambuf_iterator<char>(in), {});
+    chat_template = read_regular_file(o.chat_template, "chat template (--chat-template)", 64u << 20);
   }
   for (const auto& f : o.data) trainer.feed_file(f);
   if (!o.quiet)

@@ -9,6 +9,7 @@
 
 #include <fmt/format.h>
 
+#include "lazarus/core/regular_file.h"
 #include "lazarus/core/error.h"
 #include "lazarus/losses/losses.h"
 #include "lazarus/tensor/backend.h"
@@ -19,12 +20,9 @@ namespace lazarus::cli {
 namespace fs = std::filesystem;
 
 std::string read_text_file(const std::string& path, const char* what) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in || fs::is_directory(path))
-    throw LoadError(fmt::format("{}: cannot open this {} file", path, what));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  // A FIFO or /dev/zero is refused; a regular file is read whole (training text: up to 64 GiB,
+  // past which a memory-mapped reader is needed, not this one).
+  return read_regular_file(path, fmt::format("{} file", what).c_str(), uint64_t(64) << 30);
 }
 
 config::Json parse_json_file(const std::string& path, const char* what) {

@@ -7,6 +7,8 @@
 
 #include <fmt/format.h>
 
+#include "lazarus/core/json_limits.h"
+
 namespace lazarus::config {
 
 namespace {
@@ -812,12 +814,7 @@ ModelConfig ModelConfig::from_json(const Json& j, const std::string& path) {
 }
 
 ModelConfig ModelConfig::from_json_string(const std::string& text) {
-  Json j;
-  try {
-    j = Json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
-    throw ConfigError(fmt::format("config: invalid JSON: {}", e.what()));
-  }
+  Json j = parse_json_text<Json, ConfigError>(text, "config", 64);
   return from_json(j);
 }
 

@@ -304,8 +304,7 @@ std::vector<std::string> missing_model_files(const fs::path& folder) {
   } else if (fs::exists(index, ec)) {
     std::ifstream f(index, std::ios::binary);
     std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-    check_json_depth(text.data(), text.size(), 64, index.string());
-    json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
+    json j = parse_json_text<json, HubError>(text, index.string(), 64);
     if (!j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object())
       throw HubError(
           fmt::format("{}: expected an object with a \"weight_map\" object", index.string()));

@@ -523,10 +523,7 @@ class HubClient {
     if (r.code != CURLE_OK) throw transport_error(r, url);
     if (r.status == 404 && r.header("x-error-code").empty()) return std::nullopt;
     if (r.status >= 400) throw http_error(r, url, revision, "");
-    check_json_depth(r.body.data(), r.body.size(), 64, url);
-    json j = json::parse(r.body, nullptr, /*allow_exceptions=*/false);
-    if (j.is_discarded()) throw HubError(fmt::format("{}: the answer is not JSON", url));
-    return j;
+    return parse_json_text<json, HubError>(r.body, url + ": the answer", 64);
   }
 
   const std::string& repo() const { return repo_; }
@@ -602,8 +599,7 @@ class BlobLock {
 std::set<std::string> index_shards(const fs::path& index_file, const std::string& where) {
   std::ifstream f(index_file, std::ios::binary);
   std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  check_json_depth(text.data(), text.size(), 64, where);
-  json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  json j = parse_json_text<json, HubError>(text, where, 64);
   if (!j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object())
     throw HubError(fmt::format("{}: expected an object with a \"weight_map\" object", where));
   std::set<std::string> shards;

@@ -1,5 +1,6 @@
 // Loading Hugging Face model folders (see model_folder.h); saving is in model_save.cpp.
 #include "lazarus/io/model_folder.h"
+#include "lazarus/core/regular_file.h"
 #include "lazarus/io/hub.h"
 
 #include <algorithm>
@@ -31,21 +32,9 @@ namespace {
 constexpr uintmax_t kMaxConfigBytes = 16u << 20;
 
 config::Json read_json_file(const fs::path& p) {
-  std::error_code ec;
-  uintmax_t size = fs::file_size(p, ec);
-  if (ec) throw LoadError(fmt::format("{}: cannot read: {}", p.string(), ec.message()));
-  if (size > kMaxConfigBytes)
-    throw LoadError(
-        fmt::format("{}: {} bytes is larger than any config file should be", p.string(), size));
-  std::ifstream in(p, std::ios::binary);
-  if (!in) throw LoadError(fmt::format("{}: cannot open", p.string()));
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  check_json_depth(text.data(), text.size(), 32, p.string());
-  try {
-    return config::Json::parse(text);
-  } catch (const nlohmann::json::exception& e) {
-    throw ConfigError(fmt::format("{}: invalid JSON: {}", p.string(), e.what()));
-  }
+  std::string text = read_regular_file(p.string(), "config file", kMaxConfigBytes);
+  check_json_depth(text.data(), text.size(), 32, p.string());  // a malformed file: LoadError
+  return parse_json_text<config::Json, ConfigError>(text, p.string(), 32);
 }
 
 // Runs `fn(i)` for i in [0, n) on up to `threads` threads; rethrows the first error.

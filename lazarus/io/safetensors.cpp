@@ -16,6 +16,7 @@
 
 #include "lazarus/core/error.h"
 #include "lazarus/core/json_limits.h"
+#include "lazarus/core/regular_file.h"
 #include "lazarus/tensor/backend.h"
 
 namespace lazarus::io {
@@ -62,15 +63,6 @@ const char* dtype_to_safetensors(DType dt) {
 
 namespace {
 
-json parse_json(const char* p, size_t n, const std::string& where, int depth_limit) {
-  check_json_depth(p, n, depth_limit, where);
-  try {
-    return json::parse(p, p + n);
-  } catch (const json::exception& e) {
-    throw LoadError(fmt::format("{}: invalid JSON: {}", where, e.what()));
-  }
-}
-
 uint64_t read_u64_le(const unsigned char* p) {
   uint64_t v = 0;
   for (int i = 7; i >= 0; --i) v = (v << 8) | p[i];
@@ -89,16 +81,11 @@ uint64_t json_u64(const json& v, const std::string& where) {
 SafetensorsFile::~SafetensorsFile() = default;
 
 std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw LoadError(fmt::format("{}: cannot open: {}", path, std::strerror(errno)));
-  struct stat st;
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    ::close(fd);
-    throw LoadError(fmt::format("{}: not a regular file", path));
-  }
+  uint64_t size = 0;
+  int fd = open_regular_file(path, "safetensors file", &size);  // a FIFO is not waited for
   auto f = std::shared_ptr<SafetensorsFile>(new SafetensorsFile());
   f->path_ = path;
-  f->size_ = uint64_t(st.st_size);
+  f->size_ = size;
   if (f->size_ > 0) {
     // Private, writable mapping: pages are copy-on-write, so nothing can ever write to the file.
     void* p = mmap(nullptr, size_t(f->size_), PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
@@ -147,7 +134,10 @@ void SafetensorsFile::parse(const char* what) {
   }
   data_start_ = 8 + n;
   uint64_t data_len = size_ - data_start_;
-  json h = parse_json(reinterpret_cast<const char*>(bytes_ + 8), size_t(n), file + ": header", 16);
+  // No NUL padding (the format pads with spaces), no tensor named twice.
+  json h = parse_json_text<json>(
+      std::string_view(reinterpret_cast<const char*>(bytes_ + 8), size_t(n)), file + ": header",
+      16);
   if (!h.is_object()) throw LoadError(fmt::format("{}: header is not a JSON object", file));
   for (auto& [name, info] : h.items()) {
     std::string where = fmt::format("{}: tensor '{}'", file, name);
@@ -323,9 +313,8 @@ SafetensorsIndex read_safetensors_index(const std::string& folder) {
         fmt::format("{}: {} (larger than any index should be, or unreadable)", index.string(),
                     size_ec ? size_ec.message() : std::to_string(index_size) + " bytes"));
   }
-  std::ifstream in(index, std::ios::binary);
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  json j = parse_json(text.data(), text.size(), index.string(), 16);
+  std::string text = read_regular_file(index.string(), "safetensors index", kMaxSafetensorsHeader);
+  json j = parse_json_text<json>(text, index.string(), 16);
   if (!j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object()) {
     throw LoadError(fmt::format("{}: missing 'weight_map' object", index.string()));
   }
@@ -338,6 +327,10 @@ SafetensorsIndex read_safetensors_index(const std::string& folder) {
                                   index.string(), name, file.dump()));
     }
     std::string f = file.get<std::string>();
+    if (f.find('\0') != std::string::npos) {  // "\u0000" in JSON: the OS would cut the name there
+      throw LoadError(fmt::format("{}: weight_map['{}'] holds a NUL character: not a file name",
+                                  index.string(), name));
+    }
     fs::path p(f);
     bool bad = f.empty() || p.is_absolute() || f.find('\\') != std::string::npos;
     for (auto& part : p) bad |= part == "..";

@@ -102,7 +102,7 @@ void Module::load_state_dict(const StateDict& sd, bool strict, bool assign) {
     for (auto& s : m->buffers_)
       if (s.persistent) want[full(s.name)] = {s.tensor, false};
   }
-  std::vector<std::string> missing, unexpected, mismatched;
+  std::vector<std::string> missing, unexpected, mismatched, wrong_kind;
   for (auto& [name, t] : want) {
     auto it = sd.find(name);
     if (it == sd.end()) {
@@ -110,12 +110,18 @@ void Module::load_state_dict(const StateDict& sd, bool strict, bool assign) {
     } else if (t.slot->defined() && it->second.shape() != t.slot->shape()) {
       mismatched.push_back(fmt::format("{} (checkpoint {} vs model {})", name,
                                        shape_str(it->second.shape()), shape_str(t.slot->shape())));
+    } else if (t.slot->defined() && is_floating(t.slot->dtype()) != is_floating(it->second.dtype())) {
+      // Casting between float and integer / bool is never what a checkpoint means: weights stored
+      // as I64 or BOOL would load as whole numbers.
+      wrong_kind.push_back(fmt::format("{} (checkpoint {} vs model {})", name,
+                                       dtype_name(it->second.dtype()), dtype_name(t.slot->dtype())));
     }
   }
   for (auto& [name, t] : sd) {
     if (!want.count(name)) unexpected.push_back(name);
   }
-  if (!mismatched.empty() || (strict && (!missing.empty() || !unexpected.empty()))) {
+  if (!mismatched.empty() || !wrong_kind.empty() ||
+      (strict && (!missing.empty() || !unexpected.empty()))) {
     std::string msg = "[load_state_dict] the state dict does not fit the model:";
     auto list = [&](const char* what, const std::vector<std::string>& v) {
       if (v.empty()) return;
@@ -126,6 +132,7 @@ void Module::load_state_dict(const StateDict& sd, bool strict, bool assign) {
     list("missing", missing);
     list("unexpected", unexpected);
     list("wrong shape", mismatched);
+    list("wrong dtype", wrong_kind);
     throw LoadError(msg);
   }
   NoGradGuard no_grad;

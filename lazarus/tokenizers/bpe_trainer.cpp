@@ -11,6 +11,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "lazarus/core/regular_file.h"
 #include "lazarus/core/error.h"
 #include "lazarus/tokenizers/json_util.h"
 #include "lazarus/tokenizers/pre_tokenizers.h"
@@ -122,6 +123,7 @@ void BpeTrainer::feed(std::string_view text) {
 }
 
 void BpeTrainer::feed_file(const std::string& path) {
+  require_regular_file(path, "training text file");  // not a FIFO or /dev/zero
   std::ifstream in(path, std::ios::binary);
   if (!in) throw LoadError(path + ": cannot open");
   std::string line;

@@ -4,38 +4,12 @@
 #include <limits>
 
 #include "lazarus/core/error.h"
+#include "lazarus/core/json_limits.h"
 
 namespace lazarus::tokenizers {
 
 Json parse_json_bounded(std::string_view text, const std::string& file, int max_depth) {
-  // Pre-scan: count bracket depth outside strings, so a hostile file cannot exhaust the stack.
-  int depth = 0;
-  bool in_string = false;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    const char c = text[i];
-    if (in_string) {
-      if (c == '\\')
-        ++i;
-      else if (c == '"')
-        in_string = false;
-      continue;
-    }
-    if (c == '"')
-      in_string = true;
-    else if (c == '[' || c == '{') {
-      if (++depth > max_depth) {
-        throw LoadError(file + ": JSON nested deeper than " + std::to_string(max_depth) +
-                        " levels (at byte " + std::to_string(i) + ")");
-      }
-    } else if (c == ']' || c == '}') {
-      --depth;
-    }
-  }
-  try {
-    return Json::parse(text.begin(), text.end());
-  } catch (const Json::exception& e) {
-    throw LoadError(file + ": invalid JSON: " + e.what());
-  }
+  return parse_json_text<Json>(text, file, max_depth);
 }
 
 JsonPath JsonPath::operator/(std::string_view key) const {

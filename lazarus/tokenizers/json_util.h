@@ -17,7 +17,8 @@ using Json = nlohmann::json;
 /// Deepest nesting of arrays/objects accepted in a tokenizer.json.
 inline constexpr int kMaxJsonDepth = 64;
 
-/// Parses `text` as JSON after checking its nesting depth; throws LoadError naming `file`.
+/// Parses `text` as JSON after checking its nesting depth, NUL bytes and keys given twice in one
+/// object (lazarus::parse_json_text); throws LoadError naming `file`.
 Json parse_json_bounded(std::string_view text, const std::string& file,
                         int max_depth = kMaxJsonDepth);
 

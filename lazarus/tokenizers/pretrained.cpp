@@ -5,6 +5,7 @@
 #include <fstream>
 
 #include "lazarus/tokenizers/json_util.h"
+#include "lazarus/core/regular_file.h"
 #include "lazarus/tokenizers/sentencepiece.h"
 #include "lazarus/tokenizers/tokenizer_impl.h"
 
@@ -15,17 +16,7 @@ namespace {
 constexpr std::uintmax_t kMaxFileBytes = 1ull << 30;
 
 std::string read_file(const std::string& path) {
-  std::error_code ec;
-  const auto size = std::filesystem::file_size(path, ec);
-  if (ec) throw LoadError(path + ": cannot read: " + ec.message());
-  if (size > kMaxFileBytes)
-    throw LoadError(path + ": file too large (" + std::to_string(size) + " bytes)");
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw LoadError(path + ": cannot open");
-  std::string data(static_cast<std::size_t>(size), '\0');
-  in.read(data.data(), static_cast<std::streamsize>(size));
-  if (static_cast<std::uintmax_t>(in.gcount()) != size) throw LoadError(path + ": short read");
-  return data;
+  return read_regular_file(path, "tokenizer file", kMaxFileBytes);
 }
 
 bool file_exists(const std::filesystem::path& p) {

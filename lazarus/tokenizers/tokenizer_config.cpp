@@ -6,7 +6,9 @@
 #include <fstream>
 #include <sstream>
 
+#include "lazarus/core/regular_file.h"
 #include "lazarus/core/error.h"
+#include "lazarus/core/json_limits.h"
 
 namespace lazarus::tokenizers {
 
@@ -46,12 +48,11 @@ std::optional<bool> read_bool(const nlohmann::json& j, const char* field,
   return it->get<bool>();
 }
 
+// tokenizer_config.json, chat_template.jinja / .json: text files well under this.
+constexpr uint64_t kMaxConfigBytes = 64u << 20;
+
 std::string read_file(const std::filesystem::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  if (!f) throw LoadError(p.string() + ": cannot open file");
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
+  return read_regular_file(p.string(), "tokenizer config file", kMaxConfigBytes);
 }
 
 }  // namespace
@@ -120,12 +121,7 @@ TokenizerConfig TokenizerConfig::load(const std::filesystem::path& file_or_dir) 
   if (!std::filesystem::exists(file, ec))
     throw LoadError(file.string() + ": no such file" +
                     (is_dir ? " (the folder has no tokenizer_config.json)" : ""));
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(read_file(file));
-  } catch (const nlohmann::json::exception& e) {
-    throw LoadError(file.string() + ": invalid JSON: " + e.what());
-  }
+  nlohmann::json j = parse_json_text(read_file(file), file.string(), 64);
   TokenizerConfig c = from_json(j, file.string());
   if (is_dir) {
     auto jinja_file = file_or_dir / "chat_template.jinja";
@@ -133,12 +129,7 @@ TokenizerConfig TokenizerConfig::load(const std::filesystem::path& file_or_dir) 
     if (std::filesystem::exists(jinja_file, ec)) {
       c.chat_templates["default"] = read_file(jinja_file);
     } else if (std::filesystem::exists(json_file, ec)) {
-      nlohmann::json t;
-      try {
-        t = nlohmann::json::parse(read_file(json_file));
-      } catch (const nlohmann::json::exception& e) {
-        throw LoadError(json_file.string() + ": invalid JSON: " + e.what());
-      }
+      nlohmann::json t = parse_json_text(read_file(json_file), json_file.string(), 64);
       if (!t.is_object() || !t.contains("chat_template") || !t["chat_template"].is_string())
         throw LoadError(json_file.string() + ": field 'chat_template': expected a string");
       c.chat_templates["default"] = t["chat_template"].get<std::string>();

@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "lazarus/core/regular_file.h"
 #include "lazarus/core/error.h"
 #include "lazarus/core/json_limits.h"
 
@@ -119,6 +120,7 @@ TokenizedExample ChatRenderer::render(const ojson& rec, const std::string& where
 }
 
 std::vector<TokenizedExample> ChatRenderer::render_file(const std::string& path) const {
+  require_regular_file(path, "chat data file");  // not a FIFO or /dev/zero
   std::ifstream in(path);
   if (!in) throw LoadError(fmt::format("{}: cannot open", path));
   std::vector<TokenizedExample> out;
@@ -126,15 +128,7 @@ std::vector<TokenizedExample> ChatRenderer::render_file(const std::string& path)
   for (int64_t n = 1; std::getline(in, line); ++n) {
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
     std::string where = fmt::format("{}:{}", path, n);
-    ojson rec;
-    try {
-      check_json_depth(line.data(), line.size(), 64, where);
-      rec = ojson::parse(line);
-    } catch (const ojson::exception& e) {
-      throw ConfigError(fmt::format("{}: invalid JSON: {}", where, e.what()));
-    } catch (const LoadError& e) {
-      throw ConfigError(e.what());
-    }
+    ojson rec = parse_json_text<ojson, ConfigError>(line, where, 64);
     out.push_back(render(rec, where));
   }
   if (out.empty()) throw ConfigError(fmt::format("{}: no records", path));

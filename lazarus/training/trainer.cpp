@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "lazarus/core/regular_file.h"
 #include "lazarus/core/error.h"
 #include "lazarus/io/safetensors.h"
 #include "lazarus/tensor/autograd.h"
@@ -218,6 +219,7 @@ void Trainer::save_checkpoint(const std::string& dir) {
 void Trainer::load_checkpoint(const std::string& dir) {
   fs::path d(dir);
   std::string state_path = (d / "trainer_state.json").string();
+  require_regular_file(state_path, "trainer state");
   std::ifstream in(state_path);
   if (!in) throw LoadError(fmt::format("{}: cannot open", state_path));
   json st;

@@ -299,7 +299,7 @@ TEST_F(BadPeftFiles, MissingFolderOrFiles) {
 
 TEST_F(BadPeftFiles, ConfigProblemsNameTheField) {
   write(dir / "adapter_config.json", "{\"peft_type\": \"LORA\", \"r\": ");
-  EXPECT_NE(load_error().find("not valid JSON"), std::string::npos);
+  EXPECT_NE(load_error().find("invalid JSON"), std::string::npos);
   write(dir / "adapter_config.json", R"({"peft_type": "IA3", "r": 2})");
   EXPECT_NE(load_error().find("peft_type"), std::string::npos);
   write(dir / "adapter_config.json", R"({"peft_type": "LORA", "r": "two"})");

@@ -1,10 +1,13 @@
 // Hugging Face model folders: load (single file, shards in parallel, async, progress, dtypes,
 // tied heads), save_pretrained round trips that are bit-identical, and bad config / index /
 // weight files that must each give a clear error naming the file and the key or tensor.
+#include <sys/stat.h>
+
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <cstring>
+#include <map>
 
 #include "lazarus/core/error.h"
 #include "lazarus/io/model_folder.h"
@@ -382,3 +385,36 @@ TEST(SavePretrained, FreshFolderAppearsWholeAndErrorsAreClear) {
 }
 
 }  // namespace
+
+// Files that loaded silently wrong, or hung, before (issue 20).
+TEST_F(ModelFolder, HostileFilesAreRefused) {
+  // JSON followed by NUL and garbage: nlohmann stops at the NUL and accepts what came before.
+  for (const char* f : {"config.json", "tokenizer.json"}) {
+    fs::path dir = copy("nul_garbage");
+    write_text(dir / f, read_text(dir / f) + std::string(1, '\0') + "garbage");
+    expect_error<LoadError>([&] { io::load_pretrained(dir.string()); },
+                            {(dir / f).string(), "NUL byte at offset"});
+  }
+  // A FIFO in place of an input file is refused at once, not waited on.
+  for (const char* f : {"config.json", "tokenizer.json", "model.safetensors",
+                        "chat_template.jinja"}) {
+    fs::path dir = copy("fifo");
+    fs::remove(dir / f);
+    ASSERT_EQ(::mkfifo((dir / f).c_str(), 0600), 0) << f;
+    expect_error<LoadError>([&] { io::load_pretrained(dir.string()); },
+                            {(dir / f).string(), "is a FIFO, not a regular file"});
+  }
+  // Float weights stored as I64 or BOOL would load as whole numbers: refused by name.
+  for (DType bad : {DType::I64, DType::Bool}) {
+    fs::path dir = copy("int_weights");
+    auto st = io::SafetensorsFile::open((dir / "model.safetensors").string())->tensors();
+    std::map<std::string, Tensor> w(st.begin(), st.end());
+    const std::string name = "model.norm.weight";
+    ASSERT_TRUE(w.count(name));
+    w[name] = w[name].to(bad);
+    fs::remove(dir / "model.safetensors");
+    io::save_safetensors((dir / "model.safetensors").string(), w);
+    expect_error<LoadError>([&] { io::load_pretrained(dir.string()); },
+                            {"wrong dtype", name, std::string(dtype_name(bad))});
+  }
+}

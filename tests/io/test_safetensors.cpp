@@ -1,5 +1,7 @@
 // safetensors: round trip of every dtype, zero-copy reads, sharded folders, and a suite of
 // malformed files that must each give a clear LoadError (never a crash).
+#include <sys/stat.h>
+
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -128,8 +130,13 @@ TEST(Safetensors, MalformedFiles) {
   expect_error(image("{" + ok_entry + "}", 4), "cover 8 bytes but the data section has 4");
   expect_error(image(R"({"__metadata__":{"a":1}})", 0), "must be a string");
   expect_error(image(R"({"w":[1,2]})", 0), "entry must be an object");
-  // A valid file parses.
+  // Silent successes before (issue 20): NUL padding after the JSON (the format pads with
+  // spaces), a tensor named twice (nlohmann kept the last).
+  expect_error(image("{" + ok_entry + "}" + std::string(6, '\0'), 8), "NUL byte at offset");
+  expect_error(image("{" + ok_entry + "," + ok_entry + "}", 8), "key 'w' appears twice");
+  // A valid file parses, space padding included.
   EXPECT_NO_THROW(io::SafetensorsFile::from_bytes(image("{" + ok_entry + "}", 8)));
+  EXPECT_NO_THROW(io::SafetensorsFile::from_bytes(image("{" + ok_entry + "}      ", 8)));
   // A missing file names the path.
   try {
     io::SafetensorsFile::open("/nonexistent/model.safetensors");
@@ -170,8 +177,29 @@ TEST(Safetensors, ShardedFolderAndIndexValidation) {
   expect_index_error(R"({"metadata":{}})", "missing 'weight_map'");
   expect_index_error(R"({"weight_map":{"a":"missing.safetensors"}})", "cannot open");
   expect_index_error("{" + std::string(5000, '['), "nested deeper");
+  // "\u0000" inside a name: the OS would cut the name at the NUL and open another file.
+  expect_index_error(R"({"weight_map":{"a":"model-00001-of-00002.safetensors\u0000x"}})",
+                     "holds a NUL character");
+  expect_index_error(std::string(R"({"weight_map":{"a":"model-00001-of-00002.safetensors"}})") +
+                         std::string(3, '\0') + "garbage",
+                     "NUL byte at offset");
   fs::remove_all(dir);
   EXPECT_THROW(io::load_safetensors_folder(dir.string()), LoadError);
+}
+
+// Only regular files are read: a FIFO would block the open until a writer came (issue 20).
+TEST(Safetensors, FifoIsRefusedWithoutWaiting) {
+  auto dir = temp_dir("fifo");
+  fs::path p = dir / "model.safetensors";
+  ASSERT_EQ(::mkfifo(p.c_str(), 0600), 0);
+  try {
+    io::SafetensorsFile::open(p.string());
+    FAIL() << "a FIFO was opened";
+  } catch (const LoadError& e) {
+    EXPECT_NE(std::string(e.what()).find("is a FIFO, not a regular file"), std::string::npos)
+        << e.what();
+  }
+  fs::remove_all(dir);
 }
 
 TEST(Safetensors, AtomicWriteLeavesNoPartialFile) {

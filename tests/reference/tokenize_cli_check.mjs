@@ -48,7 +48,7 @@ const bad = (args, needle) => {
 };
 writeFileSync(join(tmp, 'broken.json'), '{"model": {"type": "BPE", "vocab": {"a": 0}, "merges": ["a b"]}}');
 bad(['tokenize', '--tokenizer', join(tmp, 'broken.json'), 'x'], "model.merges[0]: token 'b' not in vocab");
-bad(['tokenize', '--tokenizer', join(tmp, 'missing.json'), 'x'], 'cannot read');
+bad(['tokenize', '--tokenizer', join(tmp, 'missing.json'), 'x'], 'cannot open');
 writeFileSync(join(tmp, 'bad.jsonl'), '{"text": "ok"}\n{"txt": 1}\n');
 bad(['tokenize', '--tokenizer', dir, '--jsonl', join(tmp, 'bad.jsonl')], 'bad.jsonl:2');
 bad(['detokenize', '--tokenizer', dir, '12', 'abc'], "'abc' is not a list of token ids");

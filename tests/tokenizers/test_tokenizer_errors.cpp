@@ -144,7 +144,7 @@ TEST(TokenizerLoad, FilesAndFolders) {
     Tokenizer::from_file("/nonexistent/tokenizer.json");
     FAIL() << "no error";
   } catch (const LoadError& e) {
-    EXPECT_NE(std::string(e.what()).find("/nonexistent/tokenizer.json: cannot read"),
+    EXPECT_NE(std::string(e.what()).find("/nonexistent/tokenizer.json: cannot open"),
               std::string::npos)
         << e.what();
   }

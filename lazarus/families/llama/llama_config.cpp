@@ -3,6 +3,8 @@
 
 #include <fmt/format.h>
 
+#include "lazarus/core/json_limits.h"
+
 #include "lazarus/families/hf_config.h"
 
 namespace lazarus::families {
@@ -232,12 +234,7 @@ LlamaConfig LlamaConfig::from_json(const Json& j, const std::string& path) {
 }
 
 LlamaConfig LlamaConfig::from_json_string(const std::string& text) {
-  Json j;
-  try {
-    j = Json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
-    throw ConfigError(fmt::format("config.json: invalid JSON: {}", e.what()));
-  }
+  Json j = parse_json_text<Json, ConfigError>(text, "config.json", 64);
   return from_json(j);
 }
 

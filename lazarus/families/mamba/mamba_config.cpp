@@ -3,6 +3,8 @@
 
 #include <fmt/format.h>
 
+#include "lazarus/core/json_limits.h"
+
 namespace lazarus::families {
 
 using config::Json;
@@ -192,12 +194,7 @@ MambaConfig MambaConfig::from_json(const Json& j, const std::string& path) {
 }
 
 MambaConfig MambaConfig::from_json_string(const std::string& text) {
-  Json j;
-  try {
-    j = Json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
-    throw ConfigError(fmt::format("config.json: invalid JSON: {}", e.what()));
-  }
+  Json j = parse_json_text<Json, ConfigError>(text, "config.json", 64);
   return from_json(j);
 }
 
