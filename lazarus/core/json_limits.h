@@ -75,7 +75,14 @@ Json parse_json_text(std::string_view text, const std::string& where, int max_de
   try {
     j = Json::parse(text.begin(), text.end(), callback);
   } catch (const nlohmann::json::exception& e) {
-    throw E(fmt::format("{}: invalid JSON: {}", where, e.what()));
+    // nlohmann's text starts "[json.exception.parse_error.101] parse error at line 1, column 5:
+    // ...": keep what it says, not its tag.
+    std::string_view msg = e.what();
+    if (!msg.empty() && msg.front() == '[') {
+      size_t close = msg.find("] ");
+      if (close != std::string_view::npos) msg.remove_prefix(close + 2);
+    }
+    throw E(fmt::format("{}: invalid JSON: {}", where, msg));
   }
   if (!duplicate.empty())
     throw E(fmt::format("{}: key '{}' appears twice in one object", where, duplicate));

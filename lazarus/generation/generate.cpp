@@ -3,7 +3,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <optional>
+#include <string_view>
 
 #include <fmt/format.h>
 
@@ -154,6 +156,37 @@ int64_t context_length(const config::BackboneConfig& b) {
   return attends ? std::max<int64_t>(0, b.embedding.max_position_embeddings) : 0;
 }
 
+namespace {
+// NaN logits leave the sampler nothing to choose from. The usual cause is a weight that holds a
+// NaN or inf (a broken or wrongly converted checkpoint): name it, so the message points at the
+// file rather than at the sampler.
+std::vector<int64_t> sample_or_explain(Sampler& sampler, const Tensor& logits,
+                                       const std::vector<std::vector<int64_t>>& context,
+                                       models::CausalLM& model) {
+  try {
+    return sampler.sample(logits, context);
+  } catch (const Error& e) {
+    if (std::string_view(e.what()).find("NaN") == std::string_view::npos) throw;
+    std::vector<std::string> bad;
+    NoGradGuard no_grad;
+    for (auto& [name, t] : model.named_parameters()) {
+      if (!t->defined() || !is_floating(t->dtype())) continue;
+      Tensor f = t->dtype() == DType::F32 || t->dtype() == DType::F64 ? *t : t->to(DType::F32);
+      if (!std::isfinite(sum_squares(f))) bad.push_back(name);
+    }
+    if (bad.empty()) {
+      throw Error(fmt::format("{} (every weight is finite: the forward pass overflowed; with "
+                              "--dtype bf16, try f32)",
+                              e.what()));
+    }
+    throw Error(fmt::format("{}: weight '{}'{} holds NaN or inf values; the checkpoint is broken "
+                           "or was converted wrongly",
+                           e.what(), bad.front(),
+                           bad.size() > 1 ? fmt::format(" (and {} more)", bad.size() - 1) : ""));
+  }
+}
+}  // namespace
+
 GenerationResult generate(models::CausalLM& model, const std::vector<std::vector<int64_t>>& prompts,
                           const GenerationParams& p, const tokenizers::Tokenizer* tok,
                           const StreamCallback& on_text) {
@@ -232,7 +265,7 @@ GenerationResult generate(models::CausalLM& model, const std::vector<std::vector
   }
   auto t_decode = Clock::now();
   for (int64_t n = 0; n < p.max_new_tokens; ++n) {
-    std::vector<int64_t> next = sampler.sample(logits, context);
+    std::vector<int64_t> next = sample_or_explain(sampler, logits, context, model);
     for (int64_t b = 0; b < B; ++b) {
       if (done[size_t(b)]) {
         next[size_t(b)] = pad;

@@ -3,6 +3,8 @@
 // up to the returned text, seeds reproduce, and bad parameters give clear errors.
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "lazarus/core/error.h"
 #include "lazarus/generation/generate.h"
 #include "lazarus/tensor/autograd.h"
@@ -342,3 +344,26 @@ TEST(ContextLength, HybridStacksWithAttentionAreBounded) {
 }
 
 }  // namespace
+
+// NaN weights (a broken checkpoint) give NaN logits: the error names the weight, not only the
+// sampler's complaint (issue 20).
+TEST(GenerateErrors, NanWeightsAreNamed) {
+  auto model = tiny_llama();
+  {
+    NoGradGuard no_grad;
+    for (auto& [name, t] : model->named_parameters()) {
+      if (name == "model.layers.1.mlp.down_proj.weight")
+        t->copy_(full(t->shape(), std::nan(""), t->dtype()));
+    }
+  }
+  GenerationParams p;
+  p.max_new_tokens = 2;
+  try {
+    generation::generate(*model, {{1, 5, 7}}, p);
+    FAIL() << "NaN weights generated tokens";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("weight 'model.layers.1.mlp.down_proj.weight'"),
+              std::string::npos)
+        << e.what();
+  }
+}
