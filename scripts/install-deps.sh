@@ -13,7 +13,7 @@ PKGS=(build-essential cmake ninja-build pkg-config
       libpcre2-dev libutf8proc-dev libsentencepiece-dev)
 if [ "${1:-}" = "--test" ]; then
   PKGS+=(libgtest-dev libgmock-dev python3 python3-torch python3-numpy
-        sentencepiece python3-sentencepiece)
+        sentencepiece python3-sentencepiece clang libclang-rt-14-dev)
 fi
 if [ "${1:-}" = "--bench" ]; then
   PKGS+=(libbenchmark-dev python3 python3-torch python3-numpy)
