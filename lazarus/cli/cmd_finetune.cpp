@@ -14,6 +14,7 @@
 
 #include "lazarus/adapters/lora.h"
 #include "lazarus/cli/commands.h"
+#include "lazarus/cli/number_flags.h"
 #include "lazarus/cli/training_flags.h"
 #include "lazarus/core/error.h"
 #include "lazarus/generation/generate.h"
@@ -113,6 +114,7 @@ void run_finetune(CLI::App* cmd, FinetuneOpts& o) {
 
   // The model: whatever --model names, resolved to a folder and loaded in f32.
   std::string folder = io::resolve_model_folder(o.model);
+  set_activity("loading the model in " + folder);
   io::PretrainedModel pm = io::load_pretrained(folder);
   pm.causal_lm();  // a classifier folder: say so before anything else
   if (!pm.tokenizer) {
@@ -225,6 +227,14 @@ void run_finetune(CLI::App* cmd, FinetuneOpts& o) {
   std::string existing;
   training::TrainerConfig tc = trainer_config(o.t, n_train, "finetune", existing);
   tc.checkpoint_trainable_only = true;
+  tc.run_options["data"] = content_identity(read_text_file(o.data, "data"));
+  tc.run_options["model"] = "config " + content_identity(pm.config.dump());
+  tc.run_options["lora_rank"] = std::to_string(lc.r);
+  tc.run_options["lora_alpha"] = fmt::format("{}", lc.alpha);
+  tc.run_options["lora_dropout"] = fmt::format("{}", lc.dropout);
+  std::string targets;
+  for (auto& t : lc.target_modules) targets += (targets.empty() ? "" : ",") + t;
+  tc.run_options["lora_targets"] = targets;
   if (!eval_loader) tc.eval_every = 0;
 
   std::printf("model      %s (%s): %lld layers, hidden %lld, vocab %lld; %s parameters (%s)\n",
@@ -254,6 +264,7 @@ void run_finetune(CLI::App* cmd, FinetuneOpts& o) {
   print_training_plan(o.t, tc, n_train, L, eval_loader != nullptr, final_what, existing);
   if (o.t.dry_run) return;
 
+  set_activity("fine-tuning");
   training::TrainResult r = train_causal_lm(model, train_loader, eval_loader.get(), tc);
 
   adapters::save_peft_adapter(model, lc, out.string(), o.model);
@@ -287,8 +298,12 @@ void register_finetune_command(CLI::App& app) {
                   "...]} (rendered with the model's chat template) or {\"prompt\": ..., "
                   "\"completion\": ...}; only the assistant's replies / completions are learned")
       ->required();
-  cmd->add_option("--lora-rank", o->lora_rank, "LoRA rank r")->capture_default_str();
+  // 0 passes the parse so that run_finetune's message ("must be >= 1") names it.
+  cmd->add_option("--lora-rank", o->lora_rank, "LoRA rank r")
+      ->transform(integer_in(0, int64_t(1) << 20))
+      ->capture_default_str();
   cmd->add_option("--lora-alpha", o->lora_alpha, "LoRA alpha (the update is scaled by alpha / r)")
+      ->transform(number_in(-1e9, 1e9))
       ->capture_default_str();
   cmd->add_option("--lora-dropout", o->lora_dropout, "Dropout on the LoRA path's input")
       ->capture_default_str();

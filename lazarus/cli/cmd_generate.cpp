@@ -54,6 +54,7 @@ void run_generate(const GenerateFlags& f) {
   GenerateFlags g = f;
   if (g.prompt == "-") g.prompt = std::string(std::istreambuf_iterator<char>(std::cin), {});
   std::vector<int64_t> ids = prompt_ids(m, g);
+  set_activity("generating");
   auto res = generate_to_stdout(m, ids, f.sampling, kDefaultMaxNewTokens);
   print_stats(res);
 }

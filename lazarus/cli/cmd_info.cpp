@@ -113,13 +113,32 @@ void print_model(const std::string& title, const config::ModelConfig& m) {
             ? fmt::format(" (every {}th layer is the secondary block)", bb.layout_ratio + 1).c_str()
             : "");
   }
-  // Consecutive layers with the same block print as one range.
-  for (int64_t l = 0; l < bb.num_layers;) {
-    int64_t e = l;
-    while (e + 1 < bb.num_layers && bb.block_for(e + 1) == bb.block_for(l)) ++e;
+  // Consecutive layers with the same block print as one range. The block can only change at an
+  // override or, with a two-block layout, at every layer: the scan jumps between those points
+  // and stops after a bounded number of them (num_layers may be anything a file says).
+  const int64_t L = bb.num_layers;
+  const bool periodic = bb.secondary_block && (bb.layout == config::HybridLayout::Alternating ||
+                                               bb.layout == config::HybridLayout::Interleaved);
+  auto next_change = [&](int64_t l) {  // the first layer after l whose block may differ
+    if (periodic || bb.block_overrides.count(l)) return l + 1;
+    auto it = bb.block_overrides.upper_bound(l);
+    return it == bb.block_overrides.end() ? L : it->first;
+  };
+  int64_t budget = 4096;
+  int lines = 0;
+  for (int64_t l = 0; l < L;) {
+    if (lines == 64 || budget <= 0) {
+      std::printf("  layers %lld-%lld  (not listed: the layout above continues)\n", (long long)l,
+                  (long long)(L - 1));
+      break;
+    }
+    int64_t e = next_change(l) - 1;
+    while (e + 1 < L && --budget > 0 && bb.block_for(e + 1) == bb.block_for(l))
+      e = next_change(e + 1) - 1;
     std::string range = l == e ? fmt::format("{}", l) : fmt::format("{}-{}", l, e);
     std::printf("  layers %-7s %s\n", range.c_str(),
                 describe_block(bb.block_for(l), bb.hidden_size).c_str());
+    ++lines;
     l = e + 1;
   }
   if (auto ip = bb.input_position(); ip != config::PositionEmbeddingType::None) {

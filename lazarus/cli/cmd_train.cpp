@@ -46,10 +46,27 @@ struct BuiltModel {
   std::string description;
 };
 
+/// Memory planning before the model is built: f32 weights, gradients and the two AdamW moments
+/// (16 bytes a parameter; bf16 compute adds a bf16 copy and bf16 gradients), plus an estimate of
+/// the activations kept for backward (about 16 floats per token, layer and hidden unit).
+void check_training_memory(const config::ModelConfig& mc, const TrainOpts& o,
+                           const std::string& what) {
+  const auto& bb = mc.backbone;
+  const double act = double(o.t.batch_size) * double(o.t.seq_len) * double(bb.num_layers) *
+                     double(bb.hidden_size) * 16 * 4;
+  families::check_model_memory(
+      mc, o.t.dtype == "bf16" ? 20 : 16,
+      fmt::format("[train] {}: training (weights, gradients, AdamW state)", what), act,
+      fmt::format("activations of --batch-size {} x --seq-len {} (an estimate)", o.t.batch_size,
+                  o.t.seq_len));
+}
+
 BuiltModel build_model(const TrainOpts& o) {
   BuiltModel b;
+  set_activity("building the model");
   if (!o.preset.empty()) {
     auto l = families::LlamaConfig::preset(o.preset);
+    check_training_memory(l.to_model_config(), o, "preset " + o.preset);
     b.model = std::make_shared<families::LlamaForCausalLM>(l, DType::F32, o.t.seed);
     b.config_json = l.to_json();
     b.description = fmt::format("preset {} ({})", o.preset, l.model_type);
@@ -61,17 +78,20 @@ BuiltModel build_model(const TrainOpts& o) {
   if (j.is_object() && j.contains("backbone")) {
     auto m = config::ModelConfig::from_json(j, path);
     m.validate();
+    check_training_memory(m, o, path);
     b.model = std::make_shared<models::CausalLM>(m);
     b.model->init_weights(0.02, o.t.seed);
     b.config_json = m.to_json();
     b.description = fmt::format("{} (Lazarus model config)", path);
   } else if (families::family_for(j).name != "llama") {
     // Other families (Mamba, ...) through the registry, with their own initialisation.
+    check_training_memory(families::model_config_for(j, path), o, path);
     b.model = std::shared_ptr<models::CausalLM>(families::build_causal_lm(j).release());
     b.config_json = j;
     b.description = fmt::format("{} ({})", path, families::family_for(j).name);
   } else {
     auto l = families::LlamaConfig::from_json(j, path);
+    check_training_memory(l.to_model_config(), o, path);
     b.model = std::make_shared<families::LlamaForCausalLM>(l, DType::F32, o.t.seed);
     b.config_json = l.to_json();
     b.description = fmt::format("{} ({})", path, l.model_type);
@@ -108,8 +128,11 @@ void run_train(CLI::App* cmd, TrainOpts& o) {
         tok ? "tokenizer" : "byte-level input (no --tokenizer)", need_vocab, V, need_vocab));
   }
   std::vector<int64_t> tokens;
+  std::string data_identity;
+  set_activity("reading the training data");
   for (const auto& f : o.data) {
     std::string text = read_text_file(f, "data");
+    data_identity += (data_identity.empty() ? "" : "; ") + content_identity(text);
     if (tok) {
       std::vector<uint32_t> ids;
       try {
@@ -136,6 +159,9 @@ void run_train(CLI::App* cmd, TrainOpts& o) {
 
   std::string existing;
   training::TrainerConfig tc = trainer_config(o.t, int64_t(train.size()), "train", existing);
+  tc.run_options["data"] = data_identity;
+  tc.run_options["model"] = "config " + content_identity(bm.config_json.dump());
+  tc.run_options["tokenizer"] = tok ? "vocab " + std::to_string(tok->vocab_size()) : "bytes";
 
   int64_t n_params = model.num_parameters();
   std::printf("model      %s: %lld layers, hidden %lld, vocab %lld; %s parameters (%s)\n",
@@ -151,7 +177,9 @@ void run_train(CLI::App* cmd, TrainOpts& o) {
                       "final model in " + (fs::path(o.t.output) / "model").string(), existing);
   if (o.t.dry_run) return;
 
+  set_activity("training");
   training::TrainResult r = train_causal_lm(model, train_loader, &eval_loader, tc);
+  set_activity("writing the final model");
 
   // The final model: config.json + model.safetensors (+ the tokenizer's files), HF layout. Each
   // file is written to a temporary and renamed: a crash here leaves any earlier file whole.

@@ -1,6 +1,8 @@
 // Each CLI subcommand lives in its own file and registers itself on the app here.
 #pragma once
 
+#include <string>
+
 #include <CLI/CLI.hpp>
 
 namespace lazarus::cli {
@@ -26,5 +28,10 @@ void register_demo_command(CLI::App& app);
 void register_train_command(CLI::App& app);
 /// `lazarus finetune`: LoRA fine-tuning on chat / instruction JSONL (cmd_finetune.cpp).
 void register_finetune_command(CLI::App& app);
+
+/// What the command is doing now ("building the model"), named by main's message when memory
+/// runs out: "error: out of memory while building the model".
+void set_activity(std::string what);
+const std::string& activity();
 
 }  // namespace lazarus::cli

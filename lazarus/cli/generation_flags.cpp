@@ -1,5 +1,7 @@
 // Shared flags of `generate` and `chat` (see generation_flags.h).
 #include "lazarus/cli/generation_flags.h"
+#include "lazarus/cli/commands.h"
+#include "lazarus/cli/number_flags.h"
 
 #include <unistd.h>
 
@@ -34,7 +36,7 @@ void add_model_flags(CLI::App* cmd, ModelFlags& f) {
       ->check(CLI::IsMember({"f32", "bf16", "f16"}))
       ->capture_default_str();
   cmd->add_option("--threads", f.threads, "CPU threads (default: all cores)")
-      ->check(CLI::NonNegativeNumber);
+      ->transform(integer_in(0, 4096));
 }
 
 void add_sampling_flags(CLI::App* cmd, SamplingFlags& f, int64_t default_max_new_tokens) {
@@ -58,7 +60,8 @@ void add_sampling_flags(CLI::App* cmd, SamplingFlags& f, int64_t default_max_new
       cmd->add_option("--repetition-penalty", f.repetition_penalty,
                       "> 1 discourages tokens already in the text (1 = off; HF semantics)");
   f.seed_opt = cmd->add_option("--seed", f.seed,
-                               "Random seed for sampling (same seed, same text; default: random)");
+                               "Random seed for sampling (same seed, same text; default: random)")
+                   ->transform(unsigned_integer());
   cmd->add_option("--stop", f.stop,
                   "Stop when the text contains this string (not printed); repeatable");
   cmd->add_option("--system", f.system, "System message (needs a chat template)");
@@ -90,6 +93,7 @@ std::string human_bytes(double b) {
 io::PretrainedModel load_model_for_cli(const ModelFlags& f) {
   if (f.threads > 0) set_num_threads(f.threads);
   std::string folder = io::resolve_model_folder(f.model);
+  set_activity("loading the model in " + folder);
   io::LoadOptions lo;
   lo.dtype = parse_dtype(f.dtype);
   bool bar = isatty(STDERR_FILENO);

@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <new>
+#include <string>
 
 #include <CLI/CLI.hpp>
 
@@ -30,7 +32,14 @@ void prefer_passive_openmp(char** argv) {
   unsetenv("OMP_WAIT_POLICY");  // exec failed: this process keeps libgomp's default
 }
 
+std::string g_activity;
+
 }  // namespace
+
+namespace lazarus::cli {
+void set_activity(std::string what) { g_activity = std::move(what); }
+const std::string& activity() { return g_activity; }
+}  // namespace lazarus::cli
 
 int main(int argc, char** argv) {
   prefer_passive_openmp(argv);
@@ -53,6 +62,16 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
+  } catch (const std::bad_alloc&) {
+    // A size no check foresaw: say what ran out and during what, not the bare "std::bad_alloc".
+    std::string what = g_activity;
+    if (what.empty() && !app.get_subcommands().empty())
+      what = "running `lazarus " + app.get_subcommands()[0]->get_name() + "`";
+    std::fprintf(stderr,
+                 "error: out of memory while %s (an allocation failed; use smaller sizes, or "
+                 "free memory)\n",
+                 what.empty() ? "starting" : what.c_str());
+    return 1;
   } catch (const lazarus::Error& e) {
     std::fprintf(stderr, "error: %s\n", e.what());
     return 1;

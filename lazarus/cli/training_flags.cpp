@@ -9,6 +9,8 @@
 
 #include <fmt/format.h>
 
+#include "lazarus/cli/number_flags.h"
+#include "lazarus/core/checked_math.h"
 #include "lazarus/core/regular_file.h"
 #include "lazarus/core/error.h"
 #include "lazarus/losses/losses.h"
@@ -81,7 +83,12 @@ void apply_train_config(CLI::App* cmd, const std::string& path) {
     }
     if (opt->count() > 0) continue;  // the command line wins
     std::vector<std::string> vals;
+    const bool numeric = is_numeric_option(opt);
     auto as_str = [&](const config::Json& v) {
+      // A number given as a string ("2") is a mistake in the file, not a value to reinterpret.
+      if (numeric && !v.is_number())
+        throw ConfigError(fmt::format("{}: \"{}\" must be a JSON number, got {}", path, key,
+                                      v.dump()));
       if (v.is_string()) return v.get<std::string>();
       if (v.is_boolean()) return std::string(v.get<bool>() ? "true" : "false");
       if (v.is_number()) return v.dump();
@@ -105,6 +112,11 @@ void apply_train_config(CLI::App* cmd, const std::string& path) {
 
 }  // namespace
 
+// Bounds of the integer flags: sizes (tokens, sequences) and step counts whose products with each
+// other stay far from int64 overflow (checked again where they are multiplied).
+constexpr int64_t kMaxSize = int64_t(1) << 31;
+constexpr int64_t kMaxSteps = int64_t(1) << 40;
+
 void add_training_flags(CLI::App* cmd, TrainingFlags& o, const std::string& seq_len_help,
                         const std::string& holdout_help) {
   cmd->add_option("--output", o.output, "Run folder: checkpoints, metrics, final model")
@@ -112,37 +124,54 @@ void add_training_flags(CLI::App* cmd, TrainingFlags& o, const std::string& seq_
   cmd->add_option("--train-config", o.train_config,
                   "JSON file of these options (keys with _ for -, e.g. {\"seq_len\": 256}); "
                   "options on the command line win");
-  cmd->add_option("--seq-len", o.seq_len, seq_len_help)->capture_default_str();
-  cmd->add_option("--batch-size", o.batch_size, "Sequences per micro-batch")->capture_default_str();
+  cmd->add_option("--seq-len", o.seq_len, seq_len_help)
+      ->transform(integer_in(1, kMaxSize))->capture_default_str();
+  cmd->add_option("--batch-size", o.batch_size, "Sequences per micro-batch")
+      ->transform(integer_in(1, kMaxSize))->capture_default_str();
   cmd->add_option("--grad-accum", o.grad_accum, "Micro-batches per optimizer step")
+      ->transform(integer_in(1, kMaxSize))
       ->capture_default_str();
   cmd->add_option("--steps", o.steps, "Optimizer steps (0: --epochs passes over the data)")
+      ->transform(integer_in(0, kMaxSteps))
       ->capture_default_str();
   cmd->add_option("--epochs", o.epochs, "Passes over the training data when --steps is 0")
+      ->transform(integer_in(1, kMaxSteps))
       ->capture_default_str();
-  cmd->add_option("--lr", o.lr, "Peak learning rate (AdamW)")->capture_default_str();
+  cmd->add_option("--lr", o.lr, "Peak learning rate (AdamW)")
+      ->transform(number_in(0, 1e6))->capture_default_str();
   cmd->add_option("--schedule", o.schedule, "constant, linear or cosine (after warm-up)")
       ->capture_default_str();
   cmd->add_option("--warmup", o.warmup, "Warm-up steps (-1: 5% of the steps)")
+      ->transform(integer_in(-1, kMaxSteps))
       ->capture_default_str();
   cmd->add_option("--min-lr-ratio", o.min_lr_ratio, "Cosine floor as a fraction of --lr")
+      ->transform(number_in(0, 1))
       ->capture_default_str();
   cmd->add_option("--weight-decay", o.weight_decay, "AdamW decoupled weight decay (not on norms)")
+      ->transform(number_in(0, 1e6))
       ->capture_default_str();
   cmd->add_option("--max-grad-norm", o.max_grad_norm, "Clip gradients to this global norm (0: off)")
+      ->transform(number_in(0, 1e300))
       ->capture_default_str();
-  cmd->add_option("--holdout", o.holdout, holdout_help)->capture_default_str();
+  cmd->add_option("--holdout", o.holdout, holdout_help)
+      ->transform(number_in(0, 1))->capture_default_str();
   cmd->add_option("--eval-every", o.eval_every, "Evaluate every N steps (-1: 10 times a run)")
+      ->transform(integer_in(-1, kMaxSteps))
       ->capture_default_str();
   cmd->add_option("--eval-batches", o.eval_batches, "Held-out batches per evaluation")
+      ->transform(integer_in(1, kMaxSteps))
       ->capture_default_str();
   cmd->add_option("--save-every", o.save_every, "Checkpoint every N steps (-1: = --eval-every)")
+      ->transform(integer_in(-1, kMaxSteps))
       ->capture_default_str();
   cmd->add_option("--keep-checkpoints", o.keep_checkpoints, "Newest checkpoints kept")
+      ->transform(integer_in(1, 1000000))
       ->capture_default_str();
   cmd->add_option("--seed", o.seed, "Seed for weights, data order and dropout")
+      ->transform(unsigned_integer())
       ->capture_default_str();
-  cmd->add_option("--threads", o.threads, "CPU threads (0: all cores)")->capture_default_str();
+  cmd->add_option("--threads", o.threads, "CPU threads (0: all cores)")
+      ->transform(integer_in(0, 4096))->capture_default_str();
   cmd->add_option("--dtype", o.dtype,
                   "Compute dtype: f32, or bf16 (forward and backward in bf16, the optimizer on "
                   "f32 master weights, the loss in f32)")
@@ -179,9 +208,10 @@ void prepare_training(CLI::App* cmd, TrainingFlags& o, const char* command,
 training::TrainerConfig trainer_config(const TrainingFlags& o, int64_t n_train, const char* command,
                                        std::string& existing) {
   training::TrainerConfig tc;
-  int64_t per_step = o.batch_size * o.grad_accum;
-  int64_t per_epoch = (n_train + per_step - 1) / per_step;
-  tc.max_steps = o.steps > 0 ? o.steps : per_epoch * o.epochs;
+  const std::string what = fmt::format("[{}] --batch-size x --grad-accum x --epochs", command);
+  int64_t per_step = checked_mul(o.batch_size, o.grad_accum, what);
+  int64_t per_epoch = n_train / per_step + (n_train % per_step != 0);
+  tc.max_steps = o.steps > 0 ? o.steps : checked_mul(per_epoch, o.epochs, what);
   tc.grad_accum = o.grad_accum;
   tc.lr = o.lr;
   tc.schedule = schedule_from_string(o.schedule, command);
@@ -196,6 +226,20 @@ training::TrainerConfig trainer_config(const TrainingFlags& o, int64_t n_train, 
   tc.output_dir = o.output;
   tc.resume = o.resume;
   tc.compute_dtype = o.dtype == "bf16" ? DType::BF16 : DType::F32;
+  // What determines the run; --resume must not change it. Not here: --steps, --epochs,
+  // --eval-every, --eval-batches, --save-every, --keep-checkpoints, --threads (free to change).
+  tc.run_options = {{"batch_size", std::to_string(o.batch_size)},
+                    {"seq_len", std::to_string(o.seq_len)},
+                    {"grad_accum", std::to_string(o.grad_accum)},
+                    {"seed", std::to_string(o.seed)},
+                    {"lr", fmt::format("{}", o.lr)},
+                    {"schedule", o.schedule},
+                    {"warmup", std::to_string(o.warmup)},
+                    {"min_lr_ratio", fmt::format("{}", o.min_lr_ratio)},
+                    {"weight_decay", fmt::format("{}", o.weight_decay)},
+                    {"max_grad_norm", fmt::format("{}", o.max_grad_norm)},
+                    {"holdout", fmt::format("{}", o.holdout)},
+                    {"dtype", o.dtype}};
   tc.validate();
   existing = training::Trainer::latest_checkpoint(o.output);
   if (!existing.empty() && !o.resume && !o.dry_run) {
@@ -207,15 +251,26 @@ training::TrainerConfig trainer_config(const TrainingFlags& o, int64_t n_train, 
   return tc;
 }
 
+std::string content_identity(const std::string& contents) {
+  uint64_t h = 0xcbf29ce484222325ULL;  // FNV-1a, 64-bit
+  for (unsigned char c : contents) {
+    h ^= c;
+    h *= 0x100000001b3ULL;
+  }
+  return fmt::format("{} bytes, fnv1a64 {:016x}", contents.size(), h);
+}
+
 void print_training_plan(const TrainingFlags& o, const training::TrainerConfig& tc, int64_t n_train,
                          int64_t seq_len, bool has_eval, const std::string& final_what,
                          const std::string& existing) {
-  int64_t per_step = o.batch_size * o.grad_accum;
+  int64_t per_step = o.batch_size * o.grad_accum;  // checked by trainer_config
+  // The token count as a double: steps x sequences x tokens may pass 2^63 in a plan.
+  const double n_tokens = double(tc.max_steps) * double(per_step) * double(seq_len);
   std::printf(
       "training   %lld steps x %lld sequences x %lld tokens = %s tokens (%.2f epochs); lr %g %s, "
       "warm-up %lld, weight decay %g, clip %g%s\n",
       (long long)tc.max_steps, (long long)per_step, (long long)seq_len,
-      count_str(tc.max_steps * per_step * seq_len).c_str(),
+      n_tokens < 9e18 ? count_str(int64_t(n_tokens)).c_str() : fmt::format("{:.3g}", n_tokens).c_str(),
       double(tc.max_steps * per_step) / double(n_train), o.lr, o.schedule.c_str(),
       (long long)tc.warmup_steps, o.weight_decay, o.max_grad_norm,
       tc.compute_dtype == DType::BF16 ? "; bf16 compute, f32 master weights" : "");

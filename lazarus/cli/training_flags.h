@@ -41,9 +41,14 @@ void prepare_training(CLI::App* cmd, TrainingFlags& f, const char* command,
 /// The Trainer's config for `n_train` training examples (--steps, or --epochs passes over them),
 /// checkpoints in --output. Throws ConfigError when --output already holds checkpoints and
 /// neither --resume nor --dry-run is given. `existing` receives that checkpoint's path ("" if
-/// none).
+/// none). run_options holds the flags that determine the run (the command adds its data and
+/// model); --resume refuses a checkpoint written with other values (docs/training.md).
 training::TrainerConfig trainer_config(const TrainingFlags& f, int64_t n_train, const char* command,
                                        std::string& existing);
+
+/// "<size> bytes, fnv1a64 <hash>": what a checkpoint records to know its data (or model config)
+/// again on --resume, wherever the file has moved.
+std::string content_identity(const std::string& contents);
 
 /// The plan's "training" and "output" lines (`final_what` names what the run leaves behind) and,
 /// when resuming, the "resume" line.

@@ -1,6 +1,7 @@
 // Validation and JSON forms of the hierarchy configs (see model_config.h).
 #include "lazarus/config/model_config.h"
 
+#include <algorithm>
 #include <cmath>
 #include <utility>
 #include <vector>
@@ -237,10 +238,14 @@ void FFNConfig::validate(const std::string& p) const {
 
 int64_t FFNConfig::num_parameters(int64_t D) const {
   const int64_t I = intermediate_size;
-  int64_t dense = (gated() ? 3 : 2) * D * I;
-  if (bias) dense += (gated() ? 2 : 1) * I + D;
+  const std::string what = fmt::format(
+      "ffn (hidden_size {}, intermediate_size {}, num_experts {}): parameter count", D, I,
+      num_experts);
+  int64_t dense = checked_product({gated() ? 3 : 2, D, I}, what);
+  if (bias) dense = checked_sum({dense, checked_mul(gated() ? 2 : 1, I, what), D}, what);
   if (!is_moe()) return dense;
-  return num_experts * dense + D * num_experts;  // experts + router
+  return checked_sum({checked_mul(num_experts, dense, what), checked_mul(D, num_experts, what)},
+                     what);  // experts + router
 }
 
 Json FFNConfig::to_json() const {
@@ -313,9 +318,17 @@ void SSMConfig::validate(int64_t hidden_size, const std::string& p) const {
 int64_t SSMConfig::num_parameters(int64_t D) const {
   const int64_t I = resolved_intermediate_size(D), R = resolved_time_step_rank(D);
   const int64_t N = state_size, K = conv_kernel;
-  int64_t n = D * 2 * I + I * K + I * (R + 2 * N) + (R * I + I) + I * N + I + I * D;
-  if (use_bias) n += 2 * I + D;  // in_proj, out_proj
-  if (use_conv_bias) n += I;
+  const std::string what = fmt::format(
+      "ssm (hidden_size {}, intermediate_size {}, state_size {}, conv_kernel {}, time_step_rank "
+      "{}): parameter count",
+      D, I, N, K, R);
+  auto mul = [&](int64_t a, int64_t b) { return checked_mul(a, b, what); };
+  int64_t rn2 = checked_sum({R, N, N}, what);
+  int64_t n = checked_sum({mul(mul(D, 2), I), mul(I, K), mul(I, rn2), mul(R, I), I, mul(I, N), I,
+                           mul(I, D)},
+                          what);
+  if (use_bias) n = checked_sum({n, mul(2, I), D}, what);  // in_proj, out_proj
+  if (use_conv_bias) n = checked_add(n, I, what);
   return n;
 }
 
@@ -366,16 +379,20 @@ void RecurrentConfig::validate(int64_t model_hidden_size, const std::string& p) 
 
 int64_t RecurrentConfig::num_parameters(int64_t D) const {
   const int64_t H = resolved_hidden_size(D);
+  const std::string what =
+      fmt::format("recurrent (hidden_size {}, state {}): parameter count", D, H);
   int64_t n = 0;
   switch (type) {
     case RecurrentType::LSTM:
-      n = 4 * H * (D + H) + (bias ? 8 * H : 0);
+      n = checked_add(checked_product({4, H, checked_add(D, H, what)}, what),
+                      bias ? checked_mul(8, H, what) : 0, what);
       break;
     case RecurrentType::GRU:
-      n = 3 * H * (D + H) + (bias ? 6 * H : 0);
+      n = checked_add(checked_product({3, H, checked_add(D, H, what)}, what),
+                      bias ? checked_mul(6, H, what) : 0, what);
       break;
     case RecurrentType::MinGRU:
-      n = 2 * H * D + (bias ? 2 * H : 0);
+      n = checked_add(checked_product({2, H, D}, what), bias ? checked_mul(2, H, what) : 0, what);
       break;
   }
   if (H != D) n += H * D;  // out_proj
@@ -420,22 +437,34 @@ void BlockConfig::validate(int64_t hidden_size, const std::string& p) const {
 }
 
 int64_t BlockConfig::num_parameters(int64_t D) const {
-  if (type == BlockType::Mamba) return ssm.num_parameters(D) + norm.num_parameters(D);
-  if (type == BlockType::Recurrent) return recurrent.num_parameters(D) + norm.num_parameters(D);
+  const std::string what = fmt::format("block (hidden_size {}): parameter count", D);
+  if (type == BlockType::Mamba)
+    return checked_add(ssm.num_parameters(D), norm.num_parameters(D), what);
+  if (type == BlockType::Recurrent)
+    return checked_add(recurrent.num_parameters(D), norm.num_parameters(D), what);
   int64_t extra = 0;
   if (type == BlockType::Hybrid) {
     extra = ssm.num_parameters(D);
-    if (combine == HybridCombine::Concat) extra += 2 * D * D;
-    if (combine == HybridCombine::Gate) extra += D * D + D;
+    if (combine == HybridCombine::Concat)
+      extra = checked_add(extra, checked_product({2, D, D}, what), what);
+    if (combine == HybridCombine::Gate)
+      extra = checked_sum({extra, checked_mul(D, D, what), D}, what);
   }
   const auto& a = attention;
   int64_t Dh = a.resolved_head_dim(D), H = a.num_attention_heads, Hkv = a.num_key_value_heads;
-  int64_t n = D * H * Dh + 2 * D * Hkv * Dh + H * Dh * D;  // q, k, v, o
-  if (a.bias) n += H * Dh + 2 * Hkv * Dh;
-  if (a.output_bias) n += D;
-  n += ffn.num_parameters(D);
-  n += 2 * norm.num_parameters(D);
-  return n + extra;
+  const std::string awhat = fmt::format(
+      "attention (hidden_size {}, num_attention_heads {}, num_key_value_heads {}, head_dim {}): "
+      "parameter count",
+      D, H, Hkv, Dh);
+  int64_t n = checked_sum({checked_product({D, H, Dh}, awhat), checked_product({2, D, Hkv, Dh}, awhat),
+                           checked_product({H, Dh, D}, awhat)},
+                          awhat);  // q, k, v, o
+  if (a.bias)
+    n = checked_sum({n, checked_mul(H, Dh, awhat), checked_product({2, Hkv, Dh}, awhat)}, awhat);
+  if (a.output_bias) n = checked_add(n, D, awhat);
+  n = checked_add(n, ffn.num_parameters(D), what);
+  n = checked_add(n, checked_mul(2, norm.num_parameters(D), what), what);
+  return checked_add(n, extra, what);
 }
 
 Json BlockConfig::to_json() const {
@@ -507,8 +536,13 @@ void EmbeddingConfig::validate(const std::string& p) const {
 }
 
 int64_t EmbeddingConfig::num_parameters(int64_t hidden_size, PositionEmbeddingType position) const {
-  int64_t n = vocab_size * hidden_size;
-  if (position == PositionEmbeddingType::Learned) n += max_position_embeddings * hidden_size;
+  const std::string what =
+      fmt::format("embedding (vocab_size {}, hidden_size {}, max_position_embeddings {}): "
+                  "parameter count",
+                  vocab_size, hidden_size, max_position_embeddings);
+  int64_t n = checked_mul(vocab_size, hidden_size, what);
+  if (position == PositionEmbeddingType::Learned)
+    n = checked_add(n, checked_mul(max_position_embeddings, hidden_size, what), what);
   return n;
 }
 
@@ -578,7 +612,7 @@ void BackboneConfig::validate(const std::string& p) const {
   // Mixture-of-experts layers share one load-balancing loss over every layer's router.
   const FFNConfig* first = moe_ffn();
   if (first) {
-    for (int64_t i = 0; i < num_layers; ++i) {
+    for (int64_t i : representative_layers()) {  // every distinct block, not every layer
       const BlockConfig& b = block_for(i);
       bool has_ffn = b.type == BlockType::Transformer || b.type == BlockType::Hybrid;
       if (!has_ffn || !b.ffn.is_moe()) continue;
@@ -636,8 +670,39 @@ PositionEmbeddingType BackboneConfig::input_position() const {
   return PositionEmbeddingType::None;
 }
 
-const FFNConfig* BackboneConfig::moe_ffn() const {
+std::vector<int64_t> BackboneConfig::representative_layers() const {
+  std::vector<int64_t> out;
+  for (auto& [i, b] : block_overrides)
+    if (i >= 0 && i < num_layers) out.push_back(i);
+  // The first layer that takes `block`: among any two consecutive layers at most one takes the
+  // secondary block, so this stops within 2 (overrides + 1) + 1 layers.
   for (int64_t i = 0; i < num_layers; ++i) {
+    if (!block_overrides.count(i) && !secondary_by_layout(i)) {
+      out.push_back(i);
+      break;
+    }
+  }
+  // The first layer that takes secondary_block: its candidates are one period apart.
+  if (secondary_block &&
+      (layout == HybridLayout::Alternating ||
+       (layout == HybridLayout::Interleaved && layout_ratio >= 1 && layout_ratio < num_layers))) {
+    const int64_t first = layout == HybridLayout::Alternating ? 1 : layout_ratio;
+    const int64_t period = layout == HybridLayout::Alternating ? 2 : layout_ratio + 1;
+    for (int64_t i = first; i < num_layers; i += period) {
+      if (!block_overrides.count(i)) {
+        out.push_back(i);
+        break;
+      }
+      if (period > num_layers - i) break;
+    }
+  }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
+const FFNConfig* BackboneConfig::moe_ffn() const {
+  for (int64_t i : representative_layers()) {
     const BlockConfig& b = block_for(i);
     bool has_ffn = b.type == BlockType::Transformer || b.type == BlockType::Hybrid;
     if (has_ffn && b.ffn.is_moe()) return &b.ffn;
@@ -646,9 +711,26 @@ const FFNConfig* BackboneConfig::moe_ffn() const {
 }
 
 int64_t BackboneConfig::num_parameters() const {
+  // Layers per distinct block: the layout's count of secondary layers, the rest primary, each
+  // override taking the place of the block its layer had.
+  const std::string what = fmt::format("backbone.num_layers {}: parameter count", num_layers);
+  int64_t secondary = 0;
+  if (secondary_block && layout == HybridLayout::Alternating) secondary = num_layers / 2;
+  if (secondary_block && layout == HybridLayout::Interleaved && layout_ratio >= 1 &&
+      layout_ratio < num_layers)
+    secondary = num_layers / (layout_ratio + 1);  // layers i with i % (ratio + 1) == ratio
+  int64_t primary = num_layers - secondary;
   int64_t n = embedding.num_parameters(hidden_size, input_position());
-  for (int64_t i = 0; i < num_layers; ++i) n += block_for(i).num_parameters(hidden_size);
-  return n + final_norm.num_parameters(hidden_size);
+  for (auto& [i, b] : block_overrides) {
+    if (i < 0 || i >= num_layers) continue;
+    (secondary_by_layout(i) ? secondary : primary) -= 1;
+    n = checked_add(n, b.num_parameters(hidden_size), what);
+  }
+  n = checked_add(n, checked_mul(primary, block.num_parameters(hidden_size), what), what);
+  if (secondary > 0)
+    n = checked_add(n, checked_mul(secondary, secondary_block->num_parameters(hidden_size), what),
+                    what);
+  return checked_add(n, final_norm.num_parameters(hidden_size), what);
 }
 
 Json BackboneConfig::to_json() const {
@@ -793,8 +875,11 @@ void ModelConfig::validate() const {
 int64_t ModelConfig::num_parameters() const {
   int64_t n = backbone.num_parameters();
   const int64_t out = head.output_size(backbone.embedding.vocab_size);
-  if (!head.tie_word_embeddings) n += out * backbone.hidden_size;
-  if (head.bias) n += out;
+  const std::string what = fmt::format("head (outputs {}, hidden_size {}): parameter count", out,
+                                       backbone.hidden_size);
+  if (!head.tie_word_embeddings)
+    n = checked_add(n, checked_mul(out, backbone.hidden_size, what), what);
+  if (head.bias) n = checked_add(n, out, what);
   return n;
 }
 

@@ -8,9 +8,11 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "lazarus/config/enums.h"
 #include "lazarus/config/json_reader.h"
+#include "lazarus/core/checked_math.h"
 
 namespace lazarus::config {
 
@@ -132,7 +134,7 @@ struct NormConfig {
   bool bias = true;
 
   int64_t num_parameters(int64_t dim) const {
-    return type == NormType::LayerNorm && bias ? 2 * dim : dim;
+    return type == NormType::LayerNorm && bias ? checked_mul(2, dim, "norm parameters") : dim;
   }
   void validate(const std::string& path = "norm") const;
   Json to_json() const;
@@ -161,10 +163,11 @@ struct SSMConfig {
   ActivationType activation = ActivationType::SiLU;
 
   int64_t resolved_intermediate_size(int64_t hidden_size) const {
-    return intermediate_size ? *intermediate_size : expand * hidden_size;
+    return intermediate_size ? *intermediate_size
+                             : checked_mul(expand, hidden_size, "ssm.expand x hidden_size");
   }
   int64_t resolved_time_step_rank(int64_t hidden_size) const {
-    return time_step_rank ? *time_step_rank : (hidden_size + 15) / 16;
+    return time_step_rank ? *time_step_rank : hidden_size / 16 + (hidden_size % 16 != 0);
   }
   void validate(int64_t hidden_size, const std::string& path = "ssm") const;
   /// Parameters of one mixer of width `hidden_size`.
@@ -276,19 +279,26 @@ struct BackboneConfig {
   const BlockConfig& block_for(int64_t layer) const {
     auto it = block_overrides.find(layer);
     if (it != block_overrides.end()) return it->second;
-    if (secondary_block) {
-      if (layout == HybridLayout::Alternating && layer % 2 == 1) return *secondary_block;
-      if (layout == HybridLayout::Interleaved && layout_ratio >= 1 &&
-          layer % (layout_ratio + 1) == layout_ratio)
-        return *secondary_block;
-    }
-    return block;
+    return secondary_by_layout(layer) ? *secondary_block : block;
   }
   void validate(const std::string& path = "backbone") const;
   /// The FFN config of the first mixture-of-experts layer, or null when there is none.
   const FFNConfig* moe_ffn() const;
   /// Embedding (+ learned positions) + every block + final norm.
+  /// Parameters of the whole stack, computed from the distinct blocks and how many layers use
+  /// each (no loop over the layers); ConfigError naming the field when the count overflows.
   int64_t num_parameters() const;
+  /// Whether layer `layer` takes secondary_block by the layout (overrides aside).
+  bool secondary_by_layout(int64_t layer) const {
+    if (!secondary_block) return false;
+    if (layout == HybridLayout::Alternating) return layer % 2 == 1;
+    return layout == HybridLayout::Interleaved && layout_ratio >= 1 && layer >= 0 &&
+           uint64_t(layer) % (uint64_t(layout_ratio) + 1) == uint64_t(layout_ratio);
+  }
+  /// Layer indices that between them use every distinct block of the stack (every override and
+  /// the first plain layer of each kind), ascending: at most overrides + 2 entries, whatever
+  /// num_layers is. The first layer using any given block is among them.
+  std::vector<int64_t> representative_layers() const;
   Json to_json() const;
   static BackboneConfig from_json(const Json& j, const std::string& path = "backbone");
   bool operator==(const BackboneConfig&) const = default;

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "lazarus/core/error.h"
+#include "lazarus/core/memory_budget.h"
 #include "lazarus/families/llama/llama.h"
 #include "lazarus/families/llama/llama_classifiers.h"
 #include "lazarus/families/mamba/mamba.h"
@@ -170,6 +171,28 @@ const FamilyInfo& family_for_task(const config::Json& j, ModelTask want) {
 }
 }  // namespace
 
+void check_model_memory(const config::ModelConfig& mc, double bytes_per_parameter,
+                        const std::string& what, double extra_bytes,
+                        const std::string& extra_what) {
+  const auto& bb = mc.backbone;
+  const int64_t n = mc.num_parameters();
+  std::string need = fmt::format(
+      "{} parameters x {} bytes (num_layers {}, hidden_size {}, vocab_size {})", n,
+      bytes_per_parameter, bb.num_layers, bb.hidden_size, bb.embedding.vocab_size);
+  if (extra_bytes > 0) need += fmt::format(" + {} for {}", format_bytes(extra_bytes), extra_what);
+  check_memory(double(n) * bytes_per_parameter + extra_bytes, fmt::format("{}: {}", what, need));
+}
+
+namespace {
+void check_weights_fit(const FamilyInfo& f, const config::Json& j, const std::string& path,
+                       DType dtype) {
+  if (!f.model_config) return;
+  check_model_memory(f.model_config(j, path), double(dtype_size(dtype)),
+                     fmt::format("{}: the model's weights in {}",
+                                 path.empty() ? "config.json" : path, dtype_name(dtype)));
+}
+}  // namespace
+
 std::unique_ptr<models::SequenceClassifier> build_sequence_classifier(const config::Json& j,
                                                                       DType dtype,
                                                                       const std::string& path) {
@@ -177,6 +200,7 @@ std::unique_ptr<models::SequenceClassifier> build_sequence_classifier(const conf
   if (!f.build_sequence_classifier)
     throw ConfigError(fmt::format(
         "config.json: architectures: family '{}' has no sequence classifier yet", f.name));
+  check_weights_fit(f, j, path, dtype);
   return f.build_sequence_classifier(j, path, dtype);
 }
 
@@ -186,6 +210,7 @@ std::unique_ptr<models::TokenClassifier> build_token_classifier(const config::Js
   if (!f.build_token_classifier)
     throw ConfigError(
         fmt::format("config.json: architectures: family '{}' has no token classifier yet", f.name));
+  check_weights_fit(f, j, path, dtype);
   return f.build_token_classifier(j, path, dtype);
 }
 
@@ -198,6 +223,7 @@ std::unique_ptr<models::CausalLM> build_causal_lm(const config::Json& j, DType d
         "*ForCausalLM model)",
         task_name(task_of(j))));
   if (!f.build) throw ConfigError(fmt::format("config.json: family '{}' has no builder", f.name));
+  check_weights_fit(f, j, path, dtype);
   return f.build(j, path, dtype);
 }
 

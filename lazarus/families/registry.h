@@ -73,8 +73,17 @@ std::optional<config::Json> hf_config_of(const nn::Module& model);
 /// The generic model config an HF config.json describes (strict; nothing allocated).
 config::ModelConfig model_config_for(const config::Json& hf_config, const std::string& path = "");
 
+/// Memory planning before a model is built: refuses (LimitError, core/memory_budget.h) when
+/// `bytes_per_parameter` x the parameters of `mc`, plus `extra_bytes` (`extra_what` says what
+/// they are, e.g. "activations for --batch-size 8"), exceed the memory available. `what` names the
+/// op or file; the message carries both numbers and the size fields responsible.
+void check_model_memory(const config::ModelConfig& mc, double bytes_per_parameter,
+                        const std::string& what, double extra_bytes = 0,
+                        const std::string& extra_what = "");
+
 /// Reads an HF config.json with its family's strict reader and builds the model (weights
-/// initialised, not loaded). Throws ConfigError on unknown families or bad fields.
+/// initialised, not loaded). Throws ConfigError on unknown families or bad fields, LimitError
+/// when its weights would not fit in memory (check_model_memory).
 std::unique_ptr<models::CausalLM> build_causal_lm(const config::Json& hf_config,
                                                   DType dtype = DType::F32,
                                                   const std::string& path = "");

@@ -199,6 +199,7 @@ void Trainer::save_checkpoint(const std::string& dir) {
              {"rng", {{"seed", g.seed()}, {"offset", g.offset()}}},
              {"data", {{"epoch", dp.epoch}, {"index", dp.index}}},
              {"history", json::array()}};
+  if (!cfg_.run_options.empty()) st["run_options"] = cfg_.run_options;
   for (auto& r : history_) st["history"].push_back(record_json(r));
   {
     std::ofstream f(tmp / "trainer_state.json");
@@ -228,15 +229,73 @@ void Trainer::load_checkpoint(const std::string& dir) {
     auto model_state = io::SafetensorsFile::open((d / "model.safetensors").string())->tensors();
     nn::StateDict sd(model_state.begin(), model_state.end());
     auto opt_state = io::SafetensorsFile::open((d / "optimizer.safetensors").string())->tensors();
-    int64_t step = st.at("step").get<int64_t>();
-    DataPosition dp{st.at("data").at("epoch").get<int64_t>(),
-                    st.at("data").at("index").get<int64_t>()};
-    uint64_t seed = st.at("rng").at("seed").get<uint64_t>(),
-             off = st.at("rng").at("offset").get<uint64_t>();
+    if (!st.is_object()) throw LoadError(fmt::format("{}: must be a JSON object", state_path));
+    // Integers are integers in range: nlohmann would read 6.7 as 6 and a negative as a huge
+    // unsigned.
+    auto as_int = [&](const json& v, const std::string& field, int64_t lo, int64_t hi) {
+      bool ok = v.is_number_integer() && (v.is_number_unsigned()
+                                              ? v.get<uint64_t>() <= uint64_t(hi)
+                                              : v.get<int64_t>() >= lo && v.get<int64_t>() <= hi);
+      if (!ok || v.get<int64_t>() < lo)
+        throw LoadError(fmt::format("{}: \"{}\" must be an integer in [{}, {}], got {}",
+                                    state_path, field, lo, hi, v.dump()));
+      return v.get<int64_t>();
+    };
+    auto as_u64 = [&](const json& v, const std::string& field) {
+      if (!v.is_number_unsigned())
+        throw LoadError(fmt::format("{}: \"{}\" must be an integer in [0, 2^64), got {}",
+                                    state_path, field, v.dump()));
+      return v.get<uint64_t>();
+    };
+    const int64_t kMaxStep = int64_t(1) << 40;
+    int64_t step = as_int(st.at("step"), "step", 0, kMaxStep);
+    const json& history = st.at("history");
+    if (!history.is_array() || int64_t(history.size()) != step)
+      throw LoadError(fmt::format(
+          "{}: \"step\" is {} but \"history\" holds {} records (one a step)", state_path, step,
+          history.is_array() ? std::to_string(history.size()) : history.dump()));
+    DataPosition dp{as_int(st.at("data").at("epoch"), "data.epoch", 0, INT64_MAX),
+                    as_int(st.at("data").at("index"), "data.index", 0, INT64_MAX)};
+    uint64_t seed = as_u64(st.at("rng").at("seed"), "rng.seed"),
+             off = as_u64(st.at("rng").at("offset"), "rng.offset");
+    // The run's options must match this checkpoint's: one message lists every difference.
+    if (st.contains("run_options")) {
+      const json& ro = st["run_options"];
+      if (!ro.is_object())
+        throw LoadError(fmt::format("{}: \"run_options\" must be an object, got {}", state_path,
+                                    ro.dump()));
+      std::map<std::string, std::string> old;
+      for (auto& [k, v] : ro.items()) {
+        if (!v.is_string())
+          throw LoadError(fmt::format("{}: \"run_options.{}\" must be a string, got {}",
+                                      state_path, k, v.dump()));
+        old[k] = v.get<std::string>();
+      }
+      std::string diffs;
+      int n_diff = 0;
+      auto note = [&](const std::string& k, const std::string& was, const std::string& now) {
+        diffs += fmt::format("\n  {}: {} in the checkpoint, {} now", k, was, now);
+        ++n_diff;
+      };
+      for (auto& [k, v] : old) {
+        auto it = cfg_.run_options.find(k);
+        if (it == cfg_.run_options.end()) note(k, v, "(not set)");
+        else if (it->second != v) note(k, v, it->second);
+      }
+      for (auto& [k, v] : cfg_.run_options)
+        if (!old.count(k)) note(k, "(not recorded)", v);
+      if (n_diff > 0)
+        throw ConfigError(fmt::format(
+            "{}: --resume with {} option{} different from the run that wrote this checkpoint "
+            "(only --steps, --epochs, --eval-every, --eval-batches, --save-every, "
+            "--keep-checkpoints, --threads and --dry-run may change on resume; start a new "
+            "--output to train with other options):{}",
+            d.string(), n_diff, n_diff == 1 ? "" : "s", diffs));
+    }
     std::vector<StepRecord> hist;
-    for (auto& r : st.at("history")) {
+    for (auto& r : history) {
       StepRecord s;
-      s.step = r.at("step").get<int64_t>();
+      s.step = as_int(r.at("step"), "history.step", 1, step);
       s.loss = r.at("loss").get<double>();
       s.lr = r.at("lr").get<double>();
       s.grad_norm = r.at("grad_norm").get<double>();

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -43,6 +44,12 @@ struct TrainerConfig {
   /// Checkpoints hold the f32 masters; train() returns with the model back in f32 holding them.
   /// F32 (the default): plain f32 training.
   DType compute_dtype = DType::F32;
+  /// The options that determine the run (data identity, batch size, seed, lr, ...), by name:
+  /// written into every checkpoint's trainer_state.json, and on resume compared with the
+  /// checkpoint's; any difference is a ConfigError listing each differing option (old vs new).
+  /// Options that may change on resume (steps, evaluation, checkpoint cadence, threads) are left
+  /// out by the caller. A checkpoint written without this record resumes unchecked.
+  std::map<std::string, std::string> run_options;
   /// Throws ConfigError naming the field.
   void validate() const;
 };

@@ -168,8 +168,9 @@ message(STATUS "resumed:       ${cut_losses}")
 if(NOT full_losses STREQUAL cut_losses)
   message(FATAL_ERROR "the resumed run's losses differ:\n  ${full_losses}\n  ${cut_losses}")
 endif()
-# Resuming with other LoRA targets is refused (the checkpoint holds other tensors).
-finetune_fails("checkpoint-6/model.safetensors: the checkpoint's tensors are not this run's trainable parameters"
+# Resuming with other LoRA options is refused: the checkpoint records them, and one message
+# lists each difference.
+finetune_fails("checkpoint-6: --resume with 1 option different.*lora_targets: .* in the checkpoint, q_proj now"
   ${common} --output ${WORKDIR}/cut --resume --lora-targets q_proj)
 file(SHA256 ${WORKDIR}/full/adapter_model.safetensors h_full)
 file(SHA256 ${WORKDIR}/cut/adapter_model.safetensors h_cut)
@@ -213,6 +214,8 @@ file(WRITE ${WORKDIR}/msgs.jsonl "{\"messages\": [{\"role\": \"user\", \"content
 finetune_fails("msgs.jsonl:1: conversations need a chat template.*plain_model has no chat_template"
   --model ${WORKDIR}/plain_model --data ${WORKDIR}/msgs.jsonl --output ${WORKDIR}/bad)
 finetune_fails("--lora-rank must be >= 1, got 0" ${m} --data ${WORKDIR}/chat.jsonl --lora-rank 0)
+finetune_fails("--lora-rank: must be an integer in \\[0, 1048576\\], got \"99999999999999999999\""
+  ${m} --data ${WORKDIR}/chat.jsonl --lora-rank 99999999999999999999)
 finetune_fails("--lora-targets: 'qkv_proj' matches no Linear layer of .*chat_model; its Linear layers are named down_proj, gate_proj, k_proj, o_proj, q_proj, up_proj, v_proj"
   ${m} --data ${WORKDIR}/chat.jsonl --lora-targets q_proj,qkv_proj)
 finetune_fails("no_such_model.*(not a model folder|no such)" --model ${WORKDIR}/no_such_model --data ${WORKDIR}/chat.jsonl)

@@ -64,6 +64,98 @@ if(NOT n EQUAL 9)
   message(FATAL_ERROR "metrics.jsonl has ${n} lines after resuming to 9 steps, want 9")
 endif()
 
+# --resume refuses options other than the checkpoint's, listing every difference (old vs new);
+# --steps, --threads and the like may change.
+set(other --config ${SRC}/examples/tiny_llama.json --data ${SRC}/README.md --seq-len 32
+    --eval-batches 2 --threads 1 --output ${WORKDIR}/run --steps 12 --resume)
+run_fails("checkpoint-9: --resume with 3 options different.*batch_size: 4 in the checkpoint, 2 now.*lr: 0.001 in the checkpoint, 0.01 now.*seed: 0 in the checkpoint, 5 now"
+  ${other} --batch-size 2 --seed 5 --lr 0.01)
+# A checkpoint's trainer_state.json is checked field by field: a step past its history or not an
+# integer is refused, naming the file, the field and the value.
+foreach(bad 1000000000000 6.7 -1)
+  file(REMOVE_RECURSE ${WORKDIR}/edited)
+  file(COPY ${WORKDIR}/run/ DESTINATION ${WORKDIR}/edited)
+  file(READ ${WORKDIR}/edited/checkpoint-9/trainer_state.json st)
+  string(JSON st SET "${st}" step ${bad})
+  file(WRITE ${WORKDIR}/edited/checkpoint-9/trainer_state.json "${st}")
+  if(bad STREQUAL "1000000000000")
+    set(want "trainer_state.json: \"step\" is 1000000000000 but \"history\" holds 9 records")
+  else()
+    set(want "trainer_state.json: \"step\" must be an integer in .*, got ${bad}")
+  endif()
+  run_fails("${want}" --config ${SRC}/examples/tiny_llama.json --data ${SRC}/README.md --seq-len 32
+    --batch-size 4 --eval-batches 2 --threads 2 --output ${WORKDIR}/edited --steps 12 --resume)
+endforeach()
+
+# Numeric flags are range-checked decimal integers / finite numbers: no wrap to 2^64-1, no
+# silent saturation, no octal.
+run_fails("--seed: must be an integer in \\[0, 18446744073709551615\\], got \"-1\"" ${common} --seed -1 --dry-run)
+run_fails("--seed: must be an integer in .*, got \"18446744073709551616\"" ${common} --seed 18446744073709551616 --dry-run)
+run_fails("--warmup: must be an integer in \\[-1, .*\\], got \"-5\"" ${common} --warmup -5 --dry-run)
+run_fails("--steps: must be an integer in .*, got \"99999999999999999999\"" ${common} --steps 99999999999999999999 --dry-run)
+run_fails("--lr: must be a number in .*, got \"nan\"" ${common} --lr nan --dry-run)
+run_ok(out ${common} --seed 18446744073709551615 --steps 2 --dry-run)
+execute_process(COMMAND ${LAZARUS} generate --model ${WORKDIR}/run/model --prompt hi --seed -1
+                RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(rc EQUAL 0 OR NOT err MATCHES "--seed: must be an integer in .*, got \"-1\"")
+  message(FATAL_ERROR "generate --seed -1: ${rc}\n${err}")
+endif()
+file(WRITE ${WORKDIR}/warm.json "{\"warmup\": \"2\"}")
+run_fails("warm.json: \"warmup\" must be a JSON number, got \"2\"" ${common} --train-config ${WORKDIR}/warm.json --dry-run)
+file(WRITE ${WORKDIR}/warm.json "{\"warmup\": 2.5}")
+run_fails("warm.json: \"warmup\": --warmup: must be an integer in .*, got \"2.5\"" ${common} --train-config ${WORKDIR}/warm.json --dry-run)
+
+# Memory planning: a model or a batch that cannot fit is refused before anything is allocated,
+# with both numbers and the field or flag responsible (not "std::bad_alloc").
+file(READ ${SRC}/examples/tiny_llama.json tiny)
+string(JSON deep SET "${tiny}" num_hidden_layers 1000000000)
+file(WRITE ${WORKDIR}/deep.json "${deep}")
+string(JSON wide SET "${tiny}" hidden_size 131072)
+file(WRITE ${WORKDIR}/wide.json "${wide}")
+set(small --data ${SRC}/README.md --seq-len 32 --batch-size 4 --output ${WORKDIR}/x --dry-run)
+run_fails("deep.json: training .*num_layers 1000000000.* needs .* but only .* is available" --config ${WORKDIR}/deep.json ${small})
+run_fails("wide.json: training .*hidden_size 131072.* needs .* but only .* is available" --config ${WORKDIR}/wide.json ${small})
+run_fails("activations of --batch-size 1000000000 .* needs .* but only .* is available"
+  --config ${SRC}/examples/tiny_llama.json --data ${SRC}/README.md --seq-len 32 --batch-size 1000000000 --output ${WORKDIR}/x --dry-run)
+file(MAKE_DIRECTORY ${WORKDIR}/deep_model)
+file(WRITE ${WORKDIR}/deep_model/config.json "${deep}")
+execute_process(COMMAND ${LAZARUS} generate --model ${WORKDIR}/deep_model --prompt hi
+                RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(rc EQUAL 0 OR NOT err MATCHES "the model's weights in [a-z0-9]+: .*num_layers 1000000000.* needs .* but only .* is available")
+  message(FATAL_ERROR "generate on a 10^9-layer config: ${rc}\n${err}")
+endif()
+# An allocation no check foresaw (the limit raised past the machine, the address space capped)
+# is reported as running out of memory during a named activity, not as "std::bad_alloc".
+execute_process(COMMAND sh -c "ulimit -v 1500000 && LAZARUS_MAX_MEMORY=100T exec \"$0\" \"$@\""
+                  ${LAZARUS} train --config ${SRC}/examples/tiny_llama.json --data ${SRC}/README.md
+                  --seq-len 32 --batch-size 100000000 --threads 1 --steps 1 --output ${WORKDIR}/oom
+                RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(rc EQUAL 0 OR NOT err MATCHES "error: out of memory while training" OR err MATCHES "std::bad_alloc")
+  message(FATAL_ERROR "out of memory while training: ${rc}\n${err}")
+endif()
+# `info` computes from the config alone: sizes of 2^62 neither hang it nor wrap its count.
+execute_process(COMMAND ${LAZARUS} info --config ${WORKDIR}/deep.json RESULT_VARIABLE rc
+                OUTPUT_VARIABLE out ERROR_VARIABLE err)
+expect("${out}" "parameters 46,208,000,016,448 ")
+foreach(field num_hidden_layers vocab_size)
+  string(JSON huge SET "${tiny}" ${field} 4611686018427387904)
+  file(WRITE ${WORKDIR}/huge.json "${huge}")
+  execute_process(COMMAND ${LAZARUS} info --config ${WORKDIR}/huge.json RESULT_VARIABLE rc
+                  OUTPUT_VARIABLE out ERROR_VARIABLE err TIMEOUT 20)
+  if(rc EQUAL 0 OR NOT err MATCHES "overflows 64-bit integers")
+    message(FATAL_ERROR "info on ${field} = 2^62: ${rc}\n${out}\n${err}")
+  endif()
+endforeach()
+# A product that wraps uint64 (2^33 x 2^31) is an error, not a small wrong count.
+string(JSON huge SET "${tiny}" vocab_size 8589934592)
+string(JSON huge SET "${huge}" hidden_size 2147483648)
+file(WRITE ${WORKDIR}/huge.json "${huge}")
+execute_process(COMMAND ${LAZARUS} info --config ${WORKDIR}/huge.json RESULT_VARIABLE rc
+                OUTPUT_VARIABLE out ERROR_VARIABLE err TIMEOUT 20)
+if(rc EQUAL 0 OR NOT err MATCHES "embedding \\(vocab_size 8589934592, hidden_size 2147483648.*overflows 64-bit integers")
+  message(FATAL_ERROR "info on vocab 2^33 x hidden 2^31: ${rc}\n${out}\n${err}")
+endif()
+
 # A training config file; the command line wins over it.
 file(WRITE ${WORKDIR}/train.json "{\"seq_len\": 16, \"batch_size\": 2, \"lr\": 0.002, \"steps\": 5}")
 run_ok(out ${common} --train-config ${WORKDIR}/train.json --dry-run)

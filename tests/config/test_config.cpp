@@ -2,6 +2,8 @@
 // unknown keys and wrong types, equality and modified copies, enum strings.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "lazarus/config/model_config.h"
 #include "lazarus/core/error.h"
 
@@ -365,4 +367,58 @@ TEST(ModelConfig, PositionAndEmbeddingSections) {
   j["backbone"]["embedding"]["padding_idx"] = "0";
   expect_config_error([&] { ModelConfig::from_json(j); },
                       {"backbone.embedding.padding_idx", "expected an integer"});
+}
+
+// The stack's parameter count comes from the distinct blocks and their layer counts, not a loop
+// over the layers: it must equal the per-layer sum for every layout, with overrides anywhere.
+TEST(ModelConfig, ParameterCountMatchesPerLayerSumForEveryLayout) {
+  for (HybridLayout layout : {HybridLayout::Alternating, HybridLayout::Interleaved}) {
+    for (int64_t ratio : {1, 2, 3, 7}) {
+      for (int64_t L : {1, 2, 3, 4, 7, 8, 9, 16}) {
+        ModelConfig m = small_model();
+        auto& bb = m.backbone;
+        bb.type = BackboneType::Hybrid;
+        bb.layout = layout;
+        bb.layout_ratio = ratio;
+        bb.num_layers = L;
+        BlockConfig sec = bb.block;
+        sec.ffn.intermediate_size = 40;
+        bb.secondary_block = sec;
+        BlockConfig ov = bb.block;
+        ov.ffn.intermediate_size = 24;
+        bb.block_overrides[0] = ov;
+        if (L > 3) bb.block_overrides[3] = ov;
+        m.validate();
+        int64_t want = bb.embedding.num_parameters(bb.hidden_size, bb.input_position()) +
+                       bb.final_norm.num_parameters(bb.hidden_size);
+        for (int64_t i = 0; i < L; ++i) want += bb.block_for(i).num_parameters(bb.hidden_size);
+        EXPECT_EQ(bb.num_parameters(), want) << to_string(layout) << " ratio " << ratio << " L " << L;
+        // The representative layers cover every block the stack uses.
+        std::vector<const BlockConfig*> used, seen;
+        for (int64_t i = 0; i < L; ++i) used.push_back(&bb.block_for(i));
+        for (int64_t i : bb.representative_layers()) seen.push_back(&bb.block_for(i));
+        for (auto* b : used)
+          EXPECT_NE(std::find(seen.begin(), seen.end(), b), seen.end()) << "L " << L;
+      }
+    }
+  }
+}
+
+// Sizes from a file whose product does not fit in 64 bits are an error naming the part, never a
+// wrapped count; 2^62 layers are counted without a loop over them.
+TEST(ModelConfig, ParameterCountOverflowIsAnErrorAndNeverLoops) {
+  ModelConfig m = small_model();
+  m.backbone.num_layers = int64_t(1) << 62;
+  expect_config_error([&] { (void)m.num_parameters(); },
+                      {"backbone.num_layers 4611686018427387904", "overflows 64-bit integers"});
+  m = small_model();
+  m.backbone.embedding.vocab_size = int64_t(1) << 33;
+  m.backbone.hidden_size = int64_t(1) << 31;
+  expect_config_error([&] { (void)m.num_parameters(); },
+                      {"embedding (vocab_size 8589934592, hidden_size 2147483648",
+                       "overflows 64-bit integers"});
+  m = small_model();
+  m.backbone.num_layers = 1'000'000'000;
+  int64_t layer = 64 * 64 * 2 + 2 * 64 * 16 + 3 * 64 * 96 + 2 * 64;
+  EXPECT_EQ(m.num_parameters(), 128 * 64 + 1'000'000'000LL * layer + 64 + 128 * 64);
 }
