@@ -1,11 +1,14 @@
 // LoRA adapters (see lora.h): attach by name, merge/unmerge, PEFT and mlx-lm adapter files.
 #include "lazarus/adapters/lora.h"
 
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <regex>
+#include <new>
 #include <set>
 #include <sstream>
 
@@ -49,12 +52,89 @@ nlohmann::json read_json_file(const fs::path& path) {
   return parse_json_text(text, path.string(), 64);
 }
 
-bool matches(const LoraConfig& cfg, const std::string& name) {
-  if (!cfg.target_regex.empty()) return std::regex_match(name, std::regex(cfg.target_regex));
-  for (const auto& t : cfg.target_modules) {
-    if (name == t || ends_with(name, "." + t)) return true;
+std::string preview(const std::string& s) {
+  return s.size() > 80 ? s.substr(0, 77) + "..." : s;
+}
+
+// PEFT's re.fullmatch(target_modules, name) in PCRE2, with the nesting, backtracking, depth and
+// heap of both compiling and matching bounded: the pattern comes from a file (std::regex recursed
+// once per nested group and overflowed the stack). `where` starts every error message.
+class TargetRegex {
+ public:
+  TargetRegex(const std::string& pattern, const std::string& where) : where_(where) {
+    pcre2_compile_context* cctx = pcre2_compile_context_create(nullptr);
+    if (!cctx) throw std::bad_alloc();
+    pcre2_set_parens_nest_limit(cctx, 64);
+    pcre2_set_max_pattern_length(cctx, 1u << 16);
+    int err = 0;
+    PCRE2_SIZE offset = 0;
+    code_ = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(),
+                          PCRE2_UTF | PCRE2_ANCHORED | PCRE2_ENDANCHORED, &err, &offset, cctx);
+    pcre2_compile_context_free(cctx);
+    if (!code_) {
+      throw ConfigError(fmt::format("{}target_modules = \"{}\": not a valid regex ({} at offset {})",
+                                    where_, preview(pattern), message(err), offset));
+    }
+    mctx_ = pcre2_match_context_create(nullptr);
+    data_ = pcre2_match_data_create_from_pattern(code_, nullptr);
+    if (!mctx_ || !data_) {
+      release();
+      throw std::bad_alloc();
+    }
+    pcre2_set_match_limit(mctx_, 1'000'000);
+    pcre2_set_depth_limit(mctx_, 10'000);
+    pcre2_set_heap_limit(mctx_, 64 * 1024);  // KiB
   }
-  return false;
+  ~TargetRegex() { release(); }
+  TargetRegex(const TargetRegex&) = delete;
+  TargetRegex& operator=(const TargetRegex&) = delete;
+
+  /// True when the whole of `name` matches; ConfigError when the matcher hits a limit.
+  bool full_match(const std::string& name) const {
+    const int rc = pcre2_match(code_, reinterpret_cast<PCRE2_SPTR>(name.data()), name.size(), 0, 0,
+                               data_, mctx_);
+    if (rc >= 0) return true;
+    if (rc == PCRE2_ERROR_NOMATCH) return false;
+    throw ConfigError(fmt::format("{}target_modules: matching the regex against '{}' failed ({})",
+                                  where_, name, message(rc)));
+  }
+
+ private:
+  static std::string message(int code) {
+    PCRE2_UCHAR buf[256];
+    pcre2_get_error_message(code, buf, sizeof(buf));
+    return reinterpret_cast<const char*>(buf);
+  }
+  void release() {
+    pcre2_match_data_free(data_);
+    pcre2_match_context_free(mctx_);
+    pcre2_code_free(code_);
+  }
+  std::string where_;
+  pcre2_code* code_ = nullptr;
+  pcre2_match_context* mctx_ = nullptr;
+  pcre2_match_data* data_ = nullptr;
+};
+
+// The names among `names` that the config targets. `where` ("file: " or "[lora] ") starts errors.
+std::vector<std::string> targeted(const LoraConfig& cfg, const std::vector<std::string>& names,
+                                  const std::string& where) {
+  std::vector<std::string> out;
+  if (!cfg.target_regex.empty()) {
+    TargetRegex re(cfg.target_regex, where);
+    for (const auto& n : names)
+      if (re.full_match(n)) out.push_back(n);
+    return out;
+  }
+  for (const auto& n : names) {
+    for (const auto& t : cfg.target_modules) {
+      if (n == t || ends_with(n, "." + t)) {
+        out.push_back(n);
+        break;
+      }
+    }
+  }
+  return out;
 }
 
 std::map<std::string, nn::Linear*> linears(nn::Module& model) {
@@ -138,7 +218,8 @@ void LoraConfig::validate() const {
     throw ConfigError(fmt::format("[lora] {} = {}: {}", field, value, why));
   };
   if (r < 1) bad("r", std::to_string(r), "the rank must be >= 1");
-  if (!std::isfinite(alpha)) bad("alpha", fmt::format("{}", alpha), "must be finite");
+  if (!std::isfinite(alpha) || alpha <= 0)
+    bad("alpha", fmt::format("{}", alpha), "must be finite and > 0 (PEFT refuses others)");
   if (!(dropout >= 0.0 && dropout < 1.0))
     bad("dropout", fmt::format("{}", dropout), "must be in [0, 1)");
   if (target_modules.empty() && target_regex.empty())
@@ -146,11 +227,7 @@ void LoraConfig::validate() const {
   for (const auto& t : target_modules)
     if (t.empty()) bad("target_modules", "\"\"", "entries must be non-empty");
   if (!target_regex.empty()) {
-    try {
-      std::regex re(target_regex);
-    } catch (const std::regex_error& e) {
-      bad("target_modules", "\"" + target_regex + "\"", "is not a valid regex");
-    }
+    TargetRegex check(target_regex, "[lora] ");  // throws when it does not compile
   }
 }
 
@@ -203,6 +280,9 @@ LoraConfig LoraConfig::from_peft_json(const nlohmann::json& j, const std::string
   if (const auto* a = get("lora_alpha")) {
     if (!a->is_number()) throw bad("lora_alpha", "must be a number, got " + a->dump());
     c.alpha = a->get<double>();
+    if (!(c.alpha > 0))
+      throw bad("lora_alpha", "must be > 0 (PEFT refuses a zero or negative scale), got " +
+                                  a->dump());
   }
   if (const auto* d = get("lora_dropout")) {
     if (!d->is_number()) throw bad("lora_dropout", "must be a number, got " + d->dump());
@@ -287,19 +367,18 @@ std::vector<std::pair<std::string, nn::Linear*>> lora_layers(nn::Module& model) 
 std::vector<std::string> apply_lora(nn::Module& model, const LoraConfig& cfg, uint64_t seed) {
   cfg.validate();
   auto lins = linears(model);
-  std::vector<std::string> chosen, all;
-  for (auto& [name, lin] : lins) {
-    all.push_back(name);
-    if (matches(cfg, name)) {
-      if (lin->adapter())
-        throw ConfigError(fmt::format("[lora] '{}' already carries an adapter", name));
-      chosen.push_back(name);
-    }
+  std::vector<std::string> all;
+  for (auto& [name, lin] : lins) all.push_back(name);
+  std::vector<std::string> chosen = targeted(cfg, all, "[lora] ");
+  for (const auto& name : chosen) {
+    if (lins[name]->adapter())
+      throw ConfigError(fmt::format("[lora] '{}' already carries an adapter", name));
   }
   if (chosen.empty()) {
     throw ConfigError(fmt::format(
         "[lora] no Linear layer matches target_modules {}; this model's Linear layers: {}",
-        cfg.target_regex.empty() ? "[" + join(cfg.target_modules) + "]" : cfg.target_regex,
+        cfg.target_regex.empty() ? "[" + join(cfg.target_modules) + "]"
+                                 : preview(cfg.target_regex),
         all.empty() ? "none" : join(all)));
   }
   model.freeze();
@@ -394,6 +473,20 @@ LoraConfig load_peft_adapter(nn::Module& model, const std::string& dir) {
   }
   if (a_of.empty()) throw LoadError(fmt::format("{}: holds no LoRA weights", fname));
   auto lins = linears(model);
+  {
+    // PEFT: "Target modules ... not found in the base model".
+    std::vector<std::string> all;
+    for (auto& [name, lin] : lins) all.push_back(name);
+    if (targeted(cfg, all, cfg_path.string() + ": ").empty()) {
+      throw LoadError(fmt::format(
+          "{}: target_modules {} match no Linear layer of the base model (is it the right base "
+          "model?); its Linear layers: {}",
+          cfg_path.string(),
+          cfg.target_regex.empty() ? "[" + join(cfg.target_modules) + "]"
+                                   : "\"" + preview(cfg.target_regex) + "\"",
+          all.empty() ? "none" : join(all, 6)));
+    }
+  }
   std::map<std::string, Loaded> found;
   for (auto& [mod, A] : a_of) {
     auto it = b_of.find(mod);

@@ -25,6 +25,17 @@ struct SafetensorsEntry {
   uint64_t end = 0;
 };
 
+/// Exit status of a process stopped because a mapped safetensors file shrank while in use.
+inline constexpr int kMappedFileChangedExit = 74;  // EX_IOERR (sysexits.h)
+
+/// True once SafetensorsFile::open has installed its SIGBUS handler (it does so on the first
+/// mapping unless the program already handles SIGBUS). While a mapping is alive, a read of a page
+/// that its file no longer has (the file was truncated or rewritten in place) would raise SIGBUS;
+/// the handler then prints "lazarus: model file <path> changed on disk while in use ..." to stderr
+/// and exits with kMappedFileChangedExit instead of crashing. Faults outside the mappings keep the
+/// default action. See docs/loading.md.
+bool mapped_file_guard_installed();
+
 /// An open safetensors file: a validated header and a read-only mapping of the file.
 class SafetensorsFile {
  public:

@@ -58,6 +58,12 @@ AddedVocabulary::AddedVocabulary(const Json& arr, const JsonPath& at,
     t.special = get_bool(e, "special", here, false);
     t.normalized = get_bool(e, "normalized", here, !t.special);
     const std::size_t index = tokens_.size();
+    if (auto dup = by_id_.find(t.id); dup != by_id_.end()) {
+      // HF only warns and lets one token shadow the other: refuse instead.
+      (here / "id").fail("id " + std::to_string(t.id) + " is given to both '" +
+                         tokens_[dup->second].content + "' (added_tokens[" +
+                         std::to_string(dup->second) + "]) and '" + t.content + "'");
+    }
     by_id_[t.id] = index;
     by_content_[t.content] = index;
     tokens_.push_back(std::move(t));

@@ -85,6 +85,14 @@ void Encoding::truncate(std::size_t max_len, std::size_t stride, Direction direc
                       ") must be smaller than the length kept (" + std::to_string(max_len) + ")");
   }
   const std::size_t step = max_len - stride;
+  // Each part holds up to max_len tokens and a new one starts every `step` tokens.
+  const std::size_t n_parts = (n > max_len ? (n - max_len + step - 1) / step : 0) + 1;
+  if (n_parts > kMaxEncodedTokens / max_len) {
+    throw EncodeError("[truncate] " + std::to_string(n) + " tokens in parts of " +
+                      std::to_string(max_len) + " with stride " + std::to_string(stride) +
+                      " would make " + std::to_string(n_parts) + " overflowing parts (more than " +
+                      std::to_string(kMaxEncodedTokens) + " tokens in all)");
+  }
   std::vector<std::pair<std::size_t, std::size_t>> parts;
   if (direction == Direction::Right) {
     for (std::size_t start = 0; start < n; start += step) {
@@ -180,6 +188,18 @@ void pad_encodings(std::span<Encoding> encodings, const PaddingParams& p) {
   }
   if (p.pad_to_multiple_of && *p.pad_to_multiple_of > 0 && length % *p.pad_to_multiple_of)
     length += *p.pad_to_multiple_of - length % *p.pad_to_multiple_of;
+  // Every encoding and overflowing part grows to `length`.
+  std::size_t parts = 0;
+  auto count = [&](const Encoding& e, auto&& self) -> void {
+    ++parts;
+    for (const Encoding& o : e.overflowing) self(o, self);
+  };
+  for (const Encoding& e : encodings) count(e, count);
+  if (length > 0 && parts > kMaxEncodedTokens / length) {
+    throw EncodeError("[pad] padding " + std::to_string(parts) + " sequences to " +
+                      std::to_string(length) + " tokens would make more than " +
+                      std::to_string(kMaxEncodedTokens) + " tokens");
+  }
   for (Encoding& e : encodings) e.pad(length, p);
 }
 

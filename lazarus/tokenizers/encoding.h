@@ -14,6 +14,16 @@ namespace lazarus::tokenizers {
 
 enum class Direction { Left, Right };
 
+/// Longest padded / truncated length (and stride, pad_to_multiple_of) accepted from a file or a
+/// setter: beyond what any model takes, and small enough that padding to it cannot exhaust memory.
+inline constexpr std::size_t kMaxSequenceLength = std::size_t{1} << 24;
+
+/// Most tokens one truncation may spread over its overflowing parts (a stride close to max_length
+/// repeats tokens: about n * max_length / (max_length - stride) in all), and most tokens padding
+/// may produce for one encode or one batch (every encoding and overflowing part padded to the
+/// length); beyond it encode throws EncodeError instead of allocating.
+inline constexpr std::size_t kMaxEncodedTokens = std::size_t{1} << 26;
+
 /// Truncation as in tokenizer.json's "truncation" (HF TruncationParams).
 struct TruncationParams {
   enum class Strategy { LongestFirst, OnlyFirst, OnlySecond };

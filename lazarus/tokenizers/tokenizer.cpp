@@ -24,9 +24,19 @@ Direction read_direction(const Json& j, const JsonPath& at) {
   (at / "direction").fail("expected \"Left\" or \"Right\", got '" + d + "'");
 }
 
-std::size_t read_size(const Json& j, std::string_view key, const JsonPath& at, std::int64_t def) {
+// A length, stride or id read from the file; `limit` is exclusive.
+std::size_t read_size(const Json& j, std::string_view key, const JsonPath& at, std::int64_t def,
+                      std::uint64_t limit = kMaxSequenceLength + 1) {
+  if (const Json* v = optional_field(j, key); v && v->is_number_unsigned() &&
+                                               v->get<std::uint64_t>() >= limit) {
+    // get_int would wrap values past INT64_MAX.
+    (at / key).fail("out of range: " + std::to_string(v->get<std::uint64_t>()) + " (at most " +
+                    std::to_string(limit - 1) + ")");
+  }
   const std::int64_t v = get_int(j, key, at, def);
-  if (v < 0 || v > (std::int64_t{1} << 40)) (at / key).fail("out of range: " + std::to_string(v));
+  if (v < 0 || static_cast<std::uint64_t>(v) >= limit)
+    (at / key).fail("out of range: " + std::to_string(v) + " (at most " +
+                    std::to_string(limit - 1) + ")");
   return static_cast<std::size_t>(v);
 }
 
@@ -62,8 +72,8 @@ PaddingParams read_padding(const Json& j, const JsonPath& at) {
   p.direction = read_direction(j, at);
   if (optional_field(j, "pad_to_multiple_of"))
     p.pad_to_multiple_of = read_size(j, "pad_to_multiple_of", at, 0);
-  p.pad_id = static_cast<std::uint32_t>(read_size(j, "pad_id", at, 0));
-  p.pad_type_id = static_cast<std::uint32_t>(read_size(j, "pad_type_id", at, 0));
+  p.pad_id = static_cast<std::uint32_t>(read_size(j, "pad_id", at, 0, kMaxTokenId));
+  p.pad_type_id = static_cast<std::uint32_t>(read_size(j, "pad_type_id", at, 0, kMaxTokenId));
   p.pad_token = get_opt_string(j, "pad_token", at).value_or("[PAD]");
   return p;
 }
@@ -99,6 +109,15 @@ std::shared_ptr<Tokenizer::Impl> Tokenizer::Impl::build(const Json& root, const 
   }
   if (const Json* a = optional_field(root, "added_tokens")) {
     impl->added = AddedVocabulary(*a, at / "added_tokens", impl->normalizer.get());
+  }
+  if (impl->padding) {
+    // Padding with an id the vocabulary lacks would feed an out-of-range row to the embedding.
+    const std::uint32_t id = impl->padding->pad_id;
+    if (!impl->added.by_id(id) && !impl->model->id_to_token(id))
+      (at / "padding" / "pad_id")
+          .fail("token id " + std::to_string(id) + " is not in the vocabulary (" +
+                std::to_string(impl->model->vocab_size()) + " model tokens, " +
+                std::to_string(impl->added.size()) + " added tokens)");
   }
   return impl;
 }
@@ -308,6 +327,11 @@ std::vector<std::uint32_t> Tokenizer::encode_ids(std::string_view text,
 }
 
 void Tokenizer::set_truncation(std::optional<TruncationParams> params) {
+  if (params && (params->max_length > kMaxSequenceLength || params->stride > kMaxSequenceLength)) {
+    throw ConfigError("[truncation] max_length " + std::to_string(params->max_length) +
+                      " / stride " + std::to_string(params->stride) + ": at most " +
+                      std::to_string(kMaxSequenceLength) + " tokens");
+  }
   if (params && params->max_length > 0 && params->stride >= params->max_length) {
     throw ConfigError("[truncation] stride (" + std::to_string(params->stride) +
                       ") must be smaller than max_length (" + std::to_string(params->max_length) +
@@ -316,7 +340,16 @@ void Tokenizer::set_truncation(std::optional<TruncationParams> params) {
   truncation_ = std::move(params);
 }
 
-void Tokenizer::set_padding(std::optional<PaddingParams> params) { padding_ = std::move(params); }
+void Tokenizer::set_padding(std::optional<PaddingParams> params) {
+  if (params && params->length && *params->length > kMaxSequenceLength)
+    throw ConfigError("[padding] length " + std::to_string(*params->length) + ": at most " +
+                      std::to_string(kMaxSequenceLength) + " tokens");
+  if (params && params->pad_to_multiple_of && *params->pad_to_multiple_of > kMaxSequenceLength)
+    throw ConfigError("[padding] pad_to_multiple_of " +
+                      std::to_string(*params->pad_to_multiple_of) + ": at most " +
+                      std::to_string(kMaxSequenceLength));
+  padding_ = std::move(params);
+}
 
 template <class Input>
 std::vector<Encoding> Tokenizer::batch(const std::vector<Input>& inputs, bool add_special_tokens,

@@ -346,6 +346,51 @@ TEST_F(BadPeftFiles, WeightProblemsNameTheTensor) {
   EXPECT_NE(msg.find("adapter_model.safetensors"), std::string::npos) << msg;
 }
 
+// Issue 20: what an adapter_config.json holds cannot crash the loader or attach nothing silently.
+TEST_F(BadPeftFiles, HostileTargetModulesAndAlpha) {
+  const std::string cfg_file = (dir / "adapter_config.json").string();
+  // 20,000 nested groups: std::regex recursed once per group and overflowed the stack.
+  const std::string nested = std::string(20000, '(') + "q_proj" + std::string(20000, ')');
+  write(dir / "adapter_config.json",
+        R"({"peft_type": "LORA", "r": 2, "target_modules": ")" + nested + "\"}");
+  std::string msg = load_error();
+  EXPECT_NE(msg.find(cfg_file), std::string::npos) << msg;
+  EXPECT_NE(msg.find("target_modules"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("not a valid regex"), std::string::npos) << msg;
+  EXPECT_LT(msg.size(), 600u) << msg;  // the pattern is shortened in the message
+  write(dir / "adapter_config.json",
+        R"({"peft_type": "LORA", "r": 2, "target_modules": "model\\.layers\\.[01]\\.self_attn\\.q_proj"})");
+  EXPECT_EQ(load_error(), "NO ERROR");
+  // PEFT refuses a zero or negative lora_alpha.
+  for (const char* alpha : {"0", "-8", "0.0"}) {
+    write(dir / "adapter_config.json",
+          std::string(R"({"peft_type": "LORA", "r": 2, "target_modules": ["q_proj"], "lora_alpha": )") +
+              alpha + "}");
+    msg = load_error();
+    EXPECT_NE(msg.find(cfg_file), std::string::npos) << msg;
+    EXPECT_NE(msg.find("lora_alpha"), std::string::npos) << msg;
+  }
+  // Targets the model does not have: PEFT's "Target modules ... not found in the base model".
+  write(dir / "adapter_config.json",
+        R"({"peft_type": "LORA", "r": 2, "target_modules": ["c_attn"]})");
+  msg = load_error();
+  EXPECT_NE(msg.find(cfg_file), std::string::npos) << msg;
+  EXPECT_NE(msg.find("[c_attn] match no Linear layer"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("model.layers.0.self_attn.q_proj"), std::string::npos) << msg;
+  write(dir / "adapter_config.json",
+        R"({"peft_type": "LORA", "r": 2, "target_modules": "transformer\\.h\\..*"})");
+  msg = load_error();
+  EXPECT_NE(msg.find("match no Linear layer"), std::string::npos) << msg;
+  // The same bounds through the API.
+  adapters::LoraConfig c;
+  c.target_modules.clear();
+  c.target_regex = nested;
+  EXPECT_THROW(c.validate(), ConfigError);
+  c.target_regex = "q_proj";
+  c.alpha = 0;
+  EXPECT_THROW(c.validate(), ConfigError);
+}
+
 TEST(Lora, TrainingChangesOnlyTheAdapters) {
   LlamaForCausalLM m(tiny());
   std::map<std::string, Tensor> base;

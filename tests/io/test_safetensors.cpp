@@ -1,6 +1,8 @@
 // safetensors: round trip of every dtype, zero-copy reads, sharded folders, and a suite of
 // malformed files that must each give a clear LoadError (never a crash).
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <gtest/gtest.h>
 
@@ -214,6 +216,46 @@ TEST(Safetensors, AtomicWriteLeavesNoPartialFile) {
   for (auto& e : fs::directory_iterator(dir)) {
     EXPECT_EQ(e.path().filename().string().find(".tmp."), std::string::npos) << e.path();
   }
+  fs::remove_all(dir);
+}
+
+// Issue 20: a model file truncated while mapped (another program rewrote it in place) made the
+// next read SIGBUS, a crash with no word of why. Now the process stops with a message naming the
+// file and exit status kMappedFileChangedExit. Run in a child process, since it must exit.
+TEST(Safetensors, FileTruncatedWhileMappedStopsWithAMessage) {
+  auto dir = temp_dir("shrink");
+  const std::string path = (dir / "model.safetensors").string();
+  io::save_safetensors(path, {{"w", ones({1 << 16})}});  // 256 KiB of data: many pages
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    ::dup2(fds[1], STDERR_FILENO);
+    ::close(fds[0]);
+    Tensor w = io::SafetensorsFile::open(path)->tensor("w");
+    if (w.data<float>()[0] != 1.0f) ::_exit(2);
+    if (::truncate(path.c_str(), 4096) != 0) ::_exit(3);
+    volatile float last = w.data<float>()[(1 << 16) - 1];  // past the new end of the file
+    (void)last;
+    ::_exit(0);
+  }
+  ::close(fds[1]);
+  std::string err;
+  char buf[512];
+  for (ssize_t n; (n = ::read(fds[0], buf, sizeof(buf))) > 0;) err.append(buf, size_t(n));
+  ::close(fds[0]);
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  EXPECT_FALSE(WIFSIGNALED(status)) << "killed by signal " << WTERMSIG(status);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), io::kMappedFileChangedExit) << err;
+  EXPECT_NE(err.find("model file " + path + " changed on disk while in use"), std::string::npos)
+      << err;
+  // In this process the guard is installed too (the test binary has no SIGBUS handler).
+  io::save_safetensors(path, {{"w", ones({4})}});
+  EXPECT_DOUBLE_EQ(sum(io::SafetensorsFile::open(path)->tensor("w")).item(), 4.0);
+  EXPECT_TRUE(io::mapped_file_guard_installed());
   fs::remove_all(dir);
 }
 

@@ -201,5 +201,89 @@ TEST(TokenizerLoad, GarbageNeverCrashes) {
   }
 }
 
+// Issue 20: lengths from the file that would make encode allocate without bound (a Fixed padding
+// of 10^8 tokens ended in std::bad_alloc and terminate) and ids that wrapped to 32 bits.
+TEST(TokenizerLoad, HugeLengthsAndPadIdsAreRefused) {
+  const std::string pad = R"("padding":{"strategy":{"Fixed":100000000},"pad_id":0},)";
+  EXPECT_LOAD_ERROR(bpe_json("", pad), "tokenizer.json: padding.strategy.Fixed: out of range: 100000000");
+  EXPECT_LOAD_ERROR(bpe_json("", R"("padding":{"pad_to_multiple_of":1099511627776},)"),
+                    "padding.pad_to_multiple_of: out of range: 1099511627776");
+  EXPECT_LOAD_ERROR(bpe_json("", R"("truncation":{"max_length":100000000,"stride":0},)"),
+                    "truncation.max_length: out of range: 100000000");
+  EXPECT_LOAD_ERROR(bpe_json("", R"("truncation":{"max_length":10,"stride":18446744073709551615},)"),
+                    "truncation.stride: out of range: 18446744073709551615");
+  // 2^32 + 5 used to wrap to 5.
+  EXPECT_LOAD_ERROR(bpe_json("", R"("padding":{"pad_id":4294967301},)"),
+                    "padding.pad_id: out of range: 4294967301");
+  EXPECT_LOAD_ERROR(bpe_json("", R"("padding":{"pad_type_id":4294967301},)"),
+                    "padding.pad_type_id: out of range: 4294967301");
+  EXPECT_LOAD_ERROR(bpe_json("", R"("padding":{"pad_id":70},)"),
+                    "padding.pad_id: token id 70 is not in the vocabulary");
+  // The largest accepted length still loads, and an added token is a valid pad id.
+  const Tokenizer t = Tokenizer::from_json(bpe_json(
+      "", R"("padding":{"strategy":{"Fixed":16777216},"pad_id":4},)"
+          R"("added_tokens":[{"id":4,"content":"<pad>","special":true}],)"));
+  ASSERT_TRUE(t.padding());
+  EXPECT_EQ(*t.padding()->length, std::size_t{1} << 24);
+  // The setters apply the same bounds.
+  Tokenizer s = Tokenizer::from_json(bpe_json());
+  PaddingParams p;
+  p.length = std::size_t{100000000};
+  EXPECT_THROW(s.set_padding(p), ConfigError);
+  p.length.reset();
+  p.pad_to_multiple_of = std::size_t{1} << 40;
+  EXPECT_THROW(s.set_padding(p), ConfigError);
+  TruncationParams tp;
+  tp.max_length = std::size_t{1} << 40;
+  EXPECT_THROW(s.set_truncation(tp), ConfigError);
+}
+
+TEST(TokenizerLoad, AddedTokensSharingAnIdAreRefused) {
+  EXPECT_LOAD_ERROR(
+      bpe_json("", R"("added_tokens":[{"id":7,"content":"<x>"},{"id":7,"content":"<y>"}],)"),
+      "tokenizer.json: added_tokens[1].id: id 7 is given to both '<x>' (added_tokens[0]) and "
+      "'<y>'");
+}
+
+TEST(TokenizerEncode, OverflowingPartsAreBounded) {
+  // A stride one short of max_length starts a new part at every token: n * max_length tokens.
+  Tokenizer t = Tokenizer::from_json(bpe_json());
+  TruncationParams tp;
+  // 70000 tokens in parts of 2^16 one token apart: 4465 parts, 2.9e8 tokens.
+  tp.max_length = 1u << 16;
+  tp.stride = tp.max_length - 1;
+  t.set_truncation(tp);
+  const std::string text(70000, 'a');
+  try {
+    (void)t.encode(text, false);
+    ADD_FAILURE() << "no error";
+  } catch (const EncodeError& e) {
+    EXPECT_NE(std::string(e.what()).find("overflowing parts"), std::string::npos) << e.what();
+  }
+  // Padding every overflowing part to a long fixed length is bounded too.
+  tp.max_length = 1;
+  tp.stride = 0;
+  t.set_truncation(tp);
+  PaddingParams pp;
+  pp.length = std::size_t{1} << 24;
+  t.set_padding(pp);
+  try {
+    (void)t.encode("aaaaaaaaaa", false);
+    ADD_FAILURE() << "no error";
+  } catch (const EncodeError& e) {
+    EXPECT_NE(std::string(e.what()).find("[pad] padding 10 sequences to 16777216 tokens"),
+              std::string::npos)
+        << e.what();
+  }
+  t.set_padding(std::nullopt);
+  // A modest stride still gives its parts.
+  tp.max_length = 4;
+  tp.stride = 1;
+  t.set_truncation(tp);
+  const Encoding e = t.encode("aaaaaaaaaa", false);
+  EXPECT_EQ(e.ids.size(), 4u);
+  EXPECT_EQ(e.overflowing.size(), 2u);
+}
+
 }  // namespace
 }  // namespace lazarus::tokenizers
