@@ -10,6 +10,7 @@
 #include "lazarus/families/llama/llama.h"
 #include "lazarus/families/llama/llama_classifiers.h"
 #include "lazarus/families/mamba/mamba.h"
+#include "lazarus/families/qwen/qwen.h"
 
 namespace lazarus::families {
 
@@ -87,7 +88,7 @@ FamilyInfo mamba_family() {
 }  // namespace
 
 const std::vector<FamilyInfo>& registered_families() {
-  static const std::vector<FamilyInfo> kFamilies = {llama_family(), mamba_family()};
+  static const std::vector<FamilyInfo> kFamilies = {llama_family(), mamba_family(), qwen_family()};
   return kFamilies;
 }
 
