@@ -72,6 +72,7 @@ struct QwenConfig {
   /// "qwen3-1.7b"; ConfigError listing them otherwise.
   static QwenConfig preset(const std::string& name);
   static std::vector<std::string> preset_names();
+  bool operator==(const QwenConfig&) const = default;
 };
 
 /// A Qwen causal LM: the generic CausalLM built from QwenConfig, initialised as HF does
