@@ -278,18 +278,17 @@ FamilyInfo qwen_family() {
   f.name = "qwen";
   f.model_types = {"qwen2", "qwen3"};
   f.architectures = {"Qwen2ForCausalLM", "Qwen3ForCausalLM"};
-  f.model_config = [](const Json& j, const std::string& path) {
-    return QwenConfig::from_json(j, path).to_model_config();
-  };
-  f.build = [](const Json& j, const std::string& path, DType dtype) {
-    return std::unique_ptr<models::CausalLM>(
-        std::make_unique<QwenForCausalLM>(QwenConfig::from_json(j, path), dtype));
-  };
-  f.hf_config_of = [](const models::CausalLM& m) -> std::optional<Json> {
-    if (auto* q = dynamic_cast<const QwenForCausalLM*>(&m)) return q->qwen_config().to_json();
-    return std::nullopt;
-  };
+  set_config_family(f, &QwenForCausalLM::qwen_config);
   f.from_checkpoint = llama_from_checkpoint;  // older checkpoints carry rotary inv_freq buffers
+  auto preset = [](const char* name, const char* description, int64_t published) {
+    return FamilyPreset{name, description, published,
+                        [n = std::string(name)] { return QwenConfig::preset(n).to_json(); }};
+  };
+  f.presets = {preset("qwen2.5-0.5b", "Qwen2.5 0.5B, tied (Qwen/Qwen2.5-0.5B)", 494'032'768),
+               preset("qwen2.5-1.5b", "Qwen2.5 1.5B, tied (Qwen/Qwen2.5-1.5B)", 1'543'714'304),
+               preset("qwen3-0.6b", "Qwen3 0.6B, q/k norms, tied (Qwen/Qwen3-0.6B)", 596'049'920),
+               preset("qwen3-1.7b", "Qwen3 1.7B, q/k norms, tied (Qwen/Qwen3-1.7B)",
+                      1'720'574'976)};
   return f;
 }
 
