@@ -4,11 +4,11 @@
 #include <string>
 
 #include "lazarus/core/error.h"
-#include "lazarus/io/safetensors.h"
+#include "lazarus/formats/safetensors.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {
-    auto f = lazarus::io::SafetensorsFile::from_bytes(
+    auto f = lazarus::formats::SafetensorsFile::from_bytes(
         std::string(reinterpret_cast<const char*>(data), size));
     for (auto& e : f->entries()) (void)f->tensor(e.name).numel();
   } catch (const lazarus::Error&) {

@@ -17,7 +17,7 @@
 #include "lazarus/core/regular_file.h"
 #include "lazarus/core/error.h"
 #include "lazarus/core/json_limits.h"
-#include "lazarus/io/safetensors.h"
+#include "lazarus/formats/safetensors.h"
 #include "lazarus/nn/init.h"
 #include "lazarus/tensor/autograd.h"
 
@@ -432,7 +432,7 @@ void save_peft_adapter(nn::Module& model, const LoraConfig& cfg, const std::stri
     tensors[kPeftPrefix + name + ".lora_B.weight"] = ad->B.detach().contiguous();
   }
   fs::create_directories(dir);
-  io::save_safetensors((fs::path(dir) / "adapter_model.safetensors").string(), tensors,
+  formats::save_safetensors((fs::path(dir) / "adapter_model.safetensors").string(), tensors,
                        {{"format", "pt"}});
   fs::path cfg_path = fs::path(dir) / "adapter_config.json";
   fs::path tmp = fs::path(dir) / ".adapter_config.json.tmp";
@@ -454,7 +454,7 @@ LoraConfig load_peft_adapter(nn::Module& model, const std::string& dir) {
                     "adapter_model.bin first)",
                     w_path.string()));
   }
-  auto file = io::SafetensorsFile::open(w_path.string());
+  auto file = formats::SafetensorsFile::open(w_path.string());
   const std::string fname = w_path.string();
   std::map<std::string, Tensor> a_of, b_of;
   for (const auto& e : file->entries()) {
@@ -543,7 +543,7 @@ LoraConfig load_mlx_adapter(nn::Module& model, const std::string& dir) {
   cfg.alpha = scale * double(cfg.r);
   cfg.dropout = num("dropout", false, 0.0);
   if (!fs::exists(w_path)) throw LoadError(fmt::format("{}: not found", w_path.string()));
-  auto file = io::SafetensorsFile::open(w_path.string());
+  auto file = formats::SafetensorsFile::open(w_path.string());
   const std::string fname = w_path.string();
   std::map<std::string, Tensor> a_of, b_of;
   for (const auto& e : file->entries()) {

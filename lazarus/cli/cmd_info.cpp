@@ -15,7 +15,7 @@
 #include "lazarus/families/registry.h"
 #include "lazarus/generation/generation_config.h"
 #include "lazarus/io/model_folder.h"
-#include "lazarus/io/safetensors.h"
+#include "lazarus/formats/safetensors.h"
 #include "lazarus/tokenizers/tokenizer.h"
 #include "lazarus/tokenizers/tokenizer_config.h"
 
@@ -244,7 +244,7 @@ void print_folder(const std::string& spec) {
 
   std::vector<std::string> files;
   if (fs::exists(dir / "model.safetensors.index.json")) {
-    for (auto& [shard, names] : io::read_safetensors_index(folder).shards) files.push_back(shard);
+    for (auto& [shard, names] : formats::read_safetensors_index(folder).shards) files.push_back(shard);
   } else if (fs::exists(dir / "model.safetensors")) {
     files.push_back((dir / "model.safetensors").string());
   }
@@ -255,7 +255,7 @@ void print_folder(const std::string& spec) {
     uint64_t bytes = 0;
     size_t tensors = 0;
     for (auto& f : files) {
-      auto st = io::SafetensorsFile::open(f);
+      auto st = formats::SafetensorsFile::open(f);
       for (auto& e : st->entries()) {
         int64_t n = 1;
         for (int64_t d : e.shape) n *= d;

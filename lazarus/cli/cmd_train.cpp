@@ -20,7 +20,7 @@
 #include "lazarus/core/error.h"
 #include "lazarus/families/registry.h"
 #include "lazarus/generation/generate.h"
-#include "lazarus/io/safetensors.h"
+#include "lazarus/formats/safetensors.h"
 #include "lazarus/tensor/backend.h"
 #include "lazarus/tensor/random.h"
 #include "lazarus/tokenizers/tokenizer.h"
@@ -197,7 +197,7 @@ void run_train(CLI::App* cmd, TrainOpts& o) {
   // file is written to a temporary and renamed: a crash here leaves any earlier file whole.
   fs::path out = fs::path(o.t.output) / "model";
   fs::create_directories(out);
-  io::save_safetensors((out / "model.safetensors").string(), model.state_dict(),
+  formats::save_safetensors((out / "model.safetensors").string(), model.state_dict(),
                        {{"format", "pt"}});
   bm.config_json["torch_dtype"] = "float32";  // the saved weights are the f32 masters
   write_file_atomic(out / "config.json", bm.config_json.dump(2) + "\n");

@@ -18,11 +18,16 @@
 #include "lazarus/core/error.h"
 #include "lazarus/core/json_limits.h"
 #include "lazarus/families/registry.h"
-#include "lazarus/io/safetensors.h"
+#include "lazarus/formats/safetensors.h"
 #include "lazarus/nn/init.h"
 #include "lazarus/tensor/autograd.h"
 
 namespace lazarus::io {
+
+using formats::SafetensorsFile;
+using formats::SafetensorsIndex;
+using formats::read_safetensors_index;
+using formats::check_shard;
 
 namespace fs = std::filesystem;
 

@@ -12,10 +12,13 @@
 #include "lazarus/core/error.h"
 #include "lazarus/families/registry.h"
 #include "lazarus/io/model_folder.h"
-#include "lazarus/io/safetensors.h"
+#include "lazarus/formats/safetensors.h"
 #include "lazarus/tensor/autograd.h"
 
 namespace lazarus::io {
+
+using formats::save_safetensors;
+using formats::read_safetensors_index;
 
 namespace fs = std::filesystem;
 

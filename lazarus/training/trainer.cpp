@@ -16,7 +16,7 @@
 
 #include "lazarus/core/regular_file.h"
 #include "lazarus/core/error.h"
-#include "lazarus/io/safetensors.h"
+#include "lazarus/formats/safetensors.h"
 #include "lazarus/tensor/autograd.h"
 #include "lazarus/tensor/ops.h"
 #include "lazarus/tensor/random.h"
@@ -191,8 +191,8 @@ void Trainer::save_checkpoint(const std::string& dir) {
     for (auto& [k, v] : model_.state_dict()) model_state[k] = v;
   }
   for (auto& [k, t] : masters_) model_state[k] = t.detach();  // f32, not the compute copies
-  io::save_safetensors((tmp / "model.safetensors").string(), model_state);
-  io::save_safetensors((tmp / "optimizer.safetensors").string(), opt_.state_dict());
+  formats::save_safetensors((tmp / "model.safetensors").string(), model_state);
+  formats::save_safetensors((tmp / "optimizer.safetensors").string(), opt_.state_dict());
   Generator& g = default_generator();
   DataPosition dp = train_.position();
   json st = {{"step", step_},
@@ -226,9 +226,9 @@ void Trainer::load_checkpoint(const std::string& dir) {
   json st;
   try {
     in >> st;
-    auto model_state = io::SafetensorsFile::open((d / "model.safetensors").string())->tensors();
+    auto model_state = formats::SafetensorsFile::open((d / "model.safetensors").string())->tensors();
     nn::StateDict sd(model_state.begin(), model_state.end());
-    auto opt_state = io::SafetensorsFile::open((d / "optimizer.safetensors").string())->tensors();
+    auto opt_state = formats::SafetensorsFile::open((d / "optimizer.safetensors").string())->tensors();
     if (!st.is_object()) throw LoadError(fmt::format("{}: must be a JSON object", state_path));
     // Integers are integers in range: nlohmann would read 6.7 as 6 and a negative as a huge
     // unsigned.

@@ -11,7 +11,7 @@
 
 #include "lazarus/adapters/lora.h"
 #include "lazarus/families/llama/llama.h"
-#include "lazarus/io/safetensors.h"
+#include "lazarus/formats/safetensors.h"
 #include "lazarus/tensor/autograd.h"
 #include "lazarus/tensor/random.h"
 
@@ -74,7 +74,7 @@ int run_case(const fs::path& root, const Case& c) {
     out["grad." + name + ".lora_A"] = ad->A.grad();
     out["grad." + name + ".lora_B"] = ad->B.grad();
   }
-  io::save_safetensors((dir / "case.safetensors").string(), out);
+  formats::save_safetensors((dir / "case.safetensors").string(), out);
   std::printf("case %s: loss %.6f, %zu adapted layers, %lld trainable parameters\n", c.name.c_str(),
               o.loss.item(), adapters::lora_layers(model).size(),
               (long long)model.num_parameters(true));

@@ -11,7 +11,7 @@
 #include "lazarus/adapters/lora.h"
 #include "lazarus/core/error.h"
 #include "lazarus/families/llama/llama.h"
-#include "lazarus/io/safetensors.h"
+#include "lazarus/formats/safetensors.h"
 #include "lazarus/losses/losses.h"
 #include "lazarus/tensor/autograd.h"
 #include "lazarus/tensor/random.h"
@@ -185,7 +185,7 @@ TEST(Lora, PeftSaveLoadRoundTrip) {
   Tensor want = m.forward(ids()).logits;
   adapters::save_peft_adapter(m, cfg, dir.string(), "my/base");
   // PEFT's key names and shapes.
-  auto f = io::SafetensorsFile::open((dir / "adapter_model.safetensors").string());
+  auto f = formats::SafetensorsFile::open((dir / "adapter_model.safetensors").string());
   EXPECT_EQ(f->entries().size(), 12u);
   EXPECT_EQ(f->tensor("base_model.model.model.layers.1.self_attn.v_proj.lora_A.weight").shape(),
             (Shape{2, 32}));
@@ -227,7 +227,7 @@ TEST(Lora, ReadsMlxLmAdapters) {
       peft["base_model.model." + mod + ".lora_B.weight"] = b.transpose(0, 1).contiguous();
     }
   }
-  io::save_safetensors((dir / "adapters.safetensors").string(), t);
+  formats::save_safetensors((dir / "adapters.safetensors").string(), t);
   write(dir / "adapter_config.json",
         R"({"fine_tune_type": "lora", "num_layers": 2,
             "lora_parameters": {"rank": 4, "scale": 2.5, "dropout": 0.0}})");
@@ -237,7 +237,7 @@ TEST(Lora, ReadsMlxLmAdapters) {
   EXPECT_DOUBLE_EQ(cfg.scale(), 2.5);
   // The same adapter written as PEFT (alpha = scale * r) gives the same model.
   fs::path pdir = tmpdir("mlx_as_peft");
-  io::save_safetensors((pdir / "adapter_model.safetensors").string(), peft);
+  formats::save_safetensors((pdir / "adapter_model.safetensors").string(), peft);
   adapters::LoraConfig pc = cfg;
   write(pdir / "adapter_config.json", pc.to_peft_json().dump());
   LlamaForCausalLM m2(tiny());
@@ -266,7 +266,7 @@ class BadPeftFiles : public ::testing::Test {
     cfg.target_modules = {"q_proj"};
     adapters::apply_lora(m, cfg);
     adapters::save_peft_adapter(m, cfg, dir.string());
-    good = io::SafetensorsFile::open((dir / "adapter_model.safetensors").string())->tensors();
+    good = formats::SafetensorsFile::open((dir / "adapter_model.safetensors").string())->tensors();
   }
   void TearDown() override { fs::remove_all(dir); }
   std::string load_error() {
@@ -279,7 +279,7 @@ class BadPeftFiles : public ::testing::Test {
     return "NO ERROR";
   }
   void write_weights(std::map<std::string, Tensor> t) {
-    io::save_safetensors((dir / "adapter_model.safetensors").string(), t);
+    formats::save_safetensors((dir / "adapter_model.safetensors").string(), t);
   }
   fs::path dir;
   adapters::LoraConfig cfg;
@@ -340,7 +340,7 @@ TEST_F(BadPeftFiles, WeightProblemsNameTheTensor) {
   write_weights(t);
   EXPECT_NE(load_error().find("must be floating"), std::string::npos);
   // A truncated file: the safetensors reader's LoadError, naming the file.
-  std::string bytes = io::serialize_safetensors(good);
+  std::string bytes = formats::serialize_safetensors(good);
   write(dir / "adapter_model.safetensors", bytes.substr(0, bytes.size() - 10));
   msg = load_error();
   EXPECT_NE(msg.find("adapter_model.safetensors"), std::string::npos) << msg;

@@ -20,7 +20,7 @@
 
 #include "lazarus/adapters/lora.h"
 #include "lazarus/io/model_folder.h"
-#include "lazarus/io/safetensors.h"
+#include "lazarus/formats/safetensors.h"
 #include "lazarus/tensor/ops.h"
 
 using namespace lazarus;
@@ -67,7 +67,7 @@ int main(int argc, char** argv) {
       want[p + "mlp.down_proj"] = {F, D};
     }
     auto file =
-        io::SafetensorsFile::open((fs::path(adapter) / "adapter_model.safetensors").string());
+        formats::SafetensorsFile::open((fs::path(adapter) / "adapter_model.safetensors").string());
     std::set<std::string> seen;
     for (const auto& e : file->entries()) seen.insert(e.name);
     for (const auto& [mod, io_dims] : want) {

@@ -14,7 +14,7 @@
 
 #include "fake_hub.h"
 #include "lazarus/io/hub.h"
-#include "lazarus/io/safetensors.h"
+#include "lazarus/formats/safetensors.h"
 #include "lazarus/io/sha256.h"
 #include "lazarus/tensor/ops.h"
 #include "lazarus/tensor/random.h"
@@ -122,10 +122,10 @@ class Hub : public ::testing::Test {
     if (!sharded) {
       std::map<std::string, Tensor> all = a;
       all.insert(b.begin(), b.end());
-      add_lfs(r, "model.safetensors", io::serialize_safetensors(all));
+      add_lfs(r, "model.safetensors", formats::serialize_safetensors(all));
     } else {
-      add_lfs(r, "model-00001-of-00002.safetensors", io::serialize_safetensors(a));
-      add_lfs(r, "model-00002-of-00002.safetensors", io::serialize_safetensors(b));
+      add_lfs(r, "model-00001-of-00002.safetensors", formats::serialize_safetensors(a));
+      add_lfs(r, "model-00002-of-00002.safetensors", formats::serialize_safetensors(b));
       r.files["model.safetensors.index.json"] = R"({"metadata": {}, "weight_map": {
           "model.embed_tokens.weight": "model-00001-of-00002.safetensors",
           "model.norm.weight": "model-00001-of-00002.safetensors",
@@ -410,7 +410,7 @@ TEST_F(Hub, DownloadsIntoThePythonCacheLayout) {
   EXPECT_EQ(count(log, "GET", "README.md") + count(log, "GET", "pytorch_model.bin"), 0u);
   EXPECT_EQ(count(log, "GET", "/cdn/" + repo.lfs_sha["model.safetensors"]), 1u);
   // The weights load.
-  auto st = io::SafetensorsFile::open((snap / "model.safetensors").string());
+  auto st = formats::SafetensorsFile::open((snap / "model.safetensors").string());
   EXPECT_EQ(st->entries().size(), 3u);
 
   // resolve_model now finds it in the cache without a request; download_model checks the hub
@@ -439,7 +439,7 @@ TEST_F(Hub, DownloadsShardsThroughTheIndexWithOrWithoutTheApi) {
     size_t tensors = 0;
     for (const char* shard :
          {"model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"})
-      tensors += io::SafetensorsFile::open((snap / shard).string())->entries().size();
+      tensors += formats::SafetensorsFile::open((snap / shard).string())->entries().size();
     EXPECT_EQ(tensors, 3u) << "api " << api;
   }
 }

@@ -11,7 +11,7 @@
 
 #include "lazarus/core/error.h"
 #include "lazarus/io/model_folder.h"
-#include "lazarus/io/safetensors.h"
+#include "lazarus/formats/safetensors.h"
 #include "lazarus/tensor/autograd.h"
 #include "tests/io/tiny_folder.h"
 
@@ -104,7 +104,7 @@ TEST_F(ModelFolder, SaveLoadRoundTripIsBitIdentical) {
   io::PretrainedModel b = io::load_pretrained((root_ / "resaved").string());
   expect_same_weights(*a.model, *b.model);
   // transformers refuses safetensors files without {"format": "pt"}.
-  auto st = io::SafetensorsFile::open((root_ / "resaved" / "model.safetensors").string());
+  auto st = formats::SafetensorsFile::open((root_ / "resaved" / "model.safetensors").string());
   EXPECT_EQ(st->metadata().at("format"), "pt");
   // No temporary files left behind.
   for (auto& e : fs::directory_iterator(root_))
@@ -176,7 +176,7 @@ TEST_F(ModelFolder, Bf16ComputeAndCheckpoints) {
 TEST_F(ModelFolder, TiedEmbeddings) {
   fs::path dir = root_ / "tied";
   make_tiny_llama_folder(dir, /*tied=*/true);
-  auto names = io::SafetensorsFile::open((dir / "model.safetensors").string());
+  auto names = formats::SafetensorsFile::open((dir / "model.safetensors").string());
   EXPECT_FALSE(names->contains("lm_head.weight"));  // as transformers writes tied models
   io::PretrainedModel m = io::load_pretrained(dir.string());
   auto ref = tiny_llama(true);
@@ -184,25 +184,25 @@ TEST_F(ModelFolder, TiedEmbeddings) {
   EXPECT_TRUE(same_bits(logits_of(*ref, ids), logits_of(*m.model, ids)));
 
   // A checkpoint that also carries lm_head.weight: fine when it is the embedding...
-  auto sd = io::SafetensorsFile::open((dir / "model.safetensors").string())->tensors();
+  auto sd = formats::SafetensorsFile::open((dir / "model.safetensors").string())->tensors();
   sd["lm_head.weight"] = sd["model.embed_tokens.weight"].clone();
-  io::save_safetensors((dir / "model.safetensors").string(), sd);
+  formats::save_safetensors((dir / "model.safetensors").string(), sd);
   EXPECT_NO_THROW(io::load_pretrained(dir.string()));
   // ... an error when it differs (the config would silently drop a real head).
   sd["lm_head.weight"] = sd["lm_head.weight"] * 2.0;
-  io::save_safetensors((dir / "model.safetensors").string(), sd);
+  formats::save_safetensors((dir / "model.safetensors").string(), sd);
   expect_error<LoadError>([&] { io::load_pretrained(dir.string()); },
                           {dir.string(), "tie_word_embeddings", "lm_head.weight differs"});
 }
 
 TEST_F(ModelFolder, WeightsThatDoNotFitAreListed) {
   fs::path dir = copy("bad_weights");
-  auto sd = io::SafetensorsFile::open((dir / "model.safetensors").string())->tensors();
+  auto sd = formats::SafetensorsFile::open((dir / "model.safetensors").string())->tensors();
   sd.erase("model.layers.1.mlp.up_proj.weight");
   sd["model.layers.0.self_attn.q_proj.weight"] = zeros({3, 3});
   sd["model.layers.0.extra.weight"] = zeros({2});
   sd["model.layers.0.self_attn.rotary_emb.inv_freq"] = zeros({4});  // dropped, as HF does
-  io::save_safetensors((dir / "model.safetensors").string(), sd);
+  formats::save_safetensors((dir / "model.safetensors").string(), sd);
   expect_error<LoadError>([&] { io::load_pretrained(dir.string()); },
                           {dir.string(), "missing (1)", "model.layers.1.mlp.up_proj.weight",
                            "unexpected (1)", "model.layers.0.extra.weight", "wrong shape (1)",
@@ -407,13 +407,13 @@ TEST_F(ModelFolder, HostileFilesAreRefused) {
   // Float weights stored as I64 or BOOL would load as whole numbers: refused by name.
   for (DType bad : {DType::I64, DType::Bool}) {
     fs::path dir = copy("int_weights");
-    auto st = io::SafetensorsFile::open((dir / "model.safetensors").string())->tensors();
+    auto st = formats::SafetensorsFile::open((dir / "model.safetensors").string())->tensors();
     std::map<std::string, Tensor> w(st.begin(), st.end());
     const std::string name = "model.norm.weight";
     ASSERT_TRUE(w.count(name));
     w[name] = w[name].to(bad);
     fs::remove(dir / "model.safetensors");
-    io::save_safetensors((dir / "model.safetensors").string(), w);
+    formats::save_safetensors((dir / "model.safetensors").string(), w);
     expect_error<LoadError>([&] { io::load_pretrained(dir.string()); },
                             {"wrong dtype", name, std::string(dtype_name(bad))});
   }

@@ -11,7 +11,7 @@
 #include <fstream>
 
 #include "lazarus/core/error.h"
-#include "lazarus/io/safetensors.h"
+#include "lazarus/formats/safetensors.h"
 #include "lazarus/tensor/ops.h"
 #include "lazarus/tensor/random.h"
 
@@ -45,7 +45,7 @@ std::string image(const std::string& header, size_t data_len, int64_t declared =
 
 void expect_error(const std::string& bytes, const std::string& needle) {
   try {
-    io::SafetensorsFile::from_bytes(bytes, "bad.safetensors");
+    formats::SafetensorsFile::from_bytes(bytes, "bad.safetensors");
     FAIL() << "expected LoadError containing '" << needle << "'";
   } catch (const LoadError& e) {
     std::string m = e.what();
@@ -69,8 +69,8 @@ TEST(Safetensors, RoundTripEveryDtype) {
   ts["j.view"] = randn({4, 6}).t();  // non-contiguous: written as a contiguous copy
   auto dir = temp_dir("roundtrip");
   std::string path = (dir / "model.safetensors").string();
-  io::save_safetensors(path, ts, {{"format", "pt"}});
-  auto f = io::SafetensorsFile::open(path);
+  formats::save_safetensors(path, ts, {{"format", "pt"}});
+  auto f = formats::SafetensorsFile::open(path);
   EXPECT_EQ(f->metadata().at("format"), "pt");
   EXPECT_EQ(f->entries().size(), ts.size());
   for (auto& [name, t] : ts) {
@@ -82,7 +82,7 @@ TEST(Safetensors, RoundTripEveryDtype) {
   // Data section is 8-byte aligned, so f32 reads are zero-copy views of the mapping.
   Tensor a = f->tensor("a.f32");
   EXPECT_FALSE(a.storage()->owned());
-  auto loaded = io::load_safetensors_folder(dir.string());
+  auto loaded = formats::load_safetensors_folder(dir.string());
   EXPECT_EQ(loaded.size(), ts.size());
   fs::remove_all(dir);
 }
@@ -90,9 +90,9 @@ TEST(Safetensors, RoundTripEveryDtype) {
 TEST(Safetensors, ZeroCopyTensorOutlivesTheFileObject) {
   auto dir = temp_dir("outlive");
   std::string path = (dir / "x.safetensors").string();
-  io::save_safetensors(path, {{"w", arange(0.0, 10.0, 1.0, DType::F32)}});
+  formats::save_safetensors(path, {{"w", arange(0.0, 10.0, 1.0, DType::F32)}});
   Tensor w;
-  { w = io::SafetensorsFile::open(path)->tensor("w"); }
+  { w = formats::SafetensorsFile::open(path)->tensor("w"); }
   EXPECT_DOUBLE_EQ(sum(w).item(), 45.0);
   fs::remove_all(dir);
 }
@@ -137,11 +137,11 @@ TEST(Safetensors, MalformedFiles) {
   expect_error(image("{" + ok_entry + "}" + std::string(6, '\0'), 8), "NUL byte at offset");
   expect_error(image("{" + ok_entry + "," + ok_entry + "}", 8), "key 'w' appears twice");
   // A valid file parses, space padding included.
-  EXPECT_NO_THROW(io::SafetensorsFile::from_bytes(image("{" + ok_entry + "}", 8)));
-  EXPECT_NO_THROW(io::SafetensorsFile::from_bytes(image("{" + ok_entry + "}      ", 8)));
+  EXPECT_NO_THROW(formats::SafetensorsFile::from_bytes(image("{" + ok_entry + "}", 8)));
+  EXPECT_NO_THROW(formats::SafetensorsFile::from_bytes(image("{" + ok_entry + "}      ", 8)));
   // A missing file names the path.
   try {
-    io::SafetensorsFile::open("/nonexistent/model.safetensors");
+    formats::SafetensorsFile::open("/nonexistent/model.safetensors");
     FAIL();
   } catch (const LoadError& e) {
     EXPECT_NE(std::string(e.what()).find("/nonexistent/model.safetensors"), std::string::npos);
@@ -150,20 +150,20 @@ TEST(Safetensors, MalformedFiles) {
 
 TEST(Safetensors, ShardedFolderAndIndexValidation) {
   auto dir = temp_dir("sharded");
-  io::save_safetensors((dir / "model-00001-of-00002.safetensors").string(), {{"a", ones({2})}});
-  io::save_safetensors((dir / "model-00002-of-00002.safetensors").string(),
+  formats::save_safetensors((dir / "model-00001-of-00002.safetensors").string(), {{"a", ones({2})}});
+  formats::save_safetensors((dir / "model-00002-of-00002.safetensors").string(),
                        {{"b", full({3}, 2.0)}});
   write_file(dir / "model.safetensors.index.json",
              R"({"metadata":{"total_size":20},"weight_map":{"a":"model-00001-of-00002.safetensors",
                  "b":"model-00002-of-00002.safetensors"}})");
-  auto all = io::load_safetensors_folder_async(dir.string()).get();
+  auto all = formats::load_safetensors_folder_async(dir.string()).get();
   ASSERT_EQ(all.size(), 2u);
   EXPECT_DOUBLE_EQ(sum(all.at("b")).item(), 6.0);
 
   auto expect_index_error = [&](const std::string& index, const std::string& needle) {
     write_file(dir / "model.safetensors.index.json", index);
     try {
-      io::load_safetensors_folder(dir.string());
+      formats::load_safetensors_folder(dir.string());
       FAIL() << "expected LoadError containing " << needle;
     } catch (const LoadError& e) {
       EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
@@ -186,7 +186,7 @@ TEST(Safetensors, ShardedFolderAndIndexValidation) {
                          std::string(3, '\0') + "garbage",
                      "NUL byte at offset");
   fs::remove_all(dir);
-  EXPECT_THROW(io::load_safetensors_folder(dir.string()), LoadError);
+  EXPECT_THROW(formats::load_safetensors_folder(dir.string()), LoadError);
 }
 
 // Only regular files are read: a FIFO would block the open until a writer came (issue 20).
@@ -195,7 +195,7 @@ TEST(Safetensors, FifoIsRefusedWithoutWaiting) {
   fs::path p = dir / "model.safetensors";
   ASSERT_EQ(::mkfifo(p.c_str(), 0600), 0);
   try {
-    io::SafetensorsFile::open(p.string());
+    formats::SafetensorsFile::open(p.string());
     FAIL() << "a FIFO was opened";
   } catch (const LoadError& e) {
     EXPECT_NE(std::string(e.what()).find("is a FIFO, not a regular file"), std::string::npos)
@@ -207,12 +207,12 @@ TEST(Safetensors, FifoIsRefusedWithoutWaiting) {
 TEST(Safetensors, AtomicWriteLeavesNoPartialFile) {
   auto dir = temp_dir("atomic");
   std::string path = (dir / "m.safetensors").string();
-  io::save_safetensors(path, {{"w", ones({4})}});
+  formats::save_safetensors(path, {{"w", ones({4})}});
   // Saving into a missing folder fails cleanly; the earlier file is untouched.
-  EXPECT_THROW(io::save_safetensors((dir / "nope" / "m.safetensors").string(), {{"w", ones({4})}}),
+  EXPECT_THROW(formats::save_safetensors((dir / "nope" / "m.safetensors").string(), {{"w", ones({4})}}),
                LoadError);
-  io::save_safetensors(path, {{"w", full({4}, 7.0)}});
-  EXPECT_DOUBLE_EQ(sum(io::SafetensorsFile::open(path)->tensor("w")).item(), 28.0);
+  formats::save_safetensors(path, {{"w", full({4}, 7.0)}});
+  EXPECT_DOUBLE_EQ(sum(formats::SafetensorsFile::open(path)->tensor("w")).item(), 28.0);
   for (auto& e : fs::directory_iterator(dir)) {
     EXPECT_EQ(e.path().filename().string().find(".tmp."), std::string::npos) << e.path();
   }
@@ -225,7 +225,7 @@ TEST(Safetensors, AtomicWriteLeavesNoPartialFile) {
 TEST(Safetensors, FileTruncatedWhileMappedStopsWithAMessage) {
   auto dir = temp_dir("shrink");
   const std::string path = (dir / "model.safetensors").string();
-  io::save_safetensors(path, {{"w", ones({1 << 16})}});  // 256 KiB of data: many pages
+  formats::save_safetensors(path, {{"w", ones({1 << 16})}});  // 256 KiB of data: many pages
   int fds[2];
   ASSERT_EQ(::pipe(fds), 0);
   const pid_t pid = ::fork();
@@ -233,7 +233,7 @@ TEST(Safetensors, FileTruncatedWhileMappedStopsWithAMessage) {
   if (pid == 0) {
     ::dup2(fds[1], STDERR_FILENO);
     ::close(fds[0]);
-    Tensor w = io::SafetensorsFile::open(path)->tensor("w");
+    Tensor w = formats::SafetensorsFile::open(path)->tensor("w");
     if (w.data<float>()[0] != 1.0f) ::_exit(2);
     if (::truncate(path.c_str(), 4096) != 0) ::_exit(3);
     volatile float last = w.data<float>()[(1 << 16) - 1];  // past the new end of the file
@@ -249,13 +249,13 @@ TEST(Safetensors, FileTruncatedWhileMappedStopsWithAMessage) {
   ASSERT_EQ(::waitpid(pid, &status, 0), pid);
   EXPECT_FALSE(WIFSIGNALED(status)) << "killed by signal " << WTERMSIG(status);
   ASSERT_TRUE(WIFEXITED(status));
-  EXPECT_EQ(WEXITSTATUS(status), io::kMappedFileChangedExit) << err;
+  EXPECT_EQ(WEXITSTATUS(status), formats::kMappedFileChangedExit) << err;
   EXPECT_NE(err.find("model file " + path + " changed on disk while in use"), std::string::npos)
       << err;
   // In this process the guard is installed too (the test binary has no SIGBUS handler).
-  io::save_safetensors(path, {{"w", ones({4})}});
-  EXPECT_DOUBLE_EQ(sum(io::SafetensorsFile::open(path)->tensor("w")).item(), 4.0);
-  EXPECT_TRUE(io::mapped_file_guard_installed());
+  formats::save_safetensors(path, {{"w", ones({4})}});
+  EXPECT_DOUBLE_EQ(sum(formats::SafetensorsFile::open(path)->tensor("w")).item(), 4.0);
+  EXPECT_TRUE(formats::mapped_file_guard_installed());
   fs::remove_all(dir);
 }
 

@@ -6,7 +6,7 @@
 #include <fstream>
 
 #include "lazarus/core/error.h"
-#include "lazarus/io/safetensors.h"
+#include "lazarus/formats/safetensors.h"
 #include "lazarus/losses/losses.h"
 #include "lazarus/nn/layers.h"
 #include "lazarus/tensor/ops.h"
@@ -304,7 +304,7 @@ TEST(Trainer, Bf16ComputeWithF32MastersTracksF32) {
     EXPECT_EQ(m.wte->weight.dtype(), DType::F32);
     EXPECT_EQ(amax(abs(m.wte->weight - wte0)).item(), 0.0);
     // The checkpoint holds f32 masters.
-    auto ck = io::SafetensorsFile::open((b / "checkpoint-8" / "model.safetensors").string());
+    auto ck = formats::SafetensorsFile::open((b / "checkpoint-8" / "model.safetensors").string());
     EXPECT_EQ(ck->tensor("head.weight").dtype(), DType::F32);
   }
   ASSERT_EQ(f32_losses.size(), bf16_losses.size());

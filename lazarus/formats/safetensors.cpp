@@ -1,5 +1,5 @@
 // safetensors reading (mmap, validation) and writing (atomic). See safetensors.h.
-#include "lazarus/io/safetensors.h"
+#include "lazarus/formats/safetensors.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -22,7 +22,7 @@
 #include "lazarus/core/regular_file.h"
 #include "lazarus/tensor/backend.h"
 
-namespace lazarus::io {
+namespace lazarus::formats {
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
@@ -498,4 +498,4 @@ std::future<std::map<std::string, Tensor>> load_safetensors_folder_async(
   return std::async(std::launch::async, [folder] { return load_safetensors_folder(folder); });
 }
 
-}  // namespace lazarus::io
+}  // namespace lazarus::formats

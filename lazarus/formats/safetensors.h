@@ -12,7 +12,7 @@
 
 #include "lazarus/tensor/tensor.h"
 
-namespace lazarus::io {
+namespace lazarus::formats {
 
 /// Largest header accepted (the reference implementation's limit).
 inline constexpr uint64_t kMaxSafetensorsHeader = 100'000'000;
@@ -106,4 +106,4 @@ std::future<std::map<std::string, Tensor>> load_safetensors_folder_async(const s
 DType dtype_from_safetensors(const std::string& s, const std::string& where);
 const char* dtype_to_safetensors(DType dt);
 
-}  // namespace lazarus::io
+}  // namespace lazarus::formats
