@@ -51,7 +51,8 @@ class CausalLM : public nn::Module {
               const Tensor& attention_mask = Tensor(), double label_smoothing = 0.0);
 
   /// A fresh cache for `batch` rows: one state per layer of the kind its block needs (KV for
-  /// attention, conv + SSM state for Mamba); max_length 0 = max_position_embeddings.
+  /// attention, conv + SSM state for Mamba); max_length 0 = max_position_embeddings when any
+  /// layer attends, else unbounded (Backbone::make_cache).
   std::shared_ptr<components::Cache> make_cache(int64_t batch, int64_t max_length = 0) const {
     return backbone->make_cache(batch, max_length);
   }
