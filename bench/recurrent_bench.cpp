@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "lazarus/backbones/recurrent_backbone.h"
+#include "lazarus/blocks/recurrent_block.h"
 #include "lazarus/models/causal_lm.h"
 #include "lazarus/tensor/backend.h"
 #include "lazarus/tensor/random.h"
@@ -65,9 +65,9 @@ int main(int argc, char** argv) {
                            R"(, "block": {"type": "recurrent", "recurrent": {"type": ")" + cell +
                            R"("}}}, "head": {"tie_word_embeddings": false}})";
   models::CausalLM model(config::ModelConfig::from_json_string(json));
-  auto* bb = dynamic_cast<backbones::RecurrentBackbone*>(model.backbone.get());
-  for (size_t l = 0; l < bb->layers->size(); ++l)
-    (*bb->layers)[l].rnn->use_composed_reference = impl == "composed";
+  for (size_t l = 0; l < model.backbone->layers->size(); ++l)
+    model.backbone->layer<blocks::RecurrentBlock>(l).rnn->use_composed_reference =
+        impl == "composed";
   Generator gen(0);
   std::vector<double> times;
   double last_loss = 0;

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "lazarus/families/llama/llama.h"
+#include "lazarus/generation/generate.h"
 #include "lazarus/tensor/autograd.h"
 #include "lazarus/tensor/ops.h"
 
@@ -43,9 +44,13 @@ int main() {
     std::printf("cached tokens: %lld\n", static_cast<long long>(cache->length()));
   }
 
-  // 5. Or let generate() drive it (greedy; stops at the config's eos ids).
-  Tensor generated = model.generate_greedy(ids, /*max_new_tokens=*/5);
-  std::printf("generated %s\n", shape_str(generated.shape()).c_str());
+  // 5. Or let generation::generate, the one generation loop, drive it (greedy by default; stops
+  //    at the config's eos ids; sampling, stop strings and streaming are GenerationParams too).
+  generation::GenerationParams p;
+  p.max_new_tokens = 5;
+  p.eos_token_ids = cfg.eos_token_id;
+  auto generated = generation::generate(model, {{1, 17, 42, 99, 7, 3}}, p);
+  std::printf("generated %zu tokens\n", generated.tokens[0].size());
 
   // 6. Any HF-style config.json works the same way (strict: unknown keys are errors).
   LlamaConfig from_json = LlamaConfig::from_json_string(cfg.to_json().dump());

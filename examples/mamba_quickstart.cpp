@@ -6,6 +6,7 @@
 
 #include "lazarus/families/mamba/mamba.h"
 #include "lazarus/families/registry.h"
+#include "lazarus/generation/generate.h"
 #include "lazarus/tensor/autograd.h"
 #include "lazarus/tensor/ops.h"
 
@@ -31,8 +32,12 @@ int main() {
   auto step = model.forward(ids, Tensor(), Tensor(), cache);  // prefill (any length)
   Tensor next = argmax(step.logits.narrow(1, 4, 1).reshape({-1}), 0).reshape({1, 1});
   step = model.forward(next, Tensor(), Tensor(), cache);  // one more token, O(1) work per layer
-  Tensor generated = model.generate_greedy(ids, 8);
-  std::printf("generated %lld tokens\n", static_cast<long long>(generated.size(1)));
+  // generation::generate is the one generation loop (greedy here; stops at the config's eos).
+  generation::GenerationParams p;
+  p.max_new_tokens = 8;
+  p.eos_token_ids = model.mamba_config().eos_token_id;
+  auto generated = generation::generate(model, {{1, 17, 42, 99, 7}}, p);
+  std::printf("generated %zu tokens\n", generated.tokens[0].size());
 
   // 4. From an HF config.json (strict: unknown keys are an error), via the family registry.
   auto hf = config::Json::parse(R"({"model_type": "mamba", "hidden_size": 32,

@@ -27,10 +27,11 @@ struct BlockContext {
 
 class Block : public nn::Module {
  public:
-  /// x (B, T, D) -> BlockOutput{(B, T, D)}. `cache` is this layer's state (the kind make_cache
-  /// returns) or null. Throws Error when handed another kind of cache.
-  virtual BlockOutput forward_block(const Tensor& x, const BlockContext& ctx,
-                                    components::LayerCache* cache) const = 0;
+  /// x (B, T, D) -> BlockOutput{(B, T, D)}. `ctx` is what every layer of the call shares;
+  /// `cache` is this layer's state (the kind make_cache returns) or null. Throws Error when
+  /// handed another kind of cache.
+  virtual BlockOutput forward(const Tensor& x, const BlockContext& ctx = {},
+                              components::LayerCache* cache = nullptr) const = 0;
   /// The per-layer state this block keeps between calls (KV cache, SSM state, ...).
   virtual std::shared_ptr<components::LayerCache> make_cache(int64_t max_length) const = 0;
   virtual config::BlockType type() const = 0;

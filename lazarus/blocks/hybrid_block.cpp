@@ -34,8 +34,8 @@ HybridBlock::HybridBlock(int64_t D, const config::BlockConfig& cfg, int64_t max_
   mlp = register_module("mlp", std::make_shared<components::FeedForward>(D, cfg.ffn, dtype));
 }
 
-BlockOutput HybridBlock::forward_block(const Tensor& x, const BlockContext& ctx,
-                                       components::LayerCache* cache) const {
+BlockOutput HybridBlock::forward(const Tensor& x, const BlockContext& ctx,
+                                 components::LayerCache* cache) const {
   auto* hc = dynamic_cast<HybridCache*>(cache);
   if (cache && !hc) throw Error("[HybridBlock] this layer's cache is not a HybridCache");
   // x (B, T, D)

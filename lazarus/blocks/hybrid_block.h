@@ -31,8 +31,10 @@ class HybridBlock : public Block {
   /// Validates `cfg` (a hybrid block; ConfigError naming the field).
   HybridBlock(int64_t hidden_size, const config::BlockConfig& cfg, int64_t max_position_embeddings,
               DType dtype = DType::F32);
-  BlockOutput forward_block(const Tensor& x, const BlockContext& ctx,
-                            components::LayerCache* cache) const override;
+  /// x (B, T, D) -> (B, T, D); reads ctx.attention and ctx.token_mask; `cache` must be a
+  /// HybridCache (or null).
+  BlockOutput forward(const Tensor& x, const BlockContext& ctx = {},
+                      components::LayerCache* cache = nullptr) const override;
   /// A HybridCache.
   std::shared_ptr<components::LayerCache> make_cache(int64_t max_length) const override;
   config::BlockType type() const override { return config::BlockType::Hybrid; }

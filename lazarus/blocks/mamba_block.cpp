@@ -16,20 +16,15 @@ MambaBlock::MambaBlock(int64_t D, const config::BlockConfig& cfg, DType dtype)
   mixer = register_module("mixer", std::make_shared<components::MambaMixer>(D, cfg.ssm, dtype));
 }
 
-BlockOutput MambaBlock::forward(const Tensor& x, const Tensor& token_mask,
-                                components::SSMCache* cache) const {
+BlockOutput MambaBlock::forward(const Tensor& x, const BlockContext& ctx,
+                                components::LayerCache* cache) const {
+  auto* ssm = dynamic_cast<components::SSMCache*>(cache);
+  if (cache && !ssm) throw Error("[MambaBlock] this layer's cache is not an SSMCache");
   // x (B, T, D); the residual stream may be f32 while the mixer runs in the weights' dtype.
   Tensor residual = residual_in_fp32_ ? x.to(DType::F32) : x;
   Tensor h = x.dtype() == norm->weight.dtype() ? x : x.to(norm->weight.dtype());
-  h = mixer->forward(norm->forward(h), token_mask, cache);  // (B, T, D)
+  h = mixer->forward(norm->forward(h), ctx.token_mask, ssm);  // (B, T, D)
   return {residual + h, Tensor()};
-}
-
-BlockOutput MambaBlock::forward_block(const Tensor& x, const BlockContext& ctx,
-                                      components::LayerCache* cache) const {
-  auto* ssm = dynamic_cast<components::SSMCache*>(cache);
-  if (cache && !ssm) throw Error("[MambaBlock] this layer's cache is not an SSMCache");
-  return forward(x, ctx.token_mask, ssm);
 }
 
 std::shared_ptr<components::LayerCache> MambaBlock::make_cache(int64_t) const {

@@ -19,17 +19,12 @@ RecurrentBlock::RecurrentBlock(int64_t D, const config::BlockConfig& cfg, DType 
       register_module("rnn", std::make_shared<components::RecurrentLayer>(D, cfg.recurrent, dtype));
 }
 
-BlockOutput RecurrentBlock::forward(const Tensor& x, const Tensor& token_mask,
-                                    components::RecurrentCache* cache) const {
-  // x (B, T, D)
-  return {x + rnn->forward(norm->forward(x), token_mask, cache), Tensor()};
-}
-
-BlockOutput RecurrentBlock::forward_block(const Tensor& x, const BlockContext& ctx,
-                                          components::LayerCache* cache) const {
+BlockOutput RecurrentBlock::forward(const Tensor& x, const BlockContext& ctx,
+                                    components::LayerCache* cache) const {
   auto* rc = dynamic_cast<components::RecurrentCache*>(cache);
   if (cache && !rc) throw Error("[RecurrentBlock] this layer's cache is not a RecurrentCache");
-  return forward(x, ctx.token_mask, rc);
+  // x (B, T, D)
+  return {x + rnn->forward(norm->forward(x), ctx.token_mask, rc), Tensor()};
 }
 
 std::shared_ptr<components::LayerCache> RecurrentBlock::make_cache(int64_t) const {

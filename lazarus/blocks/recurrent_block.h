@@ -15,12 +15,10 @@ class RecurrentBlock : public Block {
  public:
   /// Validates `cfg` (a recurrent block; ConfigError naming the field).
   RecurrentBlock(int64_t hidden_size, const config::BlockConfig& cfg, DType dtype = DType::F32);
-  /// x (B, T, D) -> (B, T, D); token_mask (B, T) or undefined (padded steps keep the state);
-  /// cache this layer's RecurrentCache or null.
-  BlockOutput forward(const Tensor& x, const Tensor& token_mask = Tensor(),
-                      components::RecurrentCache* cache = nullptr) const;
-  BlockOutput forward_block(const Tensor& x, const BlockContext& ctx,
-                            components::LayerCache* cache) const override;
+  /// x (B, T, D) -> (B, T, D); reads ctx.token_mask (B, T) or undefined (padded steps keep the
+  /// state); `cache` must be a RecurrentCache (or null).
+  BlockOutput forward(const Tensor& x, const BlockContext& ctx = {},
+                      components::LayerCache* cache = nullptr) const override;
   /// A RecurrentCache (fixed size whatever the length).
   std::shared_ptr<components::LayerCache> make_cache(int64_t max_length) const override;
   config::BlockType type() const override { return config::BlockType::Recurrent; }

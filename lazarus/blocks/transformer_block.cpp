@@ -17,20 +17,15 @@ TransformerBlock::TransformerBlock(int64_t D, const config::BlockConfig& cfg, in
   mlp = register_module("mlp", std::make_shared<components::FeedForward>(D, cfg.ffn, dtype));
 }
 
-BlockOutput TransformerBlock::forward(const Tensor& x, const components::AttentionContext& ctx,
-                                      components::KVCache* cache) const {
+BlockOutput TransformerBlock::forward(const Tensor& x, const BlockContext& ctx,
+                                      components::LayerCache* cache) const {
+  auto* kv = dynamic_cast<components::KVCache*>(cache);
+  if (cache && !kv) throw Error("[TransformerBlock] this layer's cache is not a KVCache");
   // x (B, T, D)
-  Tensor h = x + self_attn->forward(input_layernorm->forward(x), ctx, cache);  // (B, T, D)
+  Tensor h = x + self_attn->forward(input_layernorm->forward(x), ctx.attention, kv);  // (B, T, D)
   Tensor router_logits;
   Tensor out = h + mlp->forward(post_attention_layernorm->forward(h), &router_logits);
   return {out, router_logits};
-}
-
-BlockOutput TransformerBlock::forward_block(const Tensor& x, const BlockContext& ctx,
-                                            components::LayerCache* cache) const {
-  auto* kv = dynamic_cast<components::KVCache*>(cache);
-  if (cache && !kv) throw Error("[TransformerBlock] this layer's cache is not a KVCache");
-  return forward(x, ctx.attention, kv);
 }
 
 std::shared_ptr<components::LayerCache> TransformerBlock::make_cache(int64_t max_length) const {

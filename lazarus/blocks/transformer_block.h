@@ -14,12 +14,10 @@ class TransformerBlock : public Block {
  public:
   TransformerBlock(int64_t hidden_size, const config::BlockConfig& cfg,
                    int64_t max_position_embeddings, DType dtype = DType::F32);
-  /// x (B, T, D) -> BlockOutput{(B, T, D)}; `cache` is this layer's KV cache or null.
-  BlockOutput forward(const Tensor& x, const components::AttentionContext& ctx,
-                      components::KVCache* cache = nullptr) const;
-  /// Block interface: `cache` must be a KVCache (or null).
-  BlockOutput forward_block(const Tensor& x, const BlockContext& ctx,
-                            components::LayerCache* cache) const override;
+  /// x (B, T, D) -> BlockOutput{(B, T, D)}; reads ctx.attention; `cache` must be a KVCache (or
+  /// null).
+  BlockOutput forward(const Tensor& x, const BlockContext& ctx = {},
+                      components::LayerCache* cache = nullptr) const override;
   /// The per-layer cache this block needs (a KVCache).
   std::shared_ptr<components::LayerCache> make_cache(int64_t max_length) const override;
   config::BlockType type() const override { return config::BlockType::Transformer; }

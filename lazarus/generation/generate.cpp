@@ -23,17 +23,10 @@ double seconds_since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
 }
 
-// Logits of the last position of each row, (B, V) f32: the backbone runs over every position
-// (filling the cache) but the head only over the last, so a long prompt never forms (B, T, V).
+// Logits of the last position of each row, (B, V) f32 (the head runs over that position only).
 Tensor last_logits(models::CausalLM& model, const Tensor& ids, const Tensor& mask,
                    const std::shared_ptr<components::Cache>& cache) {
-  auto bo = model.backbone->forward(ids, mask, cache.get());
-  const int64_t B = ids.size(0), T = bo.last_hidden_state.size(1);
-  Tensor last = bo.last_hidden_state.narrow(1, T - 1, 1);  // (B, 1, D)
-  // The head reads the hidden states in its own dtype (Mamba keeps an f32 residual stream).
-  const DType head_dt = model.lm_head->weight_matrix().dtype();
-  if (last.dtype() != head_dt) last = last.to(head_dt);
-  return model.lm_head->forward(last).logits.reshape({B, -1}).to(DType::F32);  // (B, V)
+  return model.last_logits(ids, mask, cache.get()).to(DType::F32);
 }
 
 // Per row: decoded text so far, how much of it was streamed, and the incremental decoder.

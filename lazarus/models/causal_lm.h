@@ -1,13 +1,12 @@
 // CausalLM: any backbone plus an LM head ("model.*" / "backbone.*" and "lm_head.*" as in HF
-// checkpoints), with the shifted next-token loss, per-layer caches and a basic generate (greedy or
-// temperature).
+// checkpoints): forward, the shifted next-token loss and per-layer caches. Generation is
+// generation::generate (lazarus/generation/generate.h), the one loop.
 #pragma once
 
 #include <memory>
 #include <vector>
 
 #include "lazarus/backbones/backbone.h"
-#include "lazarus/backbones/transformer_backbone.h"
 #include "lazarus/heads/lm_head.h"
 
 namespace lazarus::models {
@@ -27,20 +26,15 @@ struct ModelOutput {
   std::shared_ptr<components::Cache> cache;
 };
 
-struct GenerateOptions {
-  int64_t max_new_tokens = 32;
-  /// 0 = greedy (argmax); > 0 samples from softmax(logits / temperature).
-  double temperature = 0.0;
-  uint64_t seed = 0;
-  /// A row stops after emitting any of these; later positions of that row get pad_token_id.
-  std::vector<int64_t> eos_token_ids;
-  int64_t pad_token_id = 0;
-};
-
 class CausalLM : public nn::Module {
  public:
-  /// Validates `cfg` (ConfigError naming the field) and allocates every parameter.
+  /// Validates `cfg` (ConfigError naming the field) and allocates every parameter; the backbone's
+  /// names are those its type implies (BackboneDescription::for_type).
   explicit CausalLM(const config::ModelConfig& cfg, DType dtype = DType::F32);
+  /// The same with a family's own backbone description (checkpoint names, embedding scale,
+  /// hidden-state convention).
+  CausalLM(const config::ModelConfig& cfg, const backbones::BackboneDescription& description,
+           DType dtype = DType::F32);
 
   /// input_ids (B, T) integer; attention_mask (B, T) or (B, past + T), 1 keep / 0 pad; labels
   /// (B, T) integer with -100 = ignore (shifted inside: position t predicts labels[t + 1]).
@@ -57,26 +51,26 @@ class CausalLM : public nn::Module {
               const Tensor& attention_mask = Tensor(), double label_smoothing = 0.0);
 
   /// A fresh cache for `batch` rows: one state per layer of the kind its block needs (KV for
-  /// attention, conv + SSM state for Mamba); max_length 0 = max_position_embeddings.
+  /// attention, conv + SSM state for Mamba); max_length 0 = max_position_embeddings when any
+  /// layer attends, else unbounded (Backbone::make_cache).
   std::shared_ptr<components::Cache> make_cache(int64_t batch, int64_t max_length = 0) const {
     return backbone->make_cache(batch, max_length);
   }
 
-  /// Appends up to max_new_tokens tokens to each row of input_ids (B, T) (left-pad rows of
-  /// different length and pass attention_mask). Returns (B, T + n) I64. Runs without gradients.
-  Tensor generate(const Tensor& input_ids, const GenerateOptions& opts = {},
-                  const Tensor& attention_mask = Tensor());
+  /// The logits of each row's last position, (B, V) in the head's dtype: the backbone runs over
+  /// every position (advancing `cache`), the head over the last only, so a long prompt never
+  /// forms (B, T, V). What a decoding loop calls.
+  Tensor last_logits(const Tensor& input_ids, const Tensor& attention_mask = Tensor(),
+                     components::Cache* cache = nullptr);
 
   /// HF-style initialisation: every Linear and the embedding ~ N(0, std^2), biases 0, norms 1.
   void init_weights(double std, uint64_t seed = 0);
 
   const config::ModelConfig& config() const { return cfg_; }
 
-  /// The backbone, whatever its type; registered as "model" (transformer) or "backbone" (mamba),
-  /// the names HF checkpoints use.
+  /// Registered under its description's prefix ("model", "backbone", ...), the name HF
+  /// checkpoints use.
   std::shared_ptr<backbones::Backbone> backbone;
-  /// The same backbone when it is a TransformerBackbone (typed access to its layers), else null.
-  std::shared_ptr<backbones::TransformerBackbone> model;
   std::shared_ptr<heads::LMHead> lm_head;
 
  private:

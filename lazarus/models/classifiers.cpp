@@ -21,7 +21,13 @@ Tensor to_dtype(const Tensor& h, DType dt) { return h.dtype() == dt ? h : h.to(d
 
 }  // namespace
 
-SequenceClassifier::SequenceClassifier(const config::ModelConfig& cfg, DType dtype) : cfg_(cfg) {
+SequenceClassifier::SequenceClassifier(const config::ModelConfig& cfg, DType dtype)
+    : SequenceClassifier(cfg, backbones::BackboneDescription::for_type(cfg.backbone.type), dtype) {}
+
+SequenceClassifier::SequenceClassifier(const config::ModelConfig& cfg,
+                                       const backbones::BackboneDescription& description,
+                                       DType dtype)
+    : cfg_(cfg) {
   cfg.validate();
   const auto& head = cfg.head;
   if (head.type != HeadType::Classifier && head.type != HeadType::Regression) {
@@ -34,8 +40,8 @@ SequenceClassifier::SequenceClassifier(const config::ModelConfig& cfg, DType dty
         "head.pooling: 'none' keeps one output per token; a SequenceClassifier pools the "
         "sequence (last, first, mean, max) — use a TokenClassifier for per-token outputs");
   }
-  backbone = register_module(backbones::checkpoint_prefix(cfg.backbone.type),
-                             backbones::make_backbone(cfg.backbone, dtype));
+  backbone = register_module(description.prefix,
+                             std::make_shared<backbones::Backbone>(cfg.backbone, description, dtype));
   const int64_t D = cfg.backbone.hidden_size;
   if (head.type == HeadType::Classifier)
     score = register_module("score", std::make_shared<heads::ClassifierHead>(D, head, dtype));
@@ -68,7 +74,12 @@ void SequenceClassifier::init_weights(double std, uint64_t seed) {
   models::init_weights(*this, std, seed);
 }
 
-TokenClassifier::TokenClassifier(const config::ModelConfig& cfg, DType dtype) : cfg_(cfg) {
+TokenClassifier::TokenClassifier(const config::ModelConfig& cfg, DType dtype)
+    : TokenClassifier(cfg, backbones::BackboneDescription::for_type(cfg.backbone.type), dtype) {}
+
+TokenClassifier::TokenClassifier(const config::ModelConfig& cfg,
+                                 const backbones::BackboneDescription& description, DType dtype)
+    : cfg_(cfg) {
   cfg.validate();
   if (cfg.head.type != HeadType::Classifier) {
     throw ConfigError(
@@ -81,8 +92,8 @@ TokenClassifier::TokenClassifier(const config::ModelConfig& cfg, DType dtype) : 
         "'{}' (a pooled head belongs to a SequenceClassifier)",
         config::to_string(cfg.head.pooling)));
   }
-  backbone = register_module(backbones::checkpoint_prefix(cfg.backbone.type),
-                             backbones::make_backbone(cfg.backbone, dtype));
+  backbone = register_module(description.prefix,
+                             std::make_shared<backbones::Backbone>(cfg.backbone, description, dtype));
   score = register_module(
       "score", std::make_shared<heads::ClassifierHead>(cfg.backbone.hidden_size, cfg.head, dtype));
 }

@@ -20,6 +20,9 @@ class SequenceClassifier : public nn::Module {
   /// Validates `cfg`; the head must be classifier or regression with pooling other than none
   /// (ConfigError naming the field).
   explicit SequenceClassifier(const config::ModelConfig& cfg, DType dtype = DType::F32);
+  /// The same with a family's own backbone description (see CausalLM).
+  SequenceClassifier(const config::ModelConfig& cfg,
+                     const backbones::BackboneDescription& description, DType dtype = DType::F32);
 
   /// input_ids (B, T) integer; attention_mask (B, T) 1 keep / 0 pad (undefined = all kept).
   /// labels: classifier (B) integer class ids, -100 = ignore; regression (B, num_outputs) or (B)
@@ -32,7 +35,7 @@ class SequenceClassifier : public nn::Module {
   void init_weights(double std, uint64_t seed = 0);
   const config::ModelConfig& config() const { return cfg_; }
 
-  /// Registered as "model" (transformer, hybrid) or "backbone" (mamba).
+  /// Registered under its description's prefix ("model", "backbone", ...).
   std::shared_ptr<backbones::Backbone> backbone;
   /// Registered as "score".
   std::shared_ptr<heads::PooledHead> score;
@@ -56,6 +59,8 @@ class TokenClassifier : public nn::Module {
   /// Validates `cfg`; the head must be a classifier with pooling none (ConfigError naming the
   /// field).
   explicit TokenClassifier(const config::ModelConfig& cfg, DType dtype = DType::F32);
+  TokenClassifier(const config::ModelConfig& cfg,
+                  const backbones::BackboneDescription& description, DType dtype = DType::F32);
 
   /// input_ids (B, T); attention_mask (B, T) 1 keep / 0 pad; labels (B, T) integer, -100 = ignore.
   /// Returns logits (B, T, num_labels) and the loss when labels are given.

@@ -9,10 +9,12 @@
 
 #include "lazarus/blocks/hybrid_block.h"
 #include "lazarus/core/error.h"
+#include "lazarus/generation/generate.h"
 #include "lazarus/models/causal_lm.h"
 #include "lazarus/tensor/autograd.h"
 #include "lazarus/tensor/ops.h"
 #include "lazarus/tensor/random.h"
+#include "tests/tensor/test_helpers.h"
 
 using namespace lazarus;
 
@@ -79,7 +81,8 @@ TEST(HybridConfig, LayoutIsDataResolvedPerLayer) {
   EXPECT_EQ(sd.count("model.layers.4.mix_proj.weight"), 1u);
   EXPECT_EQ(sd.count("model.layers.4.mixer.D"), 1u);
   EXPECT_EQ(sd.count("model.layers.4.mlp.gate_proj.weight"), 0u);  // mlp ffn
-  EXPECT_EQ(m.model, nullptr);                                     // not a TransformerBackbone
+  EXPECT_EQ(m.backbone->layer<blocks::HybridBlock>(4).mix_proj->weight.shape(), (Shape{32, 64}));
+  EXPECT_THROW(m.backbone->layer<blocks::HybridBlock>(0), Error);  // layer 0 is a mamba block
 }
 
 TEST(HybridConfig, RulesNameTheField) {
@@ -184,7 +187,7 @@ TEST(HybridModel, JsonConfigFileAloneRuns) {
   auto out = m.forward(ids, Tensor(), ids);
   EXPECT_TRUE(std::isfinite(out.loss.item()));
   NoGradGuard ng;
-  models::GenerateOptions o;
+  generation::GenerationParams o;
   o.max_new_tokens = 3;
-  EXPECT_EQ(m.generate(ids, o).size(1), 8);
+  EXPECT_EQ(generation::generate(m, etest::rows(ids), o).tokens[0].size(), 3u);
 }

@@ -5,6 +5,7 @@
 
 #include <set>
 
+#include "lazarus/blocks/transformer_block.h"
 #include "lazarus/components/rope.h"
 #include "lazarus/core/error.h"
 #include "lazarus/families/llama/llama.h"
@@ -34,8 +35,8 @@ TEST(LlamaModel, ParameterNamesAreHuggingFaces) {
   }
   EXPECT_EQ(names, want);
   EXPECT_EQ(m.num_parameters(), cfg.num_parameters());
-  EXPECT_EQ(m.model->layers->size(), 2u);
-  EXPECT_EQ((*m.model->layers)[0].self_attn->k_proj->weight.shape(),
+  EXPECT_EQ(m.backbone->layers->size(), 2u);
+  EXPECT_EQ(m.backbone->layer<blocks::TransformerBlock>(0).self_attn->k_proj->weight.shape(),
             (Shape{32, 64}));  // 2 kv heads x 16
 
   cfg.tie_word_embeddings = true;
@@ -93,7 +94,7 @@ TEST(LlamaModel, PadTokenRowStartsAtZeroAndIsNotTrainedByTheEmbedding) {
     cfg.pad_token_id = 3;
     cfg.tie_word_embeddings = tied;
     LlamaForCausalLM m(cfg);
-    Tensor& w = m.model->embed_tokens->weight;
+    Tensor& w = m.backbone->embed_tokens->weight;
     EXPECT_TRUE(allclose(w.select(0, 3), zeros({cfg.hidden_size}), 0, 0));
     m.init_weights(0.5, 11);
     EXPECT_TRUE(allclose(w.select(0, 3), zeros({cfg.hidden_size}), 0, 0));
@@ -137,7 +138,7 @@ TEST(ModelFromJson, PerLayerOverridesRun) {
   auto out = m.forward(ids, Tensor(), ids);
   EXPECT_EQ(out.logits.shape(), (Shape{1, 9, 50}));
   out.loss.backward();
-  EXPECT_TRUE(m.model->embed_tokens->weight.grad().defined());
+  EXPECT_TRUE(m.backbone->embed_tokens->weight.grad().defined());
 }
 
 TEST(RoPE, ScalingFrequencies) {
@@ -191,7 +192,7 @@ TEST(LlamaModel, Bf16ForwardAndCacheTrackF32) {
   LlamaForCausalLM m32(LlamaConfig::tiny(), DType::F32, 5);
   LlamaForCausalLM m16(LlamaConfig::tiny(), DType::BF16, 5);
   m16.load_state_dict(m32.state_dict());  // converted to bf16 on load
-  EXPECT_EQ(m16.model->embed_tokens->weight.dtype(), DType::BF16);
+  EXPECT_EQ(m16.backbone->embed_tokens->weight.dtype(), DType::BF16);
   NoGradGuard ng;
   Generator gen(8);
   Tensor ids = randint(0, 256, {2, 6}, &gen);

@@ -7,10 +7,12 @@
 
 #include <set>
 
-#include "lazarus/backbones/mamba_backbone.h"
+#include "lazarus/backbones/backbone.h"
+#include "lazarus/components/ssm.h"
 #include "lazarus/core/error.h"
 #include "lazarus/families/mamba/mamba.h"
 #include "lazarus/families/registry.h"
+#include "lazarus/generation/generate.h"
 #include "lazarus/tensor/autograd.h"
 #include "lazarus/tensor/ops.h"
 #include "lazarus/tensor/random.h"
@@ -83,7 +85,11 @@ TEST(MambaModel, ParameterNamesAndShapesAreHuggingFaces) {
   EXPECT_EQ(m.num_parameters(), cfg.num_parameters());
   EXPECT_EQ(cfg.num_parameters(), 75712);
   EXPECT_TRUE(m.lm_head->tied());
-  EXPECT_EQ(m.model, nullptr);  // not a transformer backbone
+  // HF MambaModel's names and hidden-state convention.
+  const auto& d = m.backbone->description();
+  EXPECT_EQ(d, backbones::BackboneDescription::for_type(config::BackboneType::Mamba));
+  EXPECT_EQ(d.prefix + "." + d.embed_tokens + "/" + d.norm, "backbone.embeddings/norm_f");
+  EXPECT_EQ(d.hidden_states, backbones::HiddenStatesConvention::LayerOutputs);
   // HF init: A_log = log(1..N) in every channel, D = 1.
   auto a = got.count("backbone.layers.0.mixer.A_log");
   ASSERT_EQ(a, 1u);
@@ -223,9 +229,13 @@ TEST(MambaGenerate, GreedyMatchesFullForwardLoop) {
   MambaForCausalLM m(cfg, DType::F32, 21);
   Generator gen(4);
   Tensor prompt = randint(0, 97, {1, 5}, &gen);
-  Tensor out = m.generate_greedy(prompt, 6);
+  std::vector<int64_t> seq = prompt.to_vector<int64_t>();
+  generation::GenerationParams p;
+  p.max_new_tokens = 6;
+  p.eos_token_ids = m.mamba_config().eos_token_id;  // greedy, stopping at the config's eos
+  p.include_prompt = true;
+  std::vector<int64_t> got = generation::generate(m, {seq}, p).tokens[0];
   NoGradGuard ng;
-  std::vector<int64_t> seq = prompt.to_vector<int64_t>(), got = out.to_vector<int64_t>();
   ASSERT_GT(got.size(), seq.size());
   EXPECT_EQ(std::vector<int64_t>(got.begin(), got.begin() + 5), seq);
   std::vector<int64_t> ours(got.begin() + 5, got.end());

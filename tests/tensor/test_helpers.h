@@ -273,6 +273,15 @@ inline ::testing::AssertionResult greedy_within(
   return ::testing::AssertionSuccess();
 }
 
+/// The rows of an integer (B, T) tensor, as generation::generate takes its prompts.
+inline std::vector<std::vector<int64_t>> rows(const Tensor& ids) {
+  const int64_t B = ids.size(0), T = ids.size(1);
+  std::vector<int64_t> v = ids.to(DType::I64).contiguous().to_vector<int64_t>();
+  std::vector<std::vector<int64_t>> out;
+  for (int64_t b = 0; b < B; ++b) out.emplace_back(v.begin() + b * T, v.begin() + (b + 1) * T);
+  return out;
+}
+
 /// Expects `fn` to throw exactly E (or a subclass) whose message contains `needle`.
 template <class E>
 ::testing::AssertionResult throws_with(const std::function<void()>& fn, const std::string& needle) {

@@ -18,10 +18,6 @@ class LlamaForCausalLM : public models::CausalLM {
   explicit LlamaForCausalLM(const LlamaConfig& cfg, DType dtype = DType::F32, uint64_t seed = 0);
   const LlamaConfig& llama_config() const { return llama_cfg_; }
 
-  /// generate() with the config's eos ids and pad id filled in.
-  Tensor generate_greedy(const Tensor& input_ids, int64_t max_new_tokens,
-                         const Tensor& attention_mask = Tensor());
-
  private:
   LlamaConfig llama_cfg_;
 };

@@ -3,7 +3,7 @@
 
 #include <cmath>
 
-#include "lazarus/backbones/mamba_backbone.h"
+#include "lazarus/blocks/mamba_block.h"
 #include "lazarus/nn/init.h"
 #include "lazarus/tensor/autograd.h"
 #include "lazarus/tensor/ops.h"
@@ -24,9 +24,8 @@ MambaForCausalLM::MambaForCausalLM(const MambaConfig& cfg, DType dtype, uint64_t
   if (nn::init::init_skipped()) return;  // every parameter is about to be loaded
   // The SSM parts have their own initialisation (HF _init_weights for MambaMixer).
   Generator gen(seed + 1);
-  auto& bb = dynamic_cast<backbones::MambaBackbone&>(*backbone);
-  for (auto& layer : *bb.layers) {
-    auto& mixer = *layer->mixer;
+  for (size_t l = 0; l < backbone->layers->size(); ++l) {
+    auto& mixer = *backbone->layer<blocks::MambaBlock>(l).mixer;
     mixer.reset_ssm_parameters(cfg.time_step_min, cfg.time_step_max, cfg.time_step_floor,
                                cfg.time_step_scale, cfg.time_step_init_scheme == "random", &gen);
     if (cfg.rescale_prenorm_residual) {
@@ -37,16 +36,6 @@ MambaForCausalLM::MambaForCausalLM(const MambaConfig& cfg, DType dtype, uint64_t
       if (rg) mixer.out_proj->weight.requires_grad_(true);
     }
   }
-}
-
-Tensor MambaForCausalLM::generate_greedy(const Tensor& input_ids, int64_t max_new_tokens,
-                                         const Tensor& attention_mask) {
-  models::GenerateOptions o;
-  o.max_new_tokens = max_new_tokens;
-  o.eos_token_ids = mamba_cfg_.eos_token_id;
-  o.pad_token_id = mamba_cfg_.pad_token_id.value_or(
-      mamba_cfg_.eos_token_id.empty() ? 0 : mamba_cfg_.eos_token_id[0]);
-  return generate(input_ids, o, attention_mask);
 }
 
 }  // namespace lazarus::families

@@ -19,10 +19,6 @@ class MambaForCausalLM : public models::CausalLM {
   explicit MambaForCausalLM(const MambaConfig& cfg, DType dtype = DType::F32, uint64_t seed = 0);
   const MambaConfig& mamba_config() const { return mamba_cfg_; }
 
-  /// generate() with the config's eos ids and pad id filled in.
-  Tensor generate_greedy(const Tensor& input_ids, int64_t max_new_tokens,
-                         const Tensor& attention_mask = Tensor());
-
  private:
   MambaConfig mamba_cfg_;
 };
