@@ -14,6 +14,7 @@
 #include "lazarus/core/error.h"
 #include "lazarus/families/llama/llama_config.h"
 #include "lazarus/families/mamba/mamba_config.h"
+#include "lazarus/config/field_table.h"
 #include "lazarus/families/registry.h"
 #include "lazarus/generation/generation_config.h"
 #include "lazarus/io/model_folder.h"
@@ -207,6 +208,7 @@ void print_folder(const std::string& spec) {
     title += fmt::format(", {}", j["architectures"][0].get<std::string>());
   }
   print_model(title, mc);
+  for (auto& w : families::config_warnings(j, cfg_path)) std::printf("warning    %s\n", w.c_str());
   if (task != families::ModelTask::CausalLM) {
     auto labels = families::ClassificationLabels::from_json(j);  // checked by model_config_for
     std::string names;
@@ -368,12 +370,14 @@ void register_info_command(CLI::App& app) {
         print_model(fmt::format("config     {}", path), m);
       return;
     }
+    config::ConfigWarnings warnings;  // the unknown keys the readers below meet
     if (j.is_object() && j.contains("model_type") && j["model_type"] == "mamba") {
       auto mc = families::MambaConfig::from_json(j, path);
       if (o->json)
         std::printf("%s\n", mc.to_json().dump(2).c_str());
       else
         print_model(fmt::format("config     {} ({})", path, mc.model_type), mc.to_model_config());
+      for (auto& w : warnings.list()) std::fprintf(o->json ? stderr : stdout, "warning    %s\n", w.c_str());
       return;
     }
     auto l = families::LlamaConfig::from_json(j, path);
@@ -381,6 +385,7 @@ void register_info_command(CLI::App& app) {
       std::printf("%s\n", l.to_json().dump(2).c_str());
     else
       print_model(fmt::format("config     {} ({})", path, l.model_type), l.to_model_config());
+    for (auto& w : warnings.list()) std::fprintf(o->json ? stderr : stdout, "warning    %s\n", w.c_str());
   });
 }
 
