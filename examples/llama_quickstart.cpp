@@ -47,7 +47,8 @@ int main() {
   Tensor generated = model.generate_greedy(ids, /*max_new_tokens=*/5);
   std::printf("generated %s\n", shape_str(generated.shape()).c_str());
 
-  // 6. Any HF-style config.json works the same way (strict: unknown keys are errors).
+  // 6. Any HF-style config.json works the same way (keys that change the math and cannot be
+  //    honoured are errors, unknown keys warnings).
   LlamaConfig from_json = LlamaConfig::from_json_string(cfg.to_json().dump());
   std::printf("JSON round-trip equal: %s\n", from_json == cfg ? "yes" : "no");
   return from_json == cfg ? 0 : 1;

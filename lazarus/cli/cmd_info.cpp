@@ -377,7 +377,8 @@ void register_info_command(CLI::App& app) {
         std::printf("%s\n", mc.to_json().dump(2).c_str());
       else
         print_model(fmt::format("config     {} ({})", path, mc.model_type), mc.to_model_config());
-      for (auto& w : warnings.list()) std::fprintf(o->json ? stderr : stdout, "warning    %s\n", w.c_str());
+      for (auto& w : warnings.list())
+        std::fprintf(o->json ? stderr : stdout, "warning    %s\n", w.c_str());
       return;
     }
     auto l = families::LlamaConfig::from_json(j, path);
@@ -385,7 +386,8 @@ void register_info_command(CLI::App& app) {
       std::printf("%s\n", l.to_json().dump(2).c_str());
     else
       print_model(fmt::format("config     {} ({})", path, l.model_type), l.to_model_config());
-    for (auto& w : warnings.list()) std::fprintf(o->json ? stderr : stdout, "warning    %s\n", w.c_str());
+    for (auto& w : warnings.list())
+      std::fprintf(o->json ? stderr : stdout, "warning    %s\n", w.c_str());
   });
 }
 

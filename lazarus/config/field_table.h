@@ -6,22 +6,26 @@
 //
 //   const config::FieldTable<FooConfig>& foo_table() {
 //     static const config::FieldTable<FooConfig> t = [] {
-//       config::FieldTable<FooConfig> t;
 //       using C = FooConfig;
-//       t.add("model_type", &C::model_type).check([](const std::string& v) { return v == "foo"; },
-//                                                  "is not 'foo'");
-//       t.add("hidden_size", &C::hidden_size).required().positive();   // "hidden_size: 0 must be > 0"
-//       t.add("head_dim", &C::head_dim).check([](int64_t v) { return v % 2 == 0; }, "must be even");
+//       config::FieldTable<C> t;
+//       // Messages: "model_type: 'bar' is not 'foo'", "hidden_size: 0 must be > 0".
+//       t.add("model_type", &C::model_type)
+//           .check([](const std::string& v) { return v == "foo"; }, "is not 'foo'");
+//       t.add("hidden_size", &C::hidden_size).required().positive();
+//       t.add("num_hidden_layers", &C::num_hidden_layers).alias("n_layers");  // 2 names
+//       t.add("head_dim", &C::head_dim)  // std::optional: null when unset
+//           .check([](int64_t v) { return v % 2 == 0; }, "must be even");
 //       t.add("rms_norm_eps", &C::rms_norm_eps).in_open(0, 1);
-//       t.add("eos_token_id", &C::eos_token_id).token_ids()             // 2 or [2, 3] or null
+//       t.add("eos_token_id", &C::eos_token_id)  // 2, [2, 3] or null
+//           .token_ids()
 //           .check_with([](const C& c, int64_t id) {
-//             return id >= 0 && id < c.vocab_size ? "" : fmt::format("out of range for vocab_size {}", c.vocab_size);
+//             return id < c.vocab_size ? std::string() : "is past vocab_size";
 //           });
-//       t.add("num_hidden_layers", &C::num_hidden_layers).alias("n_layers");  // two names, one field
-//       t.restates("d_model", "hidden_size", [](const C& c) { return Json(c.hidden_size); });
-//       t.ignore({"fused_add_norm"});                        // known not to change the math
-//       t.neutral("rms_norm", {true}, "LayerNorm Mamba");     // changes the math unless true
-//       t.common(families::accept_hf_common_keys);           // keys every HF config may carry
+//       t.restates("d_model", "hidden_size",  // a second copy that must agree
+//                  [](const C& c) { return Json(c.hidden_size); });
+//       t.ignore({"fused_add_norm"});  // known not to change the math
+//       t.neutral("rms_norm", {true}, "LayerNorm Mamba");  // changes the math unless true
+//       t.common(families::accept_hf_common_keys);  // keys every HF config may carry
 //       return t;
 //     }();
 //     return t;
@@ -33,7 +37,13 @@
 //     return c;
 //   }
 //   Json FooConfig::to_json() const { return foo_table().write(*this); }
-//   void FooConfig::validate() const { foo_table().validate(*this); /* then cross-field checks */ }
+//   void FooConfig::validate() const {
+//     foo_table().validate(*this);
+//     // then the cross-field checks (hidden_size % num_attention_heads, ...)
+//   }
+//
+// Members of other types (a nested object such as rope_scaling) give their own read_with /
+// write_with. LlamaConfig and MambaConfig (families/llama, families/mamba) are full examples.
 //
 // The key policy of read(), in this order:
 //   1. every field: its key, or one of its aliases; a field given under two names must hold the
@@ -209,8 +219,7 @@ class FieldTable {
       T C::*m = m_;
       f().checks.push_back([m, ok, what](const C& c, const std::string& key) {
         field_detail::each(c.*m, [&](const V& v) {
-          if (!ok(v))
-            throw ConfigError(fmt::format("{}: {} {}", key, field_detail::show(v), what));
+          if (!ok(v)) throw ConfigError(fmt::format("{}: {} {}", key, field_detail::show(v), what));
         });
       });
       return *this;
@@ -340,7 +349,8 @@ class FieldTable {
       for (auto& a : f.aliases)
         if (r.has(a)) given.push_back(a);
       if (given.empty()) {
-        if (f.required) throw ConfigError(fmt::format("{}: missing required field", r.field(f.key)));
+        if (f.required)
+          throw ConfigError(fmt::format("{}: missing required field", r.field(f.key)));
         continue;
       }
       const Json& v = r.raw(given[0]);

@@ -169,10 +169,12 @@ void ClassificationLabels::write_json(config::Json& j) const {
 
 void accept_hf_common_keys(config::JsonReader& r) {
   // Bookkeeping and legacy generation defaults (generation_config.json supersedes the latter).
+  // torch_dtype (dtype since transformers 4.56) is the storage dtype; a family that keeps it
+  // reads it first.
   static const char* kIgnored[] = {"transformers_version",
                                    "_name_or_path",
-                                   "torch_dtype",  // storage dtype (a family that keeps it reads it first)
-                                   "dtype",        // its name since transformers 4.56
+                                   "torch_dtype",
+                                   "dtype",
                                    "use_cache",
                                    "pretraining_tp",
                                    "is_llama_config",
@@ -236,8 +238,8 @@ void accept_hf_common_keys(config::JsonReader& r) {
       if (v == o) return;
       oks += (oks.empty() ? "" : " or ") + o.dump();
     }
-    errors.push_back(fmt::format("{}: {} is not supported ({}; only {} is)", r.field(key),
-                                 v.dump(), why, oks.empty() ? std::string("null") : oks));
+    errors.push_back(fmt::format("{}: {} is not supported ({}; only {} is)", r.field(key), v.dump(),
+                                 why, oks.empty() ? std::string("null") : oks));
   };
   using J = config::Json;
   neutral("rope_interleaved", {false}, "interleaved rotary pairs");

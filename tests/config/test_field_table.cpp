@@ -28,17 +28,17 @@ const config::FieldTable<Toy>& toy_table() {
         .check([](const std::string& v) { return v == "toy"; }, "is not 'toy'");
     t.add("hidden_size", &Toy::hidden_size).required().positive();
     t.add("num_hidden_layers", &Toy::num_hidden_layers).alias("n_layer").positive();
-    t.add("head_dim", &Toy::head_dim)
-        .check([](int64_t v) { return v % 2 == 0; }, "must be even");
+    t.add("head_dim", &Toy::head_dim).check([](int64_t v) { return v % 2 == 0; }, "must be even");
     t.add("eps", &Toy::eps).in_open(0, 1);
     t.add("hidden_act", &Toy::hidden_act);
     t.add("eos_token_id", &Toy::eos_token_id).token_ids().check_with([](const Toy& c, int64_t id) {
       return id < c.hidden_size ? std::string() : fmt::format("is past {}", c.hidden_size);
     });
     t.restates("width", "hidden_size", [](const Toy& c) { return Json(c.hidden_size); });
-    t.restates("total", "hidden_size * num_hidden_layers =",
-               [](const Toy& c) { return Json(c.hidden_size * c.num_hidden_layers); },
-               /*write=*/true);
+    t.restates(
+        "total", "hidden_size * num_hidden_layers =",
+        [](const Toy& c) { return Json(c.hidden_size * c.num_hidden_layers); },
+        /*write=*/true);
     t.neutral("fancy", {false}, "fancy mode");
     t.ignore({"note"});
     t.common([](config::JsonReader& r) { r.skip("transformers_version"); });
@@ -72,9 +72,8 @@ TEST(FieldTable, WritesInTableOrderAndReadsBack) {
   c.head_dim = 4;
   c.eos_token_id = {1, 3};
   Json j = toy_table().write(c);
-  EXPECT_EQ(j.dump(),
-            R"({"model_type":"toy","hidden_size":8,"num_hidden_layers":2,"head_dim":4,)"
-            R"("eps":1e-05,"hidden_act":"silu","eos_token_id":[1,3],"total":16})");
+  EXPECT_EQ(j.dump(), R"({"model_type":"toy","hidden_size":8,"num_hidden_layers":2,"head_dim":4,)"
+                      R"("eps":1e-05,"hidden_act":"silu","eos_token_id":[1,3],"total":16})");
   Toy back;
   toy_table().read(j, back);
   EXPECT_EQ(back, c);
@@ -114,8 +113,9 @@ TEST(FieldTable, KeyPolicy) {
       << m;
   // Ignored and common keys are silent; unknown keys are warnings, in file order.
   std::vector<std::string> w;
-  read(R"({"zeta": [1, 2], "hidden_size": 8, "note": "x", "transformers_version": "4", "alpha": 1})",
-       &w);
+  read(
+      R"({"zeta": [1, 2], "hidden_size": 8, "note": "x", "transformers_version": "4", "alpha": 1})",
+      &w);
   ASSERT_EQ(w.size(), 2u);
   EXPECT_NE(w[0].find("toy.json: unknown key 'zeta' (= [1,2]) ignored"), std::string::npos) << w[0];
   EXPECT_NE(w[1].find("unknown key 'alpha'"), std::string::npos) << w[1];

@@ -79,9 +79,8 @@ TEST_P(HfConfigCorpus, LoadsWithThePublishedParameterCount) {
                  << "' yet; this file is checked once one is";
   const Json e = read(kDir / "expected.json").at(name);
   std::vector<std::string> warnings;
-  ASSERT_NO_THROW(warnings = families::config_warnings(j, name)) << error_of([&] {
-    families::model_config_for(j, name);
-  });
+  ASSERT_NO_THROW(warnings = families::config_warnings(j, name))
+      << error_of([&] { families::model_config_for(j, name); });
   // Every key of a published file is known: read, restated, neutral or harmless.
   std::vector<std::string> allowed;
   if (e.contains("warnings")) allowed = e["warnings"].get<std::vector<std::string>>();

@@ -39,8 +39,10 @@ const config::FieldTable<MambaConfig>& table() {
     t.add("layer_norm_epsilon", &C::layer_norm_epsilon).in_open(0, 1);
     t.add("expand", &C::expand).positive();
     // Written (as HF saves it) and, when read, checked: HF derives it from expand.
-    t.restates("intermediate_size", "expand * hidden_size =",
-               [](const C& c) { return Json(c.intermediate_size()); }, /*write=*/true);
+    t.restates(
+        "intermediate_size",
+        "expand * hidden_size =", [](const C& c) { return Json(c.intermediate_size()); },
+        /*write=*/true);
     t.add("conv_kernel", &C::conv_kernel).positive();
     t.add("use_bias", &C::use_bias);
     t.add("use_conv_bias", &C::use_conv_bias);
@@ -78,9 +80,10 @@ const config::FieldTable<MambaConfig>& table() {
     t.add("torch_dtype", &C::torch_dtype);
     // mamba_ssm's names of the same numbers (state-spaces/mamba-*-hf carry them): must agree.
     t.restates("d_model", "hidden_size", [](const C& c) { return Json(c.hidden_size); });
-    t.restates("n_layer", "num_hidden_layers", [](const C& c) { return Json(c.num_hidden_layers); });
-    t.restates("d_inner", "expand * hidden_size =",
-               [](const C& c) { return Json(c.intermediate_size()); });
+    t.restates("n_layer", "num_hidden_layers",
+               [](const C& c) { return Json(c.num_hidden_layers); });
+    t.restates("d_inner",
+               "expand * hidden_size =", [](const C& c) { return Json(c.intermediate_size()); });
     t.restates("tie_embeddings", "tie_word_embeddings",
                [](const C& c) { return Json(c.tie_word_embeddings); });
     // mamba_ssm switches that would change the math away from their neutral value. HF's
