@@ -65,6 +65,7 @@ void run_chat(const ChatFlags& f) {
     in.add_generation_prompt = true;
     in.bos_token = m.tokenizer_config->bos_token;
     in.eos_token = m.tokenizer_config->eos_token;
+    tokenizers::set_template_vars(in, f.sampling.template_vars);
     std::vector<uint32_t> ids32 = m.tokenizer->encode_ids(tmpl.render(in), false);
     std::vector<int64_t> ids(ids32.begin(), ids32.end());
     const int64_t ctx = generation::context_length(*m.model);

@@ -81,14 +81,7 @@ void run_chat_template(const ChatTemplateOptions& o) {
   in.add_generation_prompt = o.add_generation_prompt;
   in.bos_token = cfg.bos_token;
   in.eos_token = cfg.eos_token;
-  for (const std::string& kv : o.vars) {
-    auto eq = kv.find('=');
-    if (eq == std::string::npos || eq == 0)
-      throw ConfigError("--var '" + kv + "': expected NAME=VALUE");
-    std::string name = kv.substr(0, eq), value = kv.substr(eq + 1);
-    // VALUE is JSON when it parses (true, 3, "s", [..]); otherwise it is taken as a plain string.
-    in.extra[name] = ojson::accept(value) ? ojson::parse(value) : ojson(value);
-  }
+  tokenizers::set_template_vars(in, o.vars);
   const std::string prompt = tokenizers::ChatTemplate(std::move(source)).render(in);
   std::fwrite(prompt.data(), 1, prompt.size(), stdout);
   std::fflush(stdout);

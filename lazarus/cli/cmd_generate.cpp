@@ -32,6 +32,9 @@ std::vector<int64_t> prompt_ids(const io::PretrainedModel& m, const GenerateFlag
                             : fmt::format("--system needs a chat template, and {} has none "
                                           "(no chat_template in tokenizer_config.json)",
                                           m.folder));
+  if (!f.sampling.template_vars.empty() && !templated)
+    throw ConfigError(f.raw ? "--var sets chat template variables; drop --raw"
+                            : fmt::format("--var needs a chat template, and {} has none", m.folder));
   std::vector<uint32_t> ids;
   if (templated) {
     tokenizers::ChatTemplateInputs in;
@@ -41,6 +44,7 @@ std::vector<int64_t> prompt_ids(const io::PretrainedModel& m, const GenerateFlag
     in.add_generation_prompt = true;
     in.bos_token = m.tokenizer_config->bos_token;
     in.eos_token = m.tokenizer_config->eos_token;
+    tokenizers::set_template_vars(in, f.sampling.template_vars);
     std::string text = tokenizers::ChatTemplate(m.tokenizer_config->chat_template()).render(in);
     ids = m.tokenizer->encode_ids(text, /*add_special_tokens=*/false);  // the template has them
   } else {

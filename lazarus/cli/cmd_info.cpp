@@ -12,9 +12,6 @@
 #include "lazarus/core/regular_file.h"
 #include "lazarus/config/model_config.h"
 #include "lazarus/core/error.h"
-#include "lazarus/families/llama/llama_config.h"
-#include "lazarus/families/mamba/mamba_config.h"
-#include "lazarus/config/field_table.h"
 #include "lazarus/families/registry.h"
 #include "lazarus/generation/generation_config.h"
 #include "lazarus/io/model_folder.h"
@@ -177,6 +174,12 @@ void print_model(const std::string& title, const config::ModelConfig& m) {
               human(double(n) * 2).c_str());
 }
 
+std::string model_type_of(const config::Json& j) {
+  return j.is_object() && j.contains("model_type") && j["model_type"].is_string()
+             ? j["model_type"].get<std::string>()
+             : std::string();
+}
+
 config::Json read_json(const std::string& path) {
   return parse_json_text<config::Json, ConfigError>(
       read_regular_file(path, "config file", 16u << 20), path, 64);
@@ -308,8 +311,9 @@ void register_info_command(CLI::App& app) {
                             "A preset name (see --list-presets), e.g. llama3_8b or mamba_130m");
   auto* c = cmd->add_option(
       "--config", o->config,
-      "A config file: a Hugging Face config.json (Llama or Mamba family), a Lazarus model config "
-      "({\"backbone\": ..., \"head\": ...}), or a model folder holding config.json");
+      "A config file: a Hugging Face config.json of a registered family (lazarus list-models), a "
+      "Lazarus model config ({\"backbone\": ..., \"head\": ...}), or a model folder holding "
+      "config.json");
   auto* m = cmd->add_option(
       "--model,-m", o->model,
       "A Hugging Face model folder: the config summary plus its checkpoint files, tokenizer,\n"
@@ -324,21 +328,9 @@ void register_info_command(CLI::App& app) {
       "lazarus info --config path/to/model/config.json\n  lazarus info --model path/to/model");
   cmd->callback([o] {
     if (o->list) {
-      for (const auto& n : families::LlamaConfig::preset_names()) std::printf("%s\n", n.c_str());
-      for (const auto& n : families::MambaConfig::preset_names())
-        if (n != "tiny") std::printf("%s\n", n.c_str());
-      std::printf("mamba_tiny\n");
-      return;
-    }
-    // Mamba presets are named mamba_*; "mamba_tiny" is MambaConfig::tiny().
-    if (o->preset.rfind("mamba_", 0) == 0) {
-      auto mc = families::MambaConfig::preset(o->preset == "mamba_tiny" ? "tiny" : o->preset);
-      if (o->json) {
-        std::printf("%s\n", mc.to_json().dump(2).c_str());
-        return;
-      }
-      print_model(fmt::format("preset     {} ({})", o->preset, mc.model_type),
-                  mc.to_model_config());
+      for (const auto& f : families::registered_families())
+        for (const auto& p : f.presets)
+          std::printf("%-16s %-8s %s\n", p.name.c_str(), f.name.c_str(), p.description.c_str());
       return;
     }
     if (!o->model.empty()) {
@@ -346,12 +338,21 @@ void register_info_command(CLI::App& app) {
       return;
     }
     if (!o->preset.empty()) {
-      auto l = families::LlamaConfig::preset(o->preset);
+      const families::PresetRef ref = families::find_preset(o->preset);
+      const config::Json j = ref.preset->config();
       if (o->json) {
-        std::printf("%s\n", l.to_json().dump(2).c_str());
+        std::printf("%s\n", j.dump(2).c_str());
         return;
       }
-      print_model(fmt::format("preset     {} ({})", o->preset, l.model_type), l.to_model_config());
+      const config::ModelConfig mc = families::model_config_for(j);
+      print_model(fmt::format("preset     {} ({}, family {}): {}", o->preset, model_type_of(j),
+                              ref.family->name, ref.preset->description),
+                  mc);
+      if (int64_t pub = ref.preset->published_parameters) {
+        std::printf("published  %s parameters (%s)\n", with_commas(pub).c_str(),
+                    pub == mc.num_parameters() ? "equal to the count above"
+                                               : "DIFFERS from the count above");
+      }
       return;
     }
     if (o->config.empty())
@@ -361,33 +362,18 @@ void register_info_command(CLI::App& app) {
     if (std::filesystem::is_directory(path))
       path = (std::filesystem::path(path) / "config.json").string();
     config::Json j = read_json(path);
-    if (j.is_object() && j.contains("backbone")) {
-      auto m = config::ModelConfig::from_json(j, path);
-      m.validate();
-      if (o->json)
-        std::printf("%s\n", m.to_json().dump(2).c_str());
-      else
-        print_model(fmt::format("config     {}", path), m);
+    // Any config the registry reads: a family's config.json or a Lazarus model config.
+    const families::FamilyInfo& family = families::family_for(j);
+    if (o->json) {
+      std::printf("%s\n",
+                  (family.full_config ? family.full_config(j, path) : j).dump(2).c_str());
       return;
     }
-    config::ConfigWarnings warnings;  // the unknown keys the readers below meet
-    if (j.is_object() && j.contains("model_type") && j["model_type"] == "mamba") {
-      auto mc = families::MambaConfig::from_json(j, path);
-      if (o->json)
-        std::printf("%s\n", mc.to_json().dump(2).c_str());
-      else
-        print_model(fmt::format("config     {} ({})", path, mc.model_type), mc.to_model_config());
-      for (auto& w : warnings.list())
-        std::fprintf(o->json ? stderr : stdout, "warning    %s\n", w.c_str());
-      return;
-    }
-    auto l = families::LlamaConfig::from_json(j, path);
-    if (o->json)
-      std::printf("%s\n", l.to_json().dump(2).c_str());
-    else
-      print_model(fmt::format("config     {} ({})", path, l.model_type), l.to_model_config());
-    for (auto& w : warnings.list())
-      std::fprintf(o->json ? stderr : stdout, "warning    %s\n", w.c_str());
+    config::ModelConfig mc = families::model_config_for(j, path);
+    std::string what = j.contains("model_type") ? fmt::format(" ({})", model_type_of(j))
+                                                : std::string();
+    print_model(fmt::format("config     {}{}", path, what), mc);
+    for (auto& w : families::config_warnings(j, path)) std::printf("warning    %s\n", w.c_str());
   });
 }
 

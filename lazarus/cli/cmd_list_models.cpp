@@ -1,11 +1,15 @@
 // `lazarus list-models` (also `lazarus --list-models`): the model presets and their hub ids, and
 // whether each is in the local cache; `lazarus download NAME`: fetch a model into the HF cache.
+#include <algorithm>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <memory>
 
 #include <fmt/format.h>
 
 #include "lazarus/cli/commands.h"
+#include "lazarus/families/registry.h"
 #include "lazarus/io/hub.h"
 #include "lazarus/io/model_folder.h"
 
@@ -13,11 +17,21 @@ namespace lazarus::cli {
 
 namespace {
 
+namespace fs = std::filesystem;
+
 void print_presets(bool show_cache) {
   std::filesystem::path cache = io::hub_cache_dir();
   std::printf("%-18s %-38s %-8s %-8s %s\n", "NAME", "HUGGING FACE REPO", "FAMILY", "SIZE",
               show_cache ? "NOTES (cached = in the local cache)" : "NOTES");
-  for (const auto& p : io::model_presets()) {
+  // By registered family (the registry says which families exist; the hub rows name the
+  // model_type each repository's config.json carries).
+  std::vector<const io::ModelPreset*> rows;
+  for (const auto& f : families::registered_families())
+    for (const auto& p : io::model_presets())
+      if (std::find(f.model_types.begin(), f.model_types.end(), p.family) != f.model_types.end())
+        rows.push_back(&p);
+  for (const io::ModelPreset* row : rows) {
+    const io::ModelPreset& p = *row;
     std::string notes = p.gated ? "gated: needs HF_TOKEN" : "";
     if (show_cache) {
       bool cached = false;
@@ -33,11 +47,19 @@ void print_presets(bool show_cache) {
                 p.size.c_str(), notes.c_str());
   }
   // The model that ships with Lazarus: no hub, no cache; the default of generate and chat.
+  std::string shipped_family = "?";
+  try {
+    std::ifstream in(fs::path(io::bundled_models_dir()) / io::kDefaultModelName / "config.json");
+    if (in) shipped_family = families::family_for(config::Json::parse(in)).name;
+  } catch (const std::exception&) {
+    // a listing shows "?" for a shipped model it cannot read; generate reports why
+  }
   std::printf("%-18s %-38s %-8s %-8s %s\n", io::kDefaultModelName,
-              (io::bundled_models_dir() + "/").c_str(), "llama", "16 MB",
+              (io::bundled_models_dir() + "/").c_str(), shipped_family.c_str(), "16 MB",
               "shipped, the default --model: 3.95M parameters trained on Debian's fortunes");
   std::printf(
-      "\ncache: %s\nAny hub id (org/name) or model folder works too, e.g. "
+      "\nArchitecture presets (lazarus info --preset NAME, lazarus train --preset NAME): "
+      "lazarus info --list-presets\ncache: %s\nAny hub id (org/name) or model folder works too, e.g. "
       "`lazarus download HuggingFaceTB/SmolLM2-135M`.\n",
       cache.string().c_str());
 }

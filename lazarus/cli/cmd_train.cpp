@@ -1,5 +1,5 @@
-// `lazarus train`: trains a causal LM from scratch on text files — a model config (HF Llama
-// config.json, a Lazarus model config or a preset), a tokenizer (or raw bytes), the Trainer with
+// `lazarus train`: trains a causal LM from scratch on text files — a model config (an HF
+// config.json of any registered family, a Lazarus model config or a preset), a tokenizer (or raw bytes), the Trainer with
 // held-out evaluation, checkpoints, resume, metrics and a loss curve — and writes the final model
 // as a Hugging Face-style folder (config.json + model.safetensors + the tokenizer's files).
 #include <cmath>
@@ -18,13 +18,13 @@
 #include "lazarus/config/model_config.h"
 #include "lazarus/core/atomic_file.h"
 #include "lazarus/core/error.h"
-#include "lazarus/families/llama/llama.h"
 #include "lazarus/families/registry.h"
 #include "lazarus/generation/generate.h"
 #include "lazarus/io/safetensors.h"
 #include "lazarus/tensor/backend.h"
 #include "lazarus/tensor/random.h"
 #include "lazarus/tokenizers/tokenizer.h"
+#include "lazarus/tokenizers/tokenizer_config.h"
 #include "lazarus/training/trainer.h"
 
 namespace lazarus::cli {
@@ -64,39 +64,50 @@ void check_training_memory(const config::ModelConfig& mc, const TrainOpts& o,
 BuiltModel build_model(const TrainOpts& o) {
   BuiltModel b;
   set_activity("building the model");
+  // Any config the registry reads: a preset, a family's config.json, a Lazarus model config.
+  config::Json j;
+  std::string path, what;
   if (!o.preset.empty()) {
-    auto l = families::LlamaConfig::preset(o.preset);
-    check_training_memory(l.to_model_config(), o, "preset " + o.preset);
-    b.model = std::make_shared<families::LlamaForCausalLM>(l, DType::F32, o.t.seed);
-    b.config_json = l.to_json();
-    b.description = fmt::format("preset {} ({})", o.preset, l.model_type);
-    return b;
-  }
-  std::string path = o.config;
-  if (fs::is_directory(path)) path = (fs::path(path) / "config.json").string();
-  config::Json j = parse_json_file(path, "model config");
-  if (j.is_object() && j.contains("backbone")) {
-    auto m = config::ModelConfig::from_json(j, path);
-    m.validate();
-    check_training_memory(m, o, path);
-    b.model = std::make_shared<models::CausalLM>(m);
-    b.model->init_weights(0.02, o.t.seed);
-    b.config_json = m.to_json();
-    b.description = fmt::format("{} (Lazarus model config)", path);
-  } else if (families::family_for(j).name != "llama") {
-    // Other families (Mamba, ...) through the registry, with their own initialisation.
-    check_training_memory(families::model_config_for(j, path), o, path);
-    b.model = std::shared_ptr<models::CausalLM>(families::build_causal_lm(j).release());
-    b.config_json = j;
-    b.description = fmt::format("{} ({})", path, families::family_for(j).name);
+    j = families::find_preset(o.preset).preset->config();
+    what = "preset " + o.preset;
   } else {
-    auto l = families::LlamaConfig::from_json(j, path);
-    check_training_memory(l.to_model_config(), o, path);
-    b.model = std::make_shared<families::LlamaForCausalLM>(l, DType::F32, o.t.seed);
-    b.config_json = l.to_json();
-    b.description = fmt::format("{} ({})", path, l.model_type);
+    path = o.config;
+    if (fs::is_directory(path)) path = (fs::path(path) / "config.json").string();
+    j = parse_json_file(path, "model config");
+    what = path;
   }
+  const config::ModelConfig mc = families::model_config_for(j, path);
+  if (mc.head.type != config::HeadType::LM)
+    throw ConfigError(fmt::format(
+        "[train] {}: head.type is '{}': lazarus train trains causal LMs (an 'lm' head); build "
+        "a {} model from the library (families::build_sequence_classifier / "
+        "build_token_classifier) to train it",
+        what, config::to_string(mc.head.type), config::to_string(mc.head.type)));
+  check_training_memory(mc, o, what);
+  b.model = std::shared_ptr<models::CausalLM>(
+      families::build_causal_lm_seeded(j, o.t.seed, path).release());
+  // The config.json written beside the weights: the family's own form, which every loader reads.
+  std::optional<config::Json> cfg = families::hf_config_of(*b.model);
+  if (!cfg) throw ConfigError(fmt::format("[train] {}: its family writes no config.json", what));
+  b.config_json = *cfg;
+  b.description = fmt::format("{} ({})", what, b.config_json.value("model_type", "?"));
   return b;
+}
+
+/// Fills the bos / eos ids config.json leaves unset from the tokenizer's bos_token / eos_token
+/// (tokenizer_config.json beside tokenizer.json), so generate and chat stop where it does.
+void fill_special_ids(config::Json& cfg, const tokenizers::Tokenizer& tok,
+                      const std::string& tokenizer_path) {
+  fs::path dir =
+      fs::is_directory(tokenizer_path) ? fs::path(tokenizer_path) : fs::path(tokenizer_path).parent_path();
+  if (!fs::exists(dir / "tokenizer_config.json")) return;
+  auto tc = tokenizers::TokenizerConfig::load(dir);
+  auto fill = [&](const char* key, const std::optional<std::string>& token) {
+    if (!token || (cfg.contains(key) && !cfg[key].is_null())) return;
+    if (auto id = tok.token_to_id(*token)) cfg[key] = int64_t(*id);
+  };
+  fill("bos_token_id", tc.bos_token);
+  fill("eos_token_id", tc.eos_token);
 }
 
 void run_train(CLI::App* cmd, TrainOpts& o) {
@@ -127,6 +138,7 @@ void run_train(CLI::App* cmd, TrainOpts& o) {
         "the config to at least {}",
         tok ? "tokenizer" : "byte-level input (no --tokenizer)", need_vocab, V, need_vocab));
   }
+  if (tok) fill_special_ids(bm.config_json, *tok, o.tokenizer);
   std::vector<int64_t> tokens;
   std::string data_identity;
   set_activity("reading the training data");
@@ -187,6 +199,7 @@ void run_train(CLI::App* cmd, TrainOpts& o) {
   fs::create_directories(out);
   io::save_safetensors((out / "model.safetensors").string(), model.state_dict(),
                        {{"format", "pt"}});
+  bm.config_json["torch_dtype"] = "float32";  // the saved weights are the f32 masters
   write_file_atomic(out / "config.json", bm.config_json.dump(2) + "\n");
   if (tok) {
     fs::path src =
@@ -209,8 +222,9 @@ void register_train_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand(
       "train", "Train a language model from scratch on text files (prints the plan first)");
   auto* c = cmd->add_option("--config", o->config,
-                            "Model config: a Hugging Face config.json (Llama family), a Lazarus "
-                            "model config ({\"backbone\": ..., \"head\": ...}), or a folder");
+                            "Model config: a Hugging Face config.json of a registered family, a "
+                            "Lazarus model config ({\"backbone\": ..., \"head\": ...}), or a "
+                            "folder holding one");
   auto* p =
       cmd->add_option("--preset", o->preset, "Or a preset name (lazarus info --list-presets)");
   c->excludes(p);

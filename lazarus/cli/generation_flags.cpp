@@ -65,6 +65,9 @@ void add_sampling_flags(CLI::App* cmd, SamplingFlags& f, int64_t default_max_new
   cmd->add_option("--stop", f.stop,
                   "Stop when the text contains this string (not printed); repeatable");
   cmd->add_option("--system", f.system, "System message (needs a chat template)");
+  cmd->add_option("--var", f.template_vars,
+                  "Chat template variable NAME=VALUE (VALUE parsed as JSON when valid), e.g.\n"
+                  "--var enable_thinking=false for Qwen3 without its thinking block; repeatable");
   cmd->add_flag("--no-stream", f.no_stream,
                 "Print the text when generation ends instead of as it is produced");
 }

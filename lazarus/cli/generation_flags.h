@@ -26,6 +26,7 @@ struct SamplingFlags {
   uint64_t seed = 0;
   std::vector<std::string> stop;
   std::string system;
+  std::vector<std::string> template_vars;  // --var NAME=VALUE for the chat template
   bool no_stream = false;
   // Set when the flag was given (the folder's generation_config.json supplies the rest).
   CLI::Option *max_new_tokens_opt = nullptr, *temperature_opt = nullptr, *top_p_opt = nullptr,

@@ -28,6 +28,10 @@ Attention::Attention(int64_t hidden_size, const config::AttentionConfig& cfg,
                            std::make_shared<nn::Linear>(hidden_size, Hkv * Dh, cfg.bias, dtype));
   o_proj = register_module(
       "o_proj", std::make_shared<nn::Linear>(H * Dh, hidden_size, cfg.output_bias, dtype));
+  if (cfg.qk_norm) {
+    q_norm = register_module("q_norm", std::make_shared<Norm>(Dh, *cfg.qk_norm, dtype));
+    k_norm = register_module("k_norm", std::make_shared<Norm>(Dh, *cfg.qk_norm, dtype));
+  }
   if (cfg.position.is_rope()) {
     rotary_ = std::make_unique<RotaryEmbedding>(Dh, cfg.position.rope, max_position_embeddings);
   }
@@ -39,8 +43,14 @@ Tensor Attention::forward(const Tensor& x, const AttentionContext& ctx, KVCache*
   // x (B, T, D)
   const int64_t B = x.size(0), T = x.size(1);
   const int64_t H = cfg_.num_attention_heads, Hkv = cfg_.num_key_value_heads, Dh = head_dim_;
-  Tensor q = q_proj->forward(x).view({B, T, H, Dh}).transpose(1, 2);    // (B, H, T, Dh)
-  Tensor k = k_proj->forward(x).view({B, T, Hkv, Dh}).transpose(1, 2);  // (B, Hkv, T, Dh)
+  Tensor q = q_proj->forward(x).view({B, T, H, Dh});    // (B, T, H, Dh)
+  Tensor k = k_proj->forward(x).view({B, T, Hkv, Dh});  // (B, T, Hkv, Dh)
+  if (q_norm) {  // HF Qwen3Attention: each head normed over head_dim before RoPE
+    q = q_norm->forward(q);
+    k = k_norm->forward(k);
+  }
+  q = q.transpose(1, 2);  // (B, H, T, Dh)
+  k = k.transpose(1, 2);  // (B, Hkv, T, Dh)
   Tensor v = v_proj->forward(x).view({B, T, Hkv, Dh}).transpose(1, 2);  // (B, Hkv, T, Dh)
   if (rotary_) {
     q = rotary_->apply(q, ctx.positions);

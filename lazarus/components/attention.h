@@ -1,11 +1,12 @@
 // Self-attention with multi-head, grouped-query and multi-query heads, optional bias, sliding
-// window, RoPE or ALiBi, and a per-layer KV cache. Parameter names are Hugging Face's (q_proj,
+// window, RoPE or ALiBi, optional per-head q/k norms (Qwen3), and a per-layer KV cache. Parameter names are Hugging Face's (q_proj,
 // k_proj, v_proj, o_proj).
 #pragma once
 
 #include <memory>
 #include <vector>
 
+#include "lazarus/components/ffn.h"
 #include "lazarus/components/kv_cache.h"
 #include "lazarus/components/rope.h"
 #include "lazarus/config/model_config.h"
@@ -37,6 +38,8 @@ class Attention : public nn::Module {
   int64_t head_dim() const { return head_dim_; }
 
   std::shared_ptr<nn::Linear> q_proj, k_proj, v_proj, o_proj;
+  /// With cfg.qk_norm: the per-head norms of queries and keys (HF "q_norm" / "k_norm"), else null.
+  std::shared_ptr<Norm> q_norm, k_norm;
 
  private:
   config::AttentionConfig cfg_;

@@ -164,10 +164,11 @@ void AttentionConfig::validate(int64_t hidden_size, const std::string& p) const 
   check(dropout >= 0 && dropout <= 1,
         fmt::format("{}: {} must be in [0, 1]", f(p, "dropout"), dropout));
   position.validate(f(p, "position"));
+  if (qk_norm) qk_norm->validate(f(p, "qk_norm"));
 }
 
 Json AttentionConfig::to_json() const {
-  return Json{{"type", to_string(type)},
+  Json j{{"type", to_string(type)},
               {"num_attention_heads", num_attention_heads},
               {"num_key_value_heads", num_key_value_heads},
               {"head_dim", opt_json(head_dim)},
@@ -177,6 +178,8 @@ Json AttentionConfig::to_json() const {
               {"sliding_window", opt_json(sliding_window)},
               {"dropout", dropout},
               {"position", position.to_json()}};
+  if (qk_norm) j["qk_norm"] = qk_norm->to_json();  // written only when set
+  return j;
 }
 
 AttentionConfig AttentionConfig::from_json(const Json& j, const std::string& path) {
@@ -191,6 +194,10 @@ AttentionConfig AttentionConfig::from_json(const Json& j, const std::string& pat
   r.get("causal", c.causal);
   r.get("sliding_window", c.sliding_window);
   r.get("dropout", c.dropout);
+  if (r.has("qk_norm") && !r.raw("qk_norm").is_null())
+    c.qk_norm = NormConfig::from_json(r.raw("qk_norm"), r.field("qk_norm"));
+  else
+    r.skip("qk_norm");
   if (r.has("position") && r.raw("position").is_object()) {
     c.position = PositionConfig::from_json(r.raw("position"), r.field("position"));
     if (r.has("rope")) {
@@ -462,6 +469,7 @@ int64_t BlockConfig::num_parameters(int64_t D) const {
   if (a.bias)
     n = checked_sum({n, checked_mul(H, Dh, awhat), checked_product({2, Hkv, Dh}, awhat)}, awhat);
   if (a.output_bias) n = checked_add(n, D, awhat);
+  if (a.qk_norm) n = checked_add(n, checked_mul(2, a.qk_norm->num_parameters(Dh), awhat), awhat);
   n = checked_add(n, ffn.num_parameters(D), what);
   n = checked_add(n, checked_mul(2, norm.num_parameters(D), what), what);
   return checked_add(n, extra, what);

@@ -73,6 +73,21 @@ struct PositionConfig {
   bool operator==(const PositionConfig&) const = default;
 };
 
+struct NormConfig {
+  NormType type = NormType::RMSNorm;
+  double eps = 1e-6;
+  /// LayerNorm only: learned shift.
+  bool bias = true;
+
+  int64_t num_parameters(int64_t dim) const {
+    return type == NormType::LayerNorm && bias ? checked_mul(2, dim, "norm parameters") : dim;
+  }
+  void validate(const std::string& path = "norm") const;
+  Json to_json() const;
+  static NormConfig from_json(const Json& j, const std::string& path = "norm");
+  bool operator==(const NormConfig&) const = default;
+};
+
 struct AttentionConfig {
   AttentionType type = AttentionType::MultiHead;
   int64_t num_attention_heads = 8;
@@ -89,6 +104,9 @@ struct AttentionConfig {
   double dropout = 0.0;
   /// How this layer sees token positions (rope by default).
   PositionConfig position;
+  /// A norm over head_dim applied to every query and key head before positions (HF Qwen3 /
+  /// Gemma 3 `q_norm` / `k_norm`); nullopt = none.
+  std::optional<NormConfig> qk_norm;
 
   int64_t resolved_head_dim(int64_t hidden_size) const {
     return head_dim ? *head_dim : hidden_size / num_attention_heads;
@@ -125,21 +143,6 @@ struct FFNConfig {
   Json to_json() const;
   static FFNConfig from_json(const Json& j, const std::string& path = "ffn");
   bool operator==(const FFNConfig&) const = default;
-};
-
-struct NormConfig {
-  NormType type = NormType::RMSNorm;
-  double eps = 1e-6;
-  /// LayerNorm only: learned shift.
-  bool bias = true;
-
-  int64_t num_parameters(int64_t dim) const {
-    return type == NormType::LayerNorm && bias ? checked_mul(2, dim, "norm parameters") : dim;
-  }
-  void validate(const std::string& path = "norm") const;
-  Json to_json() const;
-  static NormConfig from_json(const Json& j, const std::string& path = "norm");
-  bool operator==(const NormConfig&) const = default;
 };
 
 /// The selective state-space mixer of a Mamba block (Hugging Face MambaMixer): in_proj to

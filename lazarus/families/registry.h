@@ -17,6 +17,17 @@
 
 namespace lazarus::families {
 
+/// A named model config of a family (`lazarus info --preset NAME`, `train --preset NAME`).
+struct FamilyPreset {
+  std::string name;         // "llama3_8b"
+  std::string description;  // one line: what it is, where it is published
+  /// The parameter count its authors publish (0 when none is, e.g. the tiny test presets); the
+  /// count computed from `config` must equal it.
+  int64_t published_parameters = 0;
+  /// Its HF config.json (read back by the family's `model_config` / `build`).
+  std::function<config::Json()> config;
+};
+
 struct FamilyInfo {
   std::string name;                        // "llama"
   std::vector<std::string> model_types;    // HF config.json "model_type" values
@@ -53,7 +64,49 @@ struct FamilyInfo {
                                                          const std::string& path, DType dtype)>
       build_token_classifier;
   std::function<std::optional<config::Json>(const nn::Module& model)> classifier_config_of;
+
+  /// Named configs, in listing order (empty when the family has none).
+  std::vector<FamilyPreset> presets;
+  /// Builds a causal LM to train from scratch, its weights initialised as the family does from
+  /// `seed` (empty: `build`, then CausalLM::init_weights(0.02, seed)).
+  std::function<std::unique_ptr<models::CausalLM>(const config::Json& hf_config,
+                                                  const std::string& path, DType dtype,
+                                                  uint64_t seed)>
+      build_seeded;
+  /// The config.json in the family's full form (every field, defaults filled in), as `lazarus
+  /// info --json` prints it (strict, as `model_config`). Empty: printed as read.
+  std::function<config::Json(const config::Json& hf_config, const std::string& path)>
+      full_config;
+  /// Claims a config.json that has no "model_type" (e.g. a bare Lazarus model config); empty =
+  /// only by model_type / architectures.
+  std::function<bool(const config::Json& hf_config)> claims;
 };
+
+/// Fills the config-driven members of `f` for a family whose config type `Config` has
+/// from_json(json, path) / to_json() / to_model_config() and whose model `Model(config, dtype,
+/// seed)` returns its config through `config_of`: model_config, build, build_seeded, hf_config_of,
+/// full_config.
+template <class Config, class Model>
+void set_config_family(FamilyInfo& f, const Config& (Model::*config_of)() const) {
+  f.model_config = [](const config::Json& j, const std::string& path) {
+    return Config::from_json(j, path).to_model_config();
+  };
+  f.build = [](const config::Json& j, const std::string& path, DType dtype) {
+    return std::unique_ptr<models::CausalLM>(
+        std::make_unique<Model>(Config::from_json(j, path), dtype));
+  };
+  f.build_seeded = [](const config::Json& j, const std::string& path, DType dtype, uint64_t seed) {
+    return std::unique_ptr<models::CausalLM>(
+        std::make_unique<Model>(Config::from_json(j, path), dtype, seed));
+  };
+  f.hf_config_of = [config_of](const models::CausalLM& m) -> std::optional<config::Json> {
+    if (auto* x = dynamic_cast<const Model*>(&m)) return (x->*config_of)().to_json();
+    return std::nullopt;
+  };
+  f.full_config = [](const config::Json& j, const std::string& path) {
+    return Config::from_json(j, path).to_json();
+  };
+}
 
 /// Every registered family.
 const std::vector<FamilyInfo>& registered_families();
@@ -61,6 +114,14 @@ const std::vector<FamilyInfo>& registered_families();
 /// The family for an HF config.json: by "model_type", else by the first known "architectures"
 /// entry. Throws ConfigError naming the values and the known families.
 const FamilyInfo& family_for(const config::Json& hf_config);
+
+/// A preset of a registered family, by name.
+struct PresetRef {
+  const FamilyInfo* family = nullptr;
+  const FamilyPreset* preset = nullptr;
+};
+/// The preset called `name`; ConfigError listing every preset name when there is none.
+PresetRef find_preset(const std::string& name);
 
 /// The family whose models `model` belongs to (by hf_config_of); nullptr when none claims it.
 const FamilyInfo* family_of(const models::CausalLM& model);
@@ -93,6 +154,12 @@ void check_model_memory(const config::ModelConfig& mc, double bytes_per_paramete
 std::unique_ptr<models::CausalLM> build_causal_lm(const config::Json& hf_config,
                                                   DType dtype = DType::F32,
                                                   const std::string& path = "");
+
+/// The same for training from scratch: weights initialised by the family from `seed`
+/// (FamilyInfo::build_seeded), in f32.
+std::unique_ptr<models::CausalLM> build_causal_lm_seeded(const config::Json& hf_config,
+                                                         uint64_t seed,
+                                                         const std::string& path = "");
 
 /// Builds the sequence / token classifier a *ForSequenceClassification /
 /// *ForTokenClassification config.json describes (weights initialised, not loaded). ConfigError

@@ -36,4 +36,16 @@ std::string ChatTemplate::render(const ChatTemplateInputs& in) const {
   return render_context(ctx);
 }
 
+void set_template_vars(ChatTemplateInputs& inputs, const std::vector<std::string>& kvs,
+                       const std::string& flag) {
+  using ojson = nlohmann::ordered_json;
+  for (const std::string& kv : kvs) {
+    auto eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0)
+      throw ConfigError(flag + " '" + kv + "': expected NAME=VALUE");
+    std::string value = kv.substr(eq + 1);
+    inputs.extra[kv.substr(0, eq)] = ojson::accept(value) ? ojson::parse(value) : ojson(value);
+  }
+}
+
 }  // namespace lazarus::tokenizers

@@ -36,6 +36,12 @@ struct ChatTemplateInputs {
       nlohmann::ordered_json::object();  // any further variables (enable_thinking, ...)
 };
 
+/// Sets `inputs.extra[NAME] = VALUE` for each "NAME=VALUE" (VALUE parsed as JSON when it is
+/// valid JSON — true, 3, "s", [..] — else taken as a plain string), e.g. "enable_thinking=false"
+/// for Qwen3's template. ConfigError naming `flag` and the entry when one has no NAME=.
+void set_template_vars(ChatTemplateInputs& inputs, const std::vector<std::string>& name_eq_values,
+                       const std::string& flag = "--var");
+
 /// A parsed chat template. Parsing happens once in the constructor; render() is const and safe to
 /// call from several threads at once.
 class ChatTemplate {

@@ -7,6 +7,9 @@
 
 #include <cstdio>
 
+#include <fmt/format.h>
+
+#include "lazarus/families/qwen/qwen.h"
 #include "lazarus/generation/generate.h"
 #include "lazarus/tokenizers/chat_template.h"
 #include "tests/io/tiny_folder.h"
@@ -194,3 +197,51 @@ TEST_F(Cli, InfoOnAModelFolderAndBf16) {
 }
 
 }  // namespace
+
+// A Qwen3 folder (the Qwen tokenizer and chat template): `--var enable_thinking=false` reaches
+// the template (its empty think block is in the prompt), and the output is the library's.
+TEST_F(Cli, QwenFolderTakesTemplateVariables) {
+  families::QwenConfig c = families::QwenConfig::preset("qwen3-0.6b");
+  c.hidden_size = 16, c.intermediate_size = 32, c.num_hidden_layers = 1;
+  c.num_attention_heads = 2, c.num_key_value_heads = 1, c.head_dim = 8;
+  c.torch_dtype = "float32";
+  families::QwenForCausalLM qwen(c, DType::F32, 3);
+  const fs::path folder = dir_ / "qwen3";
+  io::SaveOptions o;
+  generation::GenerationConfig g;
+  g.eos_token_id = {151645};
+  o.generation = g;
+  io::save_pretrained(qwen, folder.string(), o);
+  fs::copy_file(test_data() / "tokenizers/qwen3/tokenizer.json", folder / "tokenizer.json");
+  fs::copy_file(test_data() / "chat_templates/qwen3/tokenizer_config.json",
+                folder / "tokenizer_config.json");
+  io::PretrainedModel m = io::load_pretrained(folder.string());
+  EXPECT_EQ(m.model->config().backbone.block.attention.qk_norm.has_value(), true);
+
+  auto prompt_ids = [&](bool thinking_off) {
+    tokenizers::ChatTemplateInputs in;
+    in.messages = {{{"role", "user"}, {"content", "Hi"}}};
+    in.add_generation_prompt = true;
+    if (thinking_off) in.extra["enable_thinking"] = false;
+    auto v = m.tokenizer->encode_ids(
+        tokenizers::ChatTemplate(m.tokenizer_config->chat_template()).render(in), false);
+    return std::vector<int64_t>(v.begin(), v.end());
+  };
+  const std::vector<int64_t> on = prompt_ids(false), off = prompt_ids(true);
+  ASSERT_GT(off.size(), on.size());  // "<think>\n\n</think>\n\n" added
+  generation::GenerationParams p = greedy(6);
+  p.eos_token_ids = {151645};
+  const std::string expect = generation::generate(*m.model, {off}, p, m.tokenizer.get()).text[0];
+  const std::string args = "generate --model " + quote(folder.string()) + " -p Hi -n 6 --no-stream";
+  Proc r = run(args + " --var enable_thinking=false");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, expect + "\n");
+  EXPECT_NE(r.err.find(fmt::format("prompt: {} tokens", off.size())), std::string::npos) << r.err;
+  Proc d = run(args);
+  ASSERT_EQ(d.status, 0) << d.err;
+  EXPECT_NE(d.err.find(fmt::format("prompt: {} tokens", on.size())), std::string::npos) << d.err;
+  Proc bad = run(args + " --var enable_thinking");
+  EXPECT_EQ(bad.status, 1);
+  EXPECT_NE(bad.err.find("--var 'enable_thinking': expected NAME=VALUE"), std::string::npos)
+      << bad.err;
+}

@@ -1,5 +1,7 @@
-// Llama parity driver: builds tiny Llama models (GQA, MQA + tied head, llama3 / linear / dynamic /
-// yarn rope scaling, sliding window with left padding, biases), runs forward with labels and
+// Llama / Qwen parity driver: builds tiny Llama models (GQA, MQA + tied head, llama3 / linear /
+// dynamic / yarn rope scaling, sliding window with left padding, biases) and tiny Qwen2 / Qwen3
+// models (q/k/v biases, per-head q/k norms, explicit head_dim, per-layer sliding windows) through
+// the family registry from their HF config.json, runs forward with labels and
 // backward, and writes per case: config.json (HF form), tensors.bin + manifest.json (weights,
 // input_ids, attention_mask, position of kept tokens, labels, logits, every hidden state, loss,
 // every parameter's gradient; again for the loss with the LM head fused in, CausalLM::loss).
@@ -15,20 +17,20 @@
 #include <nlohmann/json.hpp>
 
 #include "lazarus/families/llama/llama.h"
+#include "lazarus/families/registry.h"
 #include "lazarus/tensor/ops.h"
 #include "lazarus/tensor/random.h"
 #include "parity_writer.h"
 
 using namespace lazarus;
 using lazarus::families::LlamaConfig;
-using lazarus::families::LlamaForCausalLM;
 namespace fs = std::filesystem;
 
 namespace {
 
 struct Case {
   std::string name;
-  LlamaConfig cfg;
+  nlohmann::json hf;  // the config.json
   int64_t B = 2, T = 12;
   int64_t left_pad_row1 = 0;  // row 1 starts with this many padding tokens
 };
@@ -36,10 +38,11 @@ struct Case {
 void run_case(const fs::path& root, const Case& c) {
   fs::path dir = root / c.name;
   fs::create_directories(dir);
-  std::ofstream(dir / "config.json") << c.cfg.to_json().dump(2);
+  std::ofstream(dir / "config.json") << c.hf.dump(2);
 
   manual_seed(1234);
-  LlamaForCausalLM model(c.cfg);
+  std::unique_ptr<models::CausalLM> built = families::build_causal_lm(c.hf);
+  models::CausalLM& model = *built;
   // Random weights with a larger spread than HF's init (norm scales too), so every path matters.
   Generator gen(42);
   nn::StateDict sd = model.state_dict();
@@ -50,10 +53,12 @@ void run_case(const fs::path& root, const Case& c) {
   }
   model.load_state_dict(sd);
 
-  const int64_t B = c.B, T = c.T, V = c.cfg.vocab_size;
+  const int64_t B = c.B, T = c.T, V = c.hf["vocab_size"].get<int64_t>();
   Tensor ids = randint(0, V, {B, T}, &gen);
-  if (c.cfg.pad_token_id) {  // padding holds the pad id, and so does one real token
-    const int64_t pad = *c.cfg.pad_token_id < 0 ? *c.cfg.pad_token_id + V : *c.cfg.pad_token_id;
+  if (c.hf.value("pad_token_id", nlohmann::json()).is_number_integer()) {
+    // padding holds the pad id, and so does one real token
+    const int64_t pad_id = c.hf["pad_token_id"].get<int64_t>();
+    const int64_t pad = pad_id < 0 ? pad_id + V : pad_id;
     std::vector<int64_t> v = ids.to_vector<int64_t>();
     for (int64_t t = 0; t < c.left_pad_row1; ++t) v[1 * T + t] = pad;
     v[5] = pad;
@@ -118,13 +123,13 @@ int main(int argc, char** argv) {
   }
   fs::path root = argv[1];
   std::vector<Case> cases;
-  cases.push_back({"gqa", base()});
+  cases.push_back({"gqa", base().to_json()});
   {
     LlamaConfig c = base();  // multi-query attention with a tied head
     c.num_key_value_heads = 1;
     c.tie_word_embeddings = true;
     c.pad_token_id = -1;  // torch reads it as the last row; tied, so the head's gradient remains
-    cases.push_back({"mqa_tied", c});
+    cases.push_back({"mqa_tied", c.to_json()});
   }
   {
     LlamaConfig c = base();  // llama3 scaling, biases, explicit head_dim != hidden / heads
@@ -137,27 +142,27 @@ int main(int argc, char** argv) {
     c.attention_bias = true;
     c.mlp_bias = true;
     c.head_dim = 32;
-    cases.push_back({"llama3_rope_bias", c});
+    cases.push_back({"llama3_rope_bias", c.to_json()});
   }
   {
     LlamaConfig c = base();  // Mistral-style sliding window, left-padded row
     c.model_type = "mistral";
     c.sliding_window = 4;
     c.pad_token_id = 7;  // HF: embed_tokens' padding_idx, so row 7 gets no gradient from it
-    cases.push_back({"sliding_window_padded", c, 2, 12, 3});
+    cases.push_back({"sliding_window_padded", c.to_json(), 2, 12, 3});
   }
   {
     LlamaConfig c = base();
     c.rope_scaling.scaling = config::RoPEScalingType::Linear;
     c.rope_scaling.factor = 2.5;
-    cases.push_back({"linear_rope", c});
+    cases.push_back({"linear_rope", c.to_json()});
   }
   {
     LlamaConfig c = base();  // sequence longer than max_position_embeddings: the base grows
     c.max_position_embeddings = 8;
     c.rope_scaling.scaling = config::RoPEScalingType::Dynamic;
     c.rope_scaling.factor = 2.0;
-    cases.push_back({"dynamic_rope", c});
+    cases.push_back({"dynamic_rope", c.to_json()});
   }
   {
     LlamaConfig c = base();
@@ -167,7 +172,55 @@ int main(int argc, char** argv) {
     c.rope_scaling.original_max_position_embeddings =
         32;                          // puts the ramp inside the 8 rotary pairs
     c.max_position_embeddings = 64;  // = factor * original, so every reading of HF's yarn agrees
-    cases.push_back({"yarn_rope", c});
+    cases.push_back({"yarn_rope", c.to_json()});
+  }
+  // Qwen2 (transformers 4.57 Qwen2Config keys): q/k/v biases, GQA, a sliding window on the layers
+  // from max_window_layers on, a left-padded row with a pad id.
+  nlohmann::json qwen2 = {{"architectures", {"Qwen2ForCausalLM"}},
+                          {"model_type", "qwen2"},
+                          {"vocab_size", 128},
+                          {"hidden_size", 64},
+                          {"intermediate_size", 96},
+                          {"num_hidden_layers", 3},
+                          {"num_attention_heads", 4},
+                          {"num_key_value_heads", 2},
+                          {"max_position_embeddings", 64},
+                          {"rms_norm_eps", 1e-6},
+                          {"rope_theta", 1000000.0},
+                          {"use_sliding_window", true},
+                          {"sliding_window", 4},
+                          {"max_window_layers", 1},
+                          {"tie_word_embeddings", false},
+                          {"bos_token_id", 1},
+                          {"eos_token_id", 2},
+                          {"pad_token_id", 7}};
+  cases.push_back({"qwen2_sliding_padded", qwen2, 2, 12, 3});
+  {
+    nlohmann::json c = qwen2;  // Qwen2.5-style: tied head, no window (use_sliding_window false)
+    c["use_sliding_window"] = false;
+    c["tie_word_embeddings"] = true;
+    c.erase("pad_token_id");
+    cases.push_back({"qwen2_tied", c});
+  }
+  // Qwen3: q/k norms, head_dim 32 != hidden / heads, no biases, untied.
+  nlohmann::json qwen3 = qwen2;
+  qwen3["architectures"] = {"Qwen3ForCausalLM"};
+  qwen3["model_type"] = "qwen3";
+  qwen3["head_dim"] = 32;
+  qwen3["attention_bias"] = false;
+  qwen3["use_sliding_window"] = false;
+  qwen3.erase("pad_token_id");
+  cases.push_back({"qwen3", qwen3});
+  {
+    nlohmann::json c = qwen3;  // biases, tied, MQA, explicit layer_types with a window, padding
+    c["attention_bias"] = true;
+    c["tie_word_embeddings"] = true;
+    c["num_key_value_heads"] = 1;
+    c["use_sliding_window"] = true;
+    c["sliding_window"] = 3;
+    c["layer_types"] = {"sliding_attention", "full_attention", "sliding_attention"};
+    c["pad_token_id"] = 5;
+    cases.push_back({"qwen3_bias_tied_window_padded", c, 2, 12, 2});
   }
   try {
     for (auto& c : cases) run_case(root, c);

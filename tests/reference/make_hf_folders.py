@@ -11,6 +11,10 @@ Cases (one folder each under OUT_DIR/folders):
   mistral_tied_f32    Mistral with a sliding window and tied embeddings; one f32 model.safetensors
                       without lm_head.weight (as transformers writes tied models)
   mamba_f32           MambaForCausalLM (HF names backbone.*, tied head), f32, one file
+  qwen2_tied_f32      Qwen2.5-style (model_type qwen2, keys as the Hub's Qwen2.5 config.json: q/k/v
+                      biases, use_sliding_window false, tied head), f32, with the Qwen tokenizer
+                      and chat template
+  qwen3_bf16          Qwen3-style (q/k norms, head_dim 32 != hidden / heads, untied head), bf16
   fortunes_llama_4m   the model Lazarus ships (assets/models/fortunes-llama-4m: trained, so greedy
                       decoding is a real check), copied as it is
 """
@@ -65,6 +69,9 @@ def llama_weights(cfg, gen):
     def norm(n):
         return 1.0 + 0.1 * torch.randn(n, generator=gen)
 
+    qwen2, qwen3 = cfg["model_type"] == "qwen2", cfg["model_type"] == "qwen3"
+    if qwen3:
+        Dh = cfg.get("head_dim") or 128
     w = {"model.embed_tokens.weight": rnd(V, D, std=1.0), "model.norm.weight": norm(D)}
     for l in range(L):
         p = f"model.layers.{l}."
@@ -77,6 +84,14 @@ def llama_weights(cfg, gen):
         w[p + "mlp.gate_proj.weight"] = rnd(I, D)
         w[p + "mlp.up_proj.weight"] = rnd(I, D)
         w[p + "mlp.down_proj.weight"] = rnd(D, I)
+        if qwen2 or cfg.get("attention_bias"):  # Qwen2: q/k/v biases always, o_proj never
+            for n, width in (("q", H * Dh), ("k", Hkv * Dh), ("v", Hkv * Dh)):
+                w[p + f"self_attn.{n}_proj.bias"] = rnd(width)
+            if not qwen2:
+                w[p + "self_attn.o_proj.bias"] = rnd(D)
+        if qwen3:
+            w[p + "self_attn.q_norm.weight"] = norm(Dh)
+            w[p + "self_attn.k_norm.weight"] = norm(Dh)
     if not cfg["tie_word_embeddings"]:
         w["lm_head.weight"] = rnd(V, D, std=0.3)
     return w
@@ -135,13 +150,41 @@ def base_config(**kw):
     return cfg
 
 
+def qwen_config(model_type, **kw):
+    """The keys the Hub's Qwen2.5-0.5B (qwen2) / Qwen3-0.6B (qwen3) config.json files carry, at a
+    tiny size."""
+    cfg = {
+        "architectures": ["Qwen2ForCausalLM" if model_type == "qwen2" else "Qwen3ForCausalLM"],
+        "attention_dropout": 0.0, "bos_token_id": 151643, "eos_token_id": 151643,
+        "hidden_act": "silu", "hidden_size": 64, "initializer_range": 0.02,
+        "intermediate_size": 128, "max_position_embeddings": 128, "max_window_layers": 2,
+        "model_type": model_type, "num_attention_heads": 4, "num_hidden_layers": 2,
+        "num_key_value_heads": 2, "rms_norm_eps": 1e-06, "rope_theta": 1000000.0,
+        "sliding_window": 128, "tie_word_embeddings": True, "torch_dtype": "float32",
+        "transformers_version": "4.40.1", "use_cache": True, "use_sliding_window": False,
+        "vocab_size": 151936,
+    }
+    if model_type == "qwen3":
+        cfg.update(attention_bias=False, head_dim=32, rope_scaling=None, sliding_window=None,
+                   eos_token_id=151645, transformers_version="4.51.0")
+    cfg.update(kw)
+    return cfg
+
+
 def write_folder(d, cfg, weights, shards, data_dir):
     os.makedirs(d, exist_ok=True)
     json.dump(cfg, open(os.path.join(d, "config.json"), "w"), indent=2)
-    json.dump({"bos_token_id": 1, "eos_token_id": [2], "transformers_version": "4.45.0"},
-              open(os.path.join(d, "generation_config.json"), "w"), indent=2)
-    shutil.copy(os.path.join(data_dir, "tokenizers/mistral/tokenizer.json"), d)
-    shutil.copy(os.path.join(data_dir, "chat_templates/mistral_instruct/tokenizer_config.json"), d)
+    qwen = cfg["model_type"].startswith("qwen")
+    gen_cfg = ({"bos_token_id": 151643, "eos_token_id": [151645, 151643], "do_sample": True,
+                "temperature": 0.6, "top_k": 20, "top_p": 0.95, "transformers_version": "4.51.0"}
+               if qwen else {"bos_token_id": 1, "eos_token_id": [2], "transformers_version": "4.45.0"})
+    json.dump(gen_cfg, open(os.path.join(d, "generation_config.json"), "w"), indent=2)
+    if qwen:
+        shutil.copy(os.path.join(data_dir, "tokenizers/qwen3/tokenizer.json"), d)
+        shutil.copy(os.path.join(data_dir, "chat_templates/qwen3/tokenizer_config.json"), d)
+    else:
+        shutil.copy(os.path.join(data_dir, "tokenizers/mistral/tokenizer.json"), d)
+        shutil.copy(os.path.join(data_dir, "chat_templates/mistral_instruct/tokenizer_config.json"), d)
     if shards == 1:
         write_safetensors(os.path.join(d, "model.safetensors"), weights)
         return
@@ -181,6 +224,13 @@ def main():
 
     cfg = mamba_config()
     write_folder(os.path.join(root, "mamba_f32"), cfg, mamba_weights(cfg, gen), 1, data_dir)
+
+    cfg = qwen_config("qwen2")
+    write_folder(os.path.join(root, "qwen2_tied_f32"), cfg, llama_weights(cfg, gen), 1, data_dir)
+
+    cfg = qwen_config("qwen3", tie_word_embeddings=False, torch_dtype="bfloat16")
+    w = {k: v.to(torch.bfloat16) for k, v in llama_weights(cfg, gen).items()}
+    write_folder(os.path.join(root, "qwen3_bf16"), cfg, w, 1, data_dir)
 
     repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     shipped = os.path.join(repo, "assets", "models", "fortunes-llama-4m")

@@ -71,13 +71,15 @@ def normalised_error(got, ref):
 EXP, SIGMOID = 7, 34
 
 
-def transformer_depth(L, D, I, Dh, T, V, B):
+def transformer_depth(L, D, I, Dh, T, V, B, qk_norm=False):
     """Roundings along the longest accumulation chain of a causal-LM loss and its gradients, per
-    layer: the norm's sum of squares (D), q/k/v (D), scores (Dh), softmax (its exp) and P V (2 T),
-    o_proj (D), gate/up (D) and SiLU, down (I); then the final norm and head (2 D) and the
-    cross-entropy's sum (V) with its exp and log. The backward pass runs the chain again, and a
-    weight gradient sums over B T tokens."""
-    forward = L * (4 * D + Dh + 2 * T + EXP + SIGMOID + I) + 2 * D + V + 2 * EXP
+    layer: the norm's sum of squares (D), q/k/v (D), a per-head q/k norm's sum of squares (Dh,
+    with qk_norm: Qwen3), scores (Dh), softmax (its exp) and P V (2 T), o_proj (D), gate/up (D) and
+    SiLU, down (I); then the final norm and head (2 D) and the cross-entropy's sum (V) with its
+    exp and log. The backward pass runs the chain again, and a weight gradient sums over B T
+    tokens."""
+    per_head = 2 * Dh if qk_norm else Dh
+    forward = L * (4 * D + per_head + 2 * T + EXP + SIGMOID + I) + 2 * D + V + 2 * EXP
     return 2 * forward + B * T
 
 

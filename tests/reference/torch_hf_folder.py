@@ -6,7 +6,8 @@ checks:
   - Lazarus' prompt logits (f32 compute) equal torch's (normalised error <= 1e-4), and its bf16
     compute stays within the bound of rounding each op's result to bf16 (gamma(12 L + 2) for
     Llama, gamma(13 L + 2) for Mamba, u = 2^-8) of torch with the weights rounded to bf16;
-  (the reference is torch_llama.Llama, or torch_mamba.Mamba for model_type "mamba");
+  (the reference is torch_llama.Llama, which also covers model_type qwen2 / qwen3, or
+  torch_mamba.Mamba for model_type "mamba");
   - Lazarus' 24 greedy tokens (cached generation loop) are torch's greedy choices (each its argmax,
     or within the logits' bound of it at a near-tie: tolerances.check_greedy), which
     recomputes the whole sequence at every step;
@@ -110,7 +111,12 @@ def check_case(workdir, name, r, failures):
         # q/k/v, rope, attention, o_proj, residual, norm, gate/up, SiLU, product, down, residual;
         # a Mamba layer: norm, in_proj, conv, SiLU, x_proj, dt_proj, softplus, scan, skip,
         # gate SiLU, product, out_proj, residual), then the final norm and the head.
+        # Qwen adds one rounding on the q path: the q/k/v bias (qwen2, or attention_bias) or the
+        # per-head q norm (qwen3); both when qwen3 has attention_bias.
         per_layer = 13 if model.mamba else 12
+        if cfg.get("model_type") in ("qwen2", "qwen3"):
+            per_layer += (cfg["model_type"] == "qwen2" or bool(cfg.get("attention_bias"))) + (
+                cfg["model_type"] == "qwen3")
         tol16 = gamma(per_layer * cfg["num_hidden_layers"] + 2, U["bf16"])
         if not e16 <= tol16:
             failures.append(f"{name}: bf16 logits normalised error {e16:.3e} > {tol16}")

@@ -1,6 +1,12 @@
 #!/usr/bin/env python3
 """PyTorch reference for Llama-family models, written to the semantics of Hugging Face
-transformers' modeling_llama.py / modeling_rope_utils.py (our own code; transformers is not needed).
+transformers' modeling_llama.py / modeling_rope_utils.py (our own code; transformers is not needed),
+and of the Qwen family as transformers 4.57 writes it (configuration_qwen2.py / modeling_qwen2.py,
+configuration_qwen3.py / modeling_qwen3.py): model_type "qwen2" has q/k/v biases and no o_proj
+bias; "qwen3" has per-head RMSNorm of q and k (q_norm / k_norm over head_dim, before RoPE),
+head_dim 128 unless given, and biases only with attention_bias; both use a sliding window only
+with use_sliding_window, on the layers layer_types marks sliding (by default the layers from
+max_window_layers on).
 
 Usage: torch_llama.py CASES_DIR
 Each case directory (written by llama_parity_main) holds config.json (HF form), manifest.json and
@@ -115,7 +121,19 @@ class Llama:
         self.D = cfg["hidden_size"]
         self.Dh = cfg.get("head_dim") or self.D // self.H
         self.eps = cfg["rms_norm_eps"]
-        self.window = cfg.get("sliding_window")
+        mt = cfg.get("model_type", "llama")
+        self.qwen3 = mt == "qwen3"
+        if self.qwen3:
+            self.Dh = cfg.get("head_dim") or 128
+        L = cfg["num_hidden_layers"]
+        if mt in ("qwen2", "qwen3"):
+            sw = cfg.get("sliding_window", 4096) if cfg.get("use_sliding_window", False) else None
+            types = cfg.get("layer_types") or [
+                "sliding_attention" if sw is not None and i >= cfg.get("max_window_layers", 28)
+                else "full_attention" for i in range(L)]
+            self.windows = [sw if t == "sliding_attention" else None for t in types]
+        else:
+            self.windows = [cfg.get("sliding_window")] * L
         act = cfg.get("hidden_act", "silu")
         self.act = {"silu": F.silu, "gelu": F.gelu, "relu": F.relu,
                     "gelu_tanh": lambda x: F.gelu(x, approximate="tanh")}[act]
@@ -138,22 +156,29 @@ class Llama:
         emb = torch.cat((freqs, freqs), dim=-1)
         cos, sin = (emb.cos() * att_scale)[:, None], (emb.sin() * att_scale)[:, None]  # (B, 1, T, Dh)
 
-        # 4-D additive mask: causal, sliding window, padding keys.
+        # 4-D additive mask per layer: causal, the layer's sliding window, padding keys.
         i = torch.arange(T)[:, None]
         j = torch.arange(T)[None, :]
-        allowed = j <= i
-        if self.window:
-            allowed = allowed & (i - j < self.window)
-        allowed = allowed[None, None] & (attention_mask[:, None, None, :] != 0)
-        mask = torch.zeros(B, 1, T, T).masked_fill(~allowed, torch.finfo(torch.float32).min)
+
+        def make_mask(window):
+            allowed = j <= i
+            if window:
+                allowed = allowed & (i - j < window)
+            allowed = allowed[None, None] & (attention_mask[:, None, None, :] != 0)
+            return torch.zeros(B, 1, T, T).masked_fill(~allowed, torch.finfo(torch.float32).min)
 
         hidden = []
         for l in range(self.cfg["num_hidden_layers"]):
             hidden.append(h)
             pre = f"model.layers.{l}."
             x = self.rms(h, pre + "input_layernorm")
-            q = self.lin(x, pre + "self_attn.q_proj").view(B, T, self.H, self.Dh).transpose(1, 2)
-            k = self.lin(x, pre + "self_attn.k_proj").view(B, T, self.Hkv, self.Dh).transpose(1, 2)
+            mask = make_mask(self.windows[l])
+            q = self.lin(x, pre + "self_attn.q_proj").view(B, T, self.H, self.Dh)
+            k = self.lin(x, pre + "self_attn.k_proj").view(B, T, self.Hkv, self.Dh)
+            if self.qwen3:  # Qwen3Attention: q_norm / k_norm over head_dim, before RoPE
+                q = self.rms(q, pre + "self_attn.q_norm")
+                k = self.rms(k, pre + "self_attn.k_norm")
+            q, k = q.transpose(1, 2), k.transpose(1, 2)
             v = self.lin(x, pre + "self_attn.v_proj").view(B, T, self.Hkv, self.Dh).transpose(1, 2)
             q = q * cos + rotate_half(q) * sin
             k = k * cos + rotate_half(k) * sin
@@ -196,8 +221,8 @@ def run_case(case_dir):
     B, T = ids.shape
     D = cfg["hidden_size"]
     depth = transformer_depth(cfg["num_hidden_layers"], D, cfg["intermediate_size"],
-                              cfg.get("head_dim") or D // cfg["num_attention_heads"], T,
-                              cfg["vocab_size"], B)
+                              Llama(cfg, {}).Dh, T,
+                              cfg["vocab_size"], B, qk_norm=cfg.get("model_type") == "qwen3")
     if depth > max_depth(NORMALISED_TOL):
         raise SystemExit(f"{case_dir}: a chain of {depth} roundings is past what the tolerance "
                          f"{NORMALISED_TOL} covers ({max_depth(NORMALISED_TOL)}): a smaller model")
