@@ -208,9 +208,10 @@ TEST(ModelConfig, MinimalJsonTakesDefaults) {
 TEST(ModelConfig, UnknownKeysListed) {
   Json j = small_model().to_json();
   j["backbone"]["block"]["attention"]["num_heads"] = 8;
-  j["backbone"]["block"]["attention"]["qk_norm"] = true;
-  expect_config_error([&] { ModelConfig::from_json(j); },
-                      {"backbone.block.attention", "unknown keys", "'num_heads'", "'qk_norm'"});
+  j["backbone"]["block"]["attention"]["qk_layer_norm"] = true;
+  expect_config_error(
+      [&] { ModelConfig::from_json(j); },
+      {"backbone.block.attention", "unknown keys", "'num_heads'", "'qk_layer_norm'"});
   Json k = small_model().to_json();
   k["extra"] = 1;
   expect_config_error([&] { ModelConfig::from_json(k); }, {"unknown key", "'extra'"});
