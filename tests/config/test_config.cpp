@@ -208,10 +208,9 @@ TEST(ModelConfig, MinimalJsonTakesDefaults) {
 TEST(ModelConfig, UnknownKeysListed) {
   Json j = small_model().to_json();
   j["backbone"]["block"]["attention"]["num_heads"] = 8;
-  j["backbone"]["block"]["attention"]["qk_layer_norm"] = true;
-  expect_config_error(
-      [&] { ModelConfig::from_json(j); },
-      {"backbone.block.attention", "unknown keys", "'num_heads'", "'qk_layer_norm'"});
+  j["backbone"]["block"]["attention"]["qk_layernorm"] = true;
+  expect_config_error([&] { ModelConfig::from_json(j); },
+                      {"backbone.block.attention", "unknown keys", "'num_heads'", "'qk_layernorm'"});
   Json k = small_model().to_json();
   k["extra"] = 1;
   expect_config_error([&] { ModelConfig::from_json(k); }, {"unknown key", "'extra'"});
