@@ -52,7 +52,8 @@ int main() {
   auto generated = generation::generate(model, {{1, 17, 42, 99, 7, 3}}, p);
   std::printf("generated %zu tokens\n", generated.tokens[0].size());
 
-  // 6. Any HF-style config.json works the same way (strict: unknown keys are errors).
+  // 6. Any HF-style config.json works the same way (keys that change the math and cannot be
+  //    honoured are errors, unknown keys warnings).
   LlamaConfig from_json = LlamaConfig::from_json_string(cfg.to_json().dump());
   std::printf("JSON round-trip equal: %s\n", from_json == cfg ? "yes" : "no");
   return from_json == cfg ? 0 : 1;

@@ -39,7 +39,8 @@ int main() {
   auto generated = generation::generate(model, {{1, 17, 42, 99, 7}}, p);
   std::printf("generated %zu tokens\n", generated.tokens[0].size());
 
-  // 4. From an HF config.json (strict: unknown keys are an error), via the family registry.
+  // 4. From an HF config.json (keys that change the math and cannot be honoured are errors,
+  //    unknown keys warnings), via the family registry.
   auto hf = config::Json::parse(R"({"model_type": "mamba", "hidden_size": 32,
       "num_hidden_layers": 2, "vocab_size": 64, "state_size": 8, "time_step_rank": "auto",
       "use_bias": false})");

@@ -211,6 +211,7 @@ void print_folder(const std::string& spec) {
     title += fmt::format(", {}", j["architectures"][0].get<std::string>());
   }
   print_model(title, mc);
+  for (auto& w : families::config_warnings(j, cfg_path)) std::printf("warning    %s\n", w.c_str());
   if (task != families::ModelTask::CausalLM) {
     auto labels = families::ClassificationLabels::from_json(j);  // checked by model_config_for
     std::string names;
@@ -372,6 +373,7 @@ void register_info_command(CLI::App& app) {
     std::string what = j.contains("model_type") ? fmt::format(" ({})", model_type_of(j))
                                                 : std::string();
     print_model(fmt::format("config     {}{}", path, what), mc);
+    for (auto& w : families::config_warnings(j, path)) std::printf("warning    %s\n", w.c_str());
   });
 }
 

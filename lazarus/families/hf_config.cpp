@@ -169,8 +169,12 @@ void ClassificationLabels::write_json(config::Json& j) const {
 
 void accept_hf_common_keys(config::JsonReader& r) {
   // Bookkeeping and legacy generation defaults (generation_config.json supersedes the latter).
+  // torch_dtype (dtype since transformers 4.56) is the storage dtype; a family that keeps it
+  // reads it first.
   static const char* kIgnored[] = {"transformers_version",
                                    "_name_or_path",
+                                   "torch_dtype",
+                                   "dtype",
                                    "use_cache",
                                    "pretraining_tp",
                                    "is_llama_config",
@@ -221,17 +225,62 @@ void accept_hf_common_keys(config::JsonReader& r) {
                                    "begin_suppress_tokens"};
   for (const char* k : kIgnored) r.skip(k);
 
-  auto neutral = [&](const char* key, const config::Json& ok, const char* why) {
-    if (!r.has(key)) return;
+  // Keys that change the math unless they hold their neutral value (null is always neutral). A
+  // family that implements one reads it itself, before this runs: only unread keys are checked.
+  // Every offending key is named in one error.
+  std::vector<std::string> errors;
+  auto neutral = [&](const char* key, std::vector<config::Json> ok, const char* why) {
+    if (!r.has(key) || r.has_read(key)) return;
     const config::Json& v = r.raw(key);
-    if (v.is_null() || v == ok) return;
-    throw ConfigError(fmt::format("{}: {} is not supported ({}; only {} is)", r.field(key),
-                                  v.dump(), why, ok.dump()));
+    if (v.is_null()) return;
+    std::string oks;
+    for (auto& o : ok) {
+      if (v == o) return;
+      oks += (oks.empty() ? "" : " or ") + o.dump();
+    }
+    errors.push_back(fmt::format("{}: {} is not supported ({}; only {} is)", r.field(key), v.dump(),
+                                 why, oks.empty() ? std::string("null") : oks));
   };
-  neutral("rope_interleaved", false, "interleaved rotary pairs");
-  neutral("pruned_heads", config::Json::object(), "pruned attention heads");
-  neutral("is_encoder_decoder", false, "encoder-decoder models");
-  neutral("add_cross_attention", false, "cross-attention");
+  using J = config::Json;
+  neutral("rope_interleaved", {false}, "interleaved rotary pairs");
+  neutral("pruned_heads", {J::object()}, "pruned attention heads");
+  neutral("is_encoder_decoder", {false}, "encoder-decoder models");
+  neutral("add_cross_attention", {false}, "cross-attention");
+  neutral("use_sliding_window", {false}, "sliding-window attention switched on by this flag");
+  neutral("use_mrope", {false}, "multimodal rotary embeddings");
+  neutral("partial_rotary_factor", {1.0}, "rotary embeddings on part of each head");
+  neutral("num_experts", {0}, "mixture-of-experts layers");
+  neutral("num_local_experts", {0}, "mixture-of-experts layers");
+  neutral("n_routed_experts", {0}, "mixture-of-experts layers");
+  neutral("num_experts_per_tok", {}, "mixture-of-experts routing");
+  neutral("moe_intermediate_size", {}, "mixture-of-experts layers");
+  neutral("shared_expert_intermediate_size", {}, "a shared expert");
+  neutral("qk_layernorm", {false}, "q/k normalisation");
+  neutral("qk_norm", {false}, "q/k normalisation");
+  neutral("use_qk_norm", {false}, "q/k normalisation");
+  neutral("attn_logit_softcapping", {}, "attention logit soft-capping");
+  neutral("final_logit_softcapping", {}, "final logit soft-capping");
+  neutral("query_pre_attn_scalar", {}, "a query scale other than 1/sqrt(head_dim)");
+  neutral("attention_multiplier", {}, "a query scale other than 1/sqrt(head_dim)");
+  neutral("embedding_multiplier", {1.0}, "scaled embeddings");
+  neutral("residual_multiplier", {1.0}, "scaled residual branches");
+  neutral("logits_scaling", {1.0}, "scaled logits");
+  // transformers >= 4.53 lists each layer's attention; all "full_attention" is the plain model.
+  if (r.has("layer_types") && !r.has_read("layer_types")) {
+    const config::Json& v = r.raw("layer_types");
+    bool full = v.is_null() || v.is_array();
+    if (v.is_array())
+      for (auto& t : v) full = full && t == "full_attention";
+    if (!full)
+      errors.push_back(fmt::format(
+          "{}: {} is not supported (per-layer attention types; only \"full_attention\" layers are)",
+          r.field("layer_types"), v.dump().substr(0, 120)));
+  }
+  if (!errors.empty()) {
+    std::string msg;
+    for (auto& e : errors) msg += (msg.empty() ? "" : "; ") + e;
+    throw ConfigError(msg);
+  }
   if (r.has("quantization_config")) {
     throw ConfigError(fmt::format(
         "{}: quantized checkpoints ({}) are not supported yet; use an unquantized (f32/bf16/f16) "

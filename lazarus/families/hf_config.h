@@ -1,6 +1,6 @@
 // Keys every Hugging Face config.json may carry beside a family's own: bookkeeping and legacy
-// generation settings that do not change a causal LM's forward pass. Family readers accept these
-// and report everything else they do not understand as an error.
+// generation settings that do not change a causal LM's forward pass, and the keys that would change
+// it unless neutral (see accept_hf_common_keys).
 #pragma once
 
 #include <cstdint>
@@ -46,12 +46,17 @@ struct ClassificationLabels {
   bool operator==(const ClassificationLabels&) const = default;
 };
 
-/// Marks the common PretrainedConfig keys read on `r` (transformers_version, use_cache, id2label,
-/// the legacy generation keys such as max_length / temperature, ...). Keys that would change the
-/// math unless they hold their neutral value (rope_interleaved, pruned_heads,
-/// is_encoder_decoder, add_cross_attention) are accepted only at that value; otherwise a
-/// ConfigError names the key and the value. A `quantization_config` is always an error
-/// (quantized checkpoints are not supported yet).
+/// The key policy for the keys every HF config.json may carry beside a family's own; a family's
+/// field table runs it after reading its own keys (config::FieldTable::common). Marks as read the
+/// bookkeeping keys (transformers_version, torch_dtype, use_cache, id2label, the legacy generation
+/// keys such as max_length / temperature, ...). Keys that change the math unless they hold their
+/// neutral value (rope_interleaved, pruned_heads, is_encoder_decoder, use_sliding_window,
+/// use_mrope, num_experts / num_experts_per_tok and the other MoE keys, qk_norm / qk_layernorm,
+/// partial_rotary_factor, logit soft-capping, Granite's multipliers, layer_types other than
+/// "full_attention") are checked only when the family has not read them: one ConfigError names
+/// every offending key and its value. A `quantization_config` is always an error (quantized
+/// checkpoints are not supported yet). Keys left unread after this are the caller's (the field
+/// table reports them as warnings).
 void accept_hf_common_keys(config::JsonReader& r);
 
 }  // namespace lazarus::families

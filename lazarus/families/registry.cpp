@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "lazarus/config/field_table.h"
 #include "lazarus/core/error.h"
 #include "lazarus/core/memory_budget.h"
 #include "lazarus/families/generic/generic.h"
@@ -237,6 +238,12 @@ config::ModelConfig model_config_for(const config::Json& j, const std::string& p
     throw ConfigError(fmt::format("config.json: architectures: family '{}' has no {} model yet",
                                   f.name, task_name(task)));
   return f.model_config(j, path);
+}
+
+std::vector<std::string> config_warnings(const config::Json& j, const std::string& path) {
+  config::ConfigWarnings collected;
+  model_config_for(j, path);
+  return collected.list();
 }
 
 namespace {

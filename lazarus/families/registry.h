@@ -134,6 +134,12 @@ std::optional<config::Json> hf_config_of(const nn::Module& model);
 /// The generic model config an HF config.json describes (strict; nothing allocated).
 config::ModelConfig model_config_for(const config::Json& hf_config, const std::string& path = "");
 
+/// The warnings reading an HF config.json gives: its unknown keys, each "<path or config.json>:
+/// unknown key 'k' (= v) ignored; ...", in file order (empty when every key is known). Reads the
+/// config as model_config_for does, and throws as it does.
+std::vector<std::string> config_warnings(const config::Json& hf_config,
+                                         const std::string& path = "");
+
 /// Memory planning before a model is built: refuses (LimitError, core/memory_budget.h) when
 /// `bytes_per_parameter` x the parameters of `mc`, plus `extra_bytes` (`extra_what` says what
 /// they are, e.g. "activations for --batch-size 8"), exceed the memory available. `what` names the

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -232,6 +233,9 @@ PretrainedModel load_pretrained(const std::string& folder, const LoadOptions& op
     }
     if (m.task != families::ModelTask::CausalLM)
       m.labels = families::ClassificationLabels::from_json(m.config);
+    // Keys the family does not know and that are not known to change the math: said once here.
+    for (auto& w : families::config_warnings(m.config, cfg_path.string()))
+      std::fprintf(stderr, "warning: %s\n", w.c_str());
   } catch (const ConfigError& e) {
     std::string msg = e.what();
     if (msg.rfind("config.json: ", 0) == 0) msg.erase(0, 13);

@@ -80,7 +80,9 @@ struct PretrainedModel {
 /// ConfigError for a bad or unsupported config.json /
 /// generation_config.json (naming the file, key and value) and LoadError for missing or malformed
 /// weight files and for weights that do not fit the model (every missing, unexpected and
-/// mis-shaped name listed).
+/// mis-shaped name listed). config.json keys the family does not know (and that are not known
+/// to change the math) are printed once to stderr as warnings (families::config_warnings gives
+/// them).
 PretrainedModel load_pretrained(const std::string& folder, const LoadOptions& opts = {});
 /// The same on a background thread; the future rethrows the load's error.
 std::future<PretrainedModel> load_pretrained_async(const std::string& folder,

@@ -2,6 +2,7 @@
 // config.json reading (strict) and round-trip, validation messages.
 #include <gtest/gtest.h>
 
+#include "lazarus/config/field_table.h"
 #include "lazarus/core/error.h"
 #include "lazarus/families/llama/llama_config.h"
 
@@ -68,8 +69,19 @@ TEST(LlamaConfig, StrictKeysAndTypes) {
     FAIL();
   } catch (const ConfigError& e) {
     std::string m = e.what();
-    EXPECT_NE(m.find("'num_experts'"), std::string::npos) << m;
-    EXPECT_NE(m.find("'qk_layernorm'"), std::string::npos) << m;
+    // Keys that change the math unless neutral: one error names every one, with its value.
+    EXPECT_NE(m.find("num_experts: 8 is not supported"), std::string::npos) << m;
+    EXPECT_NE(m.find("qk_layernorm: true is not supported"), std::string::npos) << m;
+  }
+  // A key nobody knows is a warning (collected by the innermost ConfigWarnings), not an error.
+  j = LlamaConfig::tiny().to_json();
+  j["mystery_knob"] = 3;
+  {
+    config::ConfigWarnings w;
+    EXPECT_EQ(LlamaConfig::from_json(j), LlamaConfig::tiny());
+    ASSERT_EQ(w.list().size(), 1u);
+    EXPECT_NE(w.list()[0].find("unknown key 'mystery_knob' (= 3) ignored"), std::string::npos)
+        << w.list()[0];
   }
   j = LlamaConfig::tiny().to_json();
   j["rope_scaling"] = Json{{"rope_type", "linear"}, {"factor", 2.0}, {"beta", 1}};

@@ -3,6 +3,7 @@
 // would change the math), "auto" time_step_rank, round trips.
 #include <gtest/gtest.h>
 
+#include "lazarus/config/field_table.h"
 #include "lazarus/config/model_config.h"
 #include "lazarus/families/mamba/mamba_config.h"
 
@@ -59,9 +60,13 @@ TEST(MambaConfig, StrictJson) {
                 .resolved_time_step_rank(),
             7);
   EXPECT_EQ(parse(R"({"hidden_size": 40, "vocab_size": 10})").resolved_time_step_rank(), 3);
-  expect_error(
-      [&] { parse(R"({"hidden_size": 48, "vocab_size": 9, "mystery": 1, "d_state": 4})"); },
-      {"unknown keys", "'mystery'", "'d_state'"});
+  {  // Keys nobody knows are warnings, in file order.
+    config::ConfigWarnings w;
+    parse(R"({"hidden_size": 48, "vocab_size": 9, "mystery": 1, "d_state": 4})");
+    ASSERT_EQ(w.list().size(), 2u);
+    EXPECT_NE(w.list()[0].find("unknown key 'mystery'"), std::string::npos) << w.list()[0];
+    EXPECT_NE(w.list()[1].find("unknown key 'd_state'"), std::string::npos) << w.list()[1];
+  }
   expect_error([&] { parse(R"({"vocab_size": 9, "state_size": "16"})"); },
                {"state_size", "expected an integer", "\"16\""});
   expect_error([&] { parse(R"({"vocab_size": 9, "time_step_rank": "half"})"); },
@@ -73,6 +78,14 @@ TEST(MambaConfig, StrictJson) {
                {"intermediate_size", "100", "64"});
   expect_error([&] { parse(R"({"num_hidden_layers": 4, "vocab_size": 9, "n_layer": 5})"); },
                {"n_layer", "5", "4"});
+  expect_error([&] { parse(R"({"hidden_size": 32, "vocab_size": 9, "d_model": 48})"); },
+               {"d_model: 48 does not match hidden_size 32"});
+  expect_error([&] { parse(R"({"hidden_size": 32, "vocab_size": 9, "d_inner": 48})"); },
+               {"d_inner: 48 does not match expand * hidden_size = 64"});
+  expect_error([&] { parse(R"({"vocab_size": 9, "d_intermediate": 256})"); },
+               {"d_intermediate: 256 is not supported"});
+  expect_error([&] { parse(R"({"vocab_size": 9, "quantization_config": {"bits": 4}})"); },
+               {"quantization_config", "not supported"});
   expect_error([&] { parse(R"({"vocab_size": 9, "rms_norm": false})"); }, {"rms_norm", "false"});
   expect_error([&] { parse(R"({"vocab_size": 9, "ssm_cfg": {"layer": "Mamba2"}})"); },
                {"ssm_cfg", "Mamba2"});
@@ -81,7 +94,9 @@ TEST(MambaConfig, StrictJson) {
   // Bookkeeping and implementation switches are accepted.
   EXPECT_NO_THROW(parse(R"({"vocab_size": 9, "use_cache": true, "use_mambapy": false,
                             "fused_add_norm": true, "pad_vocab_size_multiple": 8,
-                            "transformers_version": "4.44", "ssm_cfg": {}})"));
+                            "transformers_version": "4.44", "ssm_cfg": {}, "d_model": 768,
+                            "n_layer": 32, "d_inner": 1536, "rms_norm": true,
+                            "residual_in_fp32": true, "tie_embeddings": true})"));
 }
 
 TEST(MambaConfig, RoundTripAndGenericMapping) {

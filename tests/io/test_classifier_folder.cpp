@@ -254,7 +254,9 @@ TEST_F(ClassifierFolder, MalformedLabelFieldsNameTheField) {
                j["classifier_dropout"] = 1.5;
              },
              {"classifier_dropout: 1.5"});
-  load_error("unknown", [](Json& j) { j["score_bias"] = true; }, {"unknown key 'score_bias'"});
+  // A classifier key that would change the math is refused (an unknown one is only a warning).
+  load_error("math", [](Json& j) { j["num_experts_per_tok"] = 2; },
+             {"num_experts_per_tok: 2 is not supported"});
   // A family without classifiers says so.
   Json mamba = {{"model_type", "mamba"},
                 {"architectures", {"MambaForSequenceClassification"}},

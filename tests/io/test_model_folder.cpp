@@ -10,6 +10,7 @@
 #include <map>
 
 #include "lazarus/core/error.h"
+#include "lazarus/families/registry.h"
 #include "lazarus/io/model_folder.h"
 #include "lazarus/formats/safetensors.h"
 #include "lazarus/tensor/autograd.h"
@@ -212,6 +213,30 @@ TEST_F(ModelFolder, WeightsThatDoNotFitAreListed) {
                           {dir.string(), "no model.safetensors"});
 }
 
+// A key nobody knows (and not known to change the math) is a warning, said once on stderr by the
+// loader, and the model loads.
+TEST_F(ModelFolder, UnknownConfigKeyIsAWarning) {
+  fs::path dir = copy("unknown_key");
+  Json j = read_json(dir / "config.json");
+  j["my_run_id"] = "abc";
+  write_text(dir / "config.json", j.dump());
+  ::testing::internal::CaptureStderr();
+  io::PretrainedModel m;
+  try {
+    m = io::load_pretrained(dir.string());
+  } catch (...) {
+    ::testing::internal::GetCapturedStderr();
+    throw;
+  }
+  std::string err = ::testing::internal::GetCapturedStderr();
+  const std::string want = "warning: " + (dir / "config.json").string() +
+                           ": unknown key 'my_run_id' (= \"abc\") ignored";
+  EXPECT_NE(err.find(want), std::string::npos) << err;
+  EXPECT_EQ(err.find(want), err.rfind(want)) << "said more than once: " << err;
+  EXPECT_TRUE(m.model);
+  EXPECT_EQ(families::config_warnings(j).size(), 1u);
+}
+
 TEST_F(ModelFolder, BadConfigJson) {
   fs::path dir = copy("bad_config");
   const Json good = read_json(dir / "config.json");
@@ -233,7 +258,11 @@ TEST_F(ModelFolder, BadConfigJson) {
   with([](Json& j) { j["rope_scaling"] = {{"factor", 2.0}}; });
   cfg_error({"rope_scaling.rope_type: missing required field"});
   with([](Json& j) { j["num_experts_per_tok"] = 2; });  // changes the math, not understood
-  cfg_error({"unknown key 'num_experts_per_tok'"});
+  cfg_error({"num_experts_per_tok: 2 is not supported"});
+  with([](Json& j) {
+    j["rope_scaling"] = {{"rope_type", "linear"}, {"factor", 2.0}, {"beta", 1}};
+  });
+  cfg_error({"rope_scaling", "unknown key 'beta'"});  // inside rope_scaling, every key is math
   with([](Json& j) { j["rope_interleaved"] = true; });
   cfg_error({"rope_interleaved: true is not supported"});
   with([](Json& j) { j["quantization_config"] = {{"quant_method", "gptq"}}; });
@@ -396,8 +425,8 @@ TEST_F(ModelFolder, HostileFilesAreRefused) {
                             {(dir / f).string(), "NUL byte at offset"});
   }
   // A FIFO in place of an input file is refused at once, not waited on.
-  for (const char* f : {"config.json", "tokenizer.json", "model.safetensors",
-                        "chat_template.jinja"}) {
+  for (const char* f :
+       {"config.json", "tokenizer.json", "model.safetensors", "chat_template.jinja"}) {
     fs::path dir = copy("fifo");
     fs::remove(dir / f);
     ASSERT_EQ(::mkfifo((dir / f).c_str(), 0600), 0) << f;

@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include "lazarus/config/field_table.h"
 #include "lazarus/core/json_limits.h"
 
 #include "lazarus/families/hf_config.h"
@@ -12,7 +13,6 @@ namespace lazarus::families {
 
 using config::Json;
 using config::JsonReader;
-using config::opt_json;
 
 namespace {
 
@@ -20,18 +20,69 @@ void check(bool ok, const std::string& msg) {
   if (!ok) throw ConfigError(msg);
 }
 
+// The HF config.json fields, written once: key, member, checks (validate() adds the cross-field
+// ones).
+const config::FieldTable<LlamaConfig>& table() {
+  static const config::FieldTable<LlamaConfig> t = [] {
+    using C = LlamaConfig;
+    config::FieldTable<C> t;
+    auto in_vocab = [](const C& c, int64_t id) {
+      return id >= 0 && id < c.vocab_size
+                 ? std::string()
+                 : fmt::format("out of range for vocab_size {}", c.vocab_size);
+    };
+    t.add("architectures", &C::architectures);
+    t.add("model_type", &C::model_type)
+        .check([](const std::string& v) { return v == "llama" || v == "mistral"; },
+               "is not a Llama-family type (llama, mistral)");
+    t.add("vocab_size", &C::vocab_size).required().positive();
+    t.add("hidden_size", &C::hidden_size).required().positive();
+    t.add("intermediate_size", &C::intermediate_size).required().positive();
+    t.add("num_hidden_layers", &C::num_hidden_layers).required().positive();
+    t.add("num_attention_heads", &C::num_attention_heads).required().positive();
+    t.add("num_key_value_heads", &C::num_key_value_heads).positive();
+    t.add("head_dim", &C::head_dim)
+        .check([](int64_t v) { return v > 0 && v % 2 == 0; }, "must be positive and even");
+    t.add("hidden_act", &C::hidden_act).write_with([](const C& c) {
+      // HF's name for the tanh GELU, so transformers can read the file back.
+      return Json(c.hidden_act == config::ActivationType::GELUTanh
+                      ? std::string("gelu_pytorch_tanh")
+                      : std::string(config::to_string(c.hidden_act)));
+    });
+    t.add("max_position_embeddings", &C::max_position_embeddings).positive();
+    t.add("rms_norm_eps", &C::rms_norm_eps).in_open(0, 1);
+    t.add("rope_theta", &C::rope_theta).positive();
+    t.add("rope_scaling", &C::rope_scaling)
+        .read_with([](const Json& v, C& c, const std::string& field) {
+          c.rope_scaling = rope_scaling_from_json(v, field);
+        })
+        .write_with([](const C& c) { return rope_scaling_json(c.rope_scaling); });
+    t.add("attention_bias", &C::attention_bias);
+    t.add("mlp_bias", &C::mlp_bias);
+    t.add("attention_dropout", &C::attention_dropout).in_closed(0, 1);
+    t.add("tie_word_embeddings", &C::tie_word_embeddings);
+    t.add("sliding_window", &C::sliding_window).positive();
+    t.add("initializer_range", &C::initializer_range).non_negative();
+    t.add("bos_token_id", &C::bos_token_id).check_with(in_vocab);
+    t.add("eos_token_id", &C::eos_token_id).token_ids().check_with(in_vocab);
+    // nn.Embedding's padding_idx range (a negative id counts from the end, as torch reads it).
+    t.add("pad_token_id", &C::pad_token_id).check_with([](const C& c, int64_t id) {
+      return id >= -c.vocab_size && id < c.vocab_size
+                 ? std::string()
+                 : fmt::format("out of range [-vocab_size, vocab_size) for vocab_size {}",
+                               c.vocab_size);
+    });
+    t.add("torch_dtype", &C::torch_dtype);
+    t.common(accept_hf_common_keys);
+    return t;
+  }();
+  return t;
+}
+
 }  // namespace
 
 void LlamaConfig::validate() const {
-  check(model_type == "llama" || model_type == "mistral",
-        fmt::format("model_type: '{}' is not a Llama-family type (llama, mistral)", model_type));
-  check(vocab_size > 0, fmt::format("vocab_size: {} must be > 0", vocab_size));
-  check(hidden_size > 0, fmt::format("hidden_size: {} must be > 0", hidden_size));
-  check(intermediate_size > 0, fmt::format("intermediate_size: {} must be > 0", intermediate_size));
-  check(num_hidden_layers > 0, fmt::format("num_hidden_layers: {} must be > 0", num_hidden_layers));
-  check(num_attention_heads > 0,
-        fmt::format("num_attention_heads: {} must be > 0", num_attention_heads));
-  check(kv_heads() > 0, fmt::format("num_key_value_heads: {} must be > 0", kv_heads()));
+  table().validate(*this);
   check(num_attention_heads % kv_heads() == 0,
         fmt::format("num_key_value_heads: {} does not divide num_attention_heads {}", kv_heads(),
                     num_attention_heads));
@@ -39,39 +90,10 @@ void LlamaConfig::validate() const {
     check(hidden_size % num_attention_heads == 0,
           fmt::format("hidden_size: {} is not divisible by num_attention_heads {}", hidden_size,
                       num_attention_heads));
-  } else {
-    check(*head_dim > 0 && *head_dim % 2 == 0,
-          fmt::format("head_dim: {} must be positive and even", *head_dim));
   }
   int64_t Dh = head_dim.value_or(hidden_size / num_attention_heads);
   check(Dh % 2 == 0,
         fmt::format("head_dim: {} (hidden_size / num_attention_heads) must be even", Dh));
-  check(max_position_embeddings > 0,
-        fmt::format("max_position_embeddings: {} must be > 0", max_position_embeddings));
-  check(rms_norm_eps > 0 && rms_norm_eps < 1,
-        fmt::format("rms_norm_eps: {} must be in (0, 1)", rms_norm_eps));
-  check(rope_theta > 0, fmt::format("rope_theta: {} must be > 0", rope_theta));
-  check(attention_dropout >= 0 && attention_dropout <= 1,
-        fmt::format("attention_dropout: {} must be in [0, 1]", attention_dropout));
-  if (sliding_window)
-    check(*sliding_window > 0, fmt::format("sliding_window: {} must be > 0", *sliding_window));
-  check(initializer_range >= 0,
-        fmt::format("initializer_range: {} must be >= 0", initializer_range));
-  for (int64_t id : eos_token_id) {
-    check(id >= 0 && id < vocab_size,
-          fmt::format("eos_token_id: {} out of range for vocab_size {}", id, vocab_size));
-  }
-  if (bos_token_id) {
-    check(
-        *bos_token_id >= 0 && *bos_token_id < vocab_size,
-        fmt::format("bos_token_id: {} out of range for vocab_size {}", *bos_token_id, vocab_size));
-  }
-  if (pad_token_id) {
-    // nn.Embedding's padding_idx range (a negative id counts from the end, as torch reads it).
-    check(*pad_token_id >= -vocab_size && *pad_token_id < vocab_size,
-          fmt::format("pad_token_id: {} out of range [-vocab_size, vocab_size) for vocab_size {}",
-                      *pad_token_id, vocab_size));
-  }
   auto r = rope_scaling;
   r.theta = rope_theta;
   r.validate("rope_scaling");
@@ -115,75 +137,11 @@ config::ModelConfig LlamaConfig::to_model_config() const {
   return m;
 }
 
-Json LlamaConfig::to_json() const {
-  Json eos = eos_token_id.size() == 1 ? Json(eos_token_id[0]) : Json(eos_token_id);
-  return Json{{"architectures", architectures},
-              {"model_type", model_type},
-              {"vocab_size", vocab_size},
-              {"hidden_size", hidden_size},
-              {"intermediate_size", intermediate_size},
-              {"num_hidden_layers", num_hidden_layers},
-              {"num_attention_heads", num_attention_heads},
-              {"num_key_value_heads", opt_json(num_key_value_heads)},
-              {"head_dim", opt_json(head_dim)},
-              // HF's name for the tanh GELU, so transformers can read the file back.
-              {"hidden_act", hidden_act == config::ActivationType::GELUTanh
-                                 ? std::string_view("gelu_pytorch_tanh")
-                                 : config::to_string(hidden_act)},
-              {"max_position_embeddings", max_position_embeddings},
-              {"rms_norm_eps", rms_norm_eps},
-              {"rope_theta", rope_theta},
-              {"rope_scaling", rope_scaling_json(rope_scaling)},
-              {"attention_bias", attention_bias},
-              {"mlp_bias", mlp_bias},
-              {"attention_dropout", attention_dropout},
-              {"tie_word_embeddings", tie_word_embeddings},
-              {"sliding_window", opt_json(sliding_window)},
-              {"initializer_range", initializer_range},
-              {"bos_token_id", opt_json(bos_token_id)},
-              {"eos_token_id", eos},
-              {"pad_token_id", opt_json(pad_token_id)},
-              {"torch_dtype", opt_json(torch_dtype)}};
-}
+Json LlamaConfig::to_json() const { return table().write(*this); }
 
 LlamaConfig LlamaConfig::from_json(const Json& j, const std::string& path) {
   LlamaConfig c;
-  JsonReader r(j, path);
-  accept_hf_common_keys(r);
-  r.get("architectures", c.architectures);
-  r.get("model_type", c.model_type);
-  r.require("vocab_size", c.vocab_size);
-  r.require("hidden_size", c.hidden_size);
-  r.require("intermediate_size", c.intermediate_size);
-  r.require("num_hidden_layers", c.num_hidden_layers);
-  r.require("num_attention_heads", c.num_attention_heads);
-  r.get("num_key_value_heads", c.num_key_value_heads);
-  r.get("head_dim", c.head_dim);
-  r.get("hidden_act", c.hidden_act);
-  r.get("max_position_embeddings", c.max_position_embeddings);
-  r.get("rms_norm_eps", c.rms_norm_eps);
-  r.get("rope_theta", c.rope_theta);
-  if (r.has("rope_scaling"))
-    c.rope_scaling = rope_scaling_from_json(r.raw("rope_scaling"), r.field("rope_scaling"));
-  r.get("attention_bias", c.attention_bias);
-  r.get("mlp_bias", c.mlp_bias);
-  r.get("attention_dropout", c.attention_dropout);
-  r.get("tie_word_embeddings", c.tie_word_embeddings);
-  r.get("sliding_window", c.sliding_window);
-  r.get("initializer_range", c.initializer_range);
-  r.get("bos_token_id", c.bos_token_id);
-  if (r.has("eos_token_id")) {
-    const Json& e = r.raw("eos_token_id");
-    if (e.is_null())
-      c.eos_token_id.clear();
-    else if (e.is_array())
-      c.eos_token_id = JsonReader::convert<std::vector<int64_t>>(e, r.field("eos_token_id"));
-    else
-      c.eos_token_id = {JsonReader::convert<int64_t>(e, r.field("eos_token_id"))};
-  }
-  r.get("pad_token_id", c.pad_token_id);
-  r.get("torch_dtype", c.torch_dtype);
-  r.finish();
+  table().read(j, c, path);
   c.validate();
   return c;
 }

@@ -52,10 +52,13 @@ struct LlamaConfig {
 
   /// HF config.json form (`rope_scaling` as {"rope_type": ..., "factor": ...} or null).
   config::Json to_json() const;
-  /// Strict: unknown keys are a ConfigError listing them. HF bookkeeping keys that do not change
-  /// the math (transformers_version, use_cache, ...; see accept_hf_common_keys) are accepted and
-  /// dropped. The keys that fix the shapes (vocab_size, hidden_size, intermediate_size,
-  /// num_hidden_layers, num_attention_heads) are required; the others default as in transformers.
+  /// Reads an HF config.json by the key policy of config/field_table.h: HF bookkeeping keys
+  /// (transformers_version, use_cache, ...; see accept_hf_common_keys) are accepted and dropped;
+  /// keys that would change the math unless neutral (num_experts, use_sliding_window,
+  /// quantization_config, ...) are a ConfigError naming the key and value; keys nobody knows are
+  /// warnings (config::ConfigWarnings). The keys that fix the shapes (vocab_size, hidden_size,
+  /// intermediate_size, num_hidden_layers, num_attention_heads) are required; the others default
+  /// as in transformers.
   static LlamaConfig from_json(const config::Json& j, const std::string& path = "");
   static LlamaConfig from_json_string(const std::string& text);
   bool operator==(const LlamaConfig&) const = default;

@@ -3,13 +3,14 @@
 
 #include <fmt/format.h>
 
+#include "lazarus/config/field_table.h"
 #include "lazarus/core/json_limits.h"
+#include "lazarus/families/hf_config.h"
 
 namespace lazarus::families {
 
 using config::Json;
 using config::JsonReader;
-using config::opt_json;
 
 namespace {
 
@@ -17,48 +18,95 @@ void check(bool ok, const std::string& msg) {
   if (!ok) throw ConfigError(msg);
 }
 
-std::string key(const std::string& path, const char* name) {
-  return path.empty() ? name : path + "." + name;
+// The HF config.json fields, written once (configuration_mamba.py's MambaConfig), and the keys of
+// the original mamba_ssm config that published -hf folders still carry.
+const config::FieldTable<MambaConfig>& table() {
+  static const config::FieldTable<MambaConfig> t = [] {
+    using C = MambaConfig;
+    config::FieldTable<C> t;
+    auto in_vocab = [](const C& c, int64_t id) {
+      return id >= 0 && id < c.vocab_size
+                 ? std::string()
+                 : fmt::format("out of range for vocab_size {}", c.vocab_size);
+    };
+    t.add("architectures", &C::architectures);
+    t.add("model_type", &C::model_type)
+        .check([](const std::string& v) { return v == "mamba"; }, "is not 'mamba'");
+    t.add("vocab_size", &C::vocab_size).positive();
+    t.add("hidden_size", &C::hidden_size).positive();
+    t.add("state_size", &C::state_size).positive();
+    t.add("num_hidden_layers", &C::num_hidden_layers).positive();
+    t.add("layer_norm_epsilon", &C::layer_norm_epsilon).in_open(0, 1);
+    t.add("expand", &C::expand).positive();
+    // Written (as HF saves it) and, when read, checked: HF derives it from expand.
+    t.restates(
+        "intermediate_size",
+        "expand * hidden_size =", [](const C& c) { return Json(c.intermediate_size()); },
+        /*write=*/true);
+    t.add("conv_kernel", &C::conv_kernel).positive();
+    t.add("use_bias", &C::use_bias);
+    t.add("use_conv_bias", &C::use_conv_bias);
+    t.add("hidden_act", &C::hidden_act);
+    t.add("time_step_rank", &C::time_step_rank)
+        .positive()
+        .read_with([](const Json& v, C& c, const std::string& field) {
+          if (v.is_string()) {
+            std::string s = v.get<std::string>();
+            check(s == "auto",
+                  fmt::format("{}: expected an integer or \"auto\", got \"{}\"", field, s));
+            c.time_step_rank.reset();
+          } else {
+            c.time_step_rank = JsonReader::convert<std::optional<int64_t>>(v, field);
+          }
+        })
+        .write_with([](const C& c) { return Json(c.resolved_time_step_rank()); });
+    t.add("residual_in_fp32", &C::residual_in_fp32);
+    t.add("tie_word_embeddings", &C::tie_word_embeddings);
+    t.add("initializer_range", &C::initializer_range).non_negative();
+    t.add("time_step_scale", &C::time_step_scale).positive();
+    t.add("time_step_min", &C::time_step_min).positive();
+    t.add("time_step_max", &C::time_step_max).check_with([](const C& c, double v) {
+      return v >= c.time_step_min ? std::string()
+                                  : fmt::format("must be >= time_step_min {}", c.time_step_min);
+    });
+    t.add("time_step_init_scheme", &C::time_step_init_scheme)
+        .check([](const std::string& v) { return v == "random" || v == "constant"; },
+               "must be 'random' or 'constant'");
+    t.add("time_step_floor", &C::time_step_floor).non_negative();
+    t.add("rescale_prenorm_residual", &C::rescale_prenorm_residual);
+    t.add("bos_token_id", &C::bos_token_id).check_with(in_vocab);
+    t.add("eos_token_id", &C::eos_token_id).token_ids().check_with(in_vocab);
+    t.add("pad_token_id", &C::pad_token_id).check_with(in_vocab);
+    t.add("torch_dtype", &C::torch_dtype);
+    // mamba_ssm's names of the same numbers (state-spaces/mamba-*-hf carry them): must agree.
+    t.restates("d_model", "hidden_size", [](const C& c) { return Json(c.hidden_size); });
+    t.restates("n_layer", "num_hidden_layers",
+               [](const C& c) { return Json(c.num_hidden_layers); });
+    t.restates("d_inner",
+               "expand * hidden_size =", [](const C& c) { return Json(c.intermediate_size()); });
+    t.restates("tie_embeddings", "tie_word_embeddings",
+               [](const C& c) { return Json(c.tie_word_embeddings); });
+    // mamba_ssm switches that would change the math away from their neutral value. HF's
+    // MambaForCausalLM reads none of them: it always builds RMSNorm Mamba-1 mixers, no MLP.
+    t.neutral("rms_norm", {true}, "LayerNorm Mamba; HF MambaForCausalLM always uses RMSNorm");
+    t.neutral("ssm_cfg", {Json::object()},
+              "mamba_ssm mixer options; only the Mamba-1 defaults are, with state_size, "
+              "conv_kernel, expand at the top level");
+    t.neutral("d_intermediate", {0}, "an MLP after each mixer");
+    // Same math, other implementation: fused_add_norm (a fused residual-add + norm kernel),
+    // use_mambapy (HF's pure-PyTorch scan fallback), pad_vocab_size_multiple (mamba_ssm rounded
+    // vocab_size up to it when building; the -hf vocab_size is already the rounded size).
+    t.ignore({"fused_add_norm", "use_mambapy", "pad_vocab_size_multiple"});
+    t.common(accept_hf_common_keys);
+    return t;
+  }();
+  return t;
 }
 
 }  // namespace
 
 void MambaConfig::validate() const {
-  check(model_type == "mamba", fmt::format("model_type: '{}' is not 'mamba'", model_type));
-  check(vocab_size > 0, fmt::format("vocab_size: {} must be > 0", vocab_size));
-  check(hidden_size > 0, fmt::format("hidden_size: {} must be > 0", hidden_size));
-  check(state_size > 0, fmt::format("state_size: {} must be > 0", state_size));
-  check(num_hidden_layers > 0, fmt::format("num_hidden_layers: {} must be > 0", num_hidden_layers));
-  check(layer_norm_epsilon > 0 && layer_norm_epsilon < 1,
-        fmt::format("layer_norm_epsilon: {} must be in (0, 1)", layer_norm_epsilon));
-  check(expand > 0, fmt::format("expand: {} must be > 0", expand));
-  check(conv_kernel > 0, fmt::format("conv_kernel: {} must be > 0", conv_kernel));
-  if (time_step_rank)
-    check(*time_step_rank > 0, fmt::format("time_step_rank: {} must be > 0", *time_step_rank));
-  check(initializer_range >= 0,
-        fmt::format("initializer_range: {} must be >= 0", initializer_range));
-  check(time_step_min > 0, fmt::format("time_step_min: {} must be > 0", time_step_min));
-  check(time_step_max >= time_step_min,
-        fmt::format("time_step_max: {} must be >= time_step_min {}", time_step_max, time_step_min));
-  check(time_step_floor >= 0, fmt::format("time_step_floor: {} must be >= 0", time_step_floor));
-  check(time_step_scale > 0, fmt::format("time_step_scale: {} must be > 0", time_step_scale));
-  check(time_step_init_scheme == "random" || time_step_init_scheme == "constant",
-        fmt::format("time_step_init_scheme: '{}' must be 'random' or 'constant'",
-                    time_step_init_scheme));
-  for (int64_t id : eos_token_id) {
-    check(id >= 0 && id < vocab_size,
-          fmt::format("eos_token_id: {} out of range for vocab_size {}", id, vocab_size));
-  }
-  if (bos_token_id) {
-    check(
-        *bos_token_id >= 0 && *bos_token_id < vocab_size,
-        fmt::format("bos_token_id: {} out of range for vocab_size {}", *bos_token_id, vocab_size));
-  }
-  if (pad_token_id) {
-    check(
-        *pad_token_id >= 0 && *pad_token_id < vocab_size,
-        fmt::format("pad_token_id: {} out of range for vocab_size {}", *pad_token_id, vocab_size));
-  }
+  table().validate(*this);
   to_model_config().validate();
 }
 
@@ -87,108 +135,11 @@ config::ModelConfig MambaConfig::to_model_config() const {
   return m;
 }
 
-Json MambaConfig::to_json() const {
-  Json eos = eos_token_id.size() == 1 ? Json(eos_token_id[0]) : Json(eos_token_id);
-  return Json{{"architectures", architectures},
-              {"model_type", model_type},
-              {"vocab_size", vocab_size},
-              {"hidden_size", hidden_size},
-              {"state_size", state_size},
-              {"num_hidden_layers", num_hidden_layers},
-              {"layer_norm_epsilon", layer_norm_epsilon},
-              {"expand", expand},
-              {"intermediate_size", intermediate_size()},
-              {"conv_kernel", conv_kernel},
-              {"use_bias", use_bias},
-              {"use_conv_bias", use_conv_bias},
-              {"hidden_act", config::to_string(hidden_act)},
-              {"time_step_rank", resolved_time_step_rank()},
-              {"residual_in_fp32", residual_in_fp32},
-              {"tie_word_embeddings", tie_word_embeddings},
-              {"initializer_range", initializer_range},
-              {"time_step_scale", time_step_scale},
-              {"time_step_min", time_step_min},
-              {"time_step_max", time_step_max},
-              {"time_step_init_scheme", time_step_init_scheme},
-              {"time_step_floor", time_step_floor},
-              {"rescale_prenorm_residual", rescale_prenorm_residual},
-              {"bos_token_id", opt_json(bos_token_id)},
-              {"eos_token_id", eos},
-              {"pad_token_id", opt_json(pad_token_id)},
-              {"torch_dtype", opt_json(torch_dtype)}};
-}
+Json MambaConfig::to_json() const { return table().write(*this); }
 
 MambaConfig MambaConfig::from_json(const Json& j, const std::string& path) {
   MambaConfig c;
-  JsonReader r(j, path);
-  for (const char* k : {"transformers_version", "use_cache", "_name_or_path", "use_mambapy",
-                        "fused_add_norm", "pad_vocab_size_multiple"})
-    r.skip(k);
-  r.get("architectures", c.architectures);
-  r.get("model_type", c.model_type);
-  r.get("vocab_size", c.vocab_size);
-  r.get("hidden_size", c.hidden_size);
-  r.get("state_size", c.state_size);
-  r.get("num_hidden_layers", c.num_hidden_layers);
-  r.get("layer_norm_epsilon", c.layer_norm_epsilon);
-  r.get("expand", c.expand);
-  r.get("conv_kernel", c.conv_kernel);
-  r.get("use_bias", c.use_bias);
-  r.get("use_conv_bias", c.use_conv_bias);
-  r.get("hidden_act", c.hidden_act);
-  if (r.has("time_step_rank") && r.raw("time_step_rank").is_string()) {
-    std::string v = r.raw("time_step_rank").get<std::string>();
-    check(v == "auto", fmt::format("{}: expected an integer or \"auto\", got \"{}\"",
-                                   r.field("time_step_rank"), v));
-  } else {
-    r.get("time_step_rank", c.time_step_rank);
-  }
-  r.get("residual_in_fp32", c.residual_in_fp32);
-  r.get("tie_word_embeddings", c.tie_word_embeddings);
-  r.get("initializer_range", c.initializer_range);
-  r.get("time_step_scale", c.time_step_scale);
-  r.get("time_step_min", c.time_step_min);
-  r.get("time_step_max", c.time_step_max);
-  r.get("time_step_init_scheme", c.time_step_init_scheme);
-  r.get("time_step_floor", c.time_step_floor);
-  r.get("rescale_prenorm_residual", c.rescale_prenorm_residual);
-  r.get("bos_token_id", c.bos_token_id);
-  if (r.has("eos_token_id")) {
-    const Json& e = r.raw("eos_token_id");
-    if (e.is_null())
-      c.eos_token_id.clear();
-    else if (e.is_array())
-      c.eos_token_id = JsonReader::convert<std::vector<int64_t>>(e, r.field("eos_token_id"));
-    else
-      c.eos_token_id = {JsonReader::convert<int64_t>(e, r.field("eos_token_id"))};
-  }
-  r.get("pad_token_id", c.pad_token_id);
-  r.get("torch_dtype", c.torch_dtype);
-  // Keys that restate (or, in the original mamba_ssm format, rename) fields: they must agree.
-  auto same = [&](const char* k, int64_t want, const char* what) {
-    if (!r.has(k)) return;
-    int64_t v = 0;
-    r.get(k, v);
-    check(v == want, fmt::format("{}: {} does not match {} {}", key(path, k), v, what, want));
-  };
-  same("intermediate_size", c.intermediate_size(), "expand * hidden_size =");
-  same("n_layer", c.num_hidden_layers, "num_hidden_layers");
-  same("d_model", c.hidden_size, "hidden_size");
-  if (r.has("rms_norm")) {
-    bool rms = true;
-    r.get("rms_norm", rms);
-    check(rms, fmt::format("{}: false (LayerNorm Mamba) is not supported; HF MambaForCausalLM "
-                           "always uses RMSNorm",
-                           key(path, "rms_norm")));
-  }
-  if (r.has("ssm_cfg")) {
-    const Json& s = r.raw("ssm_cfg");
-    check(s.is_null() || (s.is_object() && s.empty()),
-          fmt::format("{}: {} is not supported (only the Mamba-1 defaults; put state_size, "
-                      "conv_kernel, expand at the top level)",
-                      key(path, "ssm_cfg"), s.dump()));
-  }
-  r.finish();
+  table().read(j, c, path);
   c.validate();
   return c;
 }

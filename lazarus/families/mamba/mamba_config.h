@@ -56,11 +56,13 @@ struct MambaConfig {
 
   /// HF config.json form (time_step_rank written as the resolved integer, as HF saves it).
   config::Json to_json() const;
-  /// Strict: unknown keys are a ConfigError listing them. Accepted and dropped: HF bookkeeping
-  /// (transformers_version, use_cache, _name_or_path) and implementation switches that leave the
-  /// math unchanged (use_mambapy, fused_add_norm, pad_vocab_size_multiple). Checked against the
-  /// other fields: intermediate_size (= expand * hidden_size), n_layer (= num_hidden_layers),
-  /// d_model (= hidden_size), rms_norm (must be true), ssm_cfg (must be empty).
+  /// Reads an HF config.json by the key policy of config/field_table.h. Accepted and dropped: HF
+  /// bookkeeping (transformers_version, use_cache, ...) and implementation switches that leave
+  /// the math unchanged (use_mambapy, fused_add_norm, pad_vocab_size_multiple). Checked against
+  /// the other fields (ConfigError naming both when they disagree): intermediate_size and d_inner
+  /// (= expand * hidden_size), n_layer (= num_hidden_layers), d_model (= hidden_size),
+  /// tie_embeddings (= tie_word_embeddings). Only at their neutral value: rms_norm (true),
+  /// ssm_cfg ({}), d_intermediate (0). Keys nobody knows are warnings (config::ConfigWarnings).
   static MambaConfig from_json(const config::Json& j, const std::string& path = "");
   static MambaConfig from_json_string(const std::string& text);
   bool operator==(const MambaConfig&) const = default;

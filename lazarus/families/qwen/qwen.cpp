@@ -188,7 +188,6 @@ Json QwenConfig::to_json() const {
 QwenConfig QwenConfig::from_json(const Json& j, const std::string& path) {
   QwenConfig c;
   config::JsonReader r(j, path);
-  accept_hf_common_keys(r);
   r.require("model_type", c.model_type);
   for (const char* key : {"vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers",
                           "num_attention_heads"})
@@ -213,6 +212,8 @@ QwenConfig QwenConfig::from_json(const Json& j, const std::string& path) {
     r.get("attention_bias", c.attention_bias);
   else if (r.has("attention_bias"))
     r.skip("attention_bias");  // not a Qwen2Config field: transformers ignores it (q/k/v biased)
+  // After the family's own keys: the common policy checks only the keys left unread.
+  accept_hf_common_keys(r);
   r.finish();
   c.validate();
   return c;
