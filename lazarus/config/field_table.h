@@ -396,13 +396,19 @@ class FieldTable {
     }
   }
 
-  /// The JSON of `c`: every written field in table order.
+  /// The JSON of `c`: every written field in table order. A writer that returns
+  /// `omit()` leaves its key out (a key the file only carries in some cases).
   Json write(const C& c) const {
     Json j = Json::object();
-    for (const Field& f : fields_)
-      if (f.write) j[f.key] = f.write(c);
+    for (const Field& f : fields_) {
+      if (!f.write) continue;
+      Json v = f.write(c);
+      if (!v.is_discarded()) j[f.key] = std::move(v);
+    }
     return j;
   }
+  /// What a writer returns to leave its key out of the JSON.
+  static Json omit() { return Json(Json::value_t::discarded); }
 
   /// Runs every field's checks in table order (ConfigError naming the key and the value).
   void validate(const C& c) const {

@@ -111,6 +111,16 @@ struct AttentionConfig {
   int64_t resolved_head_dim(int64_t hidden_size) const {
     return head_dim ? *head_dim : hidden_size / num_attention_heads;
   }
+  /// Sets the head counts and the type they make (multi-head when equal, multi-query with one KV
+  /// head, grouped-query otherwise): what an HF config's num_attention_heads /
+  /// num_key_value_heads say.
+  void set_heads(int64_t heads, int64_t kv_heads) {
+    num_attention_heads = heads;
+    num_key_value_heads = kv_heads;
+    type = kv_heads == heads ? AttentionType::MultiHead
+           : kv_heads == 1   ? AttentionType::MultiQuery
+                             : AttentionType::GroupedQuery;
+  }
   /// Checks ranges and the head counts against `type` and `hidden_size`.
   void validate(int64_t hidden_size, const std::string& path = "attention") const;
   Json to_json() const;

@@ -116,11 +116,7 @@ config::ModelConfig LlamaConfig::to_model_config() const {
   BlockConfig& blk = b.block;
   blk.norm = b.final_norm;
   AttentionConfig& a = blk.attention;
-  a.num_attention_heads = num_attention_heads;
-  a.num_key_value_heads = kv_heads();
-  a.type = kv_heads() == num_attention_heads ? AttentionType::MultiHead
-           : kv_heads() == 1                 ? AttentionType::MultiQuery
-                                             : AttentionType::GroupedQuery;
+  a.set_heads(num_attention_heads, kv_heads());
   a.head_dim = head_dim;
   a.bias = attention_bias;
   a.output_bias = attention_bias;

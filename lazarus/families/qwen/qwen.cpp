@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "lazarus/config/field_table.h"
 #include "lazarus/families/hf_config.h"
 #include "lazarus/families/llama/llama.h"
 #include "lazarus/families/rope_scaling.h"
@@ -19,30 +20,72 @@ void check(bool ok, const std::string& msg) {
   if (!ok) throw ConfigError(msg);
 }
 
-// Every plain config.json field, once: `f(key, member)` for each (read and written as is).
-// rope_scaling, eos_token_id (an id or a list) and the Qwen3-only keys are handled beside it.
-template <class C, class F>
-void plain_fields(C& c, F&& f) {
-  f("vocab_size", c.vocab_size);
-  f("hidden_size", c.hidden_size);
-  f("intermediate_size", c.intermediate_size);
-  f("num_hidden_layers", c.num_hidden_layers);
-  f("num_attention_heads", c.num_attention_heads);
-  f("num_key_value_heads", c.num_key_value_heads);
-  f("hidden_act", c.hidden_act);
-  f("max_position_embeddings", c.max_position_embeddings);
-  f("initializer_range", c.initializer_range);
-  f("rms_norm_eps", c.rms_norm_eps);
-  f("tie_word_embeddings", c.tie_word_embeddings);
-  f("rope_theta", c.rope_theta);
-  f("attention_dropout", c.attention_dropout);
-  f("use_sliding_window", c.use_sliding_window);
-  f("sliding_window", c.sliding_window);
-  f("max_window_layers", c.max_window_layers);
-  f("bos_token_id", c.bos_token_id);
-  f("pad_token_id", c.pad_token_id);
-  f("torch_dtype", c.torch_dtype);
-  f("architectures", c.architectures);
+// The config.json fields of Qwen2Config / Qwen3Config, written once: key, member, checks
+// (validate() adds the cross-field ones). model_type comes first: the Qwen3-only keys read it.
+const config::FieldTable<QwenConfig>& table() {
+  static const config::FieldTable<QwenConfig> t = [] {
+    using C = QwenConfig;
+    using T = config::FieldTable<C>;
+    T t;
+    auto in_vocab = [](const C& c, int64_t id) {
+      return id >= 0 && id < c.vocab_size
+                 ? std::string()
+                 : fmt::format("out of range for vocab_size {}", c.vocab_size);
+    };
+    t.add("model_type", &C::model_type)
+        .required()
+        .check([](const std::string& v) { return v == "qwen2" || v == "qwen3"; },
+               "is not a Qwen type (qwen2, qwen3)");
+    t.add("architectures", &C::architectures);
+    t.add("vocab_size", &C::vocab_size).required().positive();
+    t.add("hidden_size", &C::hidden_size).required().positive();
+    t.add("intermediate_size", &C::intermediate_size).required().positive();
+    t.add("num_hidden_layers", &C::num_hidden_layers).required().positive();
+    t.add("num_attention_heads", &C::num_attention_heads).required().positive();
+    t.add("num_key_value_heads", &C::num_key_value_heads).positive();
+    // Qwen3 always writes its head_dim (128 unless given); Qwen2 only when the file had one.
+    t.add("head_dim", &C::head_dim)
+        .check([](int64_t v) { return v > 0 && v % 2 == 0; }, "must be positive and even")
+        .write_with([](const C& c) {
+          return c.is_qwen3() || c.head_dim ? Json(c.resolved_head_dim()) : T::omit();
+        });
+    t.add("hidden_act", &C::hidden_act).write_with([](const C& c) {
+      // HF's name for the tanh GELU, so transformers can read the file back.
+      return Json(c.hidden_act == config::ActivationType::GELUTanh
+                      ? std::string("gelu_pytorch_tanh")
+                      : std::string(config::to_string(c.hidden_act)));
+    });
+    t.add("max_position_embeddings", &C::max_position_embeddings).positive();
+    t.add("initializer_range", &C::initializer_range).non_negative();
+    t.add("rms_norm_eps", &C::rms_norm_eps).in_open(0, 1);
+    t.add("tie_word_embeddings", &C::tie_word_embeddings);
+    t.add("rope_theta", &C::rope_theta).positive();
+    t.add("rope_scaling", &C::rope_scaling)
+        .read_with([](const Json& v, C& c, const std::string& field) {
+          c.rope_scaling = rope_scaling_from_json(v, field);
+        })
+        .write_with([](const C& c) { return rope_scaling_json(c.rope_scaling); });
+    // A Qwen3Config field; Qwen2's q/k/v always have a bias, and transformers ignores the key.
+    t.add("attention_bias", &C::attention_bias)
+        .read_with([](const Json& v, C& c, const std::string& field) {
+          if (c.is_qwen3()) c.attention_bias = config::JsonReader::convert<bool>(v, field);
+        })
+        .write_with([](const C& c) { return c.is_qwen3() ? Json(c.attention_bias) : T::omit(); });
+    t.add("attention_dropout", &C::attention_dropout).in_closed(0, 1);
+    t.add("use_sliding_window", &C::use_sliding_window);
+    t.add("sliding_window", &C::sliding_window).positive();
+    t.add("max_window_layers", &C::max_window_layers).non_negative();
+    t.add("layer_types", &C::layer_types)  // entries checked in validate()
+        .write_with([](const C& c) { return c.layer_types ? Json(*c.layer_types) : T::omit(); });
+    t.add("bos_token_id", &C::bos_token_id).check_with(in_vocab);
+    t.add("eos_token_id", &C::eos_token_id).token_ids().check_with(in_vocab);
+    t.add("pad_token_id", &C::pad_token_id).check_with(in_vocab);
+    t.add("torch_dtype", &C::torch_dtype);
+    t.neutral("use_mrope", {false}, "multimodal RoPE (Qwen2-VL)");
+    t.common(accept_hf_common_keys);
+    return t;
+  }();
+  return t;
 }
 
 }  // namespace
@@ -54,16 +97,7 @@ bool QwenConfig::sliding(int64_t layer) const {
 }
 
 void QwenConfig::validate() const {
-  check(model_type == "qwen2" || model_type == "qwen3",
-        fmt::format("model_type: '{}' is not a Qwen type (qwen2, qwen3)", model_type));
-  for (auto [key, v] : {std::pair{"vocab_size", vocab_size},
-                        {"hidden_size", hidden_size},
-                        {"intermediate_size", intermediate_size},
-                        {"num_hidden_layers", num_hidden_layers},
-                        {"num_attention_heads", num_attention_heads},
-                        {"num_key_value_heads", kv_heads()},
-                        {"max_position_embeddings", max_position_embeddings}})
-    check(v > 0, fmt::format("{}: {} must be > 0", key, v));
+  table().validate(*this);
   check(num_attention_heads % kv_heads() == 0,
         fmt::format("num_key_value_heads: {} does not divide num_attention_heads {}", kv_heads(),
                     num_attention_heads));
@@ -71,19 +105,9 @@ void QwenConfig::validate() const {
     check(hidden_size % num_attention_heads == 0,
           fmt::format("hidden_size: {} is not divisible by num_attention_heads {}", hidden_size,
                       num_attention_heads));
-  check(resolved_head_dim() > 0 && resolved_head_dim() % 2 == 0,
-        fmt::format("head_dim: {} must be positive and even (RoPE)", resolved_head_dim()));
-  check(rms_norm_eps > 0 && rms_norm_eps < 1,
-        fmt::format("rms_norm_eps: {} must be in (0, 1)", rms_norm_eps));
-  check(rope_theta > 0, fmt::format("rope_theta: {} must be > 0", rope_theta));
-  check(attention_dropout >= 0 && attention_dropout <= 1,
-        fmt::format("attention_dropout: {} must be in [0, 1]", attention_dropout));
-  check(initializer_range >= 0,
-        fmt::format("initializer_range: {} must be >= 0", initializer_range));
-  if (sliding_window)
-    check(*sliding_window > 0, fmt::format("sliding_window: {} must be > 0", *sliding_window));
-  check(max_window_layers >= 0,
-        fmt::format("max_window_layers: {} must be >= 0", max_window_layers));
+  check(resolved_head_dim() % 2 == 0,
+        fmt::format("head_dim: {} (hidden_size / num_attention_heads) must be even (RoPE)",
+                    resolved_head_dim()));
   if (layer_types) {
     check(int64_t(layer_types->size()) == num_hidden_layers,
           fmt::format("layer_types: {} entries for num_hidden_layers {}", layer_types->size(),
@@ -93,13 +117,6 @@ void QwenConfig::validate() const {
             fmt::format("layer_types[{}]: '{}' is not full_attention or sliding_attention", i,
                         (*layer_types)[i]));
   }
-  auto id_ok = [&](const char* key, int64_t id) {
-    check(id >= 0 && id < vocab_size,
-          fmt::format("{}: {} out of range for vocab_size {}", key, id, vocab_size));
-  };
-  for (int64_t id : eos_token_id) id_ok("eos_token_id", id);
-  if (bos_token_id) id_ok("bos_token_id", *bos_token_id);
-  if (pad_token_id) id_ok("pad_token_id", *pad_token_id);
   auto r = rope_scaling;
   r.theta = rope_theta;
   r.validate("rope_scaling");
@@ -119,11 +136,7 @@ config::ModelConfig QwenConfig::to_model_config() const {
   BlockConfig& blk = b.block;
   blk.norm = b.final_norm;
   AttentionConfig& a = blk.attention;
-  a.num_attention_heads = num_attention_heads;
-  a.num_key_value_heads = kv_heads();
-  a.type = kv_heads() == num_attention_heads ? AttentionType::MultiHead
-           : kv_heads() == 1                 ? AttentionType::MultiQuery
-                                             : AttentionType::GroupedQuery;
+  a.set_heads(num_attention_heads, kv_heads());
   a.head_dim = resolved_head_dim();
   a.bias = is_qwen3() ? attention_bias : true;
   a.output_bias = is_qwen3() && attention_bias;
@@ -161,60 +174,11 @@ config::ModelConfig QwenConfig::to_model_config() const {
   return m;
 }
 
-Json QwenConfig::to_json() const {
-  Json j{{"model_type", model_type}};
-  plain_fields(*this, [&](const char* key, const auto& v) {
-    if constexpr (std::is_same_v<std::decay_t<decltype(v)>, config::ActivationType>)
-      // HF's name for the tanh GELU, so transformers can read the file back.
-      j[key] = v == config::ActivationType::GELUTanh ? std::string("gelu_pytorch_tanh")
-                                                     : std::string(config::to_string(v));
-    else if constexpr (requires { v.has_value(); })
-      j[key] = config::opt_json(v);
-    else
-      j[key] = v;
-  });
-  j["rope_scaling"] = rope_scaling_json(rope_scaling);
-  j["eos_token_id"] = eos_token_id.size() == 1 ? Json(eos_token_id[0]) : Json(eos_token_id);
-  if (is_qwen3()) {
-    j["head_dim"] = resolved_head_dim();
-    j["attention_bias"] = attention_bias;
-  } else if (head_dim) {
-    j["head_dim"] = *head_dim;
-  }
-  if (layer_types) j["layer_types"] = *layer_types;
-  return j;
-}
+Json QwenConfig::to_json() const { return table().write(*this); }
 
 QwenConfig QwenConfig::from_json(const Json& j, const std::string& path) {
   QwenConfig c;
-  config::JsonReader r(j, path);
-  r.require("model_type", c.model_type);
-  for (const char* key : {"vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers",
-                          "num_attention_heads"})
-    if (!r.has(key)) throw ConfigError(fmt::format("{}: missing required field", r.field(key)));
-  plain_fields(c, [&](const char* key, auto& v) { r.get(key, v); });
-  if (r.has("rope_scaling"))
-    c.rope_scaling = rope_scaling_from_json(r.raw("rope_scaling"), r.field("rope_scaling"));
-  if (r.has("eos_token_id")) {
-    const Json& e = r.raw("eos_token_id");
-    if (!e.is_null())
-      c.eos_token_id = e.is_array()
-                           ? config::JsonReader::convert<std::vector<int64_t>>(e, r.field("eos_token_id"))
-                           : std::vector<int64_t>{config::JsonReader::convert<int64_t>(
-                                 e, r.field("eos_token_id"))};
-  }
-  r.get("head_dim", c.head_dim);
-  r.get("layer_types", c.layer_types);
-  bool mrope = false;  // multimodal RoPE (Qwen2-VL): a different position scheme
-  r.get("use_mrope", mrope);
-  check(!mrope, fmt::format("{}: true (multimodal RoPE) is not supported", r.field("use_mrope")));
-  if (c.is_qwen3())
-    r.get("attention_bias", c.attention_bias);
-  else if (r.has("attention_bias"))
-    r.skip("attention_bias");  // not a Qwen2Config field: transformers ignores it (q/k/v biased)
-  // After the family's own keys: the common policy checks only the keys left unread.
-  accept_hf_common_keys(r);
-  r.finish();
+  table().read(j, c, path);
   c.validate();
   return c;
 }

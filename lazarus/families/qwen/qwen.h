@@ -64,8 +64,9 @@ struct QwenConfig {
   config::ModelConfig to_model_config() const;
   /// The config.json transformers writes (keys of Qwen2Config / Qwen3Config).
   config::Json to_json() const;
-  /// Strict: the keys of Qwen2Config / Qwen3Config and the common PretrainedConfig keys; anything
-  /// else is a ConfigError naming it. The five size keys are required.
+  /// By the field-table key policy (config/field_table.h): the keys of Qwen2Config /
+  /// Qwen3Config and the common PretrainedConfig keys are read; use_mrope must be false; an
+  /// unknown key is a warning. model_type and the five size keys are required.
   static QwenConfig from_json(const config::Json& j, const std::string& path = "");
 
   /// Presets (published config.json values): "qwen2.5-0.5b", "qwen2.5-1.5b", "qwen3-0.6b",
