@@ -13,6 +13,7 @@
 #include "lazarus/families/llama/llama.h"
 #include "lazarus/families/llama/llama_classifiers.h"
 #include "lazarus/families/mamba/mamba.h"
+#include "lazarus/families/mixtral/mixtral.h"
 #include "lazarus/families/qwen/qwen.h"
 
 namespace lazarus::families {
@@ -152,8 +153,27 @@ FamilyInfo generic_family() {
 
 }  // namespace
 
+void rename_weights(nn::StateDict& weights,
+                    const std::vector<std::pair<std::string, std::string>>& names,
+                    bool to_checkpoint) {
+  nn::StateDict out;
+  for (auto& [name, t] : weights) {
+    std::string n = name;
+    for (const auto& [ckpt, module] : names) {
+      const std::string& from = to_checkpoint ? module : ckpt;
+      const std::string& to = to_checkpoint ? ckpt : module;
+      if (size_t at = n.find(from); at != std::string::npos) n.replace(at, from.size(), to);
+    }
+    if (!out.emplace(n, t).second)
+      throw ConfigError(fmt::format("checkpoint: two weights map to the name '{}' (one is '{}')",
+                                    n, name));
+  }
+  weights = std::move(out);
+}
+
 const std::vector<FamilyInfo>& registered_families() {
   static const std::vector<FamilyInfo> kFamilies = {llama_family(), mamba_family(), qwen_family(),
+                                                     mixtral_family(),
                                                      generic_family()};
   return kFamilies;
 }

@@ -108,6 +108,14 @@ void set_config_family(FamilyInfo& f, const Config& (Model::*config_of)() const)
   };
 }
 
+/// Renames checkpoint weights by substrings of their names: each (checkpoint, module) pair's
+/// first part is replaced by the second (`to_checkpoint` false: checkpoint -> module names) or the
+/// reverse. For a family whose checkpoints name a shared component differently. ConfigError when
+/// two names become one.
+void rename_weights(nn::StateDict& weights,
+                    const std::vector<std::pair<std::string, std::string>>& names,
+                    bool to_checkpoint);
+
 /// Every registered family.
 const std::vector<FamilyInfo>& registered_families();
 

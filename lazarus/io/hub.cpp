@@ -60,6 +60,8 @@ const std::vector<ModelPreset>& model_presets() {
        "Qwen3 0.6B (thinking by default; --var enable_thinking=false)"},
       {"qwen3-1.7b", "Qwen/Qwen3-1.7B", "qwen3", "4.1 GB", false,
        "Qwen3 1.7B (thinking by default; --var enable_thinking=false)"},
+      {"mixtral-8x7b", "mistralai/Mixtral-8x7B-Instruct-v0.1", "mixtral", "93 GB", true,
+       "Mixtral 8x7B instruct (8 experts, top 2; 46.7B parameters, 12.9B active)"},
       {"mamba-130m", "state-spaces/mamba-130m-hf", "mamba", "517 MB", false,
        "Mamba 130M (transformers layout)"},
       {"mamba-370m", "state-spaces/mamba-370m-hf", "mamba", "1.5 GB", false,

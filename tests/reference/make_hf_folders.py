@@ -15,6 +15,8 @@ Cases (one folder each under OUT_DIR/folders):
                       biases, use_sliding_window false, tied head), f32, with the Qwen tokenizer
                       and chat template
   qwen3_bf16          Qwen3-style (q/k norms, head_dim 32 != hidden / heads, untied head), bf16
+  mixtral_f32         Mixtral (block_sparse_moe: 4 experts, top 2; HF expert names w1 / w2 / w3), f32;
+                      the router weights spread wide so no routing is a near-tie
   fortunes_llama_4m   the model Lazarus ships (assets/models/fortunes-llama-4m: trained, so greedy
                       decoding is a real check), copied as it is
 """
@@ -81,9 +83,17 @@ def llama_weights(cfg, gen):
         w[p + "self_attn.k_proj.weight"] = rnd(Hkv * Dh, D)
         w[p + "self_attn.v_proj.weight"] = rnd(Hkv * Dh, D)
         w[p + "self_attn.o_proj.weight"] = rnd(D, H * Dh)
-        w[p + "mlp.gate_proj.weight"] = rnd(I, D)
-        w[p + "mlp.up_proj.weight"] = rnd(I, D)
-        w[p + "mlp.down_proj.weight"] = rnd(D, I)
+        if cfg["model_type"] == "mixtral":
+            moe = p + "block_sparse_moe."
+            w[moe + "gate.weight"] = rnd(cfg["num_local_experts"], D, std=2.0)
+            for e in range(cfg["num_local_experts"]):
+                w[moe + f"experts.{e}.w1.weight"] = rnd(I, D)
+                w[moe + f"experts.{e}.w3.weight"] = rnd(I, D)
+                w[moe + f"experts.{e}.w2.weight"] = rnd(D, I)
+        else:
+            w[p + "mlp.gate_proj.weight"] = rnd(I, D)
+            w[p + "mlp.up_proj.weight"] = rnd(I, D)
+            w[p + "mlp.down_proj.weight"] = rnd(D, I)
         if qwen2 or cfg.get("attention_bias"):  # Qwen2: q/k/v biases always, o_proj never
             for n, width in (("q", H * Dh), ("k", Hkv * Dh), ("v", Hkv * Dh)):
                 w[p + f"self_attn.{n}_proj.bias"] = rnd(width)
@@ -231,6 +241,13 @@ def main():
     cfg = qwen_config("qwen3", tie_word_embeddings=False, torch_dtype="bfloat16")
     w = {k: v.to(torch.bfloat16) for k, v in llama_weights(cfg, gen).items()}
     write_folder(os.path.join(root, "qwen3_bf16"), cfg, w, 1, data_dir)
+
+    cfg = base_config(architectures=["MixtralForCausalLM"], model_type="mixtral",
+                      num_local_experts=4, num_experts_per_tok=2, output_router_logits=False,
+                      router_aux_loss_coef=0.02, router_jitter_noise=0.0, rope_theta=1000000.0)
+    for k in ("attention_bias", "mlp_bias", "pretraining_tp"):
+        del cfg[k]  # not MixtralConfig keys
+    write_folder(os.path.join(root, "mixtral_f32"), cfg, llama_weights(cfg, gen), 1, data_dir)
 
     repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     shipped = os.path.join(repo, "assets", "models", "fortunes-llama-4m")

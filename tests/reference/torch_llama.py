@@ -6,7 +6,11 @@ configuration_qwen3.py / modeling_qwen3.py): model_type "qwen2" has q/k/v biases
 bias; "qwen3" has per-head RMSNorm of q and k (q_norm / k_norm over head_dim, before RoPE),
 head_dim 128 unless given, and biases only with attention_bias; both use a sliding window only
 with use_sliding_window, on the layers layer_types marks sliding (by default the layers from
-max_window_layers on).
+max_window_layers on). model_type "mixtral" (configuration_mixtral.py / modeling_mixtral.py, 4.57):
+the FFN is MixtralSparseMoeBlock (router `gate` without bias, softmax in f32 over every expert, the
+top num_experts_per_tok renormalised to sum 1, each chosen expert w2(silu(w1 x) * w3 x) weighted
+and summed); `min_router_gap` records the smallest gap between a token's k-th and (k+1)-th router
+logit (and `max_router_abs` their scale), so a test can tell where routing is a near-tie.
 
 Usage: torch_llama.py CASES_DIR
 Each case directory (written by llama_parity_main) holds config.json (HF form), manifest.json and
@@ -123,6 +127,8 @@ class Llama:
         self.eps = cfg["rms_norm_eps"]
         mt = cfg.get("model_type", "llama")
         self.qwen3 = mt == "qwen3"
+        self.moe = mt == "mixtral"
+        self.min_router_gap, self.max_router_abs = math.inf, 0.0
         if self.qwen3:
             self.Dh = cfg.get("head_dim") or 128
         L = cfg["num_hidden_layers"]
@@ -145,6 +151,28 @@ class Llama:
         xf = x.float()
         xf = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + self.eps)
         return self.p[name + ".weight"] * xf.to(x.dtype)
+
+    def sparse_moe(self, x, pre):
+        B, T, D = x.shape
+        x2 = x.reshape(-1, D)
+        router = F.linear(x2, self.p[pre + "gate.weight"])
+        k = self.cfg.get("num_experts_per_tok", 2)
+        top = torch.topk(router.detach().float(), min(k + 1, router.shape[-1]), dim=-1).values
+        self.max_router_abs = max(self.max_router_abs, router.detach().abs().max().item())
+        if top.shape[-1] > k:
+            self.min_router_gap = min(self.min_router_gap, (top[:, k - 1] - top[:, k]).min().item())
+        probs = torch.softmax(router, dim=-1, dtype=torch.float32)
+        w, sel = torch.topk(probs, k, dim=-1)
+        w = (w / w.sum(dim=-1, keepdim=True)).to(x.dtype)
+        out = torch.zeros_like(x2)
+        for e in range(router.shape[-1]):
+            rows, slot = torch.where(sel == e)
+            if rows.numel() == 0:
+                continue
+            xe, ep = x2[rows], f"{pre}experts.{e}."
+            ye = self.lin(self.act(self.lin(xe, ep + "w1")) * self.lin(xe, ep + "w3"), ep + "w2")
+            out = out.index_add(0, rows, ye * w[rows, slot, None])
+        return out.view(B, T, D)
 
     def forward(self, ids, attention_mask, position_ids):
         B, T = ids.shape
@@ -190,6 +218,9 @@ class Llama:
             a = (w @ v).transpose(1, 2).reshape(B, T, self.H * self.Dh)
             h = h + self.lin(a, pre + "self_attn.o_proj")
             x = self.rms(h, pre + "post_attention_layernorm")
+            if self.moe:
+                h = h + self.sparse_moe(x, pre + "block_sparse_moe.")
+                continue
             m = self.act(self.lin(x, pre + "mlp.gate_proj")) * self.lin(x, pre + "mlp.up_proj")
             h = h + self.lin(m, pre + "mlp.down_proj")
         h = self.rms(h, "model.norm")

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Recomputes each corpus config's parameter count from its layout, independently of Lazarus
 (the module shapes of transformers' modeling_llama / modeling_mistral / modeling_qwen2 /
-modeling_qwen3 / modeling_mamba), and compares it with expected.json (the published counts).
+modeling_qwen3 / modeling_mixtral / modeling_mamba), and compares it with expected.json (the published counts).
 Run: python3 count_params.py   (exit 1 on a mismatch)."""
 import json, os, sys
 
@@ -20,6 +20,9 @@ def dense(c):
     if t == "qwen3":
         attn += 2 * Dh  # q_norm, k_norm over head_dim
     mlp = 3 * D * I + ((2 * I + D) if c.get("mlp_bias", False) else 0)
+    if t == "mixtral":  # block_sparse_moe: the router (no bias) and num_local_experts experts
+        E = c["num_local_experts"]
+        mlp = D * E + E * 3 * D * I
     layer = attn + mlp + 2 * D  # input_layernorm, post_attention_layernorm
     head = 0 if c.get("tie_word_embeddings", t in ("qwen2", "qwen3")) else V * D
     return V * D + L * layer + D + head
