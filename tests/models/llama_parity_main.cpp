@@ -1,6 +1,7 @@
 // Llama / Qwen parity driver: builds tiny Llama models (GQA, MQA + tied head, llama3 / linear /
 // dynamic / yarn rope scaling, sliding window with left padding, biases) and tiny Qwen2 / Qwen3
-// models (q/k/v biases, per-head q/k norms, explicit head_dim, per-layer sliding windows) through
+// models (q/k/v biases, per-head q/k norms, explicit head_dim, per-layer sliding windows) and tiny
+// Mixtral models (sparse mixture of experts, with and without the load-balancing loss) through
 // the family registry from their HF config.json, runs forward with labels and
 // backward, and writes per case: config.json (HF form), tensors.bin + manifest.json (weights,
 // input_ids, attention_mask, position of kept tokens, labels, logits, every hidden state, loss,
@@ -38,7 +39,10 @@ struct Case {
 void run_case(const fs::path& root, const Case& c) {
   fs::path dir = root / c.name;
   fs::create_directories(dir);
-  std::ofstream(dir / "config.json") << c.hf.dump(2);
+  // The family's full form: every key with its default, as the reference reads them.
+  const config::Json hf = c.hf;
+  const families::FamilyInfo& family = families::family_for(hf);
+  std::ofstream(dir / "config.json") << (family.full_config ? family.full_config(hf, "") : hf).dump(2);
 
   manual_seed(1234);
   std::unique_ptr<models::CausalLM> built = families::build_causal_lm(c.hf);
@@ -222,6 +226,29 @@ int main(int argc, char** argv) {
     c["pad_token_id"] = 5;
     cases.push_back({"qwen3_bias_tied_window_padded", c, 2, 12, 2});
   }
+  // Mixtral (transformers 4.57 MixtralConfig keys): 4 experts, top 2, a left-padded row; then
+  // with output_router_logits, so the load-balancing loss joins the loss.
+  nlohmann::json mixtral = {{"architectures", {"MixtralForCausalLM"}},
+                            {"model_type", "mixtral"},
+                            {"vocab_size", 128},
+                            {"hidden_size", 64},
+                            {"intermediate_size", 48},
+                            {"num_hidden_layers", 2},
+                            {"num_attention_heads", 4},
+                            {"num_key_value_heads", 2},
+                            {"max_position_embeddings", 64},
+                            {"rms_norm_eps", 1e-5},
+                            {"num_local_experts", 4},
+                            {"num_experts_per_tok", 2},
+                            {"output_router_logits", false},
+                            {"router_aux_loss_coef", 0.05},
+                            {"pad_token_id", 0},
+                            {"bos_token_id", 1},
+                            {"eos_token_id", 2}};
+  cases.push_back({"mixtral_padded", mixtral, 2, 12, 3});
+  mixtral["output_router_logits"] = true;
+  mixtral.erase("pad_token_id");
+  cases.push_back({"mixtral_aux_loss", mixtral});
   try {
     for (auto& c : cases) run_case(root, c);
   } catch (const std::exception& e) {

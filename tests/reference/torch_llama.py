@@ -129,6 +129,7 @@ class Llama:
         self.qwen3 = mt == "qwen3"
         self.moe = mt == "mixtral"
         self.min_router_gap, self.max_router_abs = math.inf, 0.0
+        self.router_logits, self.selected = [], []  # per MoE layer, for the load-balancing loss
         if self.qwen3:
             self.Dh = cfg.get("head_dim") or 128
         L = cfg["num_hidden_layers"]
@@ -163,6 +164,8 @@ class Llama:
             self.min_router_gap = min(self.min_router_gap, (top[:, k - 1] - top[:, k]).min().item())
         probs = torch.softmax(router, dim=-1, dtype=torch.float32)
         w, sel = torch.topk(probs, k, dim=-1)
+        self.router_logits.append(router)
+        self.selected.append(sel)
         w = (w / w.sum(dim=-1, keepdim=True)).to(x.dtype)
         out = torch.zeros_like(x2)
         for e in range(router.shape[-1]):
@@ -244,10 +247,23 @@ def compare(what, ours, ref, failures, keep=None):
     return err
 
 
+def to_hf_name(cfg, name):
+    """A Lazarus parameter name as the model's HF checkpoint spells it (Mixtral's FFN)."""
+    if cfg.get("model_type") != "mixtral":
+        return name
+    for ours, hf in ((".mlp.", ".block_sparse_moe."), (".gate_proj.", ".w1."),
+                     (".up_proj.", ".w3."), (".down_proj.", ".w2.")):
+        name = name.replace(ours, hf)
+    return name
+
+
 def run_case(case_dir):
     cfg = json.load(open(os.path.join(case_dir, "config.json")))
     t = load_tensors(case_dir)
     params = {k[len("param."):]: v.clone().requires_grad_(True) for k, v in t.items() if k.startswith("param.")}
+    # Lazarus names its MoE FFN as the generic one (mlp.gate, experts.K.gate_proj ...); the
+    # reference reads HF's Mixtral names: the same tensors under both.
+    hf_params = {to_hf_name(cfg, k): v for k, v in params.items()}
     ids, mask, labels = t["input_ids"], t["attention_mask"], t["labels"]
     B, T = ids.shape
     D = cfg["hidden_size"]
@@ -259,11 +275,21 @@ def run_case(case_dir):
                          f"{NORMALISED_TOL} covers ({max_depth(NORMALISED_TOL)}): a smaller model")
     # Positions as HF generate derives them from the mask: kept tokens count from 0.
     position_ids = (mask.cumsum(-1) - 1).clamp(min=0)
-    model = Llama(cfg, params)
+    model = Llama(cfg, hf_params)
     logits, hidden = model.forward(ids, mask, position_ids)
     shift_logits = logits[:, :-1].float().reshape(-1, logits.shape[-1])
     shift_labels = labels[:, 1:].reshape(-1)
     loss = F.cross_entropy(shift_logits, shift_labels, ignore_index=-100)
+    if model.moe:
+        scale = max(1.0, model.max_router_abs)
+        if not model.min_router_gap > 2 * NORMALISED_TOL * scale:
+            raise SystemExit(f"{case_dir}: a routing near-tie (gap {model.min_router_gap:.2e}): "
+                             "the case's routing is not comparable; change its seed")
+        if cfg.get("output_router_logits"):  # MixtralForCausalLM: + coef x load_balancing_loss
+            from torch_moe import load_balancing_loss
+            aux = load_balancing_loss(model.router_logits, model.selected,
+                                      cfg["num_local_experts"], cfg["num_experts_per_tok"], mask)
+            loss = loss + cfg["router_aux_loss_coef"] * aux
     loss.backward()
 
     failures = []
