@@ -289,4 +289,30 @@ void accept_hf_common_keys(config::JsonReader& r) {
   }
 }
 
+config::ModelConfig decoder_model_config(const DecoderShape& s) {
+  using namespace config;
+  ModelConfig m;
+  BackboneConfig& b = m.backbone;
+  b.embedding.vocab_size = s.vocab_size;
+  b.embedding.max_position_embeddings = s.max_position_embeddings;
+  b.embedding.padding_idx = s.padding_idx;
+  b.hidden_size = s.hidden_size;
+  b.num_layers = s.num_hidden_layers;
+  b.final_norm = NormConfig{NormType::RMSNorm, s.rms_norm_eps, false};
+  BlockConfig& blk = b.block;
+  blk.norm = b.final_norm;
+  AttentionConfig& a = blk.attention;
+  a.set_heads(s.num_attention_heads, s.num_key_value_heads);
+  a.head_dim = s.head_dim;
+  a.sliding_window = s.sliding_window;
+  a.dropout = s.attention_dropout;
+  a.position.type = PositionEmbeddingType::RoPE;
+  a.position.rope.theta = s.rope_theta;
+  blk.ffn.type = s.hidden_act == ActivationType::SiLU ? FFNType::SwiGLU : FFNType::Gated;
+  blk.ffn.activation = s.hidden_act;
+  blk.ffn.intermediate_size = s.intermediate_size;
+  m.head.tie_word_embeddings = s.tie_word_embeddings;
+  return m;
+}
+
 }  // namespace lazarus::families

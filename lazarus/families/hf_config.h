@@ -8,7 +8,10 @@
 #include <string>
 #include <vector>
 
+#include <fmt/format.h>
+
 #include "lazarus/config/json_reader.h"
+#include "lazarus/config/model_config.h"
 
 namespace lazarus::families {
 
@@ -58,5 +61,30 @@ struct ClassificationLabels {
 /// checkpoints are not supported yet). Keys left unread after this are the caller's (the field
 /// table reports them as warnings).
 void accept_hf_common_keys(config::JsonReader& r);
+
+/// A field-table check (config/field_table.h, check_with) for a token id: "" when it is in
+/// [0, c.vocab_size), else the message's tail.
+template <class C>
+std::string token_id_in_vocab(const C& c, int64_t id) {
+  return id >= 0 && id < c.vocab_size ? std::string()
+                                      : fmt::format("out of range for vocab_size {}", c.vocab_size);
+}
+
+/// The Llama-style decoder most HF families share, in their config.json's terms: a token
+/// embedding (padding_idx), pre-norm blocks of RoPE attention and a gated FFN (SwiGLU for silu)
+/// with RMSNorm, a final RMSNorm and an LM head. Families set what differs on the result
+/// (biases, q/k norms, rope scaling, experts, per-layer windows).
+struct DecoderShape {
+  int64_t vocab_size = 0, hidden_size = 0, intermediate_size = 0, num_hidden_layers = 0;
+  int64_t num_attention_heads = 0, num_key_value_heads = 0;
+  std::optional<int64_t> head_dim;  // nullopt = hidden_size / num_attention_heads
+  config::ActivationType hidden_act = config::ActivationType::SiLU;
+  int64_t max_position_embeddings = 0;
+  double rms_norm_eps = 1e-6, rope_theta = 10000.0, attention_dropout = 0.0;
+  std::optional<int64_t> padding_idx;  // in [0, vocab_size)
+  std::optional<int64_t> sliding_window;
+  bool tie_word_embeddings = false;
+};
+config::ModelConfig decoder_model_config(const DecoderShape& s);
 
 }  // namespace lazarus::families

@@ -26,11 +26,6 @@ const config::FieldTable<LlamaConfig>& table() {
   static const config::FieldTable<LlamaConfig> t = [] {
     using C = LlamaConfig;
     config::FieldTable<C> t;
-    auto in_vocab = [](const C& c, int64_t id) {
-      return id >= 0 && id < c.vocab_size
-                 ? std::string()
-                 : fmt::format("out of range for vocab_size {}", c.vocab_size);
-    };
     t.add("architectures", &C::architectures);
     t.add("model_type", &C::model_type)
         .check([](const std::string& v) { return v == "llama" || v == "mistral"; },
@@ -63,8 +58,8 @@ const config::FieldTable<LlamaConfig>& table() {
     t.add("tie_word_embeddings", &C::tie_word_embeddings);
     t.add("sliding_window", &C::sliding_window).positive();
     t.add("initializer_range", &C::initializer_range).non_negative();
-    t.add("bos_token_id", &C::bos_token_id).check_with(in_vocab);
-    t.add("eos_token_id", &C::eos_token_id).token_ids().check_with(in_vocab);
+    t.add("bos_token_id", &C::bos_token_id).check_with(token_id_in_vocab<C>);
+    t.add("eos_token_id", &C::eos_token_id).token_ids().check_with(token_id_in_vocab<C>);
     // nn.Embedding's padding_idx range (a negative id counts from the end, as torch reads it).
     t.add("pad_token_id", &C::pad_token_id).check_with([](const C& c, int64_t id) {
       return id >= -c.vocab_size && id < c.vocab_size
@@ -101,35 +96,24 @@ void LlamaConfig::validate() const {
 }
 
 config::ModelConfig LlamaConfig::to_model_config() const {
-  using namespace config;
-  ModelConfig m;
-  BackboneConfig& b = m.backbone;
-  b.embedding.vocab_size = vocab_size;
-  b.hidden_size = hidden_size;
-  b.num_layers = num_hidden_layers;
-  b.embedding.max_position_embeddings = max_position_embeddings;
   // HF's LlamaModel / MistralModel: nn.Embedding(vocab, hidden, padding_idx=pad_token_id), a
   // negative id counting from the end (validate() names pad_token_id when it is out of range).
-  if (pad_token_id)
-    b.embedding.padding_idx = *pad_token_id < 0 ? *pad_token_id + vocab_size : *pad_token_id;
-  b.final_norm = NormConfig{NormType::RMSNorm, rms_norm_eps, false};
-  BlockConfig& blk = b.block;
-  blk.norm = b.final_norm;
-  AttentionConfig& a = blk.attention;
-  a.set_heads(num_attention_heads, kv_heads());
-  a.head_dim = head_dim;
-  a.bias = attention_bias;
-  a.output_bias = attention_bias;
-  a.sliding_window = sliding_window;
-  a.dropout = attention_dropout;
-  a.position.type = PositionEmbeddingType::RoPE;
-  a.position.rope = rope_scaling;
-  a.position.rope.theta = rope_theta;
-  blk.ffn.type = hidden_act == ActivationType::SiLU ? FFNType::SwiGLU : FFNType::Gated;
-  blk.ffn.activation = hidden_act;
-  blk.ffn.intermediate_size = intermediate_size;
+  std::optional<int64_t> padding;
+  if (pad_token_id) padding = *pad_token_id < 0 ? *pad_token_id + vocab_size : *pad_token_id;
+  config::ModelConfig m = decoder_model_config(
+      {.vocab_size = vocab_size, .hidden_size = hidden_size,
+       .intermediate_size = intermediate_size, .num_hidden_layers = num_hidden_layers,
+       .num_attention_heads = num_attention_heads, .num_key_value_heads = kv_heads(),
+       .head_dim = head_dim, .hidden_act = hidden_act,
+       .max_position_embeddings = max_position_embeddings, .rms_norm_eps = rms_norm_eps,
+       .rope_theta = rope_theta, .attention_dropout = attention_dropout, .padding_idx = padding,
+       .sliding_window = sliding_window, .tie_word_embeddings = tie_word_embeddings});
+  config::BlockConfig& blk = m.backbone.block;
+  blk.attention.bias = attention_bias;
+  blk.attention.output_bias = attention_bias;
+  blk.attention.position.rope = rope_scaling;
+  blk.attention.position.rope.theta = rope_theta;
   blk.ffn.bias = mlp_bias;
-  m.head.tie_word_embeddings = tie_word_embeddings;
   return m;
 }
 

@@ -24,11 +24,6 @@ const config::FieldTable<MambaConfig>& table() {
   static const config::FieldTable<MambaConfig> t = [] {
     using C = MambaConfig;
     config::FieldTable<C> t;
-    auto in_vocab = [](const C& c, int64_t id) {
-      return id >= 0 && id < c.vocab_size
-                 ? std::string()
-                 : fmt::format("out of range for vocab_size {}", c.vocab_size);
-    };
     t.add("architectures", &C::architectures);
     t.add("model_type", &C::model_type)
         .check([](const std::string& v) { return v == "mamba"; }, "is not 'mamba'");
@@ -74,9 +69,9 @@ const config::FieldTable<MambaConfig>& table() {
                "must be 'random' or 'constant'");
     t.add("time_step_floor", &C::time_step_floor).non_negative();
     t.add("rescale_prenorm_residual", &C::rescale_prenorm_residual);
-    t.add("bos_token_id", &C::bos_token_id).check_with(in_vocab);
-    t.add("eos_token_id", &C::eos_token_id).token_ids().check_with(in_vocab);
-    t.add("pad_token_id", &C::pad_token_id).check_with(in_vocab);
+    t.add("bos_token_id", &C::bos_token_id).check_with(token_id_in_vocab<C>);
+    t.add("eos_token_id", &C::eos_token_id).token_ids().check_with(token_id_in_vocab<C>);
+    t.add("pad_token_id", &C::pad_token_id).check_with(token_id_in_vocab<C>);
     t.add("torch_dtype", &C::torch_dtype);
     // mamba_ssm's names of the same numbers (state-spaces/mamba-*-hf carry them): must agree.
     t.restates("d_model", "hidden_size", [](const C& c) { return Json(c.hidden_size); });

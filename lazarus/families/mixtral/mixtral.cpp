@@ -22,11 +22,6 @@ const config::FieldTable<MixtralConfig>& table() {
   static const config::FieldTable<MixtralConfig> t = [] {
     using C = MixtralConfig;
     config::FieldTable<C> t;
-    auto in_vocab = [](const C& c, int64_t id) {
-      return id >= 0 && id < c.vocab_size
-                 ? std::string()
-                 : fmt::format("out of range for vocab_size {}", c.vocab_size);
-    };
     t.add("model_type", &C::model_type)
         .check([](const std::string& v) { return v == "mixtral"; }, "is not 'mixtral'");
     t.add("architectures", &C::architectures);
@@ -42,9 +37,9 @@ const config::FieldTable<MixtralConfig>& table() {
     t.add("max_position_embeddings", &C::max_position_embeddings).positive();
     t.add("initializer_range", &C::initializer_range).non_negative();
     t.add("rms_norm_eps", &C::rms_norm_eps).in_open(0, 1);
-    t.add("pad_token_id", &C::pad_token_id).check_with(in_vocab);
-    t.add("bos_token_id", &C::bos_token_id).check_with(in_vocab);
-    t.add("eos_token_id", &C::eos_token_id).token_ids().check_with(in_vocab);
+    t.add("pad_token_id", &C::pad_token_id).check_with(token_id_in_vocab<C>);
+    t.add("bos_token_id", &C::bos_token_id).check_with(token_id_in_vocab<C>);
+    t.add("eos_token_id", &C::eos_token_id).token_ids().check_with(token_id_in_vocab<C>);
     t.add("tie_word_embeddings", &C::tie_word_embeddings);
     t.add("rope_theta", &C::rope_theta).positive();
     t.add("sliding_window", &C::sliding_window).positive();
@@ -86,32 +81,20 @@ void MixtralConfig::validate() const {
 }
 
 config::ModelConfig MixtralConfig::to_model_config() const {
-  using namespace config;
-  ModelConfig m;
-  BackboneConfig& b = m.backbone;
-  b.embedding.vocab_size = vocab_size;
-  b.embedding.max_position_embeddings = max_position_embeddings;
-  b.embedding.padding_idx = pad_token_id;  // MixtralModel: nn.Embedding(..., padding_idx)
-  b.hidden_size = hidden_size;
-  b.num_layers = num_hidden_layers;
-  b.final_norm = NormConfig{NormType::RMSNorm, rms_norm_eps, false};
-  BlockConfig& blk = b.block;
-  blk.norm = b.final_norm;
-  AttentionConfig& a = blk.attention;
-  a.set_heads(num_attention_heads, kv_heads());
-  a.head_dim = head_dim;
-  a.sliding_window = sliding_window;
-  a.dropout = attention_dropout;
-  a.position.rope.theta = rope_theta;
-  FFNConfig& f = blk.ffn;
-  f.type = hidden_act == ActivationType::SiLU ? FFNType::SwiGLU : FFNType::Gated;
-  f.activation = hidden_act;
-  f.intermediate_size = intermediate_size;
+  config::ModelConfig m = decoder_model_config(
+      {.vocab_size = vocab_size, .hidden_size = hidden_size,
+       .intermediate_size = intermediate_size, .num_hidden_layers = num_hidden_layers,
+       .num_attention_heads = num_attention_heads, .num_key_value_heads = kv_heads(),
+       .head_dim = head_dim, .hidden_act = hidden_act,
+       .max_position_embeddings = max_position_embeddings, .rms_norm_eps = rms_norm_eps,
+       .rope_theta = rope_theta, .attention_dropout = attention_dropout,
+       .padding_idx = pad_token_id,  // MixtralModel: nn.Embedding(..., padding_idx)
+       .sliding_window = sliding_window, .tie_word_embeddings = tie_word_embeddings});
+  config::FFNConfig& f = m.backbone.block.ffn;  // each expert is the decoder's gated FFN
   f.num_experts = num_local_experts;
   f.num_experts_per_tok = num_experts_per_tok;
   f.norm_topk_prob = true;
   f.router_aux_loss_coef = output_router_logits ? router_aux_loss_coef : 0.0;
-  m.head.tie_word_embeddings = tie_word_embeddings;
   return m;
 }
 

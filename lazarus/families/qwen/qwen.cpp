@@ -27,11 +27,6 @@ const config::FieldTable<QwenConfig>& table() {
     using C = QwenConfig;
     using T = config::FieldTable<C>;
     T t;
-    auto in_vocab = [](const C& c, int64_t id) {
-      return id >= 0 && id < c.vocab_size
-                 ? std::string()
-                 : fmt::format("out of range for vocab_size {}", c.vocab_size);
-    };
     t.add("model_type", &C::model_type)
         .required()
         .check([](const std::string& v) { return v == "qwen2" || v == "qwen3"; },
@@ -77,9 +72,9 @@ const config::FieldTable<QwenConfig>& table() {
     t.add("max_window_layers", &C::max_window_layers).non_negative();
     t.add("layer_types", &C::layer_types)  // entries checked in validate()
         .write_with([](const C& c) { return c.layer_types ? Json(*c.layer_types) : T::omit(); });
-    t.add("bos_token_id", &C::bos_token_id).check_with(in_vocab);
-    t.add("eos_token_id", &C::eos_token_id).token_ids().check_with(in_vocab);
-    t.add("pad_token_id", &C::pad_token_id).check_with(in_vocab);
+    t.add("bos_token_id", &C::bos_token_id).check_with(token_id_in_vocab<C>);
+    t.add("eos_token_id", &C::eos_token_id).token_ids().check_with(token_id_in_vocab<C>);
+    t.add("pad_token_id", &C::pad_token_id).check_with(token_id_in_vocab<C>);
     t.add("torch_dtype", &C::torch_dtype);
     t.neutral("use_mrope", {false}, "multimodal RoPE (Qwen2-VL)");
     t.common(accept_hf_common_keys);
@@ -125,28 +120,23 @@ void QwenConfig::validate() const {
 
 config::ModelConfig QwenConfig::to_model_config() const {
   using namespace config;
-  ModelConfig m;
+  ModelConfig m = decoder_model_config(
+      {.vocab_size = vocab_size, .hidden_size = hidden_size,
+       .intermediate_size = intermediate_size, .num_hidden_layers = num_hidden_layers,
+       .num_attention_heads = num_attention_heads, .num_key_value_heads = kv_heads(),
+       .head_dim = resolved_head_dim(), .hidden_act = hidden_act,
+       .max_position_embeddings = max_position_embeddings, .rms_norm_eps = rms_norm_eps,
+       .rope_theta = rope_theta, .attention_dropout = attention_dropout,
+       .padding_idx = pad_token_id,  // Qwen2Model: nn.Embedding(..., padding_idx)
+       .tie_word_embeddings = tie_word_embeddings});
   BackboneConfig& b = m.backbone;
-  b.embedding.vocab_size = vocab_size;
-  b.embedding.max_position_embeddings = max_position_embeddings;
-  b.embedding.padding_idx = pad_token_id;  // Qwen2Model: nn.Embedding(..., padding_idx)
-  b.hidden_size = hidden_size;
-  b.num_layers = num_hidden_layers;
-  b.final_norm = NormConfig{NormType::RMSNorm, rms_norm_eps, false};
   BlockConfig& blk = b.block;
-  blk.norm = b.final_norm;
   AttentionConfig& a = blk.attention;
-  a.set_heads(num_attention_heads, kv_heads());
-  a.head_dim = resolved_head_dim();
   a.bias = is_qwen3() ? attention_bias : true;
   a.output_bias = is_qwen3() && attention_bias;
   if (is_qwen3()) a.qk_norm = NormConfig{NormType::RMSNorm, rms_norm_eps, false};
-  a.dropout = attention_dropout;
   a.position.rope = rope_scaling;
   a.position.rope.theta = rope_theta;
-  blk.ffn.type = hidden_act == ActivationType::SiLU ? FFNType::SwiGLU : FFNType::Gated;
-  blk.ffn.activation = hidden_act;
-  blk.ffn.intermediate_size = intermediate_size;
   // Sliding layers: the commoner kind is the block, the other kind are overrides (without
   // layer_types the sliding ones are the layers from max_window_layers on: one range).
   const int64_t L = num_hidden_layers;
@@ -170,7 +160,6 @@ config::ModelConfig QwenConfig::to_model_config() const {
     for (int64_t i = first; i < last; ++i)
       if (sliding(i) != base_sliding) b.block_overrides[i] = windowed;
   }
-  m.head.tie_word_embeddings = tie_word_embeddings;
   return m;
 }
 
