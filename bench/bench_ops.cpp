@@ -66,13 +66,15 @@ void add_matmul(int64_t M, int64_t K, int64_t N) {
   });
 }
 
-// x (M, K) @ W^T with W (N, K) through lazarus::linear (shape named M x K x N).
-void add_linear(int64_t M, int64_t K, int64_t N) {
-  reg("linear/" + dims({M, K, N}), [=](benchmark::State& st) {
+// x (M, K) @ W^T with W (N, K) through lazarus::linear (shape named M x K x N), x and W in
+// `dt` (bf16 / f16: the half-weight kernels).
+void add_linear(int64_t M, int64_t K, int64_t N, lz::DType dt = lz::DType::F32) {
+  std::string tag = dt == lz::DType::F32 ? "" : "_" + std::string(lz::dtype_name(dt));
+  reg("linear" + tag + "/" + dims({M, K, N}), [=](benchmark::State& st) {
     lz::NoGradGuard ng;
-    lz::Tensor x = randn({M, K}, 3), w = randn({N, K}, 4);
+    lz::Tensor x = randn({M, K}, 3).to(dt), w = randn({N, K}, 4).to(dt);
     for (auto _ : st) benchmark::DoNotOptimize(lz::linear(x, w));
-    set_rates(st, 2.0 * M * N * K, 4.0 * (M * K + K * N + M * N));
+    set_rates(st, 2.0 * M * N * K, double(lz::dtype_size(dt)) * double(M * K + K * N + M * N));
   });
 }
 
@@ -233,6 +235,13 @@ void register_all() {
   add_dnnl(512, 2048, 2048, true);
   add_linear(1, 2048, 5632);
   add_dnnl(1, 2048, 5632, true);
+  // the same in bf16 / f16 (weights used in place), and a tied vocabulary head (576 -> 49152)
+  for (lz::DType dt : {lz::DType::BF16, lz::DType::F16}) {
+    add_linear(512, 2048, 2048, dt);
+    add_linear(1, 2048, 5632, dt);
+  }
+  add_linear(1, 576, 49152);
+  add_linear(1, 576, 49152, lz::DType::BF16);
   // softmax: attention-score rows and a vocabulary row block
   add_softmax(4096, 1024);
   add_softmax(64, 32000);

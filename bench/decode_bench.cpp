@@ -1,4 +1,5 @@
-// Decode throughput of a model folder (default: the shipped fortunes-llama-4m): loads it, then
+// Decode throughput of a model folder (default: the shipped fortunes-llama-4m), or of a preset's
+// shape with random weights (--preset smollm2-135m, no download), in --dtype f32|bf16|f16: loads it, then
 // per round prefills a fixed prompt and decodes greedily (no eos stop) through
 // generation::generate, the loop `lazarus generate` runs. Prints one JSON line with the best
 // round's prefill and decode tokens/s, the load time and the greedy tokens (so
@@ -11,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "lazarus/families/registry.h"
 #include "lazarus/generation/generate.h"
 #include "lazarus/io/model_folder.h"
 #include "lazarus/tensor/backend.h"
@@ -19,11 +21,12 @@ using namespace lazarus;
 
 int main(int argc, char** argv) {
   std::string folder = LAZARUS_SOURCE_DIR "/assets/models/fortunes-llama-4m";
+  std::string preset, dtype_name;
   int64_t prompt_len = 32, new_tokens = 200, rounds = 5, threads = 2;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i];
-    if (a == "--model") {
-      folder = argv[i + 1];
+    if (a == "--model" || a == "--preset" || a == "--dtype") {
+      (a == "--model" ? folder : a == "--preset" ? preset : dtype_name) = argv[i + 1];
       continue;
     }
     int64_t v = std::atoll(argv[i + 1]);
@@ -37,7 +40,7 @@ int main(int argc, char** argv) {
       threads = v;
     else {
       std::fprintf(stderr,
-                   "usage: %s [--model DIR] [--prompt-len 32] [--new-tokens 200] [--rounds 5] "
+                   "usage: %s [--model DIR | --preset NAME] [--dtype f32|bf16|f16] [--prompt-len 32] [--new-tokens 200] [--rounds 5] "
                    "[--threads 2]\n",
                    argv[0]);
       return 2;
@@ -50,7 +53,17 @@ int main(int argc, char** argv) {
   set_num_threads(int(threads));
   io::LoadOptions lo;
   lo.load_tokenizer = false;
-  io::PretrainedModel pm = io::load_pretrained(folder, lo);
+  if (!dtype_name.empty()) lo.dtype = dtype_from_string(dtype_name);
+  io::PretrainedModel pm;
+  if (preset.empty()) {
+    pm = io::load_pretrained(folder, lo);
+  } else {
+    const auto t0 = std::chrono::steady_clock::now();
+    families::PresetRef ref = families::find_preset(preset);
+    pm.model = families::build_causal_lm_seeded(ref.preset->config(), 1234);
+    pm.model->to(lo.dtype);
+    pm.load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  }
   const int64_t V = pm.model->config().backbone.embedding.vocab_size;
   // The prompt of bench/torch_decode.py: ids (7 i + 3) mod V.
   std::vector<int64_t> prompt(static_cast<size_t>(prompt_len));

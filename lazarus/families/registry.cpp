@@ -75,7 +75,10 @@ FamilyInfo llama_family() {
       preset("mistral_7b", "Mistral 7B v0.1, sliding window 4096 (mistralai/Mistral-7B-v0.1)",
              7'241'732'096),
       preset("code_llama_7b", "Code Llama 7B, rope_theta 1e6 (codellama/CodeLlama-7b-hf)",
-             6'738'546'688)};
+             6'738'546'688),
+      preset("smollm2_135m", "SmolLM2 135M, tied (HuggingFaceTB/SmolLM2-135M)", 134'515'008),
+      preset("tinyllama_1_1b", "TinyLlama 1.1B (TinyLlama/TinyLlama-1.1B-intermediate-step-1431k-3T)",
+             1'100'048'384)};
   return f;
 }
 

@@ -90,6 +90,8 @@ class Backend {
   /// Softmax (or log-softmax) over the last dim of contiguous x.
   virtual void softmax(const Tensor& x, bool log, const Tensor& out) = 0;
   /// Batched matmul: a (Bt, M, K), b (Bt, K, N), strided (batch stride may be 0); out (Bt, M, N).
+  /// The one exception to the compute-dtype rule: b may be BF16 / F16 (a half weight used in
+  /// place) with a and out F32.
   virtual void matmul(const Tensor& a, const Tensor& b, const Tensor& out) = 0;
 
   /// out = x.index_select(dim, index); index 1-D I64 already range-checked.

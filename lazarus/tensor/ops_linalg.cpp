@@ -49,7 +49,10 @@ Tensor as_batched(const Tensor& x, const Shape& batch) {
 // Core for a.dim() >= 2 and b.dim() >= 2 (no autograd).
 Tensor matmul_raw(const Tensor& a, const Tensor& b) {
   NoGradGuard ng;
-  Tensor ac = to_compute(a), bc = to_compute(b);
+  // A bf16 / f16 right operand (a weight, in inference) stays in its dtype: the backend widens it
+  // in registers or panel by panel instead of converting the whole matrix on every call.
+  Tensor ac = to_compute(a);
+  Tensor bc = a.dtype() == DType::BF16 || a.dtype() == DType::F16 ? b : to_compute(b);
   int64_t M = a.size(-2), K = a.size(-1), N = b.size(-1);
   if (b.size(-2) != K) {
     throw ShapeError(fmt::format("[matmul] inner dims differ: a {} vs b {}", shape_str(a.shape()),

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <functional>
 #include <limits>
 #include <random>
@@ -11,6 +12,7 @@
 #include <vector>
 
 #include "lazarus/backend/cpu/kernels.h"
+#include "lazarus/tensor/dtype.h"
 
 namespace {
 
@@ -20,6 +22,7 @@ using lazarus::cpu::KernelTable;
 
 const std::vector<int64_t> kSizes = {0, 1, 15, 16, 17, 31, 32, 33, 1000};
 constexpr double kInf = std::numeric_limits<double>::infinity();
+constexpr float kInfF = std::numeric_limits<float>::infinity();
 
 std::vector<float> data(size_t n, float lo, float hi, unsigned seed) {
   std::mt19937 rng(seed);
@@ -405,6 +408,81 @@ TEST_P(Kernels, MatvecRows) {
       generic().matvec_rows_f32(w.data(), ldw, x.data(), yg.data(), rows, K);
       check(y, yg, ref, 1e-6, 1e-6 * asum + 1e-7, tag("matvec rows=" + std::to_string(rows), K));
     }
+  }
+}
+
+// The half-weight product: the weight is widened exactly, so against the double product of the
+// widened values only the f32 summation errs, by gamma_K sum |w x| per row in any order.
+TEST_P(Kernels, MatvecRowsHalfWeights) {
+  for (bool bf16 : {true, false}) {
+    auto narrow = [&](float f) { return bf16 ? lazarus::f32_to_bf16_bits(f) : lazarus::f32_to_f16_bits(f); };
+    auto wide = [&](uint16_t h) { return bf16 ? lazarus::bf16_bits_to_f32(h) : lazarus::f16_bits_to_f32(h); };
+    for (int64_t K : kSizes) {
+      for (int64_t rows : {0, 1, 3, 4, 5, 9}) {
+        const int64_t ldw = K + 3;
+        auto wf = data(static_cast<size_t>(rows * ldw), -2, 2, 41);
+        std::vector<uint16_t> w(wf.size());
+        for (size_t i = 0; i < w.size(); ++i) w[i] = narrow(wf[i]);
+        auto x = data(static_cast<size_t>(K), -2, 2, 42);
+        std::vector<float> y(static_cast<size_t>(rows), 7.0f);
+        std::vector<double> ref(static_cast<size_t>(rows), 0.0), bound(ref.size(), 0.0);
+        for (int64_t r = 0; r < rows; ++r) {
+          double asum = 0;
+          for (int64_t k = 0; k < K; ++k) {
+            double p = double(wide(w[static_cast<size_t>(r * ldw + k)])) * x[static_cast<size_t>(k)];
+            ref[static_cast<size_t>(r)] += p;
+            asum += std::fabs(p);
+          }
+          bound[static_cast<size_t>(r)] = gamma_n(double(K)) * asum;
+        }
+        (bf16 ? kt().matvec_rows_bf16 : kt().matvec_rows_f16)(w.data(), ldw, x.data(), y.data(),
+                                                              rows, K);
+        EXPECT_TRUE(within(y, ref, bound,
+                           tag(std::string(bf16 ? "bf16" : "f16") + " matvec rows=" +
+                                   std::to_string(rows), K)));
+      }
+    }
+  }
+}
+
+// Conversions are exact (widening) or round once to nearest even (narrowing): bit for bit the
+// scalar converters of dtype.h, over every 16-bit pattern and a million f32 patterns (NaN, inf,
+// subnormals and ties among them), at every length the vector loops split.
+TEST_P(Kernels, HalfConversionsMatchScalarConverters) {
+  std::vector<uint16_t> h(65536);
+  for (size_t i = 0; i < h.size(); ++i) h[i] = static_cast<uint16_t>(i);
+  std::vector<float> y(h.size());
+  auto same_bits = [](float a, float b) { return std::memcmp(&a, &b, 4) == 0; };
+  kt().bf16_to_f32(h.data(), y.data(), int64_t(h.size()));
+  for (size_t i = 0; i < h.size(); ++i)
+    ASSERT_TRUE(same_bits(y[i], lazarus::bf16_bits_to_f32(h[i]))) << kt().isa << " bf16 " << i;
+  kt().f16_to_f32(h.data(), y.data(), int64_t(h.size()));
+  for (size_t i = 0; i < h.size(); ++i) {
+    const float want = lazarus::f16_bits_to_f32(h[i]);
+    if (std::isnan(want)) {
+      ASSERT_TRUE(std::isnan(y[i])) << kt().isa << " f16 " << i;
+      continue;
+    }
+    ASSERT_TRUE(same_bits(y[i], want)) << kt().isa << " f16 " << i;
+  }
+  std::mt19937 rng(43);
+  std::vector<float> f(1 << 20);
+  for (auto& v : f) {
+    const uint32_t u = rng();
+    std::memcpy(&v, &u, 4);
+  }
+  // Exact ties and the edges of both formats.
+  for (float v : {1.0f + 0x1p-8f, 1.0f + 0x1p-8f + 0x1p-7f, 65504.0f, 65520.0f, 0x1p-24f, 0x1p-25f,
+                  0x1.8p-25f, 3.4e38f, -0.0f, kInfF, -kInfF})
+    f.push_back(v);
+  std::vector<uint16_t> out(f.size());
+  for (int64_t n : {int64_t(f.size()), int64_t(17), int64_t(1)}) {
+    kt().f32_to_bf16(f.data(), out.data(), n);
+    for (int64_t i = 0; i < n; ++i)
+      ASSERT_EQ(out[size_t(i)], lazarus::f32_to_bf16_bits(f[size_t(i)])) << kt().isa << " " << f[size_t(i)];
+    kt().f32_to_f16(f.data(), out.data(), n);
+    for (int64_t i = 0; i < n; ++i)
+      ASSERT_EQ(out[size_t(i)], lazarus::f32_to_f16_bits(f[size_t(i)])) << kt().isa << " " << f[size_t(i)];
   }
 }
 

@@ -18,6 +18,8 @@ TEST(LlamaConfig, PresetParameterCountsArePublished) {
   EXPECT_EQ(LlamaConfig::llama3_70b().num_parameters(), 70'553'706'496);
   EXPECT_EQ(LlamaConfig::mistral_7b().num_parameters(), 7'241'732'096);
   EXPECT_EQ(LlamaConfig::code_llama_7b().num_parameters(), 6'738'546'688);
+  EXPECT_EQ(LlamaConfig::smollm2_135m().num_parameters(), 134'515'008);
+  EXPECT_EQ(LlamaConfig::tinyllama_1_1b().num_parameters(), 1'100'048'384);
   EXPECT_EQ(LlamaConfig::tiny().num_parameters(), 106'816);
 }
 

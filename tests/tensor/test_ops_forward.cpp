@@ -563,6 +563,38 @@ TEST(Matmul, ShapesLayoutsAndBroadcast) {
   EXPECT_TRUE(close(matmul(af, bf), matmul_ref(af, bf, &os), 1e-3, 5e-3));
 }
 
+// bf16 / f16 weights are used in place (widened in registers for a few rows, panel by panel for
+// a GEMM): every path must equal the exact product of the half values, up to the f32 sum's
+// gamma_{K+1} sum |a| |b| and the one rounding to the output dtype (2^-8 / 2^-11 relative).
+TEST(Matmul, HalfOperandsEveryPathEqualsExactProduct) {
+  for (DType dt : {DType::BF16, DType::F16}) {
+    const double u = dt == DType::BF16 ? 0x1p-8 : 0x1p-11;
+    auto check = [&](const Tensor& a, const Tensor& b, const std::string& what) {
+      Shape os;
+      Vec want = matmul_ref(a, b, &os), bound = matmul_bound(a, b);
+      for (size_t i = 0; i < want.size(); ++i) bound[i] += u * (std::fabs(want[i]) + bound[i]);
+      Tensor r = matmul(a, b);
+      ASSERT_EQ(r.dtype(), dt);
+      ASSERT_EQ(r.shape(), os) << what;
+      EXPECT_TRUE(within(values(r), want, bound)) << dtype_name(dt) << " " << what;
+    };
+    for (int64_t M : {1, 3, 4, 5, 33}) {
+      for (int64_t K : {1, 17, 64}) {
+        Tensor x = rand_t({M, K}, 81, dt), w = rand_t({19, K}, 82, dt);
+        const std::string mk = " M=" + std::to_string(M) + " K=" + std::to_string(K);
+        check(x, w.t(), "weight rows" + mk);                   // linear: b = W^T
+        check(x, w.t().contiguous(), "row-major b" + mk);      // b (K, N) rows contiguous
+        check(rand_t({2, M, K}, 83, dt), w.t(), "batched a" + mk);
+      }
+    }
+    // Several widening panels (8 MiB of f32 each: 1024 columns at K = 2048).
+    check(rand_t({5, 2048}, 84, dt), rand_t({2500, 2048}, 85, dt).t(), "three panels");
+    // The backward's products: a half gradient as b, transposed activations as a.
+    Tensor x = rand_t({6, 40}, 86, dt), g = rand_t({6, 30}, 87, dt);
+    check(x.t(), g, "weight gradient");
+  }
+}
+
 TEST(Linear, WithAndWithoutBias) {
   for (Shape xs : {Shape{33}, Shape{5, 33}, Shape{2, 3, 33}, Shape{0, 33}}) {
     Tensor x = rand_t(xs, 71), w = rand_t({17, 33}, 72), bias = rand_t({17}, 73);

@@ -2,8 +2,10 @@
 // reductions, indexing and the fused nn kernels live in cpu_reduce.cpp, cpu_index.cpp, cpu_nn.cpp.
 #include "lazarus/backend/cpu/cpu_backend.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 #include "lazarus/backend/cpu/cpu_common.h"
 #include "lazarus/backend/cpu/gemm.h"
@@ -198,6 +200,27 @@ uint8_t scalar_compare(BinaryOp op, T a, T b) {
 }
 }  // namespace
 
+namespace {
+// d[i] = convert<D>(s[i]) over a contiguous run; the 16-bit <-> f32 casts (every bf16 / f16 op's
+// way in and out of f32 compute) go through the vectorised kernels.
+template <class S, class D>
+void convert_run(const S* s, D* d, int64_t n) {
+  const KernelTable& kt = kernels();
+  auto u16 = [](auto* p) { return reinterpret_cast<decltype(&p->bits)>(p); };
+  if constexpr (std::is_same_v<S, BF16> && std::is_same_v<D, float>) {
+    kt.bf16_to_f32(u16(s), d, n);
+  } else if constexpr (std::is_same_v<S, F16> && std::is_same_v<D, float>) {
+    kt.f16_to_f32(u16(s), d, n);
+  } else if constexpr (std::is_same_v<S, float> && std::is_same_v<D, BF16>) {
+    kt.f32_to_bf16(s, u16(d), n);
+  } else if constexpr (std::is_same_v<S, float> && std::is_same_v<D, F16>) {
+    kt.f32_to_f16(s, u16(d), n);
+  } else {
+    for (int64_t i = 0; i < n; ++i) d[i] = convert<D>(s[i]);
+  }
+}
+}  // namespace
+
 void CpuBackend::copy(const Tensor& src, const Tensor& dst) {
   if (src.shape() != dst.shape()) {
     throw ShapeError(fmt::format("[copy] shapes differ: {} vs {}", shape_str(src.shape()),
@@ -225,7 +248,7 @@ void CpuBackend::copy(const Tensor& src, const Tensor& dst) {
             const S* s = sp + off[0];
             D* d = dp + off[1];
             if (st[0] == 1 && st[1] == 1) {
-              for (int64_t i = 0; i < n; ++i) d[i] = convert<D>(s[i]);
+              convert_run(s, d, n);
             } else {
               for (int64_t i = 0; i < n; ++i) d[i * st[1]] = convert<D>(s[i * st[0]]);
             }
@@ -420,6 +443,54 @@ namespace {
 constexpr int64_t kMatvecMaxRows = 4;
 // Multiply-adds a thread must get before a product is split across threads.
 constexpr int64_t kMatvecGrainMacs = 1 << 17;
+// f32 bytes of a half weight widened at a time for a GEMM (see matmul_half_weight).
+constexpr int64_t kWidenPanelBytes = int64_t(8) << 20;
+
+// Decode: M <= kMatvecMaxRows activation rows (row stride a_rs) times a weight stored (N, K)
+// row-major with row stride ldw (linear's b = W^T): dot products over the weight's contiguous
+// rows beat a BLAS call, whose fixed cost and packing dominate at these sizes; threads only when
+// each gets enough rows to pay the wake-up. `rows_fn` is the kernel for the weight's dtype.
+template <class W>
+void matvec_weight_rows(const float* a, int64_t a_rs, const W* w, int64_t ldw, float* out,
+                        int64_t M, int64_t N, int64_t K,
+                        void (*rows_fn)(const W*, int64_t, const float*, float*, int64_t, int64_t)) {
+  const int64_t grain = std::max<int64_t>(16, kMatvecGrainMacs / std::max<int64_t>(K * M, 1));
+  parallel_for(N, grain, [&](int64_t n0, int64_t n1) {
+    // 64 weight rows at a time stay in L1/L2 while every activation row reads them.
+    for (int64_t r0 = n0; r0 < n1; r0 += 64) {
+      const int64_t r1 = std::min(n1, r0 + 64);
+      for (int64_t m = 0; m < M; ++m) rows_fn(w + r0 * ldw, ldw, a + m * a_rs, out + m * N + r0, r1 - r0, K);
+    }
+  });
+}
+
+// One product a (M, K) f32 times b (K, N) in bf16 / f16, either layout: b is widened to f32 a
+// panel of columns at a time (kWidenPanelBytes, reused) and each panel goes to the f32 GEMM, so a
+// prefill never holds an f32 copy of the whole weight.
+void matmul_half_weight(int64_t M, int64_t N, int64_t K, const float* a, int64_t a_rs,
+                        int64_t a_cs, const uint16_t* b, int64_t b_rs, int64_t b_cs, DType bt,
+                        float* out) {
+  const KernelTable& kt = kernels();
+  auto widen = bt == DType::BF16 ? kt.bf16_to_f32 : kt.f16_to_f32;
+  const int64_t cols = std::clamp<int64_t>(kWidenPanelBytes / (4 * std::max<int64_t>(K, 1)), 64, N);
+  thread_local std::vector<float> panel;
+  if (panel.size() < size_t(cols * K)) panel.resize(size_t(cols * K));
+  float* p = panel.data();
+  for (int64_t n0 = 0; n0 < N; n0 += cols) {
+    const int64_t nc = std::min(cols, N - n0);
+    if (b_rs == 1 || K == 1) {  // column n of b is a contiguous weight row: the panel is (nc, K) rows
+      parallel_for(nc, 16, [&](int64_t c0, int64_t c1) {
+        for (int64_t c = c0; c < c1; ++c) widen(b + (n0 + c) * b_cs, p + c * K, K);
+      });
+      gemm_f32(M, nc, K, a, a_rs, a_cs, p, 1, K, out + n0, N, false, false);
+    } else {  // rows of b are contiguous (b_cs == 1 or N == 1): the panel is (K, nc) row-major
+      parallel_for(K, 16, [&](int64_t k0, int64_t k1) {
+        for (int64_t k = k0; k < k1; ++k) widen(b + k * b_rs + n0, p + k * nc, nc);
+      });
+      gemm_f32(M, nc, K, a, a_rs, a_cs, p, nc, 1, out + n0, N, false, false);
+    }
+  }
+}
 }  // namespace
 
 void CpuBackend::matmul(const Tensor& a, const Tensor& b, const Tensor& out) {
@@ -435,6 +506,30 @@ void CpuBackend::matmul(const Tensor& a, const Tensor& b, const Tensor& out) {
   if (!ok(ac)) ac = contiguous_copy(a);
   if (!ok(bc)) bc = contiguous_copy(b);
   int64_t Bt = out.size(0), M = out.size(1), N = out.size(2), K = a.size(2);
+  const bool rows_contiguous = ac.stride(2) == 1 || K == 1;
+  const bool weight_rows = bc.stride(1) == 1 && bc.stride(2) >= K;
+  const bool matvec = M <= kMatvecMaxRows && rows_contiguous && weight_rows;
+  if (bc.dtype() == DType::BF16 || bc.dtype() == DType::F16) {
+    if (out.dtype() != DType::F32 || ac.dtype() != DType::F32) {
+      throw DTypeError(fmt::format("[matmul] a {} weight needs float32 activations and output",
+                                   dtype_name(bc.dtype())));
+    }
+    const KernelTable& kt = kernels();
+    const auto* bp = static_cast<const uint16_t*>(bc.raw_data());
+    for (int64_t i = 0; i < Bt; ++i) {
+      const float* a0 = ptr<float>(ac) + i * ac.stride(0);
+      const uint16_t* b0 = bp + i * bc.stride(0);
+      float* o0 = ptr<float>(out) + i * M * N;
+      if (matvec) {
+        matvec_weight_rows(a0, ac.stride(1), b0, bc.stride(2), o0, M, N, K,
+                           bc.dtype() == DType::BF16 ? kt.matvec_rows_bf16 : kt.matvec_rows_f16);
+      } else {
+        matmul_half_weight(M, N, K, a0, ac.stride(1), ac.stride(2), b0, bc.stride(1), bc.stride(2),
+                           bc.dtype(), o0);
+      }
+    }
+    return;
+  }
   if (out.dtype() == DType::F32) {
     const float* ap = ptr<float>(ac);
     const float* bp = ptr<float>(bc);
@@ -443,27 +538,10 @@ void CpuBackend::matmul(const Tensor& a, const Tensor& b, const Tensor& out) {
       gemm_f32(M, N, K, ap + i * ac.stride(0), ac.stride(1), ac.stride(2), bp + i * bc.stride(0),
                bc.stride(1), bc.stride(2), op_ + i * M * N, N, false, serial);
     };
-    // Decode: a few activation rows times a weight stored (N, K) row-major (linear's b = W^T).
-    // Dot products over the weight's contiguous rows beat the BLAS call, whose fixed cost and
-    // packing dominate at these sizes; threads only when each gets enough rows to pay the wake-up.
-    const bool rows_contiguous = ac.stride(2) == 1 || K == 1;
-    const bool weight_rows = bc.stride(1) == 1 && bc.stride(2) >= K;
-    if (M <= kMatvecMaxRows && rows_contiguous && weight_rows) {
-      const KernelTable& kt = kernels();
+    if (matvec) {
       for (int64_t i = 0; i < Bt; ++i) {
-        const float* a0 = ap + i * ac.stride(0);
-        const float* w = bp + i * bc.stride(0);
-        const int64_t ldw = bc.stride(2), a_rs = ac.stride(1);
-        float* o0 = op_ + i * M * N;
-        const int64_t grain = std::max<int64_t>(16, kMatvecGrainMacs / std::max<int64_t>(K * M, 1));
-        parallel_for(N, grain, [&](int64_t n0, int64_t n1) {
-          // 64 weight rows at a time stay in L1/L2 while every activation row reads them.
-          for (int64_t r0 = n0; r0 < n1; r0 += 64) {
-            const int64_t r1 = std::min(n1, r0 + 64);
-            for (int64_t m = 0; m < M; ++m)
-              kt.matvec_rows_f32(w + r0 * ldw, ldw, a0 + m * a_rs, o0 + m * N + r0, r1 - r0, K);
-          }
-        });
+        matvec_weight_rows(ap + i * ac.stride(0), ac.stride(1), bp + i * bc.stride(0),
+                           bc.stride(2), op_ + i * M * N, M, N, K, kernels().matvec_rows_f32);
       }
       return;
     }

@@ -53,6 +53,19 @@ struct KernelTable {
   /// and its packing dominate the few microseconds of work.
   void (*matvec_rows_f32)(const float* W, int64_t ldw, const float* x, float* y, int64_t rows,
                           int64_t K);
+  /// matvec_rows_f32 with the weight in bf16 / f16 (raw 16-bit storage), widened to f32 in
+  /// registers: decode reads half the bytes and never materialises an f32 copy of the weight.
+  void (*matvec_rows_bf16)(const uint16_t* W, int64_t ldw, const float* x, float* y, int64_t rows,
+                           int64_t K);
+  void (*matvec_rows_f16)(const uint16_t* W, int64_t ldw, const float* x, float* y, int64_t rows,
+                          int64_t K);
+  /// Exact widening of n bf16 / f16 values to f32.
+  void (*bf16_to_f32)(const uint16_t* x, float* y, int64_t n);
+  void (*f16_to_f32)(const uint16_t* x, float* y, int64_t n);
+  /// Narrowing with round-to-nearest-even (f32_to_bf16_bits / f32_to_f16_bits, element for
+  /// element).
+  void (*f32_to_bf16)(const float* x, uint16_t* y, int64_t n);
+  void (*f32_to_f16)(const float* x, uint16_t* y, int64_t n);
   /// Cross-entropy of each contiguous row of n logits against t[r] (rows with t[r] == ignore:
   /// loss 0, gradient 0): loss[r] = lse - (1 - smoothing) x[t] - smoothing mean(x). With g non-null
   /// (it may alias x) also g = grad_scale * (softmax(x) - smoothing / n - (1 - smoothing) e_t).

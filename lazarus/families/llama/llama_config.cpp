@@ -224,9 +224,40 @@ LlamaConfig LlamaConfig::code_llama_7b() {
   return c;
 }
 
+LlamaConfig LlamaConfig::smollm2_135m() {
+  LlamaConfig c;  // HuggingFaceTB/SmolLM2-135M
+  c.vocab_size = 49152;
+  c.hidden_size = 576;
+  c.intermediate_size = 1536;
+  c.num_hidden_layers = 30;
+  c.num_attention_heads = 9;
+  c.num_key_value_heads = 3;
+  c.max_position_embeddings = 8192;
+  c.rms_norm_eps = 1e-5;
+  c.rope_theta = 100000.0;
+  c.tie_word_embeddings = true;
+  c.bos_token_id = 0;
+  c.eos_token_id = {0};
+  c.torch_dtype = "bfloat16";
+  return c;
+}
+
+LlamaConfig LlamaConfig::tinyllama_1_1b() {
+  LlamaConfig c;  // TinyLlama/TinyLlama-1.1B-intermediate-step-1431k-3T
+  c.hidden_size = 2048;
+  c.intermediate_size = 5632;
+  c.num_hidden_layers = 22;
+  c.num_attention_heads = 32;
+  c.num_key_value_heads = 4;
+  c.max_position_embeddings = 2048;
+  c.rms_norm_eps = 1e-5;
+  c.torch_dtype = "float32";
+  return c;
+}
+
 std::vector<std::string> LlamaConfig::preset_names() {
-  return {"tiny",      "llama2_7b",  "llama2_13b", "llama2_70b",
-          "llama3_8b", "llama3_70b", "mistral_7b", "code_llama_7b"};
+  return {"tiny",       "llama2_7b",     "llama2_13b",   "llama2_70b",    "llama3_8b",
+          "llama3_70b", "mistral_7b",    "code_llama_7b", "smollm2_135m", "tinyllama_1_1b"};
 }
 
 LlamaConfig LlamaConfig::preset(const std::string& name) {
@@ -238,6 +269,8 @@ LlamaConfig LlamaConfig::preset(const std::string& name) {
   if (name == "llama3_70b") return llama3_70b();
   if (name == "mistral_7b") return mistral_7b();
   if (name == "code_llama_7b") return code_llama_7b();
+  if (name == "smollm2_135m") return smollm2_135m();
+  if (name == "tinyllama_1_1b") return tinyllama_1_1b();
   std::string names;
   for (auto& n : preset_names()) names += (names.empty() ? "" : ", ") + n;
   throw ConfigError(

@@ -73,6 +73,8 @@ struct LlamaConfig {
   static LlamaConfig llama3_70b();
   static LlamaConfig mistral_7b();
   static LlamaConfig code_llama_7b();
+  static LlamaConfig smollm2_135m();    // tied embeddings
+  static LlamaConfig tinyllama_1_1b();  // 22 layers, 4 KV heads
   /// Preset by name ("tiny", "llama2_7b", ...); ConfigError listing the names otherwise.
   static LlamaConfig preset(const std::string& name);
   static std::vector<std::string> preset_names();
