@@ -60,8 +60,11 @@ const char* dtype_to_safetensors(DType dt) {
       return "I64";
     case DType::Bool:
       return "BOOL";
+    default:
+      break;
   }
-  return "?";
+  throw DTypeError(fmt::format("safetensors has no {} tensors (block-quantized weights go to GGUF)",
+                               dtype_name(dt)));
 }
 
 namespace {

@@ -65,7 +65,8 @@ class Backend {
   virtual ~Backend() = default;
   virtual const char* name() const = 0;
 
-  /// dst = src converted to dst's dtype; both may be strided; shapes equal.
+  /// dst = src converted to dst's dtype; both may be strided; shapes equal. A quantized src or dst
+/// (dequantize / quantize) must be contiguous.
   virtual void copy(const Tensor& src, const Tensor& dst) = 0;
   virtual void fill(const Tensor& dst, double value) = 0;
   /// dst[i] = start + i * step (contiguous dst).
@@ -93,6 +94,8 @@ class Backend {
   /// The one exception to the compute-dtype rule: b may be BF16 / F16 (a half weight used in
   /// place) with a and out F32.
   virtual void matmul(const Tensor& a, const Tensor& b, const Tensor& out) = 0;
+  /// out (M, N) f32 = x (M, K) f32 times w^T, with w (N, K) block-quantized; x, w, out contiguous.
+  virtual void linear_quantized(const Tensor& x, const Tensor& w, const Tensor& out) = 0;
 
   /// out = x.index_select(dim, index); index 1-D I64 already range-checked.
   virtual void index_select(const Tensor& x, int64_t dim, const Tensor& index,

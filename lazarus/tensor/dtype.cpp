@@ -1,6 +1,9 @@
 // dtype tables and promotion.
 #include "lazarus/tensor/dtype.h"
 
+#include <algorithm>
+#include <cctype>
+
 #include <fmt/format.h>
 
 #include "lazarus/core/error.h"
@@ -23,6 +26,18 @@ size_t dtype_size(DType dt) {
       return 8;
     case DType::Bool:
       return 1;
+    case DType::Q8_0:
+      return 34;  // f16 scale + 32 int8
+    case DType::Q4_0:
+      return 18;  // f16 scale + 32 nibbles
+    case DType::Q4_1:
+      return 20;  // f16 scale, f16 min + 32 nibbles
+    case DType::Q4_K:
+      return 144;  // f16 d, dmin, 12 bytes of 6-bit scales / mins, 256 nibbles
+    case DType::Q5_K:
+      return 176;  // as q4_K + 32 bytes of high bits
+    case DType::Q6_K:
+      return 210;  // 128 low nibbles, 64 high 2-bit pairs, 16 int8 scales, f16 d
   }
   throw DTypeError(fmt::format("[dtype] unknown dtype code {}", int(dt)));
 }
@@ -43,6 +58,18 @@ std::string_view dtype_name(DType dt) {
       return "int64";
     case DType::Bool:
       return "bool";
+    case DType::Q8_0:
+      return "q8_0";
+    case DType::Q4_0:
+      return "q4_0";
+    case DType::Q4_1:
+      return "q4_1";
+    case DType::Q4_K:
+      return "q4_K";
+    case DType::Q5_K:
+      return "q5_K";
+    case DType::Q6_K:
+      return "q6_K";
   }
   return "unknown";
 }
@@ -55,9 +82,17 @@ DType dtype_from_string(std::string_view s) {
   if (s == "i32" || s == "int32") return DType::I32;
   if (s == "i64" || s == "int64") return DType::I64;
   if (s == "bool") return DType::Bool;
+  for (DType q : kQuantizedDTypes) {
+    std::string_view n = dtype_name(q);
+    if (s.size() == n.size() &&
+        std::equal(s.begin(), s.end(), n.begin(), [](char a, char b) {
+          return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
+        }))
+      return q;
+  }
   throw DTypeError(
       fmt::format("[dtype] unknown dtype '{}' (expected one of f32, f64, bf16, f16, "
-                  "i32, i64, bool)",
+                  "i32, i64, bool, q8_0, q4_0, q4_1, q4_K, q5_K, q6_K)",
                   s));
 }
 
@@ -84,8 +119,9 @@ DType promote_types(DType a, DType b) {
         return 4;
       case DType::F64:
         return 5;
+      default:
+        return 0;
     }
-    return 0;
   };
   if ((a == DType::BF16 && b == DType::F16) || (a == DType::F16 && b == DType::BF16)) {
     return DType::F32;

@@ -10,20 +10,34 @@
 
 namespace lazarus {
 
-/// Element type of a tensor. Block-quantized weight types (q8_0, q4_0) will join as entries whose
-/// size is per block (see dtype_block_size), so the enum is the one place they are added.
-enum class DType : uint8_t { F32, F64, BF16, F16, I32, I64, Bool };
+/// Element type of a tensor. The block-quantized weight types (llama.cpp's layouts, bit for bit:
+/// lazarus/tensor/quants.h) store `dtype_block_size` elements per block of `dtype_size` bytes;
+/// a quantized tensor's last dim is a whole number of blocks, and only a few ops take one
+/// (linear and embedding weights, casts to and from f32).
+enum class DType : uint8_t { F32, F64, BF16, F16, I32, I64, Bool, Q8_0, Q4_0, Q4_1, Q4_K, Q5_K, Q6_K };
 
+/// The element types (every dtype but the quantized ones).
 inline constexpr DType kAllDTypes[] = {DType::F32, DType::F64, DType::BF16, DType::F16,
                                        DType::I32, DType::I64, DType::Bool};
+inline constexpr DType kQuantizedDTypes[] = {DType::Q8_0, DType::Q4_0, DType::Q4_1,
+                                             DType::Q4_K, DType::Q5_K, DType::Q6_K};
 
-/// Bytes per element.
+/// Bytes per element, or per block for a quantized type.
 size_t dtype_size(DType dt);
-/// Elements per storage block (1 for every dtype today; >1 for block-quantized types later).
-inline constexpr int64_t dtype_block_size(DType) { return 1; }
+inline constexpr bool is_quantized(DType dt) { return dt >= DType::Q8_0; }
+/// Elements per storage block: 1, or 32 / 256 for the quantized types.
+inline constexpr int64_t dtype_block_size(DType dt) {
+  return !is_quantized(dt) ? 1 : (dt == DType::Q4_K || dt == DType::Q5_K || dt == DType::Q6_K) ? 256 : 32;
+}
+/// Bytes of `numel` elements (a whole number of blocks).
+inline size_t dtype_nbytes(DType dt, int64_t numel) {
+  return size_t(numel / dtype_block_size(dt)) * dtype_size(dt);
+}
 /// "float32", "bfloat16", ... (PyTorch's names).
 std::string_view dtype_name(DType dt);
-/// Parses a dtype name ("f32", "float32", "bf16", "bfloat16", ...); throws DTypeError.
+/// "q8_0", "q4_K", ... for the quantized types (llama.cpp's names).
+/// Parses a dtype name ("f32", "float32", "bf16", "bfloat16", "q8_0", "q4_k", ...); throws
+/// DTypeError.
 DType dtype_from_string(std::string_view s);
 bool is_floating(DType dt);
 bool is_integral(DType dt);  // ints and bool

@@ -70,6 +70,17 @@ Tensor embedding(const Tensor& weight, const Tensor& ids, std::optional<int64_t>
   Tensor idx = checked_index(ids, V, "embedding").reshape({-1});
   Shape s = ids.shape();
   s.push_back(D);
+  if (is_quantized(weight.dtype())) {  // the looked-up rows, dequantized (not differentiable)
+    if (!weight.is_contiguous()) {
+      throw DTypeError(fmt::format("[embedding] a {} weight must be contiguous",
+                                   dtype_name(weight.dtype())));
+    }
+    Tensor rows = empty({idx.numel(), D}, DType::F32);
+    const Tensor ic = idx.contiguous();
+    const int64_t* ip = ic.data<int64_t>();
+    for (int64_t i = 0; i < ic.numel(); ++i) rows.select(0, i).copy_(weight.select(0, ip[i]));
+    return rows.reshape(s);
+  }
   Tensor out = empty({idx.numel(), D}, weight.dtype());
   if (out.numel() > 0) cpu().index_select(weight.detach(), 0, idx, out);
   if (!is_floating(weight.dtype()) || !any_requires_grad({&weight})) return out.reshape(s);

@@ -136,6 +136,37 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   return matmul_nd(a, b);
 }
 
+namespace {
+// x W^T for a block-quantized W (N, K): the backend's integer / widened-panel product, in f32;
+// differentiable in x (through the dequantized weight), not in W.
+Tensor linear_quantized(const Tensor& x, const Tensor& weight) {
+  if (!weight.is_contiguous()) {
+    throw DTypeError(fmt::format("[linear] a {} weight must be contiguous (shape {})",
+                                 dtype_name(weight.dtype()), shape_str(weight.shape())));
+  }
+  if (x.dtype() != DType::F32 && x.dtype() != DType::BF16 && x.dtype() != DType::F16) {
+    throw DTypeError(fmt::format("[linear] a {} weight takes f32, bf16 or f16 input, got {}",
+                                 dtype_name(weight.dtype()), dtype_name(x.dtype())));
+  }
+  const int64_t N = weight.size(0), K = weight.size(1);
+  Shape lead(x.shape().begin(), x.shape().end() - 1);
+  const int64_t rows = checked_numel(lead, "linear");
+  Tensor out = empty({rows, N}, DType::F32);
+  {
+    NoGradGuard ng;
+    Tensor x2 = x.to(DType::F32).contiguous().reshape({rows, K});
+    if (out.numel() > 0) backend_for(Device::CPU).linear_quantized(x2, weight, out);
+  }
+  lead.push_back(N);
+  Tensor y = out.reshape(lead);
+  if (x.dtype() != DType::F32) y = y.to(x.dtype());
+  if (!any_requires_grad({&x})) return y;
+  return record("linear_quantized", {x}, y, [weight](const Tensor& g) {
+    return std::vector<Tensor>{matmul(g.to(DType::F32), weight.to(DType::F32)).to(g.dtype())};
+  });
+}
+}  // namespace
+
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   require_defined(x, "linear", "x");
   require_defined(weight, "linear", "weight");
@@ -147,7 +178,7 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
     throw ShapeError(fmt::format("[linear] x {} last dim must equal weight in_features ({})",
                                  shape_str(x.shape()), weight.size(1)));
   }
-  Tensor y = matmul(x, weight.t());
+  Tensor y = is_quantized(weight.dtype()) ? linear_quantized(x, weight) : matmul(x, weight.t());
   if (bias.defined()) {
     if (bias.dim() != 1 || bias.size(0) != weight.size(0)) {
       throw ShapeError(fmt::format("[linear] bias must be ({},), got {}", weight.size(0),

@@ -134,7 +134,7 @@ bool Tensor::is_contiguous() const {
 
 void* Tensor::raw_data() const {
   auto& im = checked(impl_);
-  return static_cast<char*>(im.storage->data()) + im.offset * int64_t(dtype_size(im.dtype));
+  return static_cast<char*>(im.storage->data()) + dtype_nbytes(im.dtype, im.offset);
 }
 
 template <class T>
@@ -224,15 +224,27 @@ Tensor Tensor::detach() const {
 
 // ---- creation ----
 
+namespace {
+// A quantized tensor's rows are whole blocks.
+void check_blocks(const Shape& shape, DType dtype, const char* op) {
+  const int64_t b = dtype_block_size(dtype);
+  if (b > 1 && (shape.empty() || shape.back() % b != 0)) {
+    throw ShapeError(fmt::format("[{}] a {} tensor's last dim must be a multiple of {}, got {}",
+                                 op, dtype_name(dtype), b, shape_str(shape)));
+  }
+}
+}  // namespace
+
 Tensor empty(Shape shape, DType dtype) {
   int64_t n = checked_numel(shape, "empty");
+  check_blocks(shape, dtype, "empty");
   size_t es = dtype_size(dtype);
   if (n > 0 && size_t(n) > (size_t(1) << 40) / es) {
     throw IndexError(fmt::format("[empty] shape {} x {} is larger than the 1 TiB limit",
                                  shape_str(shape), dtype_name(dtype)));
   }
   auto im = std::make_shared<TensorImpl>();
-  im->storage = Storage::allocate(size_t(n) * es);
+  im->storage = Storage::allocate(dtype_nbytes(dtype, n));
   im->strides = contiguous_strides(shape);
   im->shape = std::move(shape);
   im->dtype = dtype;
@@ -308,10 +320,12 @@ Tensor from_vector(const std::vector<float>& data, Shape shape) {
 Tensor from_blob(void* data, size_t nbytes, Shape shape, DType dtype,
                  std::shared_ptr<void> keep_alive) {
   int64_t n = checked_numel(shape, "from_blob");
-  size_t es = dtype_size(dtype);
-  if (size_t(n) > nbytes / es) {
+  check_blocks(shape, dtype, "from_blob");
+  const size_t es = dtype_size(dtype);
+  if (size_t(n / dtype_block_size(dtype)) > nbytes / es) {
     throw ShapeError(fmt::format("[from_blob] shape {} x {} needs {} bytes, buffer has {}",
-                                 shape_str(shape), dtype_name(dtype), double(n) * es, nbytes));
+                                 shape_str(shape), dtype_name(dtype),
+                                 double(n / dtype_block_size(dtype)) * double(es), nbytes));
   }
   auto im = std::make_shared<TensorImpl>();
   im->storage = Storage::borrow(data, nbytes, std::move(keep_alive));

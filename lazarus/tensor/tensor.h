@@ -75,7 +75,7 @@ class Tensor {
   int64_t stride(int64_t d) const;
   int64_t numel() const;
   bool is_contiguous() const;
-  size_t nbytes() const { return static_cast<size_t>(numel()) * dtype_size(dtype()); }
+  size_t nbytes() const { return dtype_nbytes(dtype(), numel()); }
   const std::shared_ptr<Storage>& storage() const;
 
   /// Pointer to the first element (storage + offset). T must match the dtype's storage type.

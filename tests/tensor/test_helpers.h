@@ -64,8 +64,11 @@ inline double load_elem(const Tensor& t, int64_t e) {
       std::memcpy(&v, base + e, 1);
       return v ? 1.0 : 0.0;
     }
+    default:  // quantized: read through t.to(DType::F32)
+      break;
   }
-  return 0;
+  throw DTypeError(std::string("load_elem: no element access for ") +
+                   std::string(dtype_name(t.dtype())));
 }
 
 /// Multi-index of flat row-major position i in shape s.

@@ -11,6 +11,7 @@
 #include "lazarus/backend/cpu/gemm.h"
 #include "lazarus/backend/cpu/kernels.h"
 #include "lazarus/backend/cpu/parallel.h"
+#include "lazarus/tensor/quants.h"
 
 namespace lazarus {
 
@@ -221,6 +222,47 @@ void convert_run(const S* s, D* d, int64_t n) {
 }
 }  // namespace
 
+// Casts to and from a block-quantized type (contiguous, whole rows): through f32, a row at a time.
+namespace {
+void copy_quantized(const Tensor& src, const Tensor& dst) {
+  for (const Tensor* q : {&src, &dst}) {
+    if (is_quantized(q->dtype()) && !q->is_contiguous()) {
+      throw DTypeError(fmt::format("[copy] a {} tensor must be contiguous to be copied (shape {})",
+                                   dtype_name(q->dtype()), shape_str(q->shape())));
+    }
+  }
+  const int64_t K = src.size(-1), rows = src.numel() / K;
+  if (is_quantized(src.dtype())) {  // dequantize
+    const bool direct = dst.dtype() == DType::F32 && dst.is_contiguous();
+    Tensor f = direct ? dst : empty(dst.shape(), DType::F32);
+    const auto* s = static_cast<const uint8_t*>(src.raw_data());
+    const size_t rb = dtype_nbytes(src.dtype(), K);
+    parallel_for(rows, 16, [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r)
+        quants::dequantize_row(src.dtype(), s + size_t(r) * rb, ptr<float>(f) + r * K, K);
+    });
+    if (!direct) backend_for(Device::CPU).copy(f, dst);
+    return;
+  }
+  if (!quants::can_quantize(dst.dtype())) {  // checked here: nothing may throw inside the loop
+    throw DTypeError(fmt::format("[copy] quantizing to {} is not supported (q8_0, q4_0 and q4_1 "
+                                 "are); {} weights can be read from GGUF files",
+                                 dtype_name(dst.dtype()), dtype_name(dst.dtype())));
+  }
+  Tensor f = src;
+  if (src.dtype() != DType::F32 || !src.is_contiguous()) {
+    f = empty(src.shape(), DType::F32);
+    backend_for(Device::CPU).copy(src, f);
+  }
+  auto* d = static_cast<uint8_t*>(dst.raw_data());
+  const size_t rb = dtype_nbytes(dst.dtype(), K);
+  parallel_for(rows, 16, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r)
+      quants::quantize_row(dst.dtype(), ptr<float>(f) + r * K, d + size_t(r) * rb, K);
+  });
+}
+}  // namespace
+
 void CpuBackend::copy(const Tensor& src, const Tensor& dst) {
   if (src.shape() != dst.shape()) {
     throw ShapeError(fmt::format("[copy] shapes differ: {} vs {}", shape_str(src.shape()),
@@ -234,6 +276,10 @@ void CpuBackend::copy(const Tensor& src, const Tensor& dst) {
     if (s == d) return;
     parallel_for(int64_t(nb), int64_t(1) << 20,
                  [&](int64_t b, int64_t e) { std::memmove(d + b, s + b, size_t(e - b)); });
+    return;
+  }
+  if (is_quantized(src.dtype()) || is_quantized(dst.dtype())) {
+    copy_quantized(src, dst);
     return;
   }
   dispatch(src.dtype(), [&](auto s_tag) {
@@ -464,31 +510,51 @@ void matvec_weight_rows(const float* a, int64_t a_rs, const W* w, int64_t ldw, f
   });
 }
 
-// One product a (M, K) f32 times b (K, N) in bf16 / f16, either layout: b is widened to f32 a
-// panel of columns at a time (kWidenPanelBytes, reused) and each panel goes to the f32 GEMM, so a
-// prefill never holds an f32 copy of the whole weight.
+// A panel of widened weight columns: kWidenPanelBytes of f32, at least 64 columns, reused.
+float* widen_panel(int64_t N, int64_t K, int64_t& cols) {
+  cols = std::clamp<int64_t>(kWidenPanelBytes / (4 * std::max<int64_t>(K, 1)), 64, std::max<int64_t>(N, 1));
+  thread_local std::vector<float> panel;
+  if (panel.size() < size_t(cols * K)) panel.resize(size_t(cols * K));
+  return panel.data();
+}
+
+// out (M, N) = a (M, K) f32 times W^T for a weight W (N, K) stored in another type:
+// widen_row(n, dst) writes row n of W as K floats. Rows are widened a panel at a time and each
+// panel goes to the f32 GEMM, so a prefill never holds an f32 copy of the whole weight.
+template <class WidenRow>
+void gemm_widened_rows(int64_t M, int64_t N, int64_t K, const float* a, int64_t a_rs,
+                       int64_t a_cs, WidenRow&& widen_row, float* out) {
+  int64_t cols;
+  float* p = widen_panel(N, K, cols);
+  for (int64_t n0 = 0; n0 < N; n0 += cols) {
+    const int64_t nc = std::min(cols, N - n0);
+    parallel_for(nc, 16, [&](int64_t c0, int64_t c1) {
+      for (int64_t c = c0; c < c1; ++c) widen_row(n0 + c, p + c * K);
+    });
+    gemm_f32(M, nc, K, a, a_rs, a_cs, p, 1, K, out + n0, N, false, false);
+  }
+}
+
+// One product a (M, K) f32 times b (K, N) in bf16 / f16, either layout, through widened panels.
 void matmul_half_weight(int64_t M, int64_t N, int64_t K, const float* a, int64_t a_rs,
                         int64_t a_cs, const uint16_t* b, int64_t b_rs, int64_t b_cs, DType bt,
                         float* out) {
   const KernelTable& kt = kernels();
   auto widen = bt == DType::BF16 ? kt.bf16_to_f32 : kt.f16_to_f32;
-  const int64_t cols = std::clamp<int64_t>(kWidenPanelBytes / (4 * std::max<int64_t>(K, 1)), 64, N);
-  thread_local std::vector<float> panel;
-  if (panel.size() < size_t(cols * K)) panel.resize(size_t(cols * K));
-  float* p = panel.data();
+  if (b_rs == 1 || K == 1) {  // column n of b is a contiguous weight row
+    gemm_widened_rows(
+        M, N, K, a, a_rs, a_cs, [&](int64_t n, float* dst) { widen(b + n * b_cs, dst, K); }, out);
+    return;
+  }
+  // Rows of b are contiguous (b_cs == 1 or N == 1): panels of (K, nc) row-major.
+  int64_t cols;
+  float* p = widen_panel(N, K, cols);
   for (int64_t n0 = 0; n0 < N; n0 += cols) {
     const int64_t nc = std::min(cols, N - n0);
-    if (b_rs == 1 || K == 1) {  // column n of b is a contiguous weight row: the panel is (nc, K) rows
-      parallel_for(nc, 16, [&](int64_t c0, int64_t c1) {
-        for (int64_t c = c0; c < c1; ++c) widen(b + (n0 + c) * b_cs, p + c * K, K);
-      });
-      gemm_f32(M, nc, K, a, a_rs, a_cs, p, 1, K, out + n0, N, false, false);
-    } else {  // rows of b are contiguous (b_cs == 1 or N == 1): the panel is (K, nc) row-major
-      parallel_for(K, 16, [&](int64_t k0, int64_t k1) {
-        for (int64_t k = k0; k < k1; ++k) widen(b + k * b_rs + n0, p + k * nc, nc);
-      });
-      gemm_f32(M, nc, K, a, a_rs, a_cs, p, nc, 1, out + n0, N, false, false);
-    }
+    parallel_for(K, 16, [&](int64_t k0, int64_t k1) {
+      for (int64_t k = k0; k < k1; ++k) widen(b + k * b_rs + n0, p + k * nc, nc);
+    });
+    gemm_f32(M, nc, K, a, a_rs, a_cs, p, nc, 1, out + n0, N, false, false);
   }
 }
 }  // namespace
@@ -563,6 +629,39 @@ void CpuBackend::matmul(const Tensor& a, const Tensor& b, const Tensor& out) {
         gemm_f64(M, N, K, ptr<double>(ac) + i * ac.stride(0), ac.stride(1), ac.stride(2),
                  ptr<double>(bc) + i * bc.stride(0), bc.stride(1), bc.stride(2),
                  ptr<double>(out) + i * M * N, N, false);
+      }
+    }
+  });
+}
+
+void CpuBackend::linear_quantized(const Tensor& x, const Tensor& w, const Tensor& out) {
+  const int64_t M = x.size(0), K = x.size(1), N = w.size(0);
+  const DType dt = w.dtype();
+  const auto* wp = static_cast<const uint8_t*>(w.raw_data());
+  const int64_t row_bytes = int64_t(dtype_nbytes(dt, K));
+  const float* xp = ptr<float>(x);
+  float* op_ = ptr<float>(out);
+  if (M > kMatvecMaxRows) {
+    gemm_widened_rows(
+        M, N, K, xp, K, 1,
+        [&](int64_t n, float* dst) { quants::dequantize_row(dt, wp + n * row_bytes, dst, K); },
+        op_);
+    return;
+  }
+  // Decode: the activation rows are quantized once (as llama.cpp pairs them with dt), then each
+  // weight row is an integer dot product per block.
+  const quants::ActFormat f = quants::act_format(dt);
+  const size_t ab = quants::act_bytes(f, K);
+  std::vector<uint8_t> act(ab * size_t(M));
+  for (int64_t m = 0; m < M; ++m) quants::quantize_act(f, xp + m * K, act.data() + size_t(m) * ab, K);
+  const KernelTable& kt = kernels();
+  const int64_t grain = std::max<int64_t>(16, kMatvecGrainMacs / std::max<int64_t>(K * M, 1));
+  parallel_for(N, grain, [&](int64_t n0, int64_t n1) {
+    for (int64_t r0 = n0; r0 < n1; r0 += 64) {
+      const int64_t r1 = std::min(n1, r0 + 64);
+      for (int64_t m = 0; m < M; ++m) {
+        kt.matvec_rows_q(dt, wp + r0 * row_bytes, row_bytes, act.data() + size_t(m) * ab,
+                         op_ + m * N + r0, r1 - r0, K);
       }
     }
   });

@@ -21,6 +21,7 @@ class CpuBackend final : public Backend {
   void cumsum(const Tensor& x, int64_t dim, const Tensor& out) override;
   void softmax(const Tensor& x, bool log, const Tensor& out) override;
   void matmul(const Tensor& a, const Tensor& b, const Tensor& out) override;
+  void linear_quantized(const Tensor& x, const Tensor& w, const Tensor& out) override;
   void index_select(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& out) override;
   void index_add(const Tensor& dst, int64_t dim, const Tensor& index, const Tensor& src) override;
   void gather(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& out) override;

@@ -89,8 +89,10 @@ decltype(auto) dispatch(DType dt, F&& f) {
       return f(int64_t{});
     case DType::Bool:
       return f(uint8_t{});
+    default:
+      break;
   }
-  throw DTypeError("[cpu] unknown dtype");
+  throw DTypeError(fmt::format("[cpu] this op does not take {} tensors", dtype_name(dt)));
 }
 
 /// Like dispatch, limited to compute types (f32, f64, i32, i64, bool).

@@ -1,0 +1,274 @@
+// Block-quantized weights: the layouts decoded by hand from llama.cpp's definitions, quantization
+// within each format's error bound, every CPU kernel table's integer dot products against the
+// reference, and linear / embedding / casts on quantized tensors. (Bit-for-bit agreement with an
+// independent implementation of the formats is checked by tests/reference/check_quants.py.)
+#include <cstring>
+
+#include "lazarus/backend/cpu/kernels.h"
+#include "lazarus/tensor/quants.h"
+#include "test_helpers.h"
+
+using namespace etest;
+namespace q = lazarus::quants;
+
+namespace {
+
+std::vector<float> floats(const Vec& v) { return {v.begin(), v.end()}; }
+
+std::vector<uint8_t> quantize(DType dt, const std::vector<float>& x) {
+  std::vector<uint8_t> b(dtype_nbytes(dt, int64_t(x.size())));
+  q::quantize_row(dt, x.data(), b.data(), int64_t(x.size()));
+  return b;
+}
+std::vector<float> dequantize(DType dt, const void* b, int64_t n) {
+  std::vector<float> y(size_t(n), 0.0f);
+  q::dequantize_row(dt, b, y.data(), n);
+  return y;
+}
+
+// Random blocks of any type: random bytes with sane f16 scales (|d| < 2^-4), so every bit of the
+// quant fields is exercised.
+std::vector<uint8_t> random_blocks(DType dt, int64_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::vector<uint8_t> b(dtype_nbytes(dt, n));
+  for (auto& x : b) x = uint8_t(rng());
+  const size_t bs = dtype_size(dt);
+  auto scale = [&](size_t off) {
+    const uint16_t h = f32_to_f16_bits(std::uniform_real_distribution<float>(-0.06f, 0.06f)(rng));
+    std::memcpy(b.data() + off, &h, 2);
+  };
+  for (size_t blk = 0; blk < b.size() / bs; ++blk) {
+    const size_t o = blk * bs;
+    if (dt == DType::Q6_K) {
+      scale(o + 208);
+    } else {
+      scale(o);
+      if (dt != DType::Q8_0 && dt != DType::Q4_0) scale(o + 2);  // q4_1 m, K-quants dmin
+    }
+  }
+  return b;
+}
+
+// |the constant part of each element| (what the element would be with all its quants zero: q4_1's
+// m, the K-quants' dmin m): the integer kernels sum the scaled and constant parts separately, so
+// their rounding is bounded by (|w| + |offset|) |x|, not |w| |x|.
+std::vector<float> offsets(DType dt, const uint8_t* w, int64_t n) {
+  size_t lo = 0, hi = 0;  // the quant bytes of one block
+  if (dt == DType::Q4_1) lo = 4, hi = 20;
+  if (dt == DType::Q4_K) lo = 16, hi = 144;
+  if (dt == DType::Q5_K) lo = 16, hi = 176;
+  if (hi == 0) return std::vector<float>(size_t(n), 0.0f);
+  std::vector<uint8_t> z(w, w + dtype_nbytes(dt, n));
+  for (size_t b = 0; b < z.size(); b += dtype_size(dt)) std::memset(z.data() + b + lo, 0, hi - lo);
+  auto y = dequantize(dt, z.data(), n);
+  for (auto& v : y) v = std::fabs(v);
+  return y;
+}
+
+}  // namespace
+
+TEST(Quants, LayoutsDecodeAsLlamaCppDefinesThem) {
+  // q8_0: x = d q.
+  q::BlockQ8_0 a{};
+  a.d = f32_to_f16_bits(0.5f);
+  for (int j = 0; j < 32; ++j) a.qs[j] = int8_t(j - 16);
+  auto y = dequantize(DType::Q8_0, &a, 32);
+  for (int j = 0; j < 32; ++j) EXPECT_EQ(y[size_t(j)], 0.5f * float(j - 16));
+  // q4_0: element j in the low nibble of qs[j], j + 16 in the high one; x = d (q - 8).
+  q::BlockQ4_0 b{};
+  b.d = f32_to_f16_bits(0.25f);
+  for (int j = 0; j < 16; ++j) b.qs[j] = uint8_t(j | (15 - j) << 4);
+  y = dequantize(DType::Q4_0, &b, 32);
+  for (int j = 0; j < 16; ++j) {
+    EXPECT_EQ(y[size_t(j)], 0.25f * float(j - 8));
+    EXPECT_EQ(y[size_t(j + 16)], 0.25f * float(15 - j - 8));
+  }
+  // q4_1: x = d q + m.
+  q::BlockQ4_1 c{};
+  c.d = f32_to_f16_bits(2.0f);
+  c.m = f32_to_f16_bits(-3.0f);
+  for (int j = 0; j < 16; ++j) c.qs[j] = uint8_t(j | j << 4);
+  y = dequantize(DType::Q4_1, &c, 32);
+  for (int j = 0; j < 32; ++j) EXPECT_EQ(y[size_t(j)], 2.0f * float(j % 16) - 3.0f);
+  // q4_K: sub-block j has 6-bit scale / min; j < 4 in the low 6 bits of scales[j] / scales[j + 4],
+  // j >= 4 split over the high bits. Element 64 c + l (l < 32) is the low nibble of qs[32 c + l].
+  q::BlockQ4_K k{};
+  k.d = f32_to_f16_bits(1.0f);
+  k.dmin = f32_to_f16_bits(0.5f);
+  uint8_t sc[8] = {1, 2, 3, 4, 61, 62, 63, 5}, mn[8] = {7, 8, 9, 10, 33, 34, 35, 36};
+  for (int j = 0; j < 4; ++j) {
+    k.scales[j] = uint8_t(sc[j] | (sc[j + 4] >> 4) << 6);
+    k.scales[j + 4] = uint8_t(mn[j] | (mn[j + 4] >> 4) << 6);
+    k.scales[j + 8] = uint8_t((sc[j + 4] & 0xF) | (mn[j + 4] & 0xF) << 4);
+  }
+  for (int i = 0; i < 128; ++i) k.qs[i] = uint8_t((i % 16) | ((i + 3) % 16) << 4);
+  y = dequantize(DType::Q4_K, &k, 256);
+  for (int e = 0; e < 256; ++e) {
+    const int c = e / 64, l = e % 32, sub = e / 32;
+    const int nib = (e % 64) < 32 ? (l % 16) : ((l + 3) % 16);
+    const uint8_t byte = k.qs[32 * c + l];
+    ASSERT_EQ(nib, (e % 64) < 32 ? byte & 0xF : byte >> 4);
+    EXPECT_EQ(y[size_t(e)], 1.0f * float(sc[sub]) * float(nib) - 0.5f * float(mn[sub])) << e;
+  }
+  // q6_K: value = (4 low bits | 2 high bits << 4) - 32, times d and the scale of its 16.
+  q::BlockQ6_K s{};
+  s.d = f32_to_f16_bits(0.125f);
+  for (int i = 0; i < 16; ++i) s.scales[i] = int8_t(i - 8);
+  for (int i = 0; i < 128; ++i) s.ql[i] = uint8_t(i * 7);
+  for (int i = 0; i < 64; ++i) s.qh[i] = uint8_t(i * 13);
+  y = dequantize(DType::Q6_K, &s, 256);
+  for (int e = 0; e < 256; ++e) {
+    const int h = e / 128, quarter = (e % 128) / 32, l = e % 32;
+    const uint8_t lo = s.ql[64 * h + l + 32 * (quarter & 1)];
+    const int low = quarter < 2 ? lo & 0xF : lo >> 4;
+    const int high = s.qh[32 * h + l] >> (2 * quarter) & 3;
+    const int scale = s.scales[8 * h + l / 16 + 2 * quarter];
+    EXPECT_EQ(y[size_t(e)], 0.125f * float(scale) * float((low | high << 4) - 32)) << e;
+  }
+}
+
+// Round to nearest: per element |x - x'| <= d / 2 (q4_0: d where the -8 end clamps to 15), plus
+// the stored f16 scale's rounding (2^-11 relative) times the largest quant, plus q4_1's f16 min.
+TEST(Quants, QuantizeRoundTripsWithinTheFormatsBound) {
+  Vec v = rnd(32 * 40, 11, -3, 3);
+  std::vector<float> x = floats(v);
+  for (int j = 0; j < 32; ++j) x[size_t(32 + j)] = 0.0f;  // an all-zero block
+  x[64 + 5] = 1e-30f;                                      // a block with one tiny value
+  for (DType dt : {DType::Q8_0, DType::Q4_0, DType::Q4_1}) {
+    auto y = dequantize(dt, quantize(dt, x).data(), int64_t(x.size()));
+    for (size_t b = 0; b < x.size() / 32; ++b) {
+      float lo = x[b * 32], hi = lo, amax = 0;
+      for (size_t j = 0; j < 32; ++j) {
+        lo = std::min(lo, x[b * 32 + j]), hi = std::max(hi, x[b * 32 + j]);
+        amax = std::max(amax, std::fabs(x[b * 32 + j]));
+      }
+      const double f16 = 0x1p-11;
+      double bound = 0;
+      if (dt == DType::Q8_0) bound = amax / 127.0 / 2 + 127 * (amax / 127.0) * f16;
+      if (dt == DType::Q4_0) bound = amax / 8.0 + 8 * (amax / 8.0) * f16;
+      if (dt == DType::Q4_1)
+        bound = (hi - lo) / 15.0 / 2 + 15 * ((hi - lo) / 15.0) * f16 + std::fabs(lo) * f16;
+      bound = bound * (1 + 1e-6) + 1e-45;
+      for (size_t j = 0; j < 32; ++j) {
+        ASSERT_LE(std::fabs(double(y[b * 32 + j]) - x[b * 32 + j]), bound)
+            << dtype_name(dt) << " block " << b << " element " << j;
+      }
+    }
+  }
+  EXPECT_THROW(quantize(DType::Q4_K, std::vector<float>(256, 1.0f)), DTypeError);
+}
+
+// The integer dot products of every kernel table against the reference and against the f64
+// product of the dequantized rows: block sums are exact, so only the f32 sum over blocks errs.
+TEST(Quants, EveryKernelTableMatchesTheReferenceDotProducts) {
+  const int64_t K = 1024, rows = 7;
+  std::vector<float> xv = floats(rnd(size_t(K), 12, -2, 2));
+  for (DType dt : kQuantizedDTypes) {
+    auto w = random_blocks(dt, rows * K, 13);
+    const int64_t rb = int64_t(dtype_nbytes(dt, K));
+    const auto f = q::act_format(dt);
+    std::vector<uint8_t> act(q::act_bytes(f, K));
+    q::quantize_act(f, xv.data(), act.data(), K);
+    // The activation's own values, recovered from its blocks.
+    std::vector<double> xa(static_cast<size_t>(K));
+    for (int64_t k = 0; k < K; ++k) {
+      if (f == q::ActFormat::Q8_K) {
+        const auto& b = reinterpret_cast<const q::BlockQ8_K*>(act.data())[k / 256];
+        xa[size_t(k)] = double(b.d) * b.qs[k % 256];
+      } else {
+        const size_t bs = f == q::ActFormat::Q8_0 ? sizeof(q::BlockQ8_0) : sizeof(q::BlockQ8_1);
+        const uint8_t* b = act.data() + size_t(k / 32) * bs;
+        uint16_t d;
+        std::memcpy(&d, b, 2);
+        xa[size_t(k)] = double(f16_bits_to_f32(d)) * int8_t(b[bs - 32 + size_t(k % 32)]);
+      }
+      // The activation quantization itself is within half a step of x.
+      ASSERT_LE(std::fabs(xa[size_t(k)] - xv[size_t(k)]), 2.0 / 127 * 0.5 * 1.001 + 1e-3)
+          << dtype_name(dt);
+    }
+    for (const auto* kt : lazarus::cpu::available_kernels()) {
+      std::vector<float> y(static_cast<size_t>(rows));
+      kt->matvec_rows_q(dt, w.data(), rb, act.data(), y.data(), rows, K);
+      for (int64_t r = 0; r < rows; ++r) {
+        auto wr = dequantize(dt, w.data() + r * rb, K);
+        auto off = offsets(dt, w.data() + r * rb, K);
+        double exact = 0, mag = 0, offmag = 0;
+        for (int64_t k = 0; k < K; ++k) {
+          exact += double(wr[size_t(k)]) * xa[size_t(k)];
+          mag += (std::fabs(double(wr[size_t(k)])) + off[size_t(k)]) * std::fabs(xa[size_t(k)]);
+          offmag += off[size_t(k)] * std::fabs(xa[size_t(k)]);
+        }
+        // Per block a few f32 roundings, then a sum over blocks; q4_1's m s uses s = d sum(q)
+        // rounded to f16 (2^-11 relative).
+        double bound = gamma_n(double(K / 32 + 8)) * mag;
+        if (dt == DType::Q4_1) bound += 0x1p-11 * 1.001 * offmag;
+        const float ref = q::vec_dot_ref(dt, w.data() + r * rb, act.data(), K);
+        EXPECT_NEAR(y[size_t(r)], exact, bound) << kt->isa << " " << dtype_name(dt) << " row " << r;
+        EXPECT_NEAR(ref, exact, bound) << "reference " << dtype_name(dt) << " row " << r;
+      }
+    }
+  }
+}
+
+// linear with a quantized weight: decode (<= 4 rows) quantizes the activations as llama.cpp does;
+// longer inputs use the exactly dequantized weight in an f32 GEMM.
+TEST(Quants, LinearAndEmbeddingUseTheQuantizedWeight) {
+  const int64_t N = 19, K = 256;
+  for (DType dt : kQuantizedDTypes) {
+    auto wb = random_blocks(dt, N * K, 21);
+    Tensor w = empty({N, K}, dt);
+    std::memcpy(w.raw_data(), wb.data(), wb.size());
+    Tensor wf = w.to(DType::F32);
+    ASSERT_EQ(wf.dtype(), DType::F32);
+    for (int64_t M : {1, 3, 9}) {
+      Tensor x = rand_t({M, K}, 22);
+      Tensor y = linear(x, w);
+      ASSERT_EQ(y.shape(), (Shape{M, N}));
+      Vec want = values(linear(x, wf));
+      auto off = offsets(dt, wb.data(), N * K);
+      Tensor wmag = abs(wf.to(DType::F64)) + from_vector(off, {N, K}).to(DType::F64);
+      Vec mag = values(matmul(abs(x.to(DType::F64)), wmag.t()));
+      Vec bound(want.size());
+      // Activation quantization moves each x by at most half a step of its block's scale
+      // (amax / 127 <= 2 / 127 here), f16 scale rounding included; q4_1 adds its f16 block sums.
+      Vec wabs = values(sum(abs(wf), {1})), oabs = values(sum(abs(from_vector(off, {N, K})), {1}));
+      for (size_t i = 0; i < want.size(); ++i) {
+        bound[i] = gamma_n(double(K + 8)) * mag[i] * 2;
+        if (M <= 4) {
+          bound[i] += wabs[i % size_t(N)] * (2.0 / 127) * (0.5 + 128 * 0x1p-11);
+          if (dt == DType::Q4_1) bound[i] += 0x1p-11 * 1.001 * oabs[i % size_t(N)] * 2;
+        }
+      }
+      EXPECT_TRUE(within(values(y), want, bound)) << dtype_name(dt) << " M=" << M;
+    }
+    // Batched input and a bf16 activation keep their shapes and dtype.
+    Tensor xb = rand_t({2, 3, K}, 23, DType::BF16);
+    Tensor yb = linear(xb, w);
+    EXPECT_EQ(yb.shape(), (Shape{2, 3, N}));
+    EXPECT_EQ(yb.dtype(), DType::BF16);
+    // Embedding rows are the dequantized rows, exactly.
+    Tensor ids = from_vector<int64_t>({4, 0, 18, 4}, {2, 2}, DType::I64);
+    Tensor e = embedding(w, ids);
+    EXPECT_EQ(e.shape(), (Shape{2, 2, K}));
+    EXPECT_TRUE(close(e, values(embedding(wf, ids)), 0, 0)) << dtype_name(dt);
+  }
+}
+
+TEST(Quants, CastsShapesAndErrors) {
+  Tensor x = rand_t({3, 64}, 31);
+  Tensor q8 = x.to(DType::Q8_0);
+  EXPECT_EQ(q8.nbytes(), size_t(3 * 2 * 34));
+  auto ref = dequantize(DType::Q8_0, quantize(DType::Q8_0, floats(values(x))).data(), 192);
+  EXPECT_TRUE(close(q8.to(DType::F32), Vec(ref.begin(), ref.end()), 0, 0));
+  // A row of a quantized matrix is a view on whole blocks.
+  EXPECT_TRUE(close(q8.select(0, 2).to(DType::F32), Vec(ref.begin() + 128, ref.end()), 0, 0));
+  EXPECT_THROW(empty({3, 33}, DType::Q8_0), ShapeError);
+  EXPECT_THROW(empty({3, 32}, DType::Q4_K), ShapeError);
+  EXPECT_THROW(rand_t({2, 256}, 32).to(DType::Q6_K), DTypeError);
+  EXPECT_THROW(q8.t().contiguous(), Error);
+  EXPECT_THROW(q8 + q8, DTypeError);
+  EXPECT_THROW(linear(rand_t({2, 64}, 33, DType::F64), q8), DTypeError);
+  EXPECT_EQ(dtype_from_string("Q4_K"), DType::Q4_K);
+  EXPECT_EQ(dtype_from_string("q8_0"), DType::Q8_0);
+  EXPECT_EQ(dtype_name(DType::Q5_K), "q5_K");
+}
