@@ -13,7 +13,7 @@ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILE
   -DCMAKE_C_COMPILER=clang -DLAZARUS_FUZZ=ON -DLAZARUS_BUILD_TESTS=OFF >/dev/null
 # target:inputs for the fixed runs (measured here at 470-13,000 inputs/s).
 targets=(fuzz_chat_template:30000 fuzz_tokenizer_json:15000 fuzz_sentencepiece_model:30000
-         fuzz_safetensors:300000)
+         fuzz_safetensors:300000 fuzz_gguf:200000)
 cmake --build build-fuzz -j"$(nproc)" --target "${targets[@]%%:*}"
 mkdir -p build-fuzz/artifacts
 for entry in "${targets[@]}"; do

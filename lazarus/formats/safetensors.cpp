@@ -1,16 +1,10 @@
 // safetensors reading (mmap, validation) and writing (atomic). See safetensors.h.
 #include "lazarus/formats/safetensors.h"
 
-#include <fcntl.h>
-#include <signal.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cstring>
-#include <mutex>
 #include <filesystem>
 #include <fstream>
 
@@ -82,124 +76,14 @@ uint64_t json_u64(const json& v, const std::string& where) {
   return v.get<uint64_t>();
 }
 
-// ---- the SIGBUS guard (see mapped_file_guard_installed in safetensors.h, docs/loading.md) ----
-//
-// A mapped file that shrinks under us (truncated, or rewritten in place by another program) turns
-// the next read of a page past its new end into SIGBUS, which would kill the process with no word
-// of why. Every live mapping is entered in a fixed table that the handler reads without locks;
-// a fault inside one prints which file changed and exits with kMappedFileChangedExit. Faults
-// elsewhere get the default action, as if no handler were there.
-
-struct MappedRange {
-  std::atomic<bool> used{false};
-  std::atomic<uintptr_t> begin{0};  // 0: slot free or being filled
-  uintptr_t end = 0;
-  char path[512] = {};
-};
-
-constexpr int kMaxMappedRanges = 1024;
-MappedRange g_mapped[kMaxMappedRanges];
-std::atomic<bool> g_guard_installed{false};
-
-void write_all(const char* s, size_t n) {
-  while (n > 0) {
-    ssize_t w = ::write(STDERR_FILENO, s, n);
-    if (w <= 0) return;
-    s += w;
-    n -= size_t(w);
-  }
-}
-
-void on_sigbus(int sig, siginfo_t* info, void*) {
-  const auto a = reinterpret_cast<uintptr_t>(info->si_addr);
-  for (auto& r : g_mapped) {
-    const uintptr_t b = r.begin.load(std::memory_order_acquire);
-    if (b != 0 && a >= b && a < r.end) {
-      static const char pre[] = "lazarus: model file ";
-      static const char post[] =
-          " changed on disk while in use (it was truncated or rewritten in place); stopping. "
-          "Replace model files by writing a new file and renaming it over the old one.\n";
-      write_all(pre, sizeof(pre) - 1);
-      write_all(r.path, ::strnlen(r.path, sizeof(r.path)));
-      write_all(post, sizeof(post) - 1);
-      ::_exit(kMappedFileChangedExit);
-    }
-  }
-  // Not ours: the default action, as without the handler. A fault re-runs the faulting access on
-  // return; a SIGBUS sent by kill() is raised again.
-  struct sigaction dfl {};
-  dfl.sa_handler = SIG_DFL;
-  sigemptyset(&dfl.sa_mask);
-  ::sigaction(SIGBUS, &dfl, nullptr);
-  if (info->si_code <= 0) ::raise(sig);
-}
-
-// Installs on_sigbus unless the program has its own SIGBUS handler (which we leave alone).
-void install_guard_once() {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    struct sigaction old {};
-    if (::sigaction(SIGBUS, nullptr, &old) != 0) return;
-    const bool is_default = !(old.sa_flags & SA_SIGINFO) && old.sa_handler == SIG_DFL;
-    if (!is_default) return;
-    struct sigaction sa {};
-    sa.sa_sigaction = on_sigbus;
-    sa.sa_flags = SA_SIGINFO;
-    sigemptyset(&sa.sa_mask);
-    if (::sigaction(SIGBUS, &sa, nullptr) == 0) g_guard_installed = true;
-  });
-}
-
-// Enters [p, p + len) in the table; returns the slot (-1 when the table is full: no message then).
-int register_mapping(const void* p, size_t len, const std::string& path) {
-  for (int i = 0; i < kMaxMappedRanges; ++i) {
-    MappedRange& r = g_mapped[i];
-    if (r.used.exchange(true, std::memory_order_acq_rel)) continue;
-    const size_t n = std::min(path.size(), sizeof(r.path) - 1);
-    std::memcpy(r.path, path.data(), n);
-    r.path[n] = '\0';
-    r.end = reinterpret_cast<uintptr_t>(p) + len;
-    r.begin.store(reinterpret_cast<uintptr_t>(p), std::memory_order_release);
-    return i;
-  }
-  return -1;
-}
-
-void unregister_mapping(int slot) {
-  if (slot < 0) return;
-  g_mapped[slot].begin.store(0, std::memory_order_release);
-  g_mapped[slot].used.store(false, std::memory_order_release);
-}
-
 }  // namespace
-
-bool mapped_file_guard_installed() { return g_guard_installed.load(); }
 
 SafetensorsFile::~SafetensorsFile() = default;
 
 std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::string& path) {
-  uint64_t size = 0;
-  int fd = open_regular_file(path, "safetensors file", &size);  // a FIFO is not waited for
   auto f = std::shared_ptr<SafetensorsFile>(new SafetensorsFile());
   f->path_ = path;
-  f->size_ = size;
-  if (f->size_ > 0) {
-    // Private, writable mapping: pages are copy-on-write, so nothing can ever write to the file.
-    void* p = mmap(nullptr, size_t(f->size_), PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
-    ::close(fd);
-    if (p == MAP_FAILED)
-      throw LoadError(fmt::format("{}: mmap failed: {}", path, std::strerror(errno)));
-    size_t len = size_t(f->size_);
-    install_guard_once();
-    const int slot = register_mapping(p, len, path);
-    f->mapping_ = std::shared_ptr<void>(p, [len, slot](void* q) {
-      unregister_mapping(slot);
-      munmap(q, len);
-    });
-    f->bytes_ = static_cast<const unsigned char*>(p);
-  } else {
-    ::close(fd);
-  }
+  f->file_ = map_file(path, "safetensors file");
   f->parse(path.c_str());
   return f;
 }
@@ -208,37 +92,34 @@ std::shared_ptr<SafetensorsFile> SafetensorsFile::from_bytes(const std::string& 
                                                              const std::string& name) {
   auto f = std::shared_ptr<SafetensorsFile>(new SafetensorsFile());
   f->path_ = name;
-  f->size_ = bytes.size();
-  auto copy = std::make_shared<std::string>(bytes);
-  f->bytes_ = reinterpret_cast<const unsigned char*>(copy->data());
-  f->mapping_ = copy;
+  f->file_ = copy_bytes(bytes);
   f->parse(name.c_str());
   return f;
 }
 
 void SafetensorsFile::parse(const char* what) {
   std::string file = what;
-  if (size_ < 8) {
-    throw LoadError(
-        fmt::format("{}: file is {} bytes, too short for the 8-byte header length", file, size_));
+  if (file_.size < 8) {
+    throw LoadError(fmt::format("{}: file is {} bytes, too short for the 8-byte header length",
+                                file, file_.size));
   }
-  uint64_t n = read_u64_le(bytes_);
+  uint64_t n = read_u64_le(file_.data);
   if (n > kMaxSafetensorsHeader) {
     throw LoadError(fmt::format("{}: header length {} exceeds the {}-byte limit", file, n,
                                 kMaxSafetensorsHeader));
   }
-  if (n > size_ - 8) {
+  if (n > file_.size - 8) {
     throw LoadError(fmt::format("{}: header length {} exceeds the {} bytes after the length field",
-                                file, n, size_ - 8));
+                                file, n, file_.size - 8));
   }
-  if (n < 2 || bytes_[8] != '{') {
+  if (n < 2 || file_.data[8] != '{') {
     throw LoadError(fmt::format("{}: header does not start with '{{'", file));
   }
   data_start_ = 8 + n;
-  uint64_t data_len = size_ - data_start_;
+  uint64_t data_len = file_.size - data_start_;
   // No NUL padding (the format pads with spaces), no tensor named twice.
   json h = parse_json_text<json>(
-      std::string_view(reinterpret_cast<const char*>(bytes_ + 8), size_t(n)), file + ": header",
+      std::string_view(reinterpret_cast<const char*>(file_.data + 8), size_t(n)), file + ": header",
       16);
   if (!h.is_object()) throw LoadError(fmt::format("{}: header is not a JSON object", file));
   for (auto& [name, info] : h.items()) {
@@ -328,20 +209,14 @@ Tensor SafetensorsFile::tensor(const std::string& name) const {
   if (it == index_.end()) throw LoadError(fmt::format("{}: no tensor named '{}'", path_, name));
   const SafetensorsEntry& e = entries_[it->second];
   size_t nbytes = size_t(e.end - e.begin);
-  const unsigned char* p = bytes_ + data_start_ + e.begin;
-  size_t es = dtype_size(e.dtype);
+  const unsigned char* p = file_.data + data_start_ + e.begin;
   if (e.dtype == DType::Bool) {  // normalise stray byte values to 0/1 (copies)
     Tensor t = empty(e.shape, e.dtype);
     auto* d = t.data<uint8_t>();
     for (size_t i = 0; i < nbytes; ++i) d[i] = p[i] != 0;
     return t;
   }
-  if (reinterpret_cast<uintptr_t>(p) % es == 0 && nbytes > 0) {
-    return from_blob(const_cast<unsigned char*>(p), nbytes, e.shape, e.dtype, mapping_);
-  }
-  Tensor t = empty(e.shape, e.dtype);
-  if (nbytes) std::memcpy(t.raw_data(), p, nbytes);
-  return t;
+  return file_tensor(file_, p, nbytes, e.shape, e.dtype);
 }
 
 std::map<std::string, Tensor> SafetensorsFile::tensors() const {

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "lazarus/formats/mapped_file.h"
 #include "lazarus/tensor/tensor.h"
 
 namespace lazarus::formats {
@@ -24,17 +25,6 @@ struct SafetensorsEntry {
   uint64_t begin = 0;  // byte offsets into the data section
   uint64_t end = 0;
 };
-
-/// Exit status of a process stopped because a mapped safetensors file shrank while in use.
-inline constexpr int kMappedFileChangedExit = 74;  // EX_IOERR (sysexits.h)
-
-/// True once SafetensorsFile::open has installed its SIGBUS handler (it does so on the first
-/// mapping unless the program already handles SIGBUS). While a mapping is alive, a read of a page
-/// that its file no longer has (the file was truncated or rewritten in place) would raise SIGBUS;
-/// the handler then prints "lazarus: model file <path> changed on disk while in use ..." to stderr
-/// and exits with kMappedFileChangedExit instead of crashing. Faults outside the mappings keep the
-/// default action. See docs/loading.md.
-bool mapped_file_guard_installed();
 
 /// An open safetensors file: a validated header and a read-only mapping of the file.
 class SafetensorsFile {
@@ -61,9 +51,7 @@ class SafetensorsFile {
   SafetensorsFile() = default;
   void parse(const char* what);
   std::string path_;
-  std::shared_ptr<void> mapping_;  // keeps the bytes alive for zero-copy tensors
-  const unsigned char* bytes_ = nullptr;
-  uint64_t size_ = 0;
+  FileBytes file_;  // the mapping (or copy); its owner keeps zero-copy tensors valid
   uint64_t data_start_ = 0;
   std::vector<SafetensorsEntry> entries_;
   std::map<std::string, size_t> index_;
