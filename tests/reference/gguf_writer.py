@@ -46,10 +46,12 @@ Mixes for llama_from_hf_folder(folder, out, types), `types` one of:
 Tied embeddings (tie_word_embeddings) write no output.weight; under a llama-quantize mix the
 token_embd then takes output.weight's type, as llama.cpp's has_tied_embeddings rule does.
 
-Tokenizer for tiny models: tokenizer.ggml.model "llama" (SentencePiece-style vocabulary: the
-loader needs only tokenizer.ggml.tokens, unique strings), with scores and token_type as
-convert_hf_to_gguf writes them: token 0 "<unk>" (UNKNOWN), 1 "<s>", 2 "</s>" (CONTROL), the rest
-NORMAL single characters / "<tN>" pieces; bos 1, eos 2, unk 0, add_bos_token false.
+Tokenizer for tiny models (tiny_llama_vocab): tokenizer.ggml.model "llama" (SentencePiece-style;
+llama.cpp's loader needs only tokenizer.ggml.tokens, unique strings), with scores and token_type
+as convert_hf_to_gguf writes them: 0 "<unk>" (UNKNOWN), 1 "<s>", 2 "</s>" (CONTROL), then byte
+tokens and single characters such that node-llama-cpp's load-time tokenizer probe cannot hit a
+missing byte-fallback token (see tiny_llama_vocab); bos 1, eos 2, unk 0, add_bos_token false.
+("none"/"no_vocab" loads in llama.cpp but aborts node-llama-cpp's probe: no tokenizer.)
 
 Usage:
   gguf_writer.py convert HF_FOLDER OUT.gguf MIX     write a GGUF
@@ -885,22 +887,37 @@ def tensor_types(cfg, tensors, types):
     return out
 
 
-def add_tiny_llama_vocab(w, n_vocab, bos=1, eos=2, unk=0):
-    """A SentencePiece-style ("llama") vocabulary llama.cpp loads: unique token strings, scores and
-    token types; the ids are all that matter for these tests."""
-    tokens = []
+TINY_VOCAB_CHARS = ("abcdefghijklmnopqrstuvwxyz" + "ABCDEFGHIJKLMNOPQRSTUVWXYZ" + "0123456789"
+                    + "".join(chr(c) for c in range(33, 127) if not chr(c).isalnum()))
+
+
+def tiny_llama_vocab(n_vocab, bos=1, eos=2, unk=0):
+    """(tokens, token types) of a SentencePiece-style vocabulary of n_vocab ids that llama.cpp
+    (v0.4.0, node-llama-cpp 3.21.1) loads and node-llama-cpp can use. The load itself needs only
+    unique token strings; but node-llama-cpp's loadModel tokenizes a probe text ("some test text
+    here", with "\n" and the BOS text around it: LlamaModel.getWarnings), and llama.cpp's SPM
+    tokenizer throws (uncaught: the process aborts) on any character that is neither a token nor
+    byte-fallback "<0xXX>" token. So: with n_vocab >= 259 every byte "<0x00>".."<0xFF>" is a token
+    (any text tokenizes); below that "<0x0A>", "\u2581" (SentencePiece's space) and single
+    characters, lowercase letters first (n_vocab >= 31 covers the probe)."""
+    fixed = {unk: ("<unk>", 2), bos: ("<s>", 3), eos: ("</s>", 3)}  # UNKNOWN, CONTROL
+    if n_vocab >= 3 + 256:
+        pieces = [(f"<0x{b:02X}>", 6) for b in range(256)] + [("\u2581", 1)]  # BYTE, NORMAL
+    else:
+        pieces = [("<0x0A>", 6), ("\u2581", 1)]
+    pieces += [(c, 1) for c in TINY_VOCAB_CHARS]
+    tokens, types, it = [], [], iter(pieces)
     for i in range(n_vocab):
-        if i == unk:
-            tokens.append("<unk>")
-        elif i == bos:
-            tokens.append("<s>")
-        elif i == eos:
-            tokens.append("</s>")
-        elif 33 <= i + 30 <= 126:
-            tokens.append(chr(i + 30))
-        else:
-            tokens.append(f"<t{i}>")
-    types = [2 if i == unk else 3 if i in (bos, eos) else 1 for i in range(n_vocab)]
+        text, kind = fixed.get(i) or next(it, (f"<t{i}>", 1))
+        tokens.append(text)
+        types.append(kind)
+    return tokens, types
+
+
+def add_tiny_llama_vocab(w, n_vocab, bos=1, eos=2, unk=0):
+    """The tokenizer.ggml.* keys convert_hf_to_gguf writes for a SentencePiece ("llama") vocabulary,
+    with tiny_llama_vocab's tokens: the ids are all that matter for these tests."""
+    tokens, types = tiny_llama_vocab(n_vocab, bos, eos, unk)
     w.add("tokenizer.ggml.model", "llama")
     w.add("tokenizer.ggml.pre", "default")
     w.add("tokenizer.ggml.tokens", Value(VT.ARRAY, tokens, elem=VT.STRING))
