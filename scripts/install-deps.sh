@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what Lazarus needs on Debian 12: compilers and libraries from apt, and (with --test)
 # the reference implementations the tests compare against (PyTorch from apt, Hugging Face's
-# tokenizers and jinja from npm).
+# tokenizers and jinja and llama.cpp's prebuilt CPU build through node-llama-cpp from npm: see
+# tests/reference/.npmrc and package.json for how npm ci stays on the registry's packages).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
