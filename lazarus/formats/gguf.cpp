@@ -37,10 +37,12 @@ constexpr GgmlTypeTraits kGgmlTypes[] = {
 constexpr uint32_t kGgmlTypeCount = std::size(kGgmlTypes);
 static_assert(kGgmlTypeCount == 40);
 
-// The plain types and the dtype each reads as.
-constexpr std::pair<GgmlType, DType> kPlainTypes[] = {
-    {GgmlType::F32, DType::F32}, {GgmlType::F16, DType::F16}, {GgmlType::BF16, DType::BF16},
-    {GgmlType::I32, DType::I32}, {GgmlType::I64, DType::I64}, {GgmlType::F64, DType::F64},
+// The types Lazarus has a dtype for, plain and block-quantized (same block layout).
+constexpr std::pair<GgmlType, DType> kTypeDTypes[] = {
+    {GgmlType::F32, DType::F32},   {GgmlType::F16, DType::F16},   {GgmlType::BF16, DType::BF16},
+    {GgmlType::I32, DType::I32},   {GgmlType::I64, DType::I64},   {GgmlType::F64, DType::F64},
+    {GgmlType::Q8_0, DType::Q8_0}, {GgmlType::Q4_0, DType::Q4_0}, {GgmlType::Q4_1, DType::Q4_1},
+    {GgmlType::Q4_K, DType::Q4_K}, {GgmlType::Q5_K, DType::Q5_K}, {GgmlType::Q6_K, DType::Q6_K},
 };
 
 // "q4_K (12)", "q4_2 (4), which ggml removed", "77, not a ggml type id (0..39)".
@@ -147,7 +149,7 @@ GgmlType ggml_type_from_name(std::string_view name) {
 }
 
 std::optional<DType> ggml_type_dtype(GgmlType t) {
-  for (auto [g, d] : kPlainTypes)
+  for (auto [g, d] : kTypeDTypes)
     if (g == t) return d;
   return std::nullopt;
 }
@@ -474,7 +476,8 @@ Tensor GgufFile::tensor(const std::string& name) const {
     const GgmlTypeTraits& tt = ggml_type_traits(t.type);
     throw LoadError(
         fmt::format("{}: tensor '{}' is {}, {}: read its bytes with data()", path_, name, tt.name,
-                    tt.block_elems > 1 ? "a quantized type" : "which has no Lazarus dtype"));
+                    tt.block_elems > 1 ? "a quantized type Lazarus cannot compute with yet"
+                                        : "which has no Lazarus dtype"));
   }
   return file_tensor(file_, data(t), size_t(t.nbytes), t.shape(), *dtype);
 }
@@ -520,9 +523,9 @@ GgufWriterTensor GgufWriterTensor::raw(std::string name, GgmlType type, std::vec
 
 GgufWriterTensor GgufWriterTensor::from_tensor(std::string name, const Tensor& t) {
   if (!t.defined()) throw LoadError(fmt::format("save_gguf: tensor '{}' is undefined", name));
-  const auto plain = std::find_if(std::begin(kPlainTypes), std::end(kPlainTypes),
+  const auto plain = std::find_if(std::begin(kTypeDTypes), std::end(kTypeDTypes),
                                   [&](auto& p) { return p.second == t.dtype(); });
-  if (plain == std::end(kPlainTypes)) {
+  if (plain == std::end(kTypeDTypes)) {
     throw LoadError(fmt::format("save_gguf: tensor '{}': dtype {} has no ggml type", name,
                                 dtype_name(t.dtype())));
   }

@@ -50,8 +50,8 @@ const GgmlTypeTraits* ggml_type_traits(uint32_t id);
 const GgmlTypeTraits& ggml_type_traits(GgmlType t);
 /// "q4_K" -> GgmlType::Q4_K, case-insensitive; throws DTypeError listing the valid names.
 GgmlType ggml_type_from_name(std::string_view name);
-/// The Lazarus dtype a plain type reads as (F32, F16, BF16, I32, I64, F64); nullopt for the others
-/// (quantized, I8, I16).
+/// The Lazarus dtype a type reads as (F32, F16, BF16, I32, I64, F64 and the quantized q8_0, q4_0,
+/// q4_1, q4_K, q5_K, q6_K); nullopt for the others (other quantized types, I8, I16).
 std::optional<DType> ggml_type_dtype(GgmlType t);
 /// Bytes of a tensor of type `t` with dims `ne` (ggml order); throws LoadError naming `where` when
 /// ne[0] is not a multiple of the block size, a dim is negative or the size overflows.
@@ -214,9 +214,9 @@ class GgufFile {
   const GgufTensorInfo& info(const std::string& name) const;
   /// The tensor's bytes (info.nbytes of them, in its ggml layout), valid while this file lives.
   const uint8_t* data(const GgufTensorInfo& info) const;
-  /// Tensor `name` of a plain type (F32, F16, BF16, I32, I64, F64) with the row-major shape
+  /// Tensor `name` of a type with a Lazarus dtype (ggml_type_dtype) with the row-major shape
   /// (ne reversed): a zero-copy view of the mapping when aligned for its dtype, else a copy.
-  /// Throws LoadError for quantized types (read their blocks with data()) and I8/I16.
+  /// Throws LoadError for the other types (read their bytes with data()).
   Tensor tensor(const std::string& name) const;
 
  private:

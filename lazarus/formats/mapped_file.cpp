@@ -151,7 +151,9 @@ FileBytes copy_bytes(const std::string& bytes) {
 
 Tensor file_tensor(const FileBytes& file, const unsigned char* p, size_t nbytes, Shape shape,
                    DType dtype) {
-  if (nbytes > 0 && reinterpret_cast<uintptr_t>(p) % dtype_size(dtype) == 0)
+  // Quantized blocks need only their f16 fields aligned.
+  const size_t align = is_quantized(dtype) ? 2 : dtype_size(dtype);
+  if (nbytes > 0 && reinterpret_cast<uintptr_t>(p) % align == 0)
     return from_blob(const_cast<unsigned char*>(p), nbytes, std::move(shape), dtype, file.owner);
   Tensor t = empty(std::move(shape), dtype);
   if (nbytes) std::memcpy(t.raw_data(), p, nbytes);

@@ -1,5 +1,6 @@
 // Loading Hugging Face model folders (see model_folder.h); saving is in model_save.cpp.
 #include "lazarus/io/model_folder.h"
+#include "lazarus/io/model_gguf.h"
 #include "lazarus/core/regular_file.h"
 #include "lazarus/io/hub.h"
 
@@ -161,7 +162,8 @@ models::CausalLM& PretrainedModel::causal_lm() const {
                                                        : "sequence_classifier"));
 }
 
-void load_weights(nn::Module& module, nn::StateDict weights, const std::string& origin) {
+void load_weights(nn::Module& module, nn::StateDict weights, const std::string& origin,
+                  bool keep_dtype) {
   if (const families::FamilyInfo* f = families::family_of_module(module); f && f->from_checkpoint)
     f->from_checkpoint(weights);
   // A tied head reads the embedding: a checkpoint may still carry lm_head.weight (older
@@ -193,13 +195,14 @@ void load_weights(nn::Module& module, nn::StateDict weights, const std::string& 
     }
   }
   try {
-    module.load_state_dict(weights, /*strict=*/true, /*assign=*/true);
+    module.load_state_dict(weights, /*strict=*/true, /*assign=*/true, keep_dtype);
   } catch (const LoadError& e) {
     throw LoadError(fmt::format("{}: {}", origin, e.what()));
   }
 }
 
 PretrainedModel load_pretrained(const std::string& folder, const LoadOptions& opts) {
+  if (is_gguf_file(folder)) return load_gguf(folder, opts);
   auto t0 = std::chrono::steady_clock::now();
   if (!is_floating(opts.dtype) || opts.dtype == DType::F64) {
     throw DTypeError(fmt::format("[load_pretrained] compute dtype must be f32, bf16 or f16, got {}",
@@ -314,6 +317,7 @@ std::string resolve_model_folder(const std::string& spec) {
                       spec));
     return p.string();
   }
+  if (fs::is_regular_file(p, ec) && is_gguf_file(spec)) return spec;
   if (fs::is_regular_file(p, ec) && p.filename() == "config.json")
     return p.parent_path().empty() ? std::string(".") : p.parent_path().string();
   return resolve_model(spec).string();  // preset, HF cache or download

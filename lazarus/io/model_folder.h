@@ -100,9 +100,10 @@ nn::StateDict read_checkpoint(const std::string& folder, std::optional<DType> dt
 /// Puts checkpoint tensors into `model` strictly: the family's name map, a tied head's
 /// `lm_head.weight` dropped when equal to the embedding (an error when it differs), then every
 /// parameter must be present with its shape and nothing may be left over (LoadError listing the
-/// names, prefixed by `origin`). Tensors are used in place (zero-copy) when dtypes match.
+/// names, prefixed by `origin`). Tensors are used in place (zero-copy) when dtypes match, or
+/// whatever their dtype with `keep_dtype` (see nn::Module::load_state_dict).
 void load_weights(nn::Module& model, nn::StateDict weights,
-                  const std::string& origin = "checkpoint");
+                  const std::string& origin = "checkpoint", bool keep_dtype = false);
 
 struct SaveOptions {
   /// Weights larger than this are split into model-0000i-of-0000n.safetensors shards with a

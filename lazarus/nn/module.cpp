@@ -90,7 +90,12 @@ StateDict Module::state_dict() {
   return sd;
 }
 
-void Module::load_state_dict(const StateDict& sd, bool strict, bool assign) {
+namespace {
+// Floating and block-quantized tensors both hold real values; integers and bools do not.
+bool real_valued(DType dt) { return is_floating(dt) || is_quantized(dt); }
+}  // namespace
+
+void Module::load_state_dict(const StateDict& sd, bool strict, bool assign, bool keep_dtype) {
   struct Target {
     Tensor* slot;
     bool param;
@@ -110,7 +115,7 @@ void Module::load_state_dict(const StateDict& sd, bool strict, bool assign) {
     } else if (t.slot->defined() && it->second.shape() != t.slot->shape()) {
       mismatched.push_back(fmt::format("{} (checkpoint {} vs model {})", name,
                                        shape_str(it->second.shape()), shape_str(t.slot->shape())));
-    } else if (t.slot->defined() && is_floating(t.slot->dtype()) != is_floating(it->second.dtype())) {
+    } else if (t.slot->defined() && real_valued(t.slot->dtype()) != real_valued(it->second.dtype())) {
       // Casting between float and integer / bool is never what a checkpoint means: weights stored
       // as I64 or BOOL would load as whole numbers.
       wrong_kind.push_back(fmt::format("{} (checkpoint {} vs model {})", name,
@@ -146,8 +151,10 @@ void Module::load_state_dict(const StateDict& sd, bool strict, bool assign) {
     bool rg = t.slot->defined() && t.slot->requires_grad();
     DType dt = t.slot->defined() ? t.slot->dtype() : it->second.dtype();
     Tensor v = it->second.detach();
-    if (v.dtype() != dt) v = v.to(dt);
-    if (rg) v.requires_grad_(true);
+    // Quantized weights are assigned as they are (only linear / embedding read them); they hold
+    // no gradient.
+    if (v.dtype() != dt && !is_quantized(v.dtype()) && !keep_dtype) v = v.to(dt);
+    if (rg && !is_quantized(v.dtype())) v.requires_grad_(true);
     *t.slot = v;
   }
 }

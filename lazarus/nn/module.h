@@ -35,8 +35,11 @@ class Module {
   /// parameter's). Throws LoadError listing every missing, unexpected and mis-shaped name, before
   /// changing anything. By default values are copied into the existing tensors (as PyTorch does),
   /// so optimizers and tied weights keep seeing them; `assign` instead makes the slots share the
-  /// given tensors (zero-copy, e.g. straight from a memory-mapped checkpoint).
-  void load_state_dict(const StateDict& sd, bool strict = true, bool assign = false);
+  /// given tensors (zero-copy, e.g. straight from a memory-mapped checkpoint); block-quantized
+  /// tensors are always assigned as they are, and `keep_dtype` keeps every assigned tensor's
+  /// dtype (a GGUF file's f16 weights beside f32 norms).
+  void load_state_dict(const StateDict& sd, bool strict = true, bool assign = false,
+                       bool keep_dtype = false);
 
   void train(bool on = true);
   void eval() { train(false); }

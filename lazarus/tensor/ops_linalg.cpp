@@ -52,7 +52,9 @@ Tensor matmul_raw(const Tensor& a, const Tensor& b) {
   // A bf16 / f16 right operand (a weight, in inference) stays in its dtype: the backend widens it
   // in registers or panel by panel instead of converting the whole matrix on every call.
   Tensor ac = to_compute(a);
-  Tensor bc = a.dtype() == DType::BF16 || a.dtype() == DType::F16 ? b : to_compute(b);
+  Tensor bc = (b.dtype() == DType::BF16 || b.dtype() == DType::F16) && ac.dtype() == DType::F32
+                  ? b
+                  : to_compute(b);
   int64_t M = a.size(-2), K = a.size(-1), N = b.size(-1);
   if (b.size(-2) != K) {
     throw ShapeError(fmt::format("[matmul] inner dims differ: a {} vs b {}", shape_str(a.shape()),
@@ -178,7 +180,18 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
     throw ShapeError(fmt::format("[linear] x {} last dim must equal weight in_features ({})",
                                  shape_str(x.shape()), weight.size(1)));
   }
-  Tensor y = is_quantized(weight.dtype()) ? linear_quantized(x, weight) : matmul(x, weight.t());
+  // f32 activations against a bf16 / f16 weight (a GGUF file's, used in place): the weight is
+  // widened inside the product; with gradients, through a converted copy.
+  const bool half_weight = (weight.dtype() == DType::BF16 || weight.dtype() == DType::F16) &&
+                           x.dtype() == DType::F32;
+  Tensor y;
+  if (is_quantized(weight.dtype()))
+    y = linear_quantized(x, weight);
+  else if (half_weight && !any_requires_grad({&x, &weight}))
+    y = x.dim() == 1 ? matmul_raw(x.unsqueeze(0), weight.t()).squeeze(0)
+                     : matmul_raw(x, weight.t());
+  else
+    y = matmul(x, (half_weight ? weight.to(DType::F32) : weight).t());
   if (bias.defined()) {
     if (bias.dim() != 1 || bias.size(0) != weight.size(0)) {
       throw ShapeError(fmt::format("[linear] bias must be ({},), got {}", weight.size(0),

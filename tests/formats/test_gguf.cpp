@@ -305,14 +305,21 @@ TEST(Gguf, PlainTensorsAreZeroCopyViewsWithTheRowMajorShape) {
   EXPECT_EQ(w.to_vector<float>(), s.in.tensors[0].keep_alive.to_vector<float>());
 }
 
-TEST(Gguf, QuantizedTensorsAreReadAsBytes) {
+TEST(Gguf, QuantizedTensorsAreZeroCopyBlocks) {
   Sample s;
+  std::vector<uint8_t> q5(2 * 22, 0);  // a q5_0 tensor: a type Lazarus reads but cannot compute
+  s.in.tensors.push_back(GgufWriterTensor::raw("q5_0", GgmlType::Q5_0, {64}, q5.data(), q5.size()));
   auto f = GgufFile::from_bytes(serialize_gguf(s.in), "sample.gguf");
   const GgufTensorInfo& q = f->info("blk.0.attn_q.weight");
   EXPECT_EQ(q.shape(), (Shape{2, 64}));
   EXPECT_EQ(std::vector<uint8_t>(f->data(q), f->data(q) + q.nbytes), s.q8);
-  expect_throw_with([&] { f->tensor("blk.0.attn_q.weight"); },
-                    {"sample.gguf", "'blk.0.attn_q.weight'", "q8_0", "quantized", "data()"});
+  Tensor t = f->tensor("blk.0.attn_q.weight");
+  EXPECT_EQ(t.dtype(), DType::Q8_0);
+  EXPECT_EQ(t.shape(), (Shape{2, 64}));
+  EXPECT_EQ(t.raw_data(), f->data(q));
+  EXPECT_EQ(f->tensor("blk.0.ffn_down.weight").dtype(), DType::Q4_K);
+  expect_throw_with([&] { f->tensor("q5_0"); },
+                    {"sample.gguf", "'q5_0'", "q5_0", "quantized", "data()"});
   expect_throw_with([&] { f->tensor("nope"); }, {"sample.gguf", "no tensor named 'nope'"});
   expect_throw_with([&] { f->info("nope"); }, {"no tensor named 'nope'"});
 }

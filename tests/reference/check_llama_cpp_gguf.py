@@ -27,7 +27,13 @@ prebuilt CPU build: llama.cpp v0.4.0, ggml 0.23.0):
     The KV cache is f32 and flash attention off (llama_cpp_eval's defaults); an F32 run with
     llama.cpp's own defaults (f16 KV cache, flash attention auto) is reported, not checked.
 
-Usage: check_llama_cpp_gguf.py [WORKDIR]  (default: a temporary directory). Exits 1 on a mismatch.
+With --lazarus BINARY (tests/io/gguf_parity_main), Lazarus loads every file alone and is checked
+the same way against the same torch references (plain torch for bf16 / f16 weights, whose
+activations it keeps in f32), its greedy tokens must equal llama.cpp's, and its logits must be as
+close to llama.cpp's as llama.cpp's are to torch (except for bf16 / f16 weights: printed).
+
+Usage: check_llama_cpp_gguf.py [WORKDIR] [--lazarus BINARY]  (default WORKDIR: a temporary
+directory). Exits 1 on a mismatch.
 Needs tests/reference/node_modules (scripts/install-deps.sh --test), /usr/bin/python3 with torch.
 """
 import ctypes
@@ -329,6 +335,28 @@ def run_llama_cpp(gguf, prompts, steps, kv="f32", fa="off"):
     return json.loads(p.stdout)
 
 
+def run_lazarus(binary, gguf, prompts, steps):
+    """Lazarus on the GGUF file alone (tests/io/gguf_parity_main): per prompt, the last position's
+    logits and the greedy tokens, in llama_cpp_eval.mjs's form (logits_minus_max)."""
+    p = subprocess.run([binary, gguf], input=json.dumps({"prompts": prompts, "steps": steps}), text=True,
+                       capture_output=True, timeout=600)
+    if p.returncode != 0:
+        raise RuntimeError(f"{binary} failed on {gguf} ({p.returncode}): {p.stderr[-2000:]}")
+    out = json.loads(p.stdout)
+    for r in out["results"]:
+        top = max(r["logits"])
+        r["logits_minus_max"] = [v - top for v in r["logits"]]
+    return out
+
+
+def centred_distance(a, b):
+    """max |(a - max a) - (b - max b)| / max(1, max |b|) between two implementations' results."""
+    x = torch.tensor(a["logits_minus_max"], dtype=torch.float64)
+    y = torch.tensor([v if v is not None else float("nan") for v in b["logits_minus_max"]], dtype=torch.float64)
+    known = ~torch.isnan(y)
+    return ((x - y).abs()[known]).max().item() / max(1.0, torch.tensor(a["logits"]).abs().max().item())
+
+
 def logit_error(r, ref):
     """max |(cpp - max cpp) - (torch - max torch)| / max(1, max |torch|) over the ids llama.cpp gave
     a nonzero probability; and whether every id it gave zero is far below the max in torch."""
@@ -354,7 +382,68 @@ CASES = [
 ]
 
 
-def check_models(workdir, failures):
+def within_reference(r, prompt, plain, emul, mix, tol):
+    """Normalised logit error of one result (llama.cpp's or Lazarus's) against its reference: plain
+    torch for f32, torch with ggml's activation rounding otherwise; past `tol`, the nearest
+    near-ties of that rounding are flipped one at a time (see FLIP_TOL). Returns (error, note)."""
+    e = logit_error(r, (plain if mix == "f32" else emul)(prompt))[0]
+    if e <= tol or mix == "f32":
+        return e, None
+    ties = emul.ties(prompt, TIE_CANDIDATES)
+    alt = min((logit_error(r, emul.logits(prompt, flip=(c, i)))[0], dist) for dist, c, i in ties)
+    if alt[0] <= tol:
+        return alt[0], f"{len(prompt)}-token prompt {e:.1e} -> {alt[0]:.1e} (tie at {alt[1]:.1e} quanta)"
+    return e, None
+
+
+def check_lazarus(binary, name, mix, path, prompts, out, plain, emul, flipped, failures):
+    """Lazarus on the same file: against torch as llama.cpp is (its quantized products round the
+    activations as ggml's do; bf16 / f16 weights keep f32 activations, so plain torch is its
+    reference there), greedy tokens against llama.cpp's (except where llama.cpp itself rounded
+    an activation the other way at a near-tie: `flipped`; both are then held to the reference by
+    check_greedy), and its logits against llama.cpp's."""
+    laz = run_lazarus(binary, path, prompts, STEPS)
+    half = mix in ("f16", "bf16")
+    ref_mix = "f32" if half else mix
+    tol = NORMALISED_TOL if ref_mix == "f32" else EMULATED_TOL
+    hard = tol if ref_mix == "f32" else FLIP_TOL
+    errs, cpp_dist, same_greedy, notes = [], [], 0, []
+    for z, r in zip(laz["results"], out["results"]):
+        prompt = z["prompt"]
+        e, note = within_reference(z, prompt, plain, emul, ref_mix, tol)
+        errs.append(e)
+        if note:
+            notes.append(note)
+        if not e <= hard:
+            failures.append(f"Lazarus {name} {mix} prompt {prompt}: normalised logit error {e:.3e} > {hard}")
+        ref_fn = plain if ref_mix == "f32" else emul
+        delta = 2 * hard * max(1.0, ref_fn(prompt).abs().max().item())
+        err = check_greedy(ref_fn, prompt, z["greedy"], delta)
+        if err:
+            failures.append(f"Lazarus {name} {mix} prompt {prompt}: {err}")
+        same_greedy += z["greedy"] == r["greedy"] or tuple(prompt) in flipped
+        cpp_dist.append(centred_distance(z, r))
+    median = sorted(errs)[len(errs) // 2]
+    if not median <= tol:
+        failures.append(f"Lazarus {name} {mix}: median normalised logit error {median:.3e} > {tol} (systematic)")
+    # The same arithmetic as llama.cpp except for bf16 / f16 weights (llama.cpp rounds the
+    # activations to the weight's type there): checked like llama.cpp against torch.
+    cpp_median = sorted(cpp_dist)[len(cpp_dist) // 2]
+    if not half and (not max(cpp_dist) <= hard or not cpp_median <= tol):
+        failures.append(f"Lazarus {name} {mix}: logits vs llama.cpp {max(cpp_dist):.3e} (median "
+                        f"{cpp_median:.1e}) > {hard} ({tol})")
+    if same_greedy != len(prompts) and not half:
+        failures.append(f"Lazarus {name} {mix}: greedy tokens equal llama.cpp's for {same_greedy} of "
+                        f"{len(prompts)} prompts")
+    print(f"{'':18s} Lazarus: vs its torch reference {max(errs):.2e} (median {median:.1e}); vs llama.cpp "
+          f"{max(cpp_dist):.2e} (median {cpp_median:.1e}{', not checked: llama.cpp rounds activations to ' + mix if half else ''}); "
+          f"greedy equal to llama.cpp's {same_greedy}/{len(prompts)}"
+          f"{f' ({len(flipped)} at llama.cpp near-ties)' if flipped else ''}")
+    for n in notes:
+        print(f"    Lazarus: one activation rounded the other way at a near-tie: {n}")
+
+
+def check_models(workdir, failures, lazarus=None):
     rng = np.random.default_rng(5)
     for name, seed, kw, mixes in CASES:
         folder = os.path.join(workdir, name)
@@ -372,7 +461,7 @@ def check_models(workdir, failures):
             tol = NORMALISED_TOL if mix == "f32" else EMULATED_TOL
             ref_fn = plain if mix == "f32" else emul
             worst = {"plain": 0.0, "emulated": 0.0, "act": 0.0}
-            greedy_ok, tie_explained, errs = True, [], []
+            greedy_ok, tie_explained, errs, flipped = True, [], [], set()
             for r in out["results"]:
                 lp, le = plain(r["prompt"]), emul(r["prompt"])
                 e_plain, ok1 = logit_error(r, lp)
@@ -392,6 +481,7 @@ def check_models(workdir, failures):
                     alt = min((logit_error(r, emul.logits(r["prompt"], flip=(c, i)))[0], dist)
                               for dist, c, i in ties)
                     if alt[0] <= tol:
+                        flipped.add(tuple(r["prompt"]))
                         tie_explained.append(f"{len(r['prompt'])}-token prompt {e:.1e} -> {alt[0]:.1e} "
                                              f"(tie at {alt[1]:.1e} quanta)")
                         e = e_emul = alt[0]
@@ -415,6 +505,8 @@ def check_models(workdir, failures):
                   f"{worst['act']:.2e}); greedy {STEPS} x {len(prompts)} {'agree' if greedy_ok else 'DIFFER'}")
             for t in tie_explained:
                 print(f"    one activation rounded the other way at a near-tie: {t}")
+            if lazarus:
+                check_lazarus(lazarus, name, mix, path, prompts, out, plain, emul, flipped, failures)
             if mix == "f32":
                 d = run_llama_cpp(path, prompts, 0, kv="f16", fa="auto")
                 e16 = max(logit_error(r, plain(r["prompt"]))[0] for r in d["results"])
@@ -424,20 +516,29 @@ def check_models(workdir, failures):
 
 
 def main():
-    if len(sys.argv) > 2:
+    args = sys.argv[1:]
+    lazarus = None
+    if "--lazarus" in args:
+        i = args.index("--lazarus")
+        if i + 1 >= len(args):
+            print(__doc__)
+            return 2
+        lazarus = args[i + 1]
+        del args[i:i + 2]
+    if len(args) > 1:
         print(__doc__)
         return 2
     if not os.path.exists(os.path.join(LIBDIR, "libggml-base.so")):
         print(f"no llama.cpp build under {LIBDIR}: run scripts/install-deps.sh --test", file=sys.stderr)
         return 1
-    own = len(sys.argv) == 1
-    workdir = tempfile.mkdtemp(prefix="llama_cpp_gguf_") if own else sys.argv[1]
+    own = not args
+    workdir = tempfile.mkdtemp(prefix="llama_cpp_gguf_") if own else args[0]
     os.makedirs(workdir, exist_ok=True)
     failures = []
     try:
         check_quantizers(failures)
         check_metadata_round_trip(workdir, failures)
-        build = check_models(workdir, failures)
+        build = check_models(workdir, failures, lazarus)
         print(f"llama.cpp: {build['llama_cpp']['repo']} {build['llama_cpp']['release']} via node-llama-cpp "
               f"{build['node_llama_cpp']} ({build['build_type']}, CPU variant {build['cpu_variant']})")
     finally:

@@ -641,15 +641,9 @@ void CpuBackend::linear_quantized(const Tensor& x, const Tensor& w, const Tensor
   const int64_t row_bytes = int64_t(dtype_nbytes(dt, K));
   const float* xp = ptr<float>(x);
   float* op_ = ptr<float>(out);
-  if (M > kMatvecMaxRows) {
-    gemm_widened_rows(
-        M, N, K, xp, K, 1,
-        [&](int64_t n, float* dst) { quants::dequantize_row(dt, wp + n * row_bytes, dst, K); },
-        op_);
-    return;
-  }
-  // Decode: the activation rows are quantized once (as llama.cpp pairs them with dt), then each
-  // weight row is an integer dot product per block.
+  // The activation rows are quantized once (as llama.cpp pairs them with dt), then each weight
+  // row is an integer dot product per block with every activation row, 64 weight rows at a time
+  // so a prefill reuses them from cache (the same arithmetic as llama.cpp at any length).
   const quants::ActFormat f = quants::act_format(dt);
   const size_t ab = quants::act_bytes(f, K);
   std::vector<uint8_t> act(ab * size_t(M));
