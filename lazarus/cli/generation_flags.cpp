@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <mutex>
 #include <random>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -32,8 +33,10 @@ void add_model_flags(CLI::App* cmd, ModelFlags& f) {
                   "adapter_model.safetensors, e.g. from lazarus finetune) or mlx-lm's\n"
                   "(adapters.safetensors)");
   cmd->add_option("--dtype", f.dtype,
-                  "Compute dtype of the weights: f32 (default), bf16 (half the memory) or f16")
-      ->check(CLI::IsMember({"f32", "bf16", "f16"}))
+                  "Weights: f32 (default), bf16 (half the memory) or f16; or q8_0, q4_0, q4_1:\n"
+                  "matrices quantized at load time as llama.cpp's reference quantizers do\n"
+                  "(norms stay f32). A GGUF file runs with the types it stores (f32 only)")
+      ->check(CLI::IsMember({"f32", "bf16", "f16", "q8_0", "q4_0", "q4_1"}))
       ->capture_default_str();
   cmd->add_option("--threads", f.threads, "CPU threads (default: all cores)")
       ->transform(integer_in(0, 4096));
@@ -75,10 +78,9 @@ void add_sampling_flags(CLI::App* cmd, SamplingFlags& f, int64_t default_max_new
 namespace {
 
 DType parse_dtype(const std::string& s) {
-  if (s == "f32") return DType::F32;
-  if (s == "bf16") return DType::BF16;
-  if (s == "f16") return DType::F16;
-  throw ConfigError(fmt::format("--dtype: '{}' is not one of f32, bf16, f16", s));
+  for (const char* name : {"f32", "bf16", "f16", "q8_0", "q4_0", "q4_1"})
+    if (s == name) return dtype_from_string(s);
+  throw ConfigError(fmt::format("--dtype: '{}' is not one of f32, bf16, f16, q8_0, q4_0, q4_1", s));
 }
 
 std::string human_bytes(double b) {
@@ -99,6 +101,7 @@ io::PretrainedModel load_model_for_cli(const ModelFlags& f) {
   set_activity("loading the model in " + folder);
   io::LoadOptions lo;
   lo.dtype = parse_dtype(f.dtype);
+  if (is_quantized(lo.dtype)) lo.quantize = std::exchange(lo.dtype, DType::F32);
   bool bar = isatty(STDERR_FILENO);
   auto mu = std::make_shared<std::mutex>();
   auto last_pct = std::make_shared<int>(-1);

@@ -3,6 +3,10 @@
 #include "lazarus/io/model_gguf.h"
 #include "lazarus/core/regular_file.h"
 #include "lazarus/io/hub.h"
+#include "lazarus/heads/lm_head.h"
+#include "lazarus/nn/layers.h"
+#include "lazarus/tensor/autograd.h"
+#include "lazarus/tensor/quants.h"
 
 #include <algorithm>
 #include <atomic>
@@ -201,8 +205,40 @@ void load_weights(nn::Module& module, nn::StateDict weights, const std::string& 
   }
 }
 
+int quantize_weights(nn::Module& model, DType dt) {
+  if (!quants::can_quantize(dt)) {
+    throw DTypeError(fmt::format("cannot quantize weights to {} (q8_0, q4_0 and q4_1 can be)",
+                                 dtype_name(dt)));
+  }
+  std::vector<Tensor*> slots;
+  for (auto& [name, m] : model.named_modules()) {
+    if (auto* l = dynamic_cast<nn::Linear*>(m)) slots.push_back(&l->weight);
+    if (auto* e = dynamic_cast<nn::Embedding*>(m)) slots.push_back(&e->weight);
+    if (auto* h = dynamic_cast<heads::LMHead*>(m); h && !h->tied()) slots.push_back(&h->weight);
+  }
+  int n = 0;
+  NoGradGuard ng;
+  for (Tensor* w : slots) {
+    if (w->dim() != 2 || !is_floating(w->dtype()) || w->size(1) % dtype_block_size(dt) != 0) continue;
+    *w = w->contiguous().to(dt);
+    ++n;
+  }
+  return n;
+}
+
 PretrainedModel load_pretrained(const std::string& folder, const LoadOptions& opts) {
   if (is_gguf_file(folder)) return load_gguf(folder, opts);
+  if (opts.quantize) {  // load in f32, then quantize
+    if (opts.dtype != DType::F32) {
+      throw DTypeError(fmt::format("[load_pretrained] quantizing to {} needs f32 compute, got {}",
+                                   dtype_name(*opts.quantize), dtype_name(opts.dtype)));
+    }
+    LoadOptions plain = opts;
+    plain.quantize.reset();
+    PretrainedModel m = load_pretrained(folder, plain);
+    quantize_weights(m.module(), *opts.quantize);
+    return m;
+  }
   auto t0 = std::chrono::steady_clock::now();
   if (!is_floating(opts.dtype) || opts.dtype == DType::F64) {
     throw DTypeError(fmt::format("[load_pretrained] compute dtype must be f32, bf16 or f16, got {}",

@@ -36,6 +36,11 @@ struct LoadOptions {
   /// Checkpoint tensors of another dtype are converted; matching ones are used in place from the
   /// memory-mapped file (zero-copy).
   DType dtype = DType::F32;
+  /// Block-quantize the matrices after loading (q8_0, q4_0 or q4_1, llama.cpp's reference
+  /// round-to-nearest): every Linear weight, the token embedding and an untied LM head whose rows
+  /// are whole blocks (see quantize_weights); norms and the rest stay in `dtype`, which must then
+  /// be F32.
+  std::optional<DType> quantize;
   /// Shards read in parallel: 0 = min(number of shards, hardware threads).
   int threads = 0;
   /// Load tokenizer.json / tokenizer_config.json when the folder has them.
@@ -104,6 +109,12 @@ nn::StateDict read_checkpoint(const std::string& folder, std::optional<DType> dt
 /// whatever their dtype with `keep_dtype` (see nn::Module::load_state_dict).
 void load_weights(nn::Module& model, nn::StateDict weights,
                   const std::string& origin = "checkpoint", bool keep_dtype = false);
+
+/// Quantizes, in place, the weights a block type can serve: every nn::Linear weight, every
+/// nn::Embedding weight and an untied LM head's matrix whose rows are a whole number of `dt`
+/// blocks (a tied head follows its embedding). Returns how many tensors were quantized.
+/// DTypeError for a type Lazarus cannot quantize to.
+int quantize_weights(nn::Module& model, DType dt);
 
 struct SaveOptions {
   /// Weights larger than this are split into model-0000i-of-0000n.safetensors shards with a

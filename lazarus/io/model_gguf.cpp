@@ -135,11 +135,11 @@ config::Json gguf_model_config(const GgufFile& f) {
 
 PretrainedModel load_gguf(const std::string& path, const LoadOptions& opts) {
   const auto t0 = std::chrono::steady_clock::now();
-  if (opts.dtype != DType::F32) {
+  if (opts.dtype != DType::F32 || opts.quantize) {
     throw DTypeError(fmt::format(
         "{}: a GGUF model computes in f32 with its weights as stored (got --dtype {}; the file's "
         "weight types are used in place)",
-        path, dtype_name(opts.dtype)));
+        path, dtype_name(opts.quantize.value_or(opts.dtype))));
   }
   const std::shared_ptr<GgufFile> f = GgufFile::open(path);
   PretrainedModel m;

@@ -1,7 +1,8 @@
 // Driver for tests/reference/check_llama_cpp_gguf.py --lazarus: loads a GGUF file with
-// io::load_pretrained (nothing else given) and, for each prompt of the request, prints the last
-// prompt position's logits and the greedy continuation (generation::generate, no eos stop).
-//   gguf_parity_main FILE.gguf < {"prompts": [[ids...], ...], "steps": N}
+// io::load_pretrained (nothing else given), or an HF folder quantized at load time, and for each
+// prompt of the request prints the last prompt position's logits and the greedy continuation
+// (generation::generate, no eos stop).
+//   gguf_parity_main FILE.gguf|FOLDER [q8_0|q4_0|q4_1] < {"prompts": [[ids...], ...], "steps": N}
 // prints {"results": [{"prompt": [...], "logits": [...], "greedy": [...]}], "weight_types": {...}}.
 #include <cstdio>
 #include <iostream>
@@ -18,13 +19,15 @@
 using namespace lazarus;
 
 int main(int argc, char** argv) {
-  if (argc != 2) {
-    std::fprintf(stderr, "usage: %s FILE.gguf < request.json\n", argv[0]);
+  if (argc != 2 && argc != 3) {
+    std::fprintf(stderr, "usage: %s FILE.gguf|FOLDER [q8_0|q4_0|q4_1] < request.json\n", argv[0]);
     return 2;
   }
   try {
     const auto req = nlohmann::json::parse(std::string(std::istreambuf_iterator<char>(std::cin), {}));
-    io::PretrainedModel m = io::load_pretrained(argv[1]);
+    io::LoadOptions lo;
+    if (argc == 3) lo.quantize = dtype_from_string(argv[2]);
+    io::PretrainedModel m = io::load_pretrained(argv[1], lo);
     NoGradGuard ng;
     nlohmann::json out;
     for (const auto& pj : req.at("prompts")) {

@@ -335,10 +335,12 @@ def run_llama_cpp(gguf, prompts, steps, kv="f32", fa="off"):
     return json.loads(p.stdout)
 
 
-def run_lazarus(binary, gguf, prompts, steps):
-    """Lazarus on the GGUF file alone (tests/io/gguf_parity_main): per prompt, the last position's
-    logits and the greedy tokens, in llama_cpp_eval.mjs's form (logits_minus_max)."""
-    p = subprocess.run([binary, gguf], input=json.dumps({"prompts": prompts, "steps": steps}), text=True,
+def run_lazarus(binary, gguf, prompts, steps, quantize=None):
+    """Lazarus on the GGUF file alone (tests/io/gguf_parity_main), or on an HF folder quantized at
+    load time: per prompt, the last position's logits and the greedy tokens, in
+    llama_cpp_eval.mjs's form (logits_minus_max)."""
+    p = subprocess.run([binary, gguf] + ([quantize] if quantize else []),
+                       input=json.dumps({"prompts": prompts, "steps": steps}), text=True,
                        capture_output=True, timeout=600)
     if p.returncode != 0:
         raise RuntimeError(f"{binary} failed on {gguf} ({p.returncode}): {p.stderr[-2000:]}")
@@ -374,7 +376,7 @@ CASES = [
     # (name, seed, config overrides, mixes): K-quants need rows of a multiple of 256
     ("llama_h256", 101, dict(vocab_size=96, hidden_size=256, intermediate_size=512, num_attention_heads=4,
                              num_key_value_heads=2, max_position_embeddings=256),
-     ["f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "q4_k_m", "q5_k_m", "q6_k"]),
+     ["f32", "f16", "bf16", "q8_0", "q4_0", "pure:q4_0", "q4_1", "q4_k_m", "q5_k_m", "q6_k"]),
     ("llama_h64_tied_v300", 202, dict(vocab_size=300, hidden_size=64, intermediate_size=128,
                                       num_attention_heads=4, num_key_value_heads=1, tie_word_embeddings=True,
                                       max_position_embeddings=256),
@@ -394,6 +396,20 @@ def within_reference(r, prompt, plain, emul, mix, tol):
     if alt[0] <= tol:
         return alt[0], f"{len(prompt)}-token prompt {e:.1e} -> {alt[0]:.1e} (tie at {alt[1]:.1e} quanta)"
     return e, None
+
+
+def check_load_time_quantization(binary, name, folder, mix, laz_gguf, prompts, failures):
+    """`--dtype q8_0` / `q4_0` on the HF folder quantizes with llama.cpp's reference quantizers,
+    as the independent writer did for the pure mix's GGUF: same bytes, same arithmetic, so the
+    same logits and tokens as Lazarus on that file."""
+    q = run_lazarus(binary, folder, prompts, STEPS, quantize=mix.split(":")[-1])
+    worst = max(centred_distance(a, b) for a, b in zip(q["results"], laz_gguf["results"]))
+    same = all(a["greedy"] == b["greedy"] for a, b in zip(q["results"], laz_gguf["results"]))
+    if not worst <= NORMALISED_TOL or not same:
+        failures.append(f"Lazarus {name} quantized at load to {mix}: {worst:.2e} from the GGUF's logits, "
+                        f"greedy {'equal' if same else 'DIFFERENT'}")
+    print(f"{'':18s} Lazarus --dtype {mix.split(':')[-1]} on the HF folder: {worst:.2e} from its run on the "
+          f"{mix} GGUF, greedy {'equal' if same else 'DIFFERENT'}")
 
 
 def check_lazarus(binary, name, mix, path, prompts, out, plain, emul, flipped, failures):
@@ -441,6 +457,7 @@ def check_lazarus(binary, name, mix, path, prompts, out, plain, emul, flipped, f
           f"{f' ({len(flipped)} at llama.cpp near-ties)' if flipped else ''}")
     for n in notes:
         print(f"    Lazarus: one activation rounded the other way at a near-tie: {n}")
+    return laz
 
 
 def check_models(workdir, failures, lazarus=None):
@@ -451,7 +468,7 @@ def check_models(workdir, failures, lazarus=None):
         V = cfg["vocab_size"]
         prompts = [[int(t) for t in rng.integers(3, V, size=n)] for n in (1, 4, 6, 9, 13)]
         for mix in mixes:
-            path = os.path.join(workdir, f"{name}-{mix}.gguf")
+            path = os.path.join(workdir, f"{name}-{mix.replace(':', '-')}.gguf")
             types = G.llama_from_hf_folder(folder, path, mix)
             types = {k: G.type_id(v) for k, v in types.items()}
             params = G.dequantized_hf_params(cfg, path)
@@ -506,7 +523,9 @@ def check_models(workdir, failures, lazarus=None):
             for t in tie_explained:
                 print(f"    one activation rounded the other way at a near-tie: {t}")
             if lazarus:
-                check_lazarus(lazarus, name, mix, path, prompts, out, plain, emul, flipped, failures)
+                laz = check_lazarus(lazarus, name, mix, path, prompts, out, plain, emul, flipped, failures)
+                if mix in ("q8_0", "pure:q4_0"):
+                    check_load_time_quantization(lazarus, name, folder, mix, laz, prompts, failures)
             if mix == "f32":
                 d = run_llama_cpp(path, prompts, 0, kv="f16", fa="auto")
                 e16 = max(logit_error(r, plain(r["prompt"]))[0] for r in d["results"])
