@@ -137,20 +137,24 @@ constexpr const char* kChatTemplate = "tokenizer.chat_template";
 
 // The vocabulary and settings, read and checked as llama.cpp's loader reads them.
 struct GgufVocab {
+  GgufVocab() = default;
+  GgufVocab(GgufVocab&&) = default;  // `ids` views the strings of `tokens`: moves keep them
+  GgufVocab(const GgufVocab&) = delete;
+
   std::string file;
   bool spm = false;  // "llama"; else "gpt2"
   const PreTokenizer* pre = nullptr;
   std::vector<std::string> tokens;
   std::vector<float> scores;
   std::vector<TokenType> types;
-  std::unordered_map<std::string, std::uint32_t> ids;
+  std::unordered_map<std::string_view, std::uint32_t> ids;
   std::optional<std::uint32_t> bos, eos, unk, pad, eot, eom;
   bool add_bos = false, add_eos = false, add_space_prefix = true;
 
   [[noreturn]] void fail(std::string_view key, const std::string& what) const {
     throw LoadError(fmt::format("{}: key '{}': {}", file, key, what));
   }
-  std::optional<std::uint32_t> find(const std::string& token) const {
+  std::optional<std::uint32_t> find(std::string_view token) const {
     auto it = ids.find(token);
     return it == ids.end() ? std::nullopt : std::optional(it->second);
   }
@@ -250,18 +254,25 @@ GgufVocab read_vocab(const GgufFile& f) {
 Json read_merges(const GgufFile& f, const GgufVocab& v) {
   const auto& merges = f.get(kMerges).as_string_array();
   Json out = Json::array();
-  std::unordered_set<std::string_view> seen;
+  std::unordered_set<std::uint64_t> seen;
+  seen.reserve(merges.size());
   for (std::size_t i = 0; i < merges.size(); ++i) {
-    const std::string& m = merges[i];
+    const std::string_view m = merges[i];
     const std::size_t sp = m.find(' ', 1);
     if (sp == std::string::npos)
       v.fail(kMerges, fmt::format("[{}] '{}' is not two tokens separated by a space", i, m));
-    const std::string a = m.substr(0, sp), b = m.substr(sp + 1);
-    for (const std::string& t : {a, b, a + b}) {
-      if (!v.find(t))
-        v.fail(kMerges, fmt::format("[{}] '{}': '{}' is not a token", i, m, t));
+    const std::string_view a = m.substr(0, sp), b = m.substr(sp + 1);
+    const std::string ab = std::string(a).append(b);
+    const auto ia = v.find(a), ib = v.find(b), iab = v.find(ab);
+    if (!ia || !ib || !iab) {
+      v.fail(kMerges, fmt::format("[{}] '{}': '{}' is not a token", i, m,
+                                  !ia ? a : !ib ? b : std::string_view(ab)));
     }
-    if (seen.insert(m).second) out.push_back({a, b});
+    if (!seen.insert(std::uint64_t{*ia} << 32 | *ib).second) continue;
+    if (m.find(' ') == sp && m.find(' ', sp + 1) == std::string::npos)
+      out.push_back(m);  // "a b" as tokenizer.json writes it: one string, cheaper than a pair
+    else
+      out.push_back({a, b});
   }
   return out;
 }

@@ -235,7 +235,7 @@ def main(data_dir, out_dir):
             tokens, scores, types = spm_vocab(tok, cfg, n_vocab)
             write_gguf(path, model, pre, tokens, types, scores, None, special[:2], special[2])
         manifest.append({"case": case, "gguf": path, "tokenizer_json": reference, "model": model,
-                         "pre": pre})
+                         "pre": pre, "tokenizer_config": os.path.join(data_dir, src, "tokenizer_config.json")})
     with open(os.path.join(out_dir, "manifest.json"), "w", encoding="utf-8") as f:
         json.dump(manifest, f, indent=1)
     return 0

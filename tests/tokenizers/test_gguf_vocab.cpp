@@ -6,6 +6,7 @@
 // hand-made vocabularies, and the errors.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -70,10 +71,21 @@ TEST_P(GgufParity, MatchesHuggingFaceAndLlamaCpp) {
     if (e.at("case") == GetParam()) entry = e;
   ASSERT_FALSE(entry.is_null()) << GetParam() << " is not in the manifest";
   const std::string gguf = entry.at("gguf");
+  const auto start = std::chrono::steady_clock::now();
   const auto file = GgufFile::open(gguf);
   const Tokenizer tok = tokenizer_from_gguf(*file);
+  std::printf("[gguf %s] loaded in %.2f s\n", GetParam().c_str(),
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   const TokenizerConfig* cfg = tok.config();
   ASSERT_NE(cfg, nullptr);
+  // The chat template and eos token tokenizer_config.json gave the conversion.
+  const json hf_cfg = read_json(entry.at("tokenizer_config"));
+  if (hf_cfg.contains("chat_template"))
+    EXPECT_EQ(cfg->chat_template(), hf_cfg.at("chat_template").get<std::string>());
+  else
+    EXPECT_FALSE(cfg->has_chat_template());
+  ASSERT_TRUE(tok.eos_token());
+  EXPECT_EQ(tok.eos_token()->token, hf_cfg.at("eos_token").get<std::string>());
 
   const json hf = testing::run_oracle(entry.at("tokenizer_json"), LAZARUS_TOKENIZER_CORPUS);
   const json& cases = hf.at("cases");
@@ -164,6 +176,155 @@ TEST_P(GgufParity, MatchesHuggingFaceAndLlamaCpp) {
 INSTANTIATE_TEST_SUITE_P(Vocab, GgufParity,
                          ::testing::Values("llama3_1", "llama3", "qwen3", "mistral", "gpt2_style",
                                            "smollm_style", "default_style"));
+
+// ---- semantics on tiny vocabularies made in memory ----
+
+// GGUF metadata to edit and open.
+struct Meta {
+  std::vector<std::pair<std::string, GgufValue>> kv;
+
+  Meta& set(const std::string& key, GgufValue v) {
+    for (auto& [k, old] : kv)
+      if (k == key) return old = std::move(v), *this;
+    kv.emplace_back(key, std::move(v));
+    return *this;
+  }
+  Meta& erase(const std::string& key) {
+    std::erase_if(kv, [&](const auto& e) { return e.first == key; });
+    return *this;
+  }
+  std::shared_ptr<GgufFile> file() const {
+    formats::GgufWriterInput in;
+    in.metadata = kv;
+    return GgufFile::from_bytes(formats::serialize_gguf(in), "tiny.gguf");
+  }
+  Tokenizer tokenizer() const { return tokenizer_from_gguf(*file()); }
+};
+
+// Byte-level BPE: "Ġ" is the space byte; ids 0-5 normal, 6 control, 7 user-defined.
+Meta tiny_gpt2() {
+  const std::vector<std::string> tokens = {"a", "b", "ab", "\xC4\xA0", "\xC4\xA0" "a", "\xC4\xA0" "ab",
+                                           "<|im_end|>", "<tool>"};
+  const std::vector<std::int32_t> types = {1, 1, 1, 1, 1, 1, 3, 4};
+  Meta m;
+  m.set("tokenizer.ggml.model", GgufValue::string("gpt2"))
+      .set("tokenizer.ggml.pre", GgufValue::string("gpt-2"))
+      .set("tokenizer.ggml.tokens", GgufValue::string_array(tokens))
+      .set("tokenizer.ggml.token_type", GgufValue::i32_array(types))
+      .set("tokenizer.ggml.merges",
+           GgufValue::string_array({"a b", "\xC4\xA0 a", "\xC4\xA0" "a b"}))
+      .set("tokenizer.ggml.eos_token_id", GgufValue::u32(6));
+  return m;
+}
+
+// SentencePiece BPE: merges go by the score of the merged piece.
+Meta tiny_spm(float score_ab, float score_space_a) {
+  std::vector<std::string> tokens = {"<unk>", "<s>", "</s>", "\xE2\x96\x81", "a", "b", "ab",
+                                     "\xE2\x96\x81" "a", "<0x21>"};
+  const std::vector<float> scores = {0, 0, 0, -5, -6, -7, score_ab, score_space_a, 0};
+  const std::vector<std::int32_t> types = {2, 3, 3, 1, 1, 1, 1, 1, 6};
+  Meta m;
+  m.set("tokenizer.ggml.model", GgufValue::string("llama"))
+      .set("tokenizer.ggml.tokens", GgufValue::string_array(tokens))
+      .set("tokenizer.ggml.scores", GgufValue::f32_array(scores))
+      .set("tokenizer.ggml.token_type", GgufValue::i32_array(types));
+  return m;
+}
+
+TEST(GgufVocab, SentencePieceMergesByScoreWithByteFallback) {
+  // "ab" -> "▁ab": ▁+a and a+b compete; the higher-scoring piece wins, and no "▁ab" exists.
+  EXPECT_EQ(tiny_spm(-1, -2).tokenizer().encode_ids("ab", false), (std::vector<std::uint32_t>{3, 6}));
+  EXPECT_EQ(tiny_spm(-2, -1).tokenizer().encode_ids("ab", false), (std::vector<std::uint32_t>{7, 5}));
+  const Tokenizer tok = tiny_spm(-1, -2).tokenizer();
+  // llama.cpp's defaults: <s> 1 added in front, a "▁" before each text, "!" as its byte token.
+  EXPECT_EQ(tok.encode_ids("a!</s>b"), (std::vector<std::uint32_t>{1, 7, 8, 2, 3, 5}));
+  EXPECT_EQ(tok.decode(tok.encode_ids("ab a!", false)), "ab a!");
+  EXPECT_EQ(tok.bos_token()->id, 1u);
+  EXPECT_EQ(tok.eos_token()->id, 2u);
+  EXPECT_EQ(tok.unk_token()->id, 0u);
+  EXPECT_TRUE(tok.is_special(2));
+  const Tokenizer no_prefix = tiny_spm(-1, -2)
+                                  .set("tokenizer.ggml.add_space_prefix", GgufValue::boolean(false))
+                                  .set("tokenizer.ggml.add_bos_token", GgufValue::boolean(false))
+                                  .tokenizer();
+  EXPECT_EQ(no_prefix.encode_ids("ab a"), (std::vector<std::uint32_t>{6, 7}));
+  EXPECT_EQ(no_prefix.decode(std::vector<std::uint32_t>{6, 7}), "ab a");
+}
+
+TEST(GgufVocab, ByteLevelSpecialTokensAndTemplates) {
+  Meta m = tiny_gpt2();
+  m.set("tokenizer.chat_template", GgufValue::string("{{ messages[0].content }}"))
+      .set("tokenizer.chat_template.tool_use", GgufValue::string("tools"));
+  const Tokenizer tok = m.tokenizer();
+  // Control and user-defined tokens are matched whole; only control ones are special.
+  EXPECT_EQ(tok.encode_ids("ab<|im_end|> a<tool>"), (std::vector<std::uint32_t>{2, 6, 4, 7}));
+  EXPECT_TRUE(tok.is_special(6));
+  EXPECT_FALSE(tok.is_special(7));
+  EXPECT_EQ(tok.decode(std::vector<std::uint32_t>{2, 6, 5, 7}, true), "ab ab<tool>");
+  EXPECT_FALSE(tok.bos_token());  // llama.cpp's default 11 is past this vocabulary
+  EXPECT_EQ(tok.eos_token()->token, "<|im_end|>");
+  ASSERT_NE(tok.config(), nullptr);
+  EXPECT_EQ(tok.config()->chat_template(), "{{ messages[0].content }}");
+  EXPECT_EQ(tok.config()->chat_template("tool_use"), "tools");
+  EXPECT_EQ(gguf_eog_token_ids(*m.file()), (std::vector<std::uint32_t>{6}));
+  // "llama-bpe" adds the bos by default, and skips merges for a pre-token that is a token.
+  m.set("tokenizer.ggml.pre", GgufValue::string("llama-bpe"))
+      .set("tokenizer.ggml.bos_token_id", GgufValue::u32(3));
+  EXPECT_EQ(m.tokenizer().encode_ids(" ab"), (std::vector<std::uint32_t>{3, 5}));
+  // Without tokenizer.ggml.pre llama.cpp uses its "default" splits, and merges every pre-token.
+  EXPECT_EQ(m.erase("tokenizer.ggml.pre").tokenizer().encode_ids(" ab", false),
+            (std::vector<std::uint32_t>{3, 2}));
+  EXPECT_EQ(gguf_pre_tokenizer_names().front(), "default");
+}
+
+// The LoadError message for `m`, checked to name the file and contain every part of `want`.
+void expect_error(const Meta& m, std::initializer_list<std::string> want) {
+  try {
+    m.tokenizer();
+    ADD_FAILURE() << "no error; expected " << *want.begin();
+  } catch (const LoadError& e) {
+    const std::string msg = e.what();
+    EXPECT_EQ(msg.rfind("tiny.gguf: ", 0), 0u) << msg;
+    for (const auto& w : want) EXPECT_NE(msg.find(w), std::string::npos) << msg << "\n  lacks " << w;
+  }
+}
+
+TEST(GgufVocab, Errors) {
+  const std::string model = "key 'tokenizer.ggml.model'", pre = "key 'tokenizer.ggml.pre'";
+  const std::string tokens = "key 'tokenizer.ggml.tokens'", types = "key 'tokenizer.ggml.token_type'";
+  const std::string merges = "key 'tokenizer.ggml.merges'";
+  expect_error(tiny_gpt2().erase("tokenizer.ggml.model"), {"missing " + model});
+  expect_error(tiny_gpt2().set("tokenizer.ggml.model", GgufValue::string("t5")),
+               {model, "'t5' is not supported (supported: gpt2, llama)"});
+  expect_error(tiny_gpt2().set("tokenizer.ggml.model", GgufValue::u32(1)), {model, "string"});
+  expect_error(tiny_gpt2().set("tokenizer.ggml.pre", GgufValue::string("gpt2")),
+               {pre, "'gpt2' is not supported", "gpt-2", "llama-bpe", "qwen2", "smollm"});
+  expect_error(tiny_gpt2().set("tokenizer.ggml.tokens", GgufValue::i32_array(std::vector<int32_t>{1})),
+               {tokens, "array of string"});
+  expect_error(tiny_gpt2().set("tokenizer.ggml.tokens", GgufValue::string_array(
+                                                             {"a", "b", "ab", "c", "d", "e", "f", "b"})),
+               {tokens, "'b' at ids 1 and 7"});
+  expect_error(tiny_gpt2().set("tokenizer.ggml.token_type", GgufValue::i32_array(std::vector<int32_t>{1, 1})),
+               {types, "2 entries for 8 tokens"});
+  expect_error(tiny_gpt2().set("tokenizer.ggml.token_type",
+                               GgufValue::i32_array(std::vector<int32_t>{1, 1, 1, 1, 1, 1, 9, 1})),
+               {types, "[6] = 9"});
+  expect_error(tiny_spm(-1, -2).set("tokenizer.ggml.scores", GgufValue::f32_array(std::vector<float>{0})),
+               {"key 'tokenizer.ggml.scores'", "1 entries for 9 tokens"});
+  expect_error(tiny_gpt2().erase("tokenizer.ggml.merges"), {"missing " + merges});
+  expect_error(tiny_gpt2().set("tokenizer.ggml.merges", GgufValue::string_array({"a c"})),
+               {merges, "[0] 'a c': 'c' is not a token"});
+  expect_error(tiny_gpt2().set("tokenizer.ggml.merges", GgufValue::string_array({"a b", "b a"})),
+               {merges, "[1] 'b a': 'ba' is not a token"});
+  expect_error(tiny_gpt2().set("tokenizer.ggml.merges", GgufValue::string_array({"ab"})),
+               {merges, "[0] 'ab' is not two tokens"});
+  expect_error(tiny_gpt2().set("tokenizer.ggml.eos_token_id", GgufValue::u32(99)),
+               {"key 'tokenizer.ggml.eos_token_id'", "id 99 out of range (8 tokens)"});
+  expect_error(tiny_gpt2().set("tokenizer.ggml.padding_token_id", GgufValue::string("0")),
+               {"key 'tokenizer.ggml.padding_token_id'", "string"});
+  expect_error(tiny_gpt2().set("tokenizer.ggml.add_bos_token", GgufValue::boolean(true)),
+               {"key 'tokenizer.ggml.add_bos_token'", "no bos_token_id"});
+}
 
 }  // namespace
 }  // namespace lazarus::tokenizers
