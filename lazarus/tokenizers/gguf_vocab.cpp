@@ -225,8 +225,6 @@ GgufVocab read_vocab(const GgufFile& f) {
   v.ids.reserve(n);
   for (std::size_t i = 0; i < n; ++i) {
     if (v.tokens[i].empty()) v.tokens[i] = fmt::format("[EMPTY_{}]", i);  // as llama.cpp
-  }
-  for (std::size_t i = 0; i < n; ++i) {
     const auto [it, fresh] = v.ids.emplace(v.tokens[i], static_cast<std::uint32_t>(i));
     if (!fresh)
       v.fail(kTokens, fmt::format("token '{}' at ids {} and {}", v.tokens[i], it->second, i));
@@ -266,7 +264,9 @@ Json read_merges(const GgufFile& f, const GgufVocab& v) {
     const auto ia = v.find(a), ib = v.find(b), iab = v.find(ab);
     if (!ia || !ib || !iab) {
       v.fail(kMerges, fmt::format("[{}] '{}': '{}' is not a token", i, m,
-                                  !ia ? a : !ib ? b : std::string_view(ab)));
+                                  !ia   ? a
+                                  : !ib ? b
+                                        : std::string_view(ab)));
     }
     if (!seen.insert(std::uint64_t{*ia} << 32 | *ib).second) continue;
     if (m.find(' ') == sp && m.find(' ', sp + 1) == std::string::npos)
@@ -298,18 +298,18 @@ Json tokenizer_json(const GgufFile& f, const GgufVocab& v) {
     // HF's Llama tokenizer.json (legacy): "▁" in front of each text and for every space, no
     // pre-tokenizer (the whole text is one BPE word), byte fallback; the decoder undoes it.
     std::vector<SentencePieceModel::Piece> pieces(v.tokens.size());
-    for (std::size_t i = 0; i < pieces.size(); ++i) pieces[i] = {v.tokens[i], v.scores[i], v.types[i]};
+    for (std::size_t i = 0; i < pieces.size(); ++i)
+      pieces[i] = {v.tokens[i], v.scores[i], v.types[i]};
     const Json replace = {{"type", "Replace"}, {"pattern", {{"String", " "}}}, {"content", kSpace}};
-    j["normalizer"] = v.add_space_prefix
-                          ? Json{{"type", "Sequence"},
-                                 {"normalizers",
-                                  {{{"type", "Prepend"}, {"prepend", kSpace}}, replace}}}
-                          : replace;
+    j["normalizer"] =
+        v.add_space_prefix
+            ? Json{{"type", "Sequence"},
+                   {"normalizers", {{{"type", "Prepend"}, {"prepend", kSpace}}, replace}}}
+            : replace;
     j["pre_tokenizer"] = nullptr;
-    Json decoders = {
-        {{"type", "Replace"}, {"pattern", {{"String", kSpace}}}, {"content", " "}},
-        {{"type", "ByteFallback"}},
-        {{"type", "Fuse"}}};
+    Json decoders = {{{"type", "Replace"}, {"pattern", {{"String", kSpace}}}, {"content", " "}},
+                     {{"type", "ByteFallback"}},
+                     {{"type", "Fuse"}}};
     if (v.add_space_prefix)
       decoders.push_back({{"type", "Strip"}, {"content", " "}, {"start", 1}, {"stop", 0}});
     j["decoder"] = {{"type", "Sequence"}, {"decoders", decoders}};
@@ -380,10 +380,27 @@ std::vector<std::uint32_t> gguf_eog_token_ids(const GgufFile& f) {
     for (const auto& t : texts) id = id ? id : v.find(t);
     insert(id);
   }
-  for (const char* t : {"<|eot_id|>", "<|im_end|>", "<|end|>", "<|return|>", "<|call|>", "<|flush|>",
-                        "<|calls|>", "<end_of_turn>", "<|endoftext|>", "</s>", "<|eom_id|>", "<EOT>",
-                        "_<EOT>", "[EOT]", "[EOS]", "<|end_of_text|>", "<end_of_utterance>", "<eos>",
-                        "<turn|>", "<|tool_response>", "<｜end▁of▁sentence｜>",
+  for (const char* t : {"<|eot_id|>",
+                        "<|im_end|>",
+                        "<|end|>",
+                        "<|return|>",
+                        "<|call|>",
+                        "<|flush|>",
+                        "<|calls|>",
+                        "<end_of_turn>",
+                        "<|endoftext|>",
+                        "</s>",
+                        "<|eom_id|>",
+                        "<EOT>",
+                        "_<EOT>",
+                        "[EOT]",
+                        "[EOS]",
+                        "<|end_of_text|>",
+                        "<end_of_utterance>",
+                        "<eos>",
+                        "<turn|>",
+                        "<|tool_response>",
+                        "<｜end▁of▁sentence｜>",
                         "[e~["})
     insert(v.find(t));
   for (auto id : {v.eos, v.eot, v.eom}) insert(id);

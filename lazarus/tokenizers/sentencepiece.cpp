@@ -206,7 +206,8 @@ Json sentencepiece_bpe_merges(const std::vector<SentencePieceModel::Piece>& piec
   using PT = SentencePieceModel::PieceType;
   std::unordered_map<std::string_view, std::uint32_t> normal;
   for (std::size_t i = 0; i < pieces.size(); ++i)
-    if (pieces[i].type == PT::Normal) normal.emplace(pieces[i].piece, static_cast<std::uint32_t>(i));
+    if (pieces[i].type == PT::Normal)
+      normal.emplace(pieces[i].piece, static_cast<std::uint32_t>(i));
   struct Merge {
     float score;
     std::uint32_t id;

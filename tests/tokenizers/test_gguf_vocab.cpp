@@ -1,9 +1,9 @@
-// Tokenizers from GGUF metadata (tokenizer_from_gguf). Parity: vocab-only GGUFs written at test time
-// from the real tokenizers in tests/data/tokenizers as llama.cpp's convert_hf_to_gguf.py writes them
-// (tests/reference/gguf_vocab_from_hf.py), encoded over the tokenizer corpus and compared with
-// Hugging Face's tokenizers on the ORIGINAL tokenizer.json (ids exactly, decodes, round trips) and
-// with llama.cpp's own tokenizer on the GGUF (node-llama-cpp). Then the semantics on tiny
-// hand-made vocabularies, and the errors.
+// Tokenizers from GGUF metadata (tokenizer_from_gguf). Parity: vocab-only GGUFs written at test
+// time from the real tokenizers in tests/data/tokenizers as llama.cpp's convert_hf_to_gguf.py
+// writes them (tests/reference/gguf_vocab_from_hf.py), encoded over the tokenizer corpus and
+// compared with Hugging Face's tokenizers on the ORIGINAL tokenizer.json (ids exactly, decodes,
+// round trips) and with llama.cpp's own tokenizer on the GGUF (node-llama-cpp). Then the semantics
+// on tiny hand-made vocabularies, and the errors.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -108,11 +108,13 @@ TEST_P(GgufParity, MatchesHuggingFaceAndLlamaCpp) {
     const auto want = c.at("without_special").at("ids").get<std::vector<std::uint32_t>>();
     const auto hf_with = c.at("with_special").at("ids").get<std::vector<std::uint32_t>>();
     const auto got = tok.encode_ids(text, false);
-    if (got != want) fail("encode '" + show(text) + "'\n  ours " + show_ids(got) + "\n  HF   " + show_ids(want));
+    if (got != want)
+      fail("encode '" + show(text) + "'\n  ours " + show_ids(got) + "\n  HF   " + show_ids(want));
     std::vector<std::uint32_t> want_with = prefix;
     want_with.insert(want_with.end(), want.begin(), want.end());
     want_with.insert(want_with.end(), suffix.begin(), suffix.end());
-    if (tok.encode_ids(text, true) != want_with) fail("encode with special tokens '" + show(text) + "'");
+    if (tok.encode_ids(text, true) != want_with)
+      fail("encode with special tokens '" + show(text) + "'");
     hf_special_agrees += hf_with == want_with;
     for (const bool skip : {false, true}) {
       const std::string want_text = c.at(skip ? "decode_skip" : "decode");
@@ -121,19 +123,23 @@ TEST_P(GgufParity, MatchesHuggingFaceAndLlamaCpp) {
              show(tok.decode(hf_with, skip)) + "' HF '" + show(want_text) + "'");
     }
     // Round trip wherever the text survives the pipeline: no added token in it, and NFC already.
-    const bool has_added =
-        std::any_of(got.begin(), got.end(), [&](std::uint32_t id) { return types.at(id) >= 2 && types.at(id) <= 4; });
-    const bool literal_space = spm && text.find("\xE2\x96\x81") != std::string::npos;  // decodes as " "
-    if (!has_added && !literal_space && (!nfc || unicode::normalize(text, unicode::NormForm::NFC) == text) &&
+    const bool has_added = std::any_of(got.begin(), got.end(), [&](std::uint32_t id) {
+      return types.at(id) >= 2 && types.at(id) <= 4;
+    });
+    const bool literal_space =
+        spm && text.find("\xE2\x96\x81") != std::string::npos;  // decodes as " "
+    if (!has_added && !literal_space &&
+        (!nfc || unicode::normalize(text, unicode::NormForm::NFC) == text) &&
         tok.decode(got) != text)
       fail("round trip '" + show(text) + "' -> '" + show(tok.decode(got)) + "'");
     texts.push_back(text);
     ours_ids.push_back(got);
   }
   EXPECT_EQ(failures, 0) << log.str();
-  std::printf("[gguf %s] %zu texts: HF parity %s; BOS/EOS per the GGUF flags agree with HF's "
-              "post-processor on %d\n",
-              GetParam().c_str(), cases.size(), failures ? "FAILED" : "exact", hf_special_agrees);
+  std::printf(
+      "[gguf %s] %zu texts: HF parity %s; BOS/EOS per the GGUF flags agree with HF's "
+      "post-processor on %d\n",
+      GetParam().c_str(), cases.size(), failures ? "FAILED" : "exact", hf_special_agrees);
 
   // llama.cpp on the same GGUF: the same ids, except where it is known to part from HF (and so
   // from us): it does not NFC-normalize (HF's Qwen2 tokenizer.json does), and it makes every token
@@ -203,24 +209,41 @@ struct Meta {
 
 // Byte-level BPE: "Ġ" is the space byte; ids 0-5 normal, 6 control, 7 user-defined.
 Meta tiny_gpt2() {
-  const std::vector<std::string> tokens = {"a", "b", "ab", "\xC4\xA0", "\xC4\xA0" "a", "\xC4\xA0" "ab",
-                                           "<|im_end|>", "<tool>"};
+  const std::vector<std::string> tokens = {"a",
+                                           "b",
+                                           "ab",
+                                           "\xC4\xA0",
+                                           "\xC4\xA0"
+                                           "a",
+                                           "\xC4\xA0"
+                                           "ab",
+                                           "<|im_end|>",
+                                           "<tool>"};
   const std::vector<std::int32_t> types = {1, 1, 1, 1, 1, 1, 3, 4};
   Meta m;
   m.set("tokenizer.ggml.model", GgufValue::string("gpt2"))
       .set("tokenizer.ggml.pre", GgufValue::string("gpt-2"))
       .set("tokenizer.ggml.tokens", GgufValue::string_array(tokens))
       .set("tokenizer.ggml.token_type", GgufValue::i32_array(types))
-      .set("tokenizer.ggml.merges",
-           GgufValue::string_array({"a b", "\xC4\xA0 a", "\xC4\xA0" "a b"}))
+      .set("tokenizer.ggml.merges", GgufValue::string_array({"a b", "\xC4\xA0 a",
+                                                             "\xC4\xA0"
+                                                             "a b"}))
       .set("tokenizer.ggml.eos_token_id", GgufValue::u32(6));
   return m;
 }
 
 // SentencePiece BPE: merges go by the score of the merged piece.
 Meta tiny_spm(float score_ab, float score_space_a) {
-  std::vector<std::string> tokens = {"<unk>", "<s>", "</s>", "\xE2\x96\x81", "a", "b", "ab",
-                                     "\xE2\x96\x81" "a", "<0x21>"};
+  std::vector<std::string> tokens = {"<unk>",
+                                     "<s>",
+                                     "</s>",
+                                     "\xE2\x96\x81",
+                                     "a",
+                                     "b",
+                                     "ab",
+                                     "\xE2\x96\x81"
+                                     "a",
+                                     "<0x21>"};
   const std::vector<float> scores = {0, 0, 0, -5, -6, -7, score_ab, score_space_a, 0};
   const std::vector<std::int32_t> types = {2, 3, 3, 1, 1, 1, 1, 1, 6};
   Meta m;
@@ -233,8 +256,10 @@ Meta tiny_spm(float score_ab, float score_space_a) {
 
 TEST(GgufVocab, SentencePieceMergesByScoreWithByteFallback) {
   // "ab" -> "▁ab": ▁+a and a+b compete; the higher-scoring piece wins, and no "▁ab" exists.
-  EXPECT_EQ(tiny_spm(-1, -2).tokenizer().encode_ids("ab", false), (std::vector<std::uint32_t>{3, 6}));
-  EXPECT_EQ(tiny_spm(-2, -1).tokenizer().encode_ids("ab", false), (std::vector<std::uint32_t>{7, 5}));
+  EXPECT_EQ(tiny_spm(-1, -2).tokenizer().encode_ids("ab", false),
+            (std::vector<std::uint32_t>{3, 6}));
+  EXPECT_EQ(tiny_spm(-2, -1).tokenizer().encode_ids("ab", false),
+            (std::vector<std::uint32_t>{7, 5}));
   const Tokenizer tok = tiny_spm(-1, -2).tokenizer();
   // llama.cpp's defaults: <s> 1 added in front, a "▁" before each text, "!" as its byte token.
   EXPECT_EQ(tok.encode_ids("a!</s>b"), (std::vector<std::uint32_t>{1, 7, 8, 2, 3, 5}));
@@ -285,13 +310,15 @@ void expect_error(const Meta& m, std::initializer_list<std::string> want) {
   } catch (const LoadError& e) {
     const std::string msg = e.what();
     EXPECT_EQ(msg.rfind("tiny.gguf: ", 0), 0u) << msg;
-    for (const auto& w : want) EXPECT_NE(msg.find(w), std::string::npos) << msg << "\n  lacks " << w;
+    for (const auto& w : want)
+      EXPECT_NE(msg.find(w), std::string::npos) << msg << "\n  lacks " << w;
   }
 }
 
 TEST(GgufVocab, Errors) {
   const std::string model = "key 'tokenizer.ggml.model'", pre = "key 'tokenizer.ggml.pre'";
-  const std::string tokens = "key 'tokenizer.ggml.tokens'", types = "key 'tokenizer.ggml.token_type'";
+  const std::string tokens = "key 'tokenizer.ggml.tokens'",
+                    types = "key 'tokenizer.ggml.token_type'";
   const std::string merges = "key 'tokenizer.ggml.merges'";
   expect_error(tiny_gpt2().erase("tokenizer.ggml.model"), {"missing " + model});
   expect_error(tiny_gpt2().set("tokenizer.ggml.model", GgufValue::string("t5")),
@@ -299,18 +326,21 @@ TEST(GgufVocab, Errors) {
   expect_error(tiny_gpt2().set("tokenizer.ggml.model", GgufValue::u32(1)), {model, "string"});
   expect_error(tiny_gpt2().set("tokenizer.ggml.pre", GgufValue::string("gpt2")),
                {pre, "'gpt2' is not supported", "gpt-2", "llama-bpe", "qwen2", "smollm"});
-  expect_error(tiny_gpt2().set("tokenizer.ggml.tokens", GgufValue::i32_array(std::vector<int32_t>{1})),
-               {tokens, "array of string"});
-  expect_error(tiny_gpt2().set("tokenizer.ggml.tokens", GgufValue::string_array(
-                                                             {"a", "b", "ab", "c", "d", "e", "f", "b"})),
+  expect_error(
+      tiny_gpt2().set("tokenizer.ggml.tokens", GgufValue::i32_array(std::vector<int32_t>{1})),
+      {tokens, "array of string"});
+  expect_error(tiny_gpt2().set("tokenizer.ggml.tokens",
+                               GgufValue::string_array({"a", "b", "ab", "c", "d", "e", "f", "b"})),
                {tokens, "'b' at ids 1 and 7"});
-  expect_error(tiny_gpt2().set("tokenizer.ggml.token_type", GgufValue::i32_array(std::vector<int32_t>{1, 1})),
+  expect_error(tiny_gpt2().set("tokenizer.ggml.token_type",
+                               GgufValue::i32_array(std::vector<int32_t>{1, 1})),
                {types, "2 entries for 8 tokens"});
   expect_error(tiny_gpt2().set("tokenizer.ggml.token_type",
                                GgufValue::i32_array(std::vector<int32_t>{1, 1, 1, 1, 1, 1, 9, 1})),
                {types, "[6] = 9"});
-  expect_error(tiny_spm(-1, -2).set("tokenizer.ggml.scores", GgufValue::f32_array(std::vector<float>{0})),
-               {"key 'tokenizer.ggml.scores'", "1 entries for 9 tokens"});
+  expect_error(
+      tiny_spm(-1, -2).set("tokenizer.ggml.scores", GgufValue::f32_array(std::vector<float>{0})),
+      {"key 'tokenizer.ggml.scores'", "1 entries for 9 tokens"});
   expect_error(tiny_gpt2().erase("tokenizer.ggml.merges"), {"missing " + merges});
   expect_error(tiny_gpt2().set("tokenizer.ggml.merges", GgufValue::string_array({"a c"})),
                {merges, "[0] 'a c': 'c' is not a token"});
