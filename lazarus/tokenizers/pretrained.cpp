@@ -131,10 +131,14 @@ Tokenizer Tokenizer::from_file(const std::string& path) {
 }
 
 Tokenizer Tokenizer::from_files(const std::string& tokenizer_json, const std::string& config_json) {
-  Json root = parse_json_bounded(read_file(tokenizer_json), tokenizer_json);
-  auto impl = Impl::build(root, tokenizer_json);
-  auto cfg = std::make_shared<TokenizerConfig>(TokenizerConfig::load(config_json));
-  impl->apply_config(root, *cfg);
+  return from_json(parse_json_bounded(read_file(tokenizer_json), tokenizer_json),
+                   TokenizerConfig::load(config_json), tokenizer_json);
+}
+
+Tokenizer Tokenizer::from_json(Json root, const TokenizerConfig& config, const std::string& name) {
+  auto impl = Impl::build(root, name);
+  auto cfg = std::make_shared<TokenizerConfig>(config);
+  impl->apply_config(root, *cfg);  // may add tokens and a post-processor to `root`
   impl->config = std::move(cfg);
   return Tokenizer(std::move(impl));
 }

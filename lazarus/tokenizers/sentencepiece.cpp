@@ -2,6 +2,7 @@
 #include "lazarus/tokenizers/sentencepiece.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <unordered_map>
 
@@ -200,6 +201,41 @@ SentencePieceModel SentencePieceModel::parse(std::string_view data, const std::s
   return m;
 }
 
+Json sentencepiece_bpe_merges(const std::vector<SentencePieceModel::Piece>& pieces) {
+  // SentencePiece merges the adjacent pair whose concatenation is the highest-scoring piece.
+  using PT = SentencePieceModel::PieceType;
+  std::unordered_map<std::string_view, std::uint32_t> normal;
+  for (std::size_t i = 0; i < pieces.size(); ++i)
+    if (pieces[i].type == PT::Normal)
+      normal.emplace(pieces[i].piece, static_cast<std::uint32_t>(i));
+  struct Merge {
+    float score;
+    std::uint32_t id;
+    std::size_t split;
+  };
+  std::vector<Merge> merges;
+  for (const auto& [piece, id] : normal) {
+    for (std::size_t k = 1; k < piece.size(); ++k) {
+      if ((static_cast<unsigned char>(piece[k]) & 0xC0) == 0x80) continue;
+      if (normal.count(piece.substr(0, k)) && normal.count(piece.substr(k))) {
+        const float score = pieces[id].score;  // NaN ranks last: the sort needs a strict order
+        merges.push_back({std::isnan(score) ? -INFINITY : score, id, k});
+      }
+    }
+  }
+  std::sort(merges.begin(), merges.end(), [](const Merge& a, const Merge& b) {
+    if (a.score != b.score) return a.score > b.score;
+    if (a.id != b.id) return a.id < b.id;
+    return a.split < b.split;
+  });
+  Json out = Json::array();
+  for (const Merge& mg : merges) {
+    const std::string& s = pieces[mg.id].piece;
+    out.push_back({s.substr(0, mg.split), s.substr(mg.split)});
+  }
+  return out;
+}
+
 Json sentencepiece_to_tokenizer_json(std::string_view data, const std::string& name,
                                      SpmFlavor flavor) {
   return sentencepiece_to_tokenizer_json(SentencePieceModel::parse(data, name), name, flavor);
@@ -291,42 +327,9 @@ Json sentencepiece_to_tokenizer_json(const SentencePieceModel& m, const std::str
                   {"byte_fallback", m.byte_fallback}};
     return j;
   }
-  // BPE: SentencePiece merges the adjacent pair whose concatenation is the highest-scoring
-  // piece; as a merge list: every split of a normal piece into two normal pieces, ranked by the
-  // piece's score (ties: lower piece id first, then the shorter left part).
-  struct Merge {
-    float score;
-    std::uint32_t id;
-    std::size_t split;
-  };
-  std::vector<Merge> merges;
-  auto normal = [&](std::string_view s) {
-    auto it = ids.find(std::string(s));
-    return it != ids.end() && m.pieces[it->second].type == PT::Normal;
-  };
-  for (std::size_t i = 0; i < m.pieces.size(); ++i) {
-    const auto& p = m.pieces[i];
-    if (p.type != PT::Normal) continue;
-    for (std::size_t k = 1; k < p.piece.size(); ++k) {
-      if ((static_cast<unsigned char>(p.piece[k]) & 0xC0) == 0x80) continue;
-      if (normal(std::string_view(p.piece).substr(0, k)) &&
-          normal(std::string_view(p.piece).substr(k))) {
-        merges.push_back({p.score, static_cast<std::uint32_t>(i), k});
-      }
-    }
-  }
-  std::stable_sort(merges.begin(), merges.end(), [](const Merge& a, const Merge& b) {
-    if (a.score != b.score) return a.score > b.score;
-    if (a.id != b.id) return a.id < b.id;
-    return a.split < b.split;
-  });
   Json vocab = Json::object();
   for (std::size_t i = 0; i < m.pieces.size(); ++i) vocab[m.pieces[i].piece] = i;
-  Json jm = Json::array();
-  for (const Merge& mg : merges) {
-    const std::string& s = m.pieces[mg.id].piece;
-    jm.push_back({s.substr(0, mg.split), s.substr(mg.split)});
-  }
+  Json jm = sentencepiece_bpe_merges(m.pieces);
   j["model"] = {{"type", "BPE"},
                 {"dropout", nullptr},
                 {"unk_token", m.pieces[*unk_id].piece},

@@ -50,6 +50,12 @@ struct SentencePieceModel {
 /// as transformers' SpmConverter does.
 enum class SpmFlavor { Exact, Transformers };
 
+/// SentencePiece BPE as a tokenizer.json merge list ([left, right] pairs, first = applied first):
+/// every split of a normal piece into two normal pieces, ranked by the piece's score (ties: lower
+/// piece id first, then the shorter left part), so that HF's rank-ordered BPE merges the pair whose
+/// concatenation scores highest, as SentencePiece (and llama.cpp's SPM tokenizer) do.
+Json sentencepiece_bpe_merges(const std::vector<SentencePieceModel::Piece>& pieces);
+
 /// The tokenizer.json (as JSON) equivalent of a SentencePiece model. Throws LoadError for model
 /// types other than BPE and Unigram and for inconsistent vocabularies.
 Json sentencepiece_to_tokenizer_json(const SentencePieceModel& m, const std::string& name,

@@ -11,6 +11,8 @@
 #include <string_view>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "lazarus/core/error.h"
 #include "lazarus/tokenizers/encoding.h"
 
@@ -44,6 +46,10 @@ class Tokenizer {
   static Tokenizer from_files(const std::string& tokenizer_json, const std::string& config_json);
   /// Loads from JSON text; `name` is used in error messages.
   static Tokenizer from_json(std::string_view json, const std::string& name = "tokenizer.json");
+  /// Builds from a parsed tokenizer.json and applies `config` to it as from_files does (kept as
+  /// config()); for pipelines made in memory (tokenizer_from_gguf). `name` is used in errors.
+  static Tokenizer from_json(nlohmann::json root, const TokenizerConfig& config,
+                             const std::string& name);
 
   /// Encodes `text` (UTF-8; throws EncodeError otherwise). With `add_special_tokens` the
   /// post-processor adds its tokens (e.g. BOS). Truncation and padding apply when set (from
