@@ -2,6 +2,7 @@
 // convert_hf_to_gguf.py (LlamaModel) and gguf-py's tensor map.
 #include "lazarus/io/model_gguf.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <fstream>
@@ -13,6 +14,7 @@
 #include "lazarus/families/registry.h"
 #include "lazarus/formats/gguf.h"
 #include "lazarus/nn/init.h"
+#include "lazarus/tokenizers/gguf_vocab.h"
 
 namespace lazarus::io {
 
@@ -151,6 +153,17 @@ PretrainedModel load_gguf(const std::string& path, const LoadOptions& opts) {
     m.model = families::build_causal_lm(m.config, DType::F32);
   }
   m.generation = generation::GenerationConfig::from_model_config(m.config);
+  if (opts.load_tokenizer && f->has("tokenizer.ggml.model")) {
+    auto tok = std::make_shared<tokenizers::Tokenizer>(tokenizers::tokenizer_from_gguf(*f));
+    if (tok->config()) m.tokenizer_config = *tok->config();
+    m.tokenizer = std::move(tok);
+    // llama.cpp stops at every end-of-generation token its vocabulary marks (eot, eom, ...).
+    for (uint32_t id : tokenizers::gguf_eog_token_ids(*f)) {
+      if (std::find(m.generation.eos_token_id.begin(), m.generation.eos_token_id.end(), int64_t(id)) ==
+          m.generation.eos_token_id.end())
+        m.generation.eos_token_id.push_back(int64_t(id));
+    }
+  }
 
   const int64_t heads = m.config["num_attention_heads"], kv_heads = m.config["num_key_value_heads"];
   nn::StateDict weights;

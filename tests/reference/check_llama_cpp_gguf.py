@@ -32,8 +32,11 @@ the same way against the same torch references (plain torch for bf16 / f16 weigh
 activations it keeps in f32), its greedy tokens must equal llama.cpp's, and its logits must be as
 close to llama.cpp's as llama.cpp's are to torch (except for bf16 / f16 weights: printed).
 
-Usage: check_llama_cpp_gguf.py [WORKDIR] [--lazarus BINARY]  (default WORKDIR: a temporary
-directory). Exits 1 on a mismatch.
+With --lazarus-cli BINARY, `lazarus generate --model FILE.gguf` must run on the q4_0 files with
+nothing else (tokenizer from the file's metadata).
+
+Usage: check_llama_cpp_gguf.py [WORKDIR] [--lazarus BINARY] [--lazarus-cli BINARY]  (default
+WORKDIR: a temporary directory). Exits 1 on a mismatch.
 Needs tests/reference/node_modules (scripts/install-deps.sh --test), /usr/bin/python3 with torch.
 """
 import ctypes
@@ -460,7 +463,18 @@ def check_lazarus(binary, name, mix, path, prompts, out, plain, emul, flipped, f
     return laz
 
 
-def check_models(workdir, failures, lazarus=None):
+def check_cli(cli, path, failures):
+    """`lazarus generate --model FILE.gguf` with nothing else: the tokenizer and the model come from
+    the file (its tiny SentencePiece vocabulary has byte tokens, so any text encodes)."""
+    p = subprocess.run([cli, "generate", "--model", path, "-p", "hello world", "-n", "6", "--temperature", "0",
+                        "--no-stream"], capture_output=True, text=True, timeout=300)
+    if p.returncode != 0:
+        failures.append(f"lazarus generate --model {os.path.basename(path)}: exit {p.returncode}: {p.stderr[-1000:]}")
+    print(f"lazarus generate --model {os.path.basename(path)} -p 'hello world': exit {p.returncode}, "
+          f"{len(p.stdout)} characters")
+
+
+def check_models(workdir, failures, lazarus=None, cli=None):
     rng = np.random.default_rng(5)
     for name, seed, kw, mixes in CASES:
         folder = os.path.join(workdir, name)
@@ -526,6 +540,8 @@ def check_models(workdir, failures, lazarus=None):
                 laz = check_lazarus(lazarus, name, mix, path, prompts, out, plain, emul, flipped, failures)
                 if mix in ("q8_0", "pure:q4_0"):
                     check_load_time_quantization(lazarus, name, folder, mix, laz, prompts, failures)
+            if cli and mix == "q4_0":
+                check_cli(cli, path, failures)
             if mix == "f32":
                 d = run_llama_cpp(path, prompts, 0, kv="f16", fa="auto")
                 e16 = max(logit_error(r, plain(r["prompt"]))[0] for r in d["results"])
@@ -536,14 +552,16 @@ def check_models(workdir, failures, lazarus=None):
 
 def main():
     args = sys.argv[1:]
-    lazarus = None
-    if "--lazarus" in args:
-        i = args.index("--lazarus")
-        if i + 1 >= len(args):
-            print(__doc__)
-            return 2
-        lazarus = args[i + 1]
-        del args[i:i + 2]
+    opt = {}
+    for flag in ("--lazarus", "--lazarus-cli"):
+        if flag in args:
+            i = args.index(flag)
+            if i + 1 >= len(args):
+                print(__doc__)
+                return 2
+            opt[flag] = args[i + 1]
+            del args[i:i + 2]
+    lazarus, cli = opt.get("--lazarus"), opt.get("--lazarus-cli")
     if len(args) > 1:
         print(__doc__)
         return 2
@@ -557,7 +575,7 @@ def main():
     try:
         check_quantizers(failures)
         check_metadata_round_trip(workdir, failures)
-        build = check_models(workdir, failures, lazarus)
+        build = check_models(workdir, failures, lazarus, cli)
         print(f"llama.cpp: {build['llama_cpp']['repo']} {build['llama_cpp']['release']} via node-llama-cpp "
               f"{build['node_llama_cpp']} ({build['build_type']}, CPU variant {build['cpu_variant']})")
     finally:
