@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <ctime>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "lazarus/families/registry.h"
@@ -40,7 +41,7 @@ int main(int argc, char** argv) {
       threads = v;
     else {
       std::fprintf(stderr,
-                   "usage: %s [--model DIR | --preset NAME] [--dtype f32|bf16|f16] [--prompt-len 32] [--new-tokens 200] [--rounds 5] "
+                   "usage: %s [--model DIR | --preset NAME] [--dtype f32|bf16|f16|q8_0|q4_0|q4_1] [--prompt-len 32] [--new-tokens 200] [--rounds 5] "
                    "[--threads 2]\n",
                    argv[0]);
       return 2;
@@ -54,6 +55,7 @@ int main(int argc, char** argv) {
   io::LoadOptions lo;
   lo.load_tokenizer = false;
   if (!dtype_name.empty()) lo.dtype = dtype_from_string(dtype_name);
+  if (is_quantized(lo.dtype)) lo.quantize = std::exchange(lo.dtype, DType::F32);
   io::PretrainedModel pm;
   if (preset.empty()) {
     pm = io::load_pretrained(folder, lo);
@@ -62,6 +64,7 @@ int main(int argc, char** argv) {
     families::PresetRef ref = families::find_preset(preset);
     pm.model = families::build_causal_lm_seeded(ref.preset->config(), 1234);
     pm.model->to(lo.dtype);
+    if (lo.quantize) io::quantize_weights(*pm.model, *lo.quantize);
     pm.load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   }
   const int64_t V = pm.model->config().backbone.embedding.vocab_size;
