@@ -241,7 +241,8 @@ struct GgufWriterTensor {
   /// type `type` with ggml-order dims `ne`.
   static GgufWriterTensor raw(std::string name, GgmlType type, std::vector<int64_t> ne,
                               const void* data, uint64_t nbytes);
-  /// A tensor of dtype F32, F16, BF16, I32, I64 or F64 (contiguous copy as needed), written with
+  /// A tensor of dtype F32, F16, BF16, I32, I64, F64 or a quantized one (q8_0 ... q6_K; contiguous
+  /// copy as needed), written with
   /// ne = its shape reversed (a 0-dim tensor as ne = [1], as ggml writes scalars).
   static GgufWriterTensor from_tensor(std::string name, const Tensor& t);
 

@@ -128,6 +128,7 @@ config::ModelConfig QwenConfig::to_model_config() const {
        .max_position_embeddings = max_position_embeddings, .rms_norm_eps = rms_norm_eps,
        .rope_theta = rope_theta, .attention_dropout = attention_dropout,
        .padding_idx = pad_token_id,  // Qwen2Model: nn.Embedding(..., padding_idx)
+       .sliding_window = std::nullopt,  // per layer, below
        .tie_word_embeddings = tie_word_embeddings});
   BackboneConfig& b = m.backbone;
   BlockConfig& blk = b.block;
