@@ -11,15 +11,18 @@
 #include <immintrin.h>
 #include <omp.h>
 
+#include <cstddef>
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <random>
 #include <string>
 #include <vector>
 
 #include "lazarus/tensor/autograd.h"
 #include "lazarus/tensor/backend.h"
 #include "lazarus/tensor/ops.h"
+#include "lazarus/tensor/quants.h"
 #include "lazarus/tensor/random.h"
 
 namespace lz = lazarus;
@@ -76,6 +79,34 @@ void add_linear(int64_t M, int64_t K, int64_t N, lz::DType dt = lz::DType::F32) 
     for (auto _ : st) benchmark::DoNotOptimize(lz::linear(x, w));
     set_rates(st, 2.0 * M * N * K, double(lz::dtype_size(dt)) * double(M * K + K * N + M * N));
   });
+}
+
+// A (N, K) weight of quantized type dt: llama.cpp's quantizer where Lazarus has one, else random
+// quant bytes under sane f16 scales (d, and dmin where the type has one), as a GGUF file holds.
+lz::Tensor quantized_weight(int64_t N, int64_t K, lz::DType dt) {
+  if (lz::quants::can_quantize(dt)) return randn({N, K}, 4).to(dt);
+  lz::Tensor w = lz::empty({N, K}, dt);
+  auto* p = static_cast<uint8_t*>(w.raw_data());
+  std::mt19937 rng(4);
+  for (size_t i = 0; i < w.nbytes(); ++i) p[i] = uint8_t(rng());
+  const uint16_t d[2] = {lz::f32_to_f16_bits(0.01f), lz::f32_to_f16_bits(0.01f)};
+  const bool q6 = dt == lz::DType::Q6_K;
+  for (size_t b = 0; b < w.nbytes(); b += lz::dtype_size(dt)) {
+    std::memcpy(p + b + (q6 ? offsetof(lz::quants::BlockQ6_K, d) : 0), d, q6 ? 2 : 4);
+  }
+  return w;
+}
+
+// Decode with a quantized weight: x f32 (M, K) times W^T, W (N, K) in `dt`; GB/s counts the
+// weight's bytes, the traffic that bounds decode.
+void add_linear_quantized(int64_t M, int64_t K, int64_t N, lz::DType dt) {
+  reg("linear_" + std::string(lz::dtype_name(dt)) + "/" + dims({M, K, N}),
+      [=](benchmark::State& st) {
+        lz::NoGradGuard ng;
+        lz::Tensor x = randn({M, K}, 3), w = quantized_weight(N, K, dt);
+        for (auto _ : st) benchmark::DoNotOptimize(lz::linear(x, w));
+        set_rates(st, 2.0 * M * N * K, double(w.nbytes()));
+      });
 }
 
 // The same products straight through dnnl_sgemm (row-major, as our adapter calls it), C
@@ -240,6 +271,7 @@ void register_all() {
     add_linear(512, 2048, 2048, dt);
     add_linear(1, 2048, 5632, dt);
   }
+  for (lz::DType dt : lz::kQuantizedDTypes) add_linear_quantized(1, 2048, 5632, dt);
   add_linear(1, 576, 49152);
   add_linear(1, 576, 49152, lz::DType::BF16);
   // softmax: attention-score rows and a vocabulary row block
