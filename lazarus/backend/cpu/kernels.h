@@ -68,7 +68,8 @@ struct KernelTable {
   void (*f32_to_f16)(const float* x, uint16_t* y, int64_t n);
   /// y[r] = the dot product of quantized weight row r (row r at W + r * row_bytes, K elements of
   /// type dt) with an activation row quantized by quants::quantize_act(act_format(dt)): llama.cpp's
-  /// vec_dot, integer per block. Types without a kernel for this ISA use quants::vec_dot_ref.
+  /// vec_dot, integer per block (the generic table runs quants::vec_dot_ref; AVX2 and up have a
+  /// kernel for every type).
   void (*matvec_rows_q)(DType dt, const uint8_t* W, int64_t row_bytes, const void* act, float* y,
                         int64_t rows, int64_t K);
   /// Cross-entropy of each contiguous row of n logits against t[r] (rows with t[r] == ignore:
