@@ -482,6 +482,11 @@ Tensor GgufFile::tensor(const std::string& name) const {
   return file_tensor(file_, data(t), size_t(t.nbytes), t.shape(), *dtype);
 }
 
+void GgufFile::release(const std::string& name) const {
+  const GgufTensorInfo& t = info(name);
+  release_pages(file_, data(t), size_t(t.nbytes));
+}
+
 // ---- writing ----
 
 struct GgufWriter {

@@ -218,6 +218,10 @@ class GgufFile {
   /// (ne reversed): a zero-copy view of the mapping when aligned for its dtype, else a copy.
   /// Throws LoadError for the other types (read their bytes with data()).
   Tensor tensor(const std::string& name) const;
+  /// Once the caller holds its own copy of tensor `name` (reordered, widened), drops the mapped
+  /// pages that hold only its bytes from the resident set (formats::release_pages); reading it
+  /// again maps them from the file again.
+  void release(const std::string& name) const;
 
  private:
   friend class GgufParser;

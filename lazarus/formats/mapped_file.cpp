@@ -137,7 +137,16 @@ FileBytes map_file(const std::string& path, const char* what) {
     munmap(q, len);
   });
   out.data = static_cast<const unsigned char*>(p);
+  out.mapped = true;
   return out;
+}
+
+void release_pages(const FileBytes& file, const unsigned char* p, size_t n) {
+  if (!file.mapped || n == 0 || p < file.data || p + n > file.data + file.size) return;
+  const auto page = uintptr_t(sysconf(_SC_PAGESIZE));
+  const uintptr_t b = (reinterpret_cast<uintptr_t>(p) + page - 1) / page * page;
+  const uintptr_t e = (reinterpret_cast<uintptr_t>(p) + n) / page * page;
+  if (e > b) madvise(reinterpret_cast<void*>(b), e - b, MADV_DONTNEED);  // advisory: failure is harmless
 }
 
 FileBytes copy_bytes(const std::string& bytes) {

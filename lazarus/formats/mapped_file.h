@@ -26,12 +26,22 @@ struct FileBytes {
   std::shared_ptr<void> owner;
   const unsigned char* data = nullptr;
   uint64_t size = 0;
+  /// True for map_file's mappings (release_pages acts only on those).
+  bool mapped = false;
 };
 
 /// Maps the regular file `path` privately (copy-on-write, so nothing can write to the file) and
 /// enters it in the SIGBUS guard's table. `what` names the kind of file in errors ("GGUF file").
 /// Throws LoadError naming the path.
 FileBytes map_file(const std::string& path, const char* what);
+
+/// After a caller has copied bytes [p, p + n) of a mapped file into memory of its own (a reordered
+/// or widened weight), drops the pages that lie wholly inside the range from the process's
+/// resident set (madvise MADV_DONTNEED), so the file's copy is not counted twice; a later read
+/// maps them from the file again. Pages shared with bytes outside the range stay. No-op for
+/// copy_bytes's memory. Nothing may have written to the range (the mapping is copy-on-write: a
+/// written page would return to the file's bytes).
+void release_pages(const FileBytes& file, const unsigned char* p, size_t n);
 
 /// An owned copy of `bytes` (the readers' from_bytes, used by tests and fuzzers).
 FileBytes copy_bytes(const std::string& bytes);

@@ -171,14 +171,18 @@ PretrainedModel load_gguf(const std::string& path, const LoadOptions& opts) {
     const std::string name = hf_name(info.name, path);
     Tensor t = f->tensor(info.name);
     m.weight_bytes += info.nbytes;
-    // Norms (and any f16 / bf16 / f32 embedding) in f32; matrices as stored.
-    if (!is_quantized(t.dtype()) && (t.dim() == 1 || info.name == "token_embd.weight"))
-      t = t.to(DType::F32);
-    if (info.name.ends_with("attn_q.weight")) t = unpermute_rows(t, heads);
-    if (info.name.ends_with("attn_k.weight")) t = unpermute_rows(t, kv_heads);
+    // Norms in f32; matrices and the token table as stored (an f16 / bf16 table's looked-up
+    // rows are widened by the embedding, and a tied head multiplies by it in place).
+    if (!is_quantized(t.dtype()) && t.dim() == 1) t = t.to(DType::F32);
+    const bool q = info.name.ends_with("attn_q.weight"), k = info.name.ends_with("attn_k.weight");
+    if (q || k) {
+      t = unpermute_rows(t, q ? heads : kv_heads);
+      f->release(info.name);  // the reordered copy replaces the file's pages in memory
+    }
     weights[name] = t;
   }
   load_weights(*m.model, std::move(weights), path, /*keep_dtype=*/true);
+  m.model->backbone->embed_tokens->set_output_dtype(DType::F32);
   m.model->eval();
   m.load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return m;

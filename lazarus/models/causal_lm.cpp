@@ -35,12 +35,15 @@ CausalLM::CausalLM(const config::ModelConfig& cfg,
 
 Tensor CausalLM::to_head_dtype(const Tensor& h) const {
   // A residual stream kept in f32 (Mamba's residual_in_fp32) meets bf16/f16 head weights, as in
-  // HF: the head reads the hidden states in its own dtype. A model whose token embeddings are
-  // f32 or block-quantized (a GGUF file's: weights stored in their own types, computed in f32)
-  // keeps f32 hidden states whatever the head's weight type.
+  // HF: the head reads the hidden states in its own dtype. A model whose token embeddings come
+  // out in f32 (an f32 table, a block-quantized one, or a GGUF file's f16 table widened as it is
+  // read: weights stored in their own types, computed in f32) keeps f32 hidden states whatever
+  // the head's weight type.
   DType dt = lm_head->weight_matrix().dtype();
-  const DType emb = backbone->embed_tokens->weight.dtype();
-  if (emb == DType::F32 || is_quantized(emb) || is_quantized(dt)) return h;
+  const nn::Embedding& et = *backbone->embed_tokens;
+  const DType emb = is_quantized(et.weight.dtype()) ? DType::F32
+                                                     : et.output_dtype().value_or(et.weight.dtype());
+  if (emb == DType::F32 || is_quantized(dt)) return h;
   return h.dtype() == dt ? h : h.to(dt);
 }
 

@@ -51,6 +51,11 @@ Embedding::Embedding(int64_t num_embeddings, int64_t embedding_dim, DType dtype,
   register_parameter("weight", &weight);
 }
 
+Tensor Embedding::forward(const Tensor& ids) const {
+  Tensor e = embedding(weight, ids, padding_idx_);
+  return output_dtype_ && e.dtype() != *output_dtype_ ? e.to(*output_dtype_) : e;
+}
+
 void Embedding::zero_padding_row() {
   if (!padding_idx_ || init::init_skipped() || weight.numel() == 0) return;
   NoGradGuard ng;

@@ -43,14 +43,20 @@ class Embedding : public Module {
   /// `padding_idx` (torch's): that row starts at zero and gets no gradient.
   Embedding(int64_t num_embeddings, int64_t embedding_dim, DType dtype = DType::F32,
             std::optional<int64_t> padding_idx = std::nullopt);
-  Tensor forward(const Tensor& ids) const { return embedding(weight, ids, padding_idx_); }
+  Tensor forward(const Tensor& ids) const;
   const std::optional<int64_t>& padding_idx() const { return padding_idx_; }
+  /// Rows looked up in a weight stored in another floating type are widened (or narrowed) to
+  /// this dtype: a GGUF file's f16 token table serves an f32 model without an f32 copy of the
+  /// table. nullopt (the default) = the weight's own dtype. `Module::to` leaves it as it is.
+  void set_output_dtype(std::optional<DType> dt) { output_dtype_ = dt; }
+  const std::optional<DType>& output_dtype() const { return output_dtype_; }
   /// Zeroes the padding row (after an initialiser has overwritten the weight).
   void zero_padding_row();
   Tensor weight;
 
  private:
   std::optional<int64_t> padding_idx_;
+  std::optional<DType> output_dtype_;
 };
 
 /// RMSNorm over the last dim with a learned scale (initialised to ones).
