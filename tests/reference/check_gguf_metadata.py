@@ -9,9 +9,10 @@ count (its computeParametersCount).
 
 Files: written here with the independent gguf_writer.py — one holding a key of every value type
 with edge values (u64 max, i64 min, an f32 subnormal, an f64 1e-300, non-ASCII strings, empty and
-nested arrays) and tensors of nine types at alignment 64; a tiny Llama in the q4_0 mix and a tiny
-Mamba in q8_0 (what check_llama_cpp_gguf*.py write, with their tiny SentencePiece vocabulary) —
-plus every .gguf under tests/data and fuzz/corpus/gguf that Lazarus accepts.
+nested arrays) and tensors of nine types at alignment 64; a tiny Llama in the q4_0 mix, a tiny
+Mamba and a tiny Qwen2 in q8_0 (what check_llama_cpp_gguf*.py write, with their tiny
+SentencePiece vocabulary) — plus every .gguf under tests/data and fuzz/corpus/gguf that Lazarus
+accepts. For the model files, the family Lazarus maps them to and its summary's parameter count.
 
 Usage: check_gguf_metadata.py --lazarus-cli BINARY [WORKDIR] [--dumper hf_gguf_dump.mjs]
 Needs tests/reference/node_modules with @huggingface/gguf (package.json), /usr/bin/python3 with
@@ -69,7 +70,7 @@ def every_type_file(path):
 
 
 def model_files(workdir):
-    """A tiny Llama (q4_0 mix) and a tiny Mamba (q8_0), as the llama.cpp parity scripts write them:
+    """A tiny Llama (q4_0 mix), Mamba and Qwen2 (q8_0), as the llama.cpp parity scripts write them:
     {path: the family Lazarus must map it to}."""
     import check_llama_cpp_gguf as CL
     import check_llama_cpp_gguf_archs as CM
@@ -86,6 +87,12 @@ def model_files(workdir):
     path = os.path.join(workdir, "mamba-q8_0.gguf")
     G.mamba_from_hf_folder(folder, path, "q8_0")
     out[path] = "mamba"
+    folder = os.path.join(workdir, "qwen2")
+    CM.make_qwen2_folder(folder, 13, vocab_size=128, hidden_size=64, intermediate_size=128,
+                         num_attention_heads=4, num_key_value_heads=2)
+    path = os.path.join(workdir, "qwen2-q8_0.gguf")
+    G.qwen2_from_hf_folder(folder, path, "q8_0")
+    out[path] = "qwen"
     return out
 
 
