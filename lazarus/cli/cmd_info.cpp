@@ -11,16 +11,16 @@
 #include <fmt/format.h>
 
 #include "lazarus/cli/commands.h"
-#include "lazarus/core/json_limits.h"
-#include "lazarus/core/regular_file.h"
 #include "lazarus/config/model_config.h"
 #include "lazarus/core/error.h"
+#include "lazarus/core/json_limits.h"
+#include "lazarus/core/regular_file.h"
 #include "lazarus/families/registry.h"
-#include "lazarus/generation/generation_config.h"
 #include "lazarus/formats/gguf.h"
+#include "lazarus/formats/safetensors.h"
+#include "lazarus/generation/generation_config.h"
 #include "lazarus/io/model_folder.h"
 #include "lazarus/io/model_gguf.h"
-#include "lazarus/formats/safetensors.h"
 #include "lazarus/tokenizers/tokenizer.h"
 #include "lazarus/tokenizers/tokenizer_config.h"
 
@@ -319,15 +319,27 @@ config::Json gguf_value_json(const formats::GgufValue& v) {
     case GgufValueType::U8:
     case GgufValueType::U16:
     case GgufValueType::U32:
-    case GgufValueType::U64: j["value"] = v.as_u64(); break;
+    case GgufValueType::U64:
+      j["value"] = v.as_u64();
+      break;
     case GgufValueType::I8:
     case GgufValueType::I16:
     case GgufValueType::I32:
-    case GgufValueType::I64: j["value"] = v.as_i64(); break;
-    case GgufValueType::F32: j["value"] = double(v.as_f32()); break;
-    case GgufValueType::F64: j["value"] = v.as_f64(); break;
-    case GgufValueType::Bool: j["value"] = v.as_bool(); break;
-    case GgufValueType::String: j["value"] = v.as_string(); break;
+    case GgufValueType::I64:
+      j["value"] = v.as_i64();
+      break;
+    case GgufValueType::F32:
+      j["value"] = double(v.as_f32());
+      break;
+    case GgufValueType::F64:
+      j["value"] = v.as_f64();
+      break;
+    case GgufValueType::Bool:
+      j["value"] = v.as_bool();
+      break;
+    case GgufValueType::String:
+      j["value"] = v.as_string();
+      break;
     case GgufValueType::Array: {
       j["element_type"] = formats::gguf_value_type_name(v.array_type());
       config::Json items = config::Json::array();
@@ -352,10 +364,11 @@ config::Json gguf_value_json(const formats::GgufValue& v) {
 void print_gguf(const std::string& path, bool as_json) {
   const auto f = formats::GgufFile::open(path);
   const uint64_t file_size = std::filesystem::file_size(path);
-  const std::string arch = f->has("general.architecture") && f->get("general.architecture").type() ==
-                                                                  formats::GgufValueType::String
-                               ? f->get("general.architecture").as_string()
-                               : std::string("(none)");
+  const std::string arch =
+      f->has("general.architecture") &&
+              f->get("general.architecture").type() == formats::GgufValueType::String
+          ? f->get("general.architecture").as_string()
+          : std::string("(none)");
   // Per type, in first-seen order: tensors, elements, bytes.
   struct Count {
     std::string type;
@@ -387,13 +400,15 @@ void print_gguf(const std::string& path, bool as_json) {
   }
   const auto* tok_model = f->find("tokenizer.ggml.model");
   const auto* tokens = f->find("tokenizer.ggml.tokens");
-  const uint64_t n_tokens = tokens && tokens->type() == formats::GgufValueType::Array ? tokens->array_size() : 0;
+  const uint64_t n_tokens =
+      tokens && tokens->type() == formats::GgufValueType::Array ? tokens->array_size() : 0;
   auto token_id = [&](const char* key) -> std::optional<int64_t> {
     const auto* v = f->find(key);
     if (!v) return std::nullopt;
     return v->as_i64();
   };
-  const auto bos = token_id("tokenizer.ggml.bos_token_id"), eos = token_id("tokenizer.ggml.eos_token_id");
+  const auto bos = token_id("tokenizer.ggml.bos_token_id"),
+             eos = token_id("tokenizer.ggml.eos_token_id");
   const bool chat = f->has("tokenizer.chat_template");
 
   if (as_json) {
@@ -459,14 +474,15 @@ void print_gguf(const std::string& path, bool as_json) {
     // The architecture's own hyper-parameters, as the file states them.
     for (const auto& [k, v] : f->metadata()) {
       if (!k.starts_with(arch + ".") || v.type() == formats::GgufValueType::Array) continue;
-      std::string val = gguf_value_json(v)["value"].dump(-1, ' ', false,
-                                                          config::Json::error_handler_t::replace);
+      std::string val =
+          gguf_value_json(v)["value"].dump(-1, ' ', false, config::Json::error_handler_t::replace);
       std::printf("  %-40s %s\n", k.c_str(), val.c_str());
     }
   }
-  std::printf("file       %s (%s bytes), %zu tensors, %s parameters in the file, %zu metadata keys\n",
-              mib(double(file_size)).c_str(), with_commas(int64_t(file_size)).c_str(),
-              f->tensors().size(), with_commas(elements).c_str(), f->metadata().size());
+  std::printf(
+      "file       %s (%s bytes), %zu tensors, %s parameters in the file, %zu metadata keys\n",
+      mib(double(file_size)).c_str(), with_commas(int64_t(file_size)).c_str(), f->tensors().size(),
+      with_commas(elements).c_str(), f->metadata().size());
   for (const auto& c : by_type)
     std::printf("  %s: %lld tensor%s, %s\n", c.type.c_str(), (long long)c.tensors,
                 c.tensors == 1 ? "" : "s", mib(double(c.bytes)).c_str());
@@ -485,7 +501,8 @@ void print_gguf(const std::string& path, bool as_json) {
   } else {
     std::printf("tokenizer  none (no tokenizer.ggml.model)\n");
   }
-  std::printf("chat       %s\n", chat ? "chat template present (tokenizer.chat_template)" : "no chat template");
+  std::printf("chat       %s\n",
+              chat ? "chat template present (tokenizer.chat_template)" : "no chat template");
 }
 
 }  // namespace
@@ -498,7 +515,8 @@ void register_info_command(CLI::App& app) {
   auto o = std::make_shared<Opts>();
   CLI::App* cmd = app.add_subcommand("info",
                                      "Describe a model config: layers, shapes, parameter count and "
-                                     "weight memory (nothing is allocated); or a model folder");
+                                     "weight memory (nothing is allocated); or a model folder or "
+                                     "GGUF file");
   auto* p = cmd->add_option("--preset", o->preset,
                             "A preset name (see --list-presets), e.g. llama3_8b or mamba_130m");
   auto* c = cmd->add_option(
@@ -506,13 +524,17 @@ void register_info_command(CLI::App& app) {
       "A config file: a Hugging Face config.json of a registered family (lazarus list-models), a "
       "Lazarus model config ({\"backbone\": ..., \"head\": ...}), or a model folder holding "
       "config.json");
+  std::string archs;
+  for (const auto& a : io::gguf_architectures()) archs += (archs.empty() ? "" : ", ") + a;
   auto* m = cmd->add_option(
       "--model,-m", o->model,
       "A Hugging Face model folder: the config summary plus its checkpoint files, tokenizer,\n"
       "chat template and generation defaults (weights are not loaded); or a GGUF file: its\n"
-      "architecture (llama, mistral, qwen2 and mamba load), hyper-parameters, parameter count,\n"
-      "tensors per type, tokenizer and chat template (with --json: every metadata key and\n"
-      "tensor info as well)");
+      "architecture (" +
+          archs +
+          " load), hyper-parameters, parameter count,\n"
+          "tensors per type, tokenizer and chat template (with --json: every metadata key and\n"
+          "tensor info as well)");
   p->excludes(c);
   m->excludes(p);
   m->excludes(c);

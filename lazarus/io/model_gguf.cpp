@@ -39,9 +39,10 @@ struct ArchSpec {
 };
 // "mistral": llama.cpp's convert_hf_to_gguf.py writes Mistral as "llama"; some other converters
 // write "mistral" with the same keys and tensors.
-constexpr ArchSpec kArchitectures[] = {
-    {"llama", ArchKind::Llama}, {"mistral", ArchKind::Llama},
-    {"qwen2", ArchKind::Qwen2}, {"mamba", ArchKind::Mamba}};
+constexpr ArchSpec kArchitectures[] = {{"llama", ArchKind::Llama},
+                                       {"mistral", ArchKind::Llama},
+                                       {"qwen2", ArchKind::Qwen2},
+                                       {"mamba", ArchKind::Mamba}};
 
 ArchSpec arch_of(const GgufFile& f) {
   const std::string arch = f.get("general.architecture").as_string();
@@ -99,7 +100,8 @@ std::string hf_name(ArchKind kind, const std::string& gguf_name, const std::stri
   const bool mamba = kind == ArchKind::Mamba;
   if (gguf_name == "token_embd.weight")
     return mamba ? "backbone.embeddings.weight" : "model.embed_tokens.weight";
-  if (gguf_name == "output_norm.weight") return mamba ? "backbone.norm_f.weight" : "model.norm.weight";
+  if (gguf_name == "output_norm.weight")
+    return mamba ? "backbone.norm_f.weight" : "model.norm.weight";
   if (gguf_name == "output.weight") return "lm_head.weight";
   static const std::regex block(R"(blk\.(\d+)\.(.+))");
   std::smatch m;
@@ -108,7 +110,9 @@ std::string hf_name(ArchKind kind, const std::string& gguf_name, const std::stri
       if (m[2] == g)
         return fmt::format("{}.layers.{}.{}", mamba ? "backbone" : "model", m[1].str(), h);
   }
-  const char* what = kind == ArchKind::Mamba ? "a Mamba" : kind == ArchKind::Qwen2 ? "a Qwen2" : "a Llama";
+  const char* what = kind == ArchKind::Mamba   ? "a Mamba"
+                     : kind == ArchKind::Qwen2 ? "a Qwen2"
+                                               : "a Llama";
   throw LoadError(fmt::format(
       "{}: tensor '{}' is not part of {} model as Lazarus knows it (rope_freqs, biases the family "
       "has no place for, and experts are not supported yet)",
@@ -153,8 +157,8 @@ config::Json attention_config(const GgufFile& f, const std::string& arch, ArchKi
   }
   const int64_t heads = u("attention.head_count");
   if (heads <= 0)
-    throw ConfigError(fmt::format("{}: {} = {}: must be positive", f.path(),
-                                  key("attention.head_count"), heads));
+    throw ConfigError(
+        fmt::format("{}: {} = {}: must be positive", f.path(), key("attention.head_count"), heads));
   j["hidden_size"] = u("embedding_length");
   j["intermediate_size"] = u("feed_forward_length");
   j["num_hidden_layers"] = u("block_count");
@@ -177,8 +181,10 @@ config::Json attention_config(const GgufFile& f, const std::string& arch, ArchKi
     // Qwen2's q / k / v always carry a bias (HF Qwen2Attention); a file without them is not one.
     for (const char* b : {"attn_q.bias", "attn_k.bias", "attn_v.bias"}) {
       if (!f.has_tensor(fmt::format("blk.0.{}", b)))
-        throw LoadError(fmt::format("{}: tensor 'blk.0.{}' is missing (qwen2 attention has q / k / v "
-                                    "biases)", f.path(), b));
+        throw LoadError(
+            fmt::format("{}: tensor 'blk.0.{}' is missing (qwen2 attention has q / k / v "
+                        "biases)",
+                        f.path(), b));
     }
     j["use_sliding_window"] = false;  // llama.cpp's qwen2 attends to the whole context
   }
@@ -194,9 +200,9 @@ config::Json mamba_config(const GgufFile& f, const std::string& arch) {
   auto key = [&](const char* k) { return arch + "." + k; };
   auto u = [&](const char* k) { return int64_t(f.get(key(k)).as_u64()); };
   if (const auto* v = f.find(key("ssm.dt_b_c_rms")); v && v->as_bool()) {
-    throw ConfigError(fmt::format(
-        "{}: {} = true (Falcon-Mamba's RMS norms on dt / B / C) is not supported yet", f.path(),
-        key("ssm.dt_b_c_rms")));
+    throw ConfigError(
+        fmt::format("{}: {} = true (Falcon-Mamba's RMS norms on dt / B / C) is not supported yet",
+                    f.path(), key("ssm.dt_b_c_rms")));
   }
   const int64_t D = u("embedding_length"), I = u("ssm.inner_size");
   if (D <= 0 || I <= 0 || I % D != 0) {
@@ -229,9 +235,10 @@ Tensor a_log_from_ssm_a(const Tensor& a, const std::string& file, const std::str
   std::vector<float> v = f32.to_vector<float>();
   for (size_t i = 0; i < v.size(); ++i) {
     if (!(v[i] <= 0.0f)) {
-      throw LoadError(fmt::format("{}: tensor '{}' element {} = {}: llama.cpp stores A = "
-                                  "-exp(A_log), which is never positive or NaN",
-                                  file, name, i, v[i]));
+      throw LoadError(
+          fmt::format("{}: tensor '{}' element {} = {}: llama.cpp stores A = "
+                      "-exp(A_log), which is never positive or NaN",
+                      file, name, i, v[i]));
     }
     v[i] = std::log(-v[i]);
   }
@@ -240,10 +247,16 @@ Tensor a_log_from_ssm_a(const Tensor& a, const std::string& file, const std::str
 
 }  // namespace
 
+std::vector<std::string> gguf_architectures() {
+  std::vector<std::string> out;
+  for (const ArchSpec& a : kArchitectures) out.emplace_back(a.name);
+  return out;
+}
+
 config::Json gguf_model_config(const GgufFile& f) {
   const ArchSpec a = arch_of(f);
-  config::Json j = a.kind == ArchKind::Mamba ? mamba_config(f, a.name)
-                                             : attention_config(f, a.name, a.kind);
+  config::Json j =
+      a.kind == ArchKind::Mamba ? mamba_config(f, a.name) : attention_config(f, a.name, a.kind);
   if (const auto* b = f.find("tokenizer.ggml.bos_token_id")) j["bos_token_id"] = b->as_i64();
   if (const auto* e = f.find("tokenizer.ggml.eos_token_id")) j["eos_token_id"] = e->as_i64();
   j["torch_dtype"] = "float32";
@@ -281,8 +294,10 @@ PretrainedModel load_gguf(const std::string& path, const LoadOptions& opts) {
   }
 
   const ArchKind kind = arch_of(*f).kind;
-  const int64_t heads = kind == ArchKind::Mamba ? 0 : m.config["num_attention_heads"].get<int64_t>();
-  const int64_t kv_heads = kind == ArchKind::Mamba ? 0 : m.config["num_key_value_heads"].get<int64_t>();
+  const int64_t heads =
+      kind == ArchKind::Mamba ? 0 : m.config["num_attention_heads"].get<int64_t>();
+  const int64_t kv_heads =
+      kind == ArchKind::Mamba ? 0 : m.config["num_key_value_heads"].get<int64_t>();
   nn::StateDict weights;
   for (const auto& info : f->tensors()) {
     const std::string name = hf_name(kind, info.name, path);
@@ -301,9 +316,10 @@ PretrainedModel load_gguf(const std::string& path, const LoadOptions& opts) {
       // convolution reads it in f32.
       if (info.name.ends_with("ssm_conv1d.weight")) {
         if (is_quantized(t.dtype()) || t.dim() != 2)
-          throw LoadError(fmt::format("{}: tensor '{}' ({}, shape {}): the convolution kernel must "
-                                      "be a plain (inner_size, conv_kernel) matrix",
-                                      path, info.name, dtype_name(t.dtype()), shape_str(t.shape())));
+          throw LoadError(
+              fmt::format("{}: tensor '{}' ({}, shape {}): the convolution kernel must "
+                          "be a plain (inner_size, conv_kernel) matrix",
+                          path, info.name, dtype_name(t.dtype()), shape_str(t.shape())));
         t = t.to(DType::F32).contiguous().reshape({t.size(0), 1, t.size(1)});
       }
     }

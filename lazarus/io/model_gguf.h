@@ -2,10 +2,12 @@
 // metadata, llama.cpp's tensor names mapped onto the family's checkpoint names (with the Q / K row
 // order convert_hf_to_gguf.py permutes for llama undone, and Mamba's A = -exp(A_log) and (I, K)
 // convolution kernel turned back into HF's A_log and (I, 1, K)), and the weights used in place:
-// f32 / f16 / bf16 and the block-quantized types Lazarus computes with stay as they are in the file.
+// f32 / f16 / bf16 and the block-quantized types Lazarus computes with stay as they are in the
+// file.
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "lazarus/config/json_reader.h"
 #include "lazarus/io/model_folder.h"
@@ -18,6 +20,9 @@ namespace lazarus::io {
 
 /// True when `path` names a GGUF file (a regular file starting with the "GGUF" magic).
 bool is_gguf_file(const std::string& path);
+
+/// The general.architecture values that load ("llama", "mistral", "qwen2", "mamba").
+std::vector<std::string> gguf_architectures();
 
 /// The HF-style config.json a GGUF file's metadata describes: general.architecture "llama" (which
 /// llama.cpp also writes for Mistral) or "mistral" -> a Llama config, "qwen2" -> Qwen2, "mamba" ->

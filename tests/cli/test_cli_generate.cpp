@@ -11,8 +11,8 @@
 
 #include "lazarus/families/qwen/qwen.h"
 #include "lazarus/formats/gguf.h"
-#include "lazarus/tensor/ops.h"
 #include "lazarus/generation/generate.h"
+#include "lazarus/tensor/ops.h"
 #include "lazarus/tokenizers/chat_template.h"
 #include "tests/io/tiny_folder.h"
 
@@ -247,8 +247,9 @@ TEST_F(Cli, InfoOnAGgufFile) {
   ASSERT_EQ(r.status, 0) << r.err;
   for (const char* needle :
        {"(GGUF v3, architecture llama -> family llama, name 'tiny gguf')",
-        "1 layers, hidden 64, vocab 32", "parameters 35,008 ", "12 tensors, 35,008 parameters in the file, 15 metadata keys",
-        "q8_0: 5 tensors, 25.5 KiB", "q4_0: 2 tensors, 2.2 KiB", "f16: 1 tensor, 8.0 KiB",
+        "1 layers, hidden 64, vocab 32", "parameters 35,008 ",
+        "12 tensors, 35,008 parameters in the file, 15 metadata keys", "q8_0: 5 tensors, 25.5 KiB",
+        "q4_0: 2 tensors, 2.2 KiB", "f16: 1 tensor, 8.0 KiB",
         "tokenizer  gguf llama, 32 tokens, bos 1 '<s>', eos 2 '</s>'",
         "chat       chat template present"})
     EXPECT_NE(r.out.find(needle), std::string::npos) << needle << " in:\n" << r.out;

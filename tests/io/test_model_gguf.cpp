@@ -149,13 +149,15 @@ namespace {
 // An HF-named model's state dict written under llama.cpp's names, as convert_hf_to_gguf.py writes
 // it for `arch`: qwen2 as is (no Q / K permutation), mamba with A = -exp(A_log) and the (I, 1, K)
 // conv kernel squeezed to (I, K). `edit` changes the file before writing.
-std::string write_from_model(const std::string& file, const std::string& arch, const config::Json& cfg,
-                             models::CausalLM& model,
+std::string write_from_model(const std::string& file, const std::string& arch,
+                             const config::Json& cfg, models::CausalLM& model,
                              const std::function<void(GgufWriterInput&)>& edit = nullptr) {
   GgufWriterInput in;
   auto kv = [&](const std::string& k, GgufValue v) { in.metadata.emplace_back(k, std::move(v)); };
   kv("general.architecture", GgufValue::string(arch));
-  auto u = [&](const std::string& k, int64_t v) { kv(arch + "." + k, GgufValue::u32(uint32_t(v))); };
+  auto u = [&](const std::string& k, int64_t v) {
+    kv(arch + "." + k, GgufValue::u32(uint32_t(v)));
+  };
   const bool mamba = arch == "mamba";
   if (mamba) {
     const int64_t D = cfg["hidden_size"];
@@ -181,20 +183,22 @@ std::string write_from_model(const std::string& file, const std::string& arch, c
     kv(arch + ".rope.freq_base", GgufValue::f32(1000000.0f));
   }
   const std::vector<std::pair<std::string, std::string>> names =
-      mamba ? std::vector<std::pair<std::string, std::string>>{
-                  {"backbone.embeddings.weight", "token_embd.weight"},
-                  {"backbone.norm_f.weight", "output_norm.weight"},
-                  {"lm_head.weight", "output.weight"},
-                  {"norm.weight", "attn_norm.weight"},
-                  {"mixer.in_proj.weight", "ssm_in.weight"},
-                  {"mixer.conv1d.weight", "ssm_conv1d.weight"},
-                  {"mixer.conv1d.bias", "ssm_conv1d.bias"},
-                  {"mixer.x_proj.weight", "ssm_x.weight"},
-                  {"mixer.dt_proj.weight", "ssm_dt.weight"},
-                  {"mixer.dt_proj.bias", "ssm_dt.bias"},
-                  {"mixer.A_log", "ssm_a"},
-                  {"mixer.D", "ssm_d"},
-                  {"mixer.out_proj.weight", "ssm_out.weight"}}
+      mamba ? std::vector<
+                  std::pair<std::string, std::string>>{{"backbone.embeddings.weight",
+                                                        "token_embd.weight"},
+                                                       {"backbone.norm_f.weight",
+                                                        "output_norm.weight"},
+                                                       {"lm_head.weight", "output.weight"},
+                                                       {"norm.weight", "attn_norm.weight"},
+                                                       {"mixer.in_proj.weight", "ssm_in.weight"},
+                                                       {"mixer.conv1d.weight", "ssm_conv1d.weight"},
+                                                       {"mixer.conv1d.bias", "ssm_conv1d.bias"},
+                                                       {"mixer.x_proj.weight", "ssm_x.weight"},
+                                                       {"mixer.dt_proj.weight", "ssm_dt.weight"},
+                                                       {"mixer.dt_proj.bias", "ssm_dt.bias"},
+                                                       {"mixer.A_log", "ssm_a"},
+                                                       {"mixer.D", "ssm_d"},
+                                                       {"mixer.out_proj.weight", "ssm_out.weight"}}
             : std::vector<std::pair<std::string, std::string>>{
                   {"model.embed_tokens.weight", "token_embd.weight"},
                   {"model.norm.weight", "output_norm.weight"},
@@ -264,8 +268,8 @@ config::Json mamba_config() {
 
 }  // namespace
 
-// qwen2: llama.cpp keeps HF's row order (its qwen2 rope rotates halves as HF does) and the q / k / v
-// biases; the file gives back the model it was written from, logits equal.
+// qwen2: llama.cpp keeps HF's row order (its qwen2 rope rotates halves as HF does) and the q / k /
+// v biases; the file gives back the model it was written from, logits equal.
 TEST(GgufModel, Qwen2LoadsAsTheModelItWasWrittenFrom) {
   const config::Json cfg = qwen2_config();
   auto ref = families::build_causal_lm_seeded(cfg, 5);
@@ -305,29 +309,29 @@ TEST(GgufModel, MambaLoadsAsTheModelItWasWrittenFrom) {
   EXPECT_EQ(sd.at("backbone.layers.1.mixer.conv1d.weight").shape(), (Shape{64, 1, 4}));
 
   // A positive A has no A_log; Falcon-Mamba's dt / B / C norms are not supported.
-  expect_error<LoadError>(write_from_model("mamba_a", "mamba", cfg, *ref,
-                                           [](auto& in) {
-                                             for (auto& t : in.tensors)
-                                               if (t.name == "blk.1.ssm_a")
-                                                 t = GgufWriterTensor::from_tensor(t.name, ones({64, 8}));
-                                           }),
-                          {"blk.1.ssm_a", "never positive"});
-  expect_error<ConfigError>(write_from_model("mamba_rms", "mamba", cfg, *ref,
-                                             [](auto& in) {
-                                               set(in, "mamba.ssm.dt_b_c_rms", GgufValue::boolean(true));
-                                             }),
-                            {"mamba.ssm.dt_b_c_rms", "Falcon-Mamba"});
-  expect_error<ConfigError>(write_from_model("mamba_inner", "mamba", cfg, *ref,
-                                             [](auto& in) {
-                                               set(in, "mamba.ssm.inner_size", GgufValue::u32(50));
-                                             }),
-                            {"mamba.ssm.inner_size", "50"});
+  expect_error<LoadError>(
+      write_from_model("mamba_a", "mamba", cfg, *ref,
+                       [](auto& in) {
+                         for (auto& t : in.tensors)
+                           if (t.name == "blk.1.ssm_a")
+                             t = GgufWriterTensor::from_tensor(t.name, ones({64, 8}));
+                       }),
+      {"blk.1.ssm_a", "never positive"});
+  expect_error<ConfigError>(
+      write_from_model("mamba_rms", "mamba", cfg, *ref,
+                       [](auto& in) { set(in, "mamba.ssm.dt_b_c_rms", GgufValue::boolean(true)); }),
+      {"mamba.ssm.dt_b_c_rms", "Falcon-Mamba"});
+  expect_error<ConfigError>(
+      write_from_model("mamba_inner", "mamba", cfg, *ref,
+                       [](auto& in) { set(in, "mamba.ssm.inner_size", GgufValue::u32(50)); }),
+      {"mamba.ssm.inner_size", "50"});
   fs::remove(p);
 }
 
 TEST(GgufModel, UnknownArchitecturesListTheSupportedOnes) {
   expect_error<ConfigError>(
-      write_tiny("arch_list", [](auto& in) { set(in, "general.architecture", GgufValue::string("rwkv6")); }),
+      write_tiny("arch_list",
+                 [](auto& in) { set(in, "general.architecture", GgufValue::string("rwkv6")); }),
       {"'rwkv6'", "llama, mistral, qwen2, mamba"});
   // "mistral" reads the llama keys under its own prefix.
   const std::string p = write_tiny("mistral", [](auto& in) {
