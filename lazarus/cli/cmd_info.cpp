@@ -1,5 +1,6 @@
 // `lazarus info`: what a model config describes — layers, shapes, parameter count and memory —
-// computed from the config alone, without allocating the model.
+// computed from the config alone, without allocating the model; and what a model folder or a
+// GGUF file holds (read from its headers and metadata only).
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -7,15 +8,17 @@
 
 #include <fmt/format.h>
 
+#include "lazarus/cli/cmd_info.h"
 #include "lazarus/cli/commands.h"
-#include "lazarus/core/json_limits.h"
-#include "lazarus/core/regular_file.h"
 #include "lazarus/config/model_config.h"
 #include "lazarus/core/error.h"
+#include "lazarus/core/json_limits.h"
+#include "lazarus/core/regular_file.h"
 #include "lazarus/families/registry.h"
+#include "lazarus/formats/safetensors.h"
 #include "lazarus/generation/generation_config.h"
 #include "lazarus/io/model_folder.h"
-#include "lazarus/formats/safetensors.h"
+#include "lazarus/io/model_gguf.h"
 #include "lazarus/tokenizers/tokenizer.h"
 #include "lazarus/tokenizers/tokenizer_config.h"
 
@@ -298,6 +301,12 @@ void print_folder(const std::string& spec) {
 
 }  // namespace
 
+void print_model_summary(const std::string& title, const config::ModelConfig& m) {
+  print_model(title, m);
+}
+
+std::string thousands(int64_t n) { return with_commas(n); }
+
 void register_info_command(CLI::App& app) {
   struct Opts {
     std::string preset, config, model;
@@ -306,7 +315,8 @@ void register_info_command(CLI::App& app) {
   auto o = std::make_shared<Opts>();
   CLI::App* cmd = app.add_subcommand("info",
                                      "Describe a model config: layers, shapes, parameter count and "
-                                     "weight memory (nothing is allocated); or a model folder");
+                                     "weight memory (nothing is allocated); or a model folder or "
+                                     "GGUF file");
   auto* p = cmd->add_option("--preset", o->preset,
                             "A preset name (see --list-presets), e.g. llama3_8b or mamba_130m");
   auto* c = cmd->add_option(
@@ -314,18 +324,28 @@ void register_info_command(CLI::App& app) {
       "A config file: a Hugging Face config.json of a registered family (lazarus list-models), a "
       "Lazarus model config ({\"backbone\": ..., \"head\": ...}), or a model folder holding "
       "config.json");
+  std::string archs;
+  for (const auto& a : io::gguf_architectures()) archs += (archs.empty() ? "" : ", ") + a;
   auto* m = cmd->add_option(
       "--model,-m", o->model,
       "A Hugging Face model folder: the config summary plus its checkpoint files, tokenizer,\n"
-      "chat template and generation defaults (weights are not loaded)");
+      "chat template and generation defaults (weights are not loaded); or a GGUF file: its\n"
+      "architecture (" +
+          archs +
+          " load), hyper-parameters, parameter count,\n"
+          "tensors per type, tokenizer and chat template (with --json: every metadata key and\n"
+          "tensor info as well)");
   p->excludes(c);
   m->excludes(p);
   m->excludes(c);
   cmd->add_flag("--list-presets", o->list, "List the preset names");
-  cmd->add_flag("--json", o->json, "Print the config as JSON instead of the summary");
+  cmd->add_flag("--json", o->json,
+                "Print the config as JSON instead of the summary (with a GGUF --model: the file's "
+                "metadata, tensor infos and summary)");
   cmd->footer(
       "Examples:\n  lazarus info --preset llama3_8b\n  lazarus info --preset mamba_130m\n  "
-      "lazarus info --config path/to/model/config.json\n  lazarus info --model path/to/model");
+      "lazarus info --config path/to/model/config.json\n  lazarus info --model path/to/model\n  "
+      "lazarus info --model model-q4_K_M.gguf [--json]");
   cmd->callback([o] {
     if (o->list) {
       for (const auto& f : families::registered_families())
@@ -334,6 +354,10 @@ void register_info_command(CLI::App& app) {
       return;
     }
     if (!o->model.empty()) {
+      if (io::is_gguf_file(o->model)) {
+        print_gguf(o->model, o->json);
+        return;
+      }
       print_folder(o->model);
       return;
     }

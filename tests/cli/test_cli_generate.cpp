@@ -10,7 +10,9 @@
 #include <fmt/format.h>
 
 #include "lazarus/families/qwen/qwen.h"
+#include "lazarus/formats/gguf.h"
 #include "lazarus/generation/generate.h"
+#include "lazarus/tensor/ops.h"
 #include "lazarus/tokenizers/chat_template.h"
 #include "tests/io/tiny_folder.h"
 
@@ -194,6 +196,86 @@ TEST_F(Cli, InfoOnAModelFolderAndBf16) {
   Proc b = run("generate " + model_arg() + " -p hi --raw -n 4 --dtype bf16 --threads 1");
   EXPECT_EQ(b.status, 0) << b.err;
   EXPECT_NE(b.err.find("bf16"), std::string::npos) << b.err;
+}
+
+// info --model FILE.gguf: a 1-layer Llama GGUF of mixed types with a tokenizer and chat template,
+// described from the file (every number below follows from the tensors written).
+TEST_F(Cli, InfoOnAGgufFile) {
+  using namespace lazarus::formats;
+  GgufWriterInput in;
+  auto kv = [&](const std::string& k, GgufValue v) { in.metadata.emplace_back(k, std::move(v)); };
+  kv("general.architecture", GgufValue::string("llama"));
+  kv("general.name", GgufValue::string("tiny gguf"));
+  kv("llama.context_length", GgufValue::u32(128));
+  kv("llama.embedding_length", GgufValue::u32(64));
+  kv("llama.block_count", GgufValue::u32(1));
+  kv("llama.feed_forward_length", GgufValue::u32(96));
+  kv("llama.attention.head_count", GgufValue::u32(4));
+  kv("llama.attention.head_count_kv", GgufValue::u32(2));
+  kv("llama.attention.layer_norm_rms_epsilon", GgufValue::f32(1e-5f));
+  kv("t.big", GgufValue::u64(18446744073709551615ull));
+  std::vector<std::string> tokens = {"<unk>", "<s>", "</s>"};
+  for (int i = 3; i < 32; ++i) tokens.push_back(std::string(1, char('a' + i - 3)));
+  kv("tokenizer.ggml.model", GgufValue::string("llama"));
+  kv("tokenizer.ggml.tokens", GgufValue::string_array(tokens));
+  kv("tokenizer.ggml.bos_token_id", GgufValue::u32(1));
+  kv("tokenizer.ggml.eos_token_id", GgufValue::u32(2));
+  kv("tokenizer.chat_template", GgufValue::string("{{ messages[0]['content'] }}"));
+  auto t = [&](const std::string& n, Shape s, DType d) {
+    in.tensors.push_back(GgufWriterTensor::from_tensor(n, ones(std::move(s)).to(d)));
+  };
+  t("token_embd.weight", {32, 64}, DType::F32);
+  t("output_norm.weight", {64}, DType::F32);
+  t("output.weight", {32, 64}, DType::Q8_0);
+  t("blk.0.attn_norm.weight", {64}, DType::F32);
+  t("blk.0.ffn_norm.weight", {64}, DType::F32);
+  t("blk.0.attn_q.weight", {64, 64}, DType::F16);
+  t("blk.0.attn_k.weight", {32, 64}, DType::Q4_0);
+  t("blk.0.attn_v.weight", {32, 64}, DType::Q4_0);
+  t("blk.0.attn_output.weight", {64, 64}, DType::Q8_0);
+  t("blk.0.ffn_gate.weight", {96, 64}, DType::Q8_0);
+  t("blk.0.ffn_up.weight", {96, 64}, DType::Q8_0);
+  t("blk.0.ffn_down.weight", {64, 96}, DType::Q8_0);
+  const fs::path path = dir_ / "tiny.gguf";
+  save_gguf(path.string(), in);
+
+  // 32*64 * 2 (embedding, head) + 64 * 3 (norms) + 64*64 * 2 (q, o) + 32*64 * 2 (k, v)
+  // + 96*64 * 3 (gate, up, down) = 4096 + 192 + 8192 + 4096 + 18432 = 35,008. q8_0 blocks are 32
+  // elements in 34 bytes: rows of 64 (head 32, o 64, gate 96, up 96) 68 bytes, down's 64 rows of
+  // 96 102 bytes: 288 * 68 + 64 * 102 = 26,112 bytes (25.5 KiB).
+  Proc r = run("info --model " + quote(path.string()));
+  ASSERT_EQ(r.status, 0) << r.err;
+  for (const char* needle :
+       {"(GGUF v3, architecture llama -> family llama, name 'tiny gguf')",
+        "1 layers, hidden 64, vocab 32", "parameters 35,008 ",
+        "12 tensors, 35,008 parameters in the file, 15 metadata keys", "q8_0: 5 tensors, 25.5 KiB",
+        "q4_0: 2 tensors, 2.2 KiB", "f16: 1 tensor, 8.0 KiB",
+        "tokenizer  gguf llama, 32 tokens, bos 1 '<s>', eos 2 '</s>'",
+        "chat       chat template present"})
+    EXPECT_NE(r.out.find(needle), std::string::npos) << needle << " in:\n" << r.out;
+
+  Proc j = run("info --model " + quote(path.string()) + " --json");
+  ASSERT_EQ(j.status, 0) << j.err;
+  auto doc = nlohmann::json::parse(j.out);
+  EXPECT_EQ(doc["family"], "llama");
+  EXPECT_EQ(doc["parameters"], 35008);
+  EXPECT_EQ(doc["tensor_types"]["q8_0"]["bytes"], 26112);
+  EXPECT_EQ(doc["metadata"].size(), 15u);
+  EXPECT_EQ(doc["metadata"][9]["key"], "t.big");
+  EXPECT_EQ(doc["metadata"][9]["type"], "u64");
+  EXPECT_EQ(doc["metadata"][9]["value"].get<uint64_t>(), 18446744073709551615ull);
+  EXPECT_EQ(doc["metadata"][11]["element_type"], "string");
+  EXPECT_EQ(doc["metadata"][11]["value"][5], "c");
+  EXPECT_EQ(doc["tensors"][2]["type"], "q8_0");
+  EXPECT_EQ(doc["tensors"][2]["ne"], nlohmann::json::array({64, 32}));
+  EXPECT_EQ(doc["chat_template"], true);
+  EXPECT_EQ(doc["tokenizer"]["eos_token_id"], 2);
+
+  // A file that is not GGUF nor a folder fails with its name.
+  write_text(dir_ / "not.gguf", "GGUX");
+  Proc bad = run("info --model " + quote((dir_ / "not.gguf").string()));
+  EXPECT_NE(bad.status, 0);
+  EXPECT_NE(bad.err.find("not.gguf"), std::string::npos) << bad.err;
 }
 
 }  // namespace

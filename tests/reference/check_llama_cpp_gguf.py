@@ -298,7 +298,8 @@ class Reference:
         act = {}
         for gname, t in types.items():
             parts = gname.split(".")
-            if parts[0] == "blk" and parts[2] in HF_OF_GGUF:
+            # the weights' types (a bias, f32, names the same projection: qwen2)
+            if parts[0] == "blk" and parts[2] in HF_OF_GGUF and parts[3] == "weight":
                 act[f"model.layers.{parts[1]}.{HF_OF_GGUF[parts[2]]}.weight"] = t if emulate else G.GT.F32
         tied = cfg.get("tie_word_embeddings")
         self.head_t = types["token_embd.weight" if tied else "output.weight"] if emulate else G.GT.F32
@@ -415,16 +416,23 @@ def check_load_time_quantization(binary, name, folder, mix, laz_gguf, prompts, f
           f"{mix} GGUF, greedy {'equal' if same else 'DIFFERENT'}")
 
 
-def check_lazarus(binary, name, mix, path, prompts, out, plain, emul, flipped, failures):
+def check_lazarus(binary, name, mix, path, prompts, out, plain, emul, flipped, failures, tol_f32=NORMALISED_TOL,
+                  lazarus_ref=None):
     """Lazarus on the same file: against torch as llama.cpp is (its quantized products round the
     activations as ggml's do; bf16 / f16 weights keep f32 activations, so plain torch is its
     reference there), greedy tokens against llama.cpp's (except where llama.cpp itself rounded
     an activation the other way at a near-tie: `flipped`; both are then held to the reference by
-    check_greedy), and its logits against llama.cpp's."""
+    check_greedy), and its logits against llama.cpp's. A quantized mix that also holds f16 / bf16
+    matrices (a Q8_0 row that fell back to F16) passes `lazarus_ref`: the reference with only the
+    quantized products' activations rounded; its logits are then not held to llama.cpp's (which
+    rounds the f16 products' activations too)."""
     laz = run_lazarus(binary, path, prompts, STEPS)
     half = mix in ("f16", "bf16")
+    mixed_half = lazarus_ref is not None and not half
+    if mixed_half:
+        emul = lazarus_ref
     ref_mix = "f32" if half else mix
-    tol = NORMALISED_TOL if ref_mix == "f32" else EMULATED_TOL
+    tol = tol_f32 if ref_mix == "f32" else EMULATED_TOL
     hard = tol if ref_mix == "f32" else FLIP_TOL
     errs, cpp_dist, same_greedy, notes = [], [], 0, []
     for z, r in zip(laz["results"], out["results"]):
@@ -451,14 +459,16 @@ def check_lazarus(binary, name, mix, path, prompts, out, plain, emul, flipped, f
     # The same arithmetic as llama.cpp except for bf16 / f16 weights (llama.cpp rounds the
     # activations to the weight's type there): checked like llama.cpp against torch.
     cpp_median = sorted(cpp_dist)[len(cpp_dist) // 2]
-    if not half and (not max(cpp_dist) <= hard or not cpp_median <= tol):
+    if not half and not mixed_half and (not max(cpp_dist) <= hard or not cpp_median <= tol):
         failures.append(f"Lazarus {name} {mix}: logits vs llama.cpp {max(cpp_dist):.3e} (median "
                         f"{cpp_median:.1e}) > {hard} ({tol})")
     if same_greedy != len(prompts) and not half:
         failures.append(f"Lazarus {name} {mix}: greedy tokens equal llama.cpp's for {same_greedy} of "
                         f"{len(prompts)} prompts")
     print(f"{'':18s} Lazarus: vs its torch reference {max(errs):.2e} (median {median:.1e}); vs llama.cpp "
-          f"{max(cpp_dist):.2e} (median {cpp_median:.1e}{', not checked: llama.cpp rounds activations to ' + mix if half else ''}); "
+          f"{max(cpp_dist):.2e} (median {cpp_median:.1e}"
+          f"{', not checked: llama.cpp rounds activations to ' + mix if half else ''}"
+          f"{', not checked: llama.cpp rounds the f16 products activations to f16' if mixed_half else ''}); "
           f"greedy equal to llama.cpp's {same_greedy}/{len(prompts)}"
           f" (a difference counts as equal where both are near-tie choices the reference allows)")
     for n in notes:
@@ -477,6 +487,59 @@ def check_cli(cli, path, failures):
           f"{len(p.stdout)} characters")
 
 
+def check_llama_cpp_run(name, mix, mixes_used, out, prompts, plain, emul, failures, tol_f32=NORMALISED_TOL):
+    """llama.cpp's results `out` on one file against the torch references (plain for f32, emulated
+    activation rounding otherwise; near-ties retried as described at FLIP_TOL), greedy tokens by
+    check_greedy. Prints a summary line; returns the prompts a near-tie flip explained."""
+    tol = tol_f32 if mix == "f32" else EMULATED_TOL
+    ref_fn = plain if mix == "f32" else emul
+    worst = {"plain": 0.0, "emulated": 0.0, "act": 0.0}
+    greedy_ok, tie_explained, errs, flipped = True, [], [], set()
+    for r in out["results"]:
+        lp, le = plain(r["prompt"]), emul(r["prompt"])
+        e_plain, ok1 = logit_error(r, lp)
+        e_emul, ok2 = logit_error(r, le)
+        e_act = (((le - le.max()) - (lp - lp.max())).abs().max() / max(1.0, lp.abs().max().item())).item()
+        worst["plain"] = max(worst["plain"], e_plain)
+        worst["act"] = max(worst["act"], e_act)
+        if not (ok1 and ok2):
+            failures.append(f"{name} {mix}: llama.cpp gave probability 0 to a token torch puts near the top")
+        e = e_plain if mix == "f32" else e_emul
+        if not e <= tol and mix != "f32":
+            # An activation whose rounding is at a near-tie may round the other way in
+            # llama.cpp (its f32 differs from torch's in the last bits): one such element
+            # moves the logits by far more than the tolerance. Retry with each of the
+            # nearest ties flipped, as check_greedy allows near-ties in the argmax.
+            ties = emul.ties(r["prompt"], TIE_CANDIDATES)
+            alt = min((logit_error(r, emul.logits(r["prompt"], flip=(c, i)))[0], dist)
+                      for dist, c, i in ties)
+            if alt[0] <= tol:
+                flipped.add(tuple(r["prompt"]))
+                tie_explained.append(f"{len(r['prompt'])}-token prompt {e:.1e} -> {alt[0]:.1e} "
+                                     f"(tie at {alt[1]:.1e} quanta)")
+                e = e_emul = alt[0]
+        worst["emulated"] = max(worst["emulated"], e_emul)
+        errs.append(e)
+        hard = tol if mix == "f32" else FLIP_TOL
+        if not e <= hard:
+            failures.append(f"{name} {mix} prompt {r['prompt']}: normalised logit error {e:.3e} > {hard}")
+        ref_logits = ref_fn(r["prompt"])
+        delta = 2 * hard * max(1.0, ref_logits.abs().max().item())
+        err = check_greedy(ref_fn, r["prompt"], r["greedy"], delta)
+        if err:
+            greedy_ok = False
+            failures.append(f"{name} {mix} prompt {r['prompt']}: {err}")
+    median = sorted(errs)[len(errs) // 2]
+    if mix != "f32" and not median <= tol:
+        failures.append(f"{name} {mix}: median normalised logit error {median:.3e} > {tol} (systematic)")
+    print(f"{name} {mix:7s} [{', '.join(mixes_used)}]: vs torch {worst['plain']:.2e}, vs torch with "
+          f"ggml's activation rounding {worst['emulated']:.2e} (median {median:.1e}; that rounding alone moves torch "
+          f"{worst['act']:.2e}); greedy {STEPS} x {len(prompts)} {'agree' if greedy_ok else 'DIFFER'}")
+    for t in tie_explained:
+        print(f"    one activation rounded the other way at a near-tie: {t}")
+    return flipped
+
+
 def check_models(workdir, failures, lazarus=None, cli=None):
     rng = np.random.default_rng(5)
     for name, seed, kw, mixes in CASES:
@@ -492,53 +555,8 @@ def check_models(workdir, failures, lazarus=None, cli=None):
             plain = Reference(cfg, params, types, emulate=False)
             emul = Reference(cfg, params, types, emulate=True)
             out = run_llama_cpp(path, prompts, STEPS)
-            tol = NORMALISED_TOL if mix == "f32" else EMULATED_TOL
-            ref_fn = plain if mix == "f32" else emul
-            worst = {"plain": 0.0, "emulated": 0.0, "act": 0.0}
-            greedy_ok, tie_explained, errs, flipped = True, [], [], set()
-            for r in out["results"]:
-                lp, le = plain(r["prompt"]), emul(r["prompt"])
-                e_plain, ok1 = logit_error(r, lp)
-                e_emul, ok2 = logit_error(r, le)
-                e_act = (((le - le.max()) - (lp - lp.max())).abs().max() / max(1.0, lp.abs().max().item())).item()
-                worst["plain"] = max(worst["plain"], e_plain)
-                worst["act"] = max(worst["act"], e_act)
-                if not (ok1 and ok2):
-                    failures.append(f"{name} {mix}: llama.cpp gave probability 0 to a token torch puts near the top")
-                e = e_plain if mix == "f32" else e_emul
-                if not e <= tol and mix != "f32":
-                    # An activation whose rounding is at a near-tie may round the other way in
-                    # llama.cpp (its f32 differs from torch's in the last bits): one such element
-                    # moves the logits by far more than the tolerance. Retry with each of the
-                    # nearest ties flipped, as check_greedy allows near-ties in the argmax.
-                    ties = emul.ties(r["prompt"], TIE_CANDIDATES)
-                    alt = min((logit_error(r, emul.logits(r["prompt"], flip=(c, i)))[0], dist)
-                              for dist, c, i in ties)
-                    if alt[0] <= tol:
-                        flipped.add(tuple(r["prompt"]))
-                        tie_explained.append(f"{len(r['prompt'])}-token prompt {e:.1e} -> {alt[0]:.1e} "
-                                             f"(tie at {alt[1]:.1e} quanta)")
-                        e = e_emul = alt[0]
-                worst["emulated"] = max(worst["emulated"], e_emul)
-                errs.append(e)
-                hard = tol if mix == "f32" else FLIP_TOL
-                if not e <= hard:
-                    failures.append(f"{name} {mix} prompt {r['prompt']}: normalised logit error {e:.3e} > {hard}")
-                ref_logits = ref_fn(r["prompt"])
-                delta = 2 * hard * max(1.0, ref_logits.abs().max().item())
-                err = check_greedy(ref_fn, r["prompt"], r["greedy"], delta)
-                if err:
-                    greedy_ok = False
-                    failures.append(f"{name} {mix} prompt {r['prompt']}: {err}")
-            median = sorted(errs)[len(errs) // 2]
-            if mix != "f32" and not median <= tol:
-                failures.append(f"{name} {mix}: median normalised logit error {median:.3e} > {tol} (systematic)")
             mixes_used = sorted({G.GT.NAMES[t] for n, t in types.items() if not n.endswith("norm.weight")})
-            print(f"{name} {mix:7s} [{', '.join(mixes_used)}]: vs torch {worst['plain']:.2e}, vs torch with "
-                  f"ggml's activation rounding {worst['emulated']:.2e} (median {median:.1e}; that rounding alone moves torch "
-                  f"{worst['act']:.2e}); greedy {STEPS} x {len(prompts)} {'agree' if greedy_ok else 'DIFFER'}")
-            for t in tie_explained:
-                print(f"    one activation rounded the other way at a near-tie: {t}")
+            flipped = check_llama_cpp_run(name, mix, mixes_used, out, prompts, plain, emul, failures)
             if lazarus:
                 laz = check_lazarus(lazarus, name, mix, path, prompts, out, plain, emul, flipped, failures)
                 if mix in ("q8_0", "pure:q4_0"):

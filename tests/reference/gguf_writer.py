@@ -43,6 +43,12 @@ Mixes for llama_from_hf_folder(folder, out, types), `types` one of:
                      Q8_0; Q4_K / Q5_K -> Q5_0 / Q5_1, not written here: an error)
   "pure:TYPE"        llama-quantize --pure: every quantizable 2-D weight TYPE (output included)
   a dict             {gguf tensor name: type name}, over the "f32" mix (1-D tensors may be named)
+mamba_from_hf_folder(folder, out, mix): an HF Mamba folder as convert_hf_to_gguf's MambaModel writes
+it (conversion/mamba.py: A = -exp(A_log), the conv kernel squeezed to (I, K), ssm.* keys), mixes
+"f32" / "f16" / "bf16" / "q8_0" (its --outtype; ssm_conv1d, ssm_a, ssm_d and biases stay F32).
+qwen2_from_hf_folder(folder, out, mix): an HF Qwen2 folder as its Qwen2Model writes it (qwen2.* keys,
+no q / k permutation, q / k / v biases F32), the same mixes.
+
 Tied embeddings (tie_word_embeddings) write no output.weight; under a llama-quantize mix the
 token_embd then takes output.weight's type, as llama.cpp's has_tied_embeddings rule does.
 
@@ -797,8 +803,9 @@ def permute_qk(w, n_head, n_head_kv=None):
             .swapaxes(1, 2).reshape(w.shape))
 
 
-def hf_llama_tensors(cfg, hf):
-    """(gguf name, float32 array) in convert_hf_to_gguf's order for LlamaForCausalLM."""
+def hf_llama_tensors(cfg, hf, permute=True):
+    """(gguf name, float32 array) in convert_hf_to_gguf's order for LlamaForCausalLM (permute=False:
+    Qwen2ForCausalLM, whose Qwen2Model keeps HF's q / k row order)."""
     H = cfg["num_attention_heads"]
     Hkv = cfg.get("num_key_value_heads") or H
     out = [("token_embd.weight", hf["model.embed_tokens.weight"])]
@@ -815,9 +822,9 @@ def hf_llama_tensors(cfg, hf):
             t = hf.get(f"model.layers.{l}.{hfn}")
             if t is None:
                 continue
-            if hfn.startswith("self_attn.q_proj"):
+            if permute and hfn.startswith("self_attn.q_proj"):
                 t = permute_qk(t, H, H)
-            elif hfn.startswith("self_attn.k_proj"):
+            elif permute and hfn.startswith("self_attn.k_proj"):
                 t = permute_qk(t, H, Hkv)
             out.append((f"blk.{l}.{gn}", t))
     out.append(("output_norm.weight", hf["model.norm.weight"]))
@@ -973,9 +980,163 @@ def llama_from_hf_folder(folder, out_path, types="f32", name=None):
     return {n: GT.NAMES[t] for n, t in ttypes.items()}
 
 
-def dequantized_hf_params(cfg, gguf_path):
+# ---------------------------------------------------------------- HF Mamba / Qwen2 -> GGUF
+
+def _convert_types(tensors, mix, keep_f32=()):
+    """convert_hf_to_gguf --outtype for non-Llama models (conversion/base.py prepare_tensors):
+    1-D tensors, norms, every tensor whose name does not end in ".weight" (Mamba's ssm_a, ssm_d,
+    biases) and the names in keep_f32 (ssm_conv1d.weight: SSM_CONV1D is always F32) in F32; the
+    other 2-D weights in the outtype, Q8_0 falling back to F16 where a row is not a whole number of
+    blocks (gguf.quants.QuantError -> F16)."""
+    base = {"f32": GT.F32, "f16": GT.F16, "bf16": GT.BF16, "q8_0": GT.Q8_0}[mix]
+    out = {}
+    for name, t in tensors:
+        if (base == GT.F32 or t.ndim < 2 or name.endswith("_norm.weight") or not name.endswith(".weight")
+                or any(name.endswith(k) for k in keep_f32)):
+            out[name] = GT.F32
+        elif base == GT.Q8_0 and t.shape[-1] % GT.BLOCK[GT.Q8_0][0] != 0:
+            out[name] = GT.F16
+        else:
+            out[name] = base
+    return out
+
+
+MAMBA_OF_HF = {"norm.weight": "attn_norm.weight", "mixer.in_proj.weight": "ssm_in.weight",
+               "mixer.in_proj.bias": "ssm_in.bias", "mixer.conv1d.weight": "ssm_conv1d.weight",
+               "mixer.conv1d.bias": "ssm_conv1d.bias", "mixer.x_proj.weight": "ssm_x.weight",
+               "mixer.dt_proj.weight": "ssm_dt.weight", "mixer.dt_proj.bias": "ssm_dt.bias",
+               "mixer.A_log": "ssm_a", "mixer.D": "ssm_d", "mixer.out_proj.weight": "ssm_out.weight",
+               "mixer.out_proj.bias": "ssm_out.bias"}
+
+
+def hf_mamba_tensors(cfg, hf):
+    """(gguf name, float32 array) as convert_hf_to_gguf's MambaModel writes them: A stored as
+    -exp(A_log), the depthwise conv kernel (I, 1, K) squeezed to (I, K), an lm_head equal to the
+    embedding omitted (and absent when tied)."""
+    out = [("token_embd.weight", hf["backbone.embeddings.weight"])]
+    for l in range(cfg["num_hidden_layers"]):
+        for hfn, gn in MAMBA_OF_HF.items():
+            t = hf.get(f"backbone.layers.{l}.{hfn}")
+            if t is None:
+                continue
+            t = np.asarray(t, F32)
+            if hfn == "mixer.A_log":
+                t = -np.exp(t)
+            elif hfn == "mixer.conv1d.weight":
+                t = t.reshape(t.shape[0], t.shape[-1])
+            out.append((f"blk.{l}.{gn}", t))
+    out.append(("output_norm.weight", hf["backbone.norm_f.weight"]))
+    head = hf.get("lm_head.weight")
+    if head is not None and not cfg.get("tie_word_embeddings", True) and not np.array_equal(
+            head, hf["backbone.embeddings.weight"]):
+        out.append(("output.weight", head))
+    return [(n, np.ascontiguousarray(t, F32)) for n, t in out]
+
+
+def mamba_from_hf_folder(folder, out_path, mix="f32", name=None):
+    """Write an HF Mamba folder as convert_hf_to_gguf.py --outtype MIX (f32, f16, bf16, q8_0)
+    would (conversion/mamba.py MambaModel): the mamba.* keys (context_length 2^20,
+    feed_forward_length and head_count 0 "unused but required", ssm.{conv_kernel, inner_size,
+    state_size, time_step_rank}, ssm.dt_b_c_rms false). Its converter asserts expand == 2 and pads
+    the vocabulary to a multiple of 8: both required here. Returns {gguf tensor name: type name}."""
+    cfg, hf = read_hf_folder(folder)
+    if cfg.get("model_type") != "mamba":
+        raise ValueError(f"{folder}: not a Mamba folder ({cfg.get('model_type')})")
+    D = cfg["hidden_size"]
+    I = cfg.get("intermediate_size") or cfg.get("expand", 2) * D
+    if I != 2 * D or cfg["vocab_size"] % 8:
+        raise ValueError("convert_hf_to_gguf's MambaModel needs expand 2 and a vocabulary padded to 8")
+    rank = cfg.get("time_step_rank", "auto")
+    R = -(D // -16) if rank == "auto" else rank
+    tensors = hf_mamba_tensors(cfg, hf)
+    ttypes = _convert_types(tensors, mix, keep_f32=("ssm_conv1d.weight",))
+    w = GGUFWriter()
+    w.add("general.architecture", "mamba")
+    w.add("general.type", "model")
+    w.add("general.name", name or os.path.basename(os.path.normpath(folder)))
+    w.add("mamba.context_length", Value(VT.UINT32, 2 ** 20))
+    w.add("mamba.embedding_length", Value(VT.UINT32, D))
+    w.add("mamba.feed_forward_length", Value(VT.UINT32, 0))
+    w.add("mamba.attention.head_count", Value(VT.UINT32, 0))
+    w.add("mamba.block_count", Value(VT.UINT32, cfg["num_hidden_layers"]))
+    w.add("mamba.ssm.conv_kernel", Value(VT.UINT32, cfg.get("conv_kernel", 4)))
+    w.add("mamba.ssm.inner_size", Value(VT.UINT32, I))
+    w.add("mamba.ssm.state_size", Value(VT.UINT32, cfg.get("state_size", 16)))
+    w.add("mamba.ssm.time_step_rank", Value(VT.UINT32, R))
+    w.add("mamba.attention.layer_norm_rms_epsilon", Value(VT.FLOAT32, float(cfg.get("layer_norm_epsilon", 1e-5))))
+    w.add("mamba.ssm.dt_b_c_rms", False)
+    w.add("general.file_type", Value(VT.UINT32, FILE_TYPE[mix]))
+    if any(t not in (GT.F32, GT.F16, GT.BF16) for t in ttypes.values()):
+        w.add("general.quantization_version", Value(VT.UINT32, 2))
+    add_tiny_llama_vocab(w, cfg["vocab_size"], cfg.get("bos_token_id", 1) or 1,
+                         cfg.get("eos_token_id", 2) if isinstance(cfg.get("eos_token_id", 2), int) else 2)
+    for n, t in tensors:
+        w.add_tensor(n, t, ttypes[n])
+    w.write(out_path)
+    return {n: GT.NAMES[t] for n, t in ttypes.items()}
+
+
+def qwen2_from_hf_folder(folder, out_path, mix="f32", name=None):
+    """Write an HF Qwen2 folder as convert_hf_to_gguf.py --outtype MIX (f32, f16, bf16, q8_0) would
+    (conversion Qwen2Model: the qwen2.* keys of TextModel.set_gguf_parameters, HF's q / k row order
+    kept, the q / k / v biases in F32). Returns {gguf tensor name: type name}."""
+    cfg, hf = read_hf_folder(folder)
+    if cfg.get("model_type") != "qwen2":
+        raise ValueError(f"{folder}: not a Qwen2 folder ({cfg.get('model_type')})")
+    tensors = hf_llama_tensors(cfg, hf, permute=False)
+    ttypes = _convert_types(tensors, mix)
+    H = cfg["num_attention_heads"]
+    w = GGUFWriter()
+    w.add("general.architecture", "qwen2")
+    w.add("general.type", "model")
+    w.add("general.name", name or os.path.basename(os.path.normpath(folder)))
+    w.add("qwen2.block_count", Value(VT.UINT32, cfg["num_hidden_layers"]))
+    w.add("qwen2.context_length", Value(VT.UINT32, cfg["max_position_embeddings"]))
+    w.add("qwen2.embedding_length", Value(VT.UINT32, cfg["hidden_size"]))
+    w.add("qwen2.feed_forward_length", Value(VT.UINT32, cfg["intermediate_size"]))
+    w.add("qwen2.attention.head_count", Value(VT.UINT32, H))
+    w.add("qwen2.attention.head_count_kv", Value(VT.UINT32, cfg.get("num_key_value_heads") or H))
+    w.add("qwen2.rope.freq_base", Value(VT.FLOAT32, float(cfg.get("rope_theta", 10000.0))))
+    w.add("qwen2.attention.layer_norm_rms_epsilon", Value(VT.FLOAT32, float(cfg["rms_norm_eps"])))
+    w.add("general.file_type", Value(VT.UINT32, FILE_TYPE[mix]))
+    if any(t not in (GT.F32, GT.F16, GT.BF16) for t in ttypes.values()):
+        w.add("general.quantization_version", Value(VT.UINT32, 2))
+    add_tiny_llama_vocab(w, cfg["vocab_size"])
+    for n, t in tensors:
+        w.add_tensor(n, t, ttypes[n])
+    w.write(out_path)
+    return {n: GT.NAMES[t] for n, t in ttypes.items()}
+
+
+def dequantized_mamba_params(gguf_path):
+    """The Mamba GGUF's tensors dequantized, under HF names and shapes (A_log = log(-A) in float64
+    then float32; the conv kernel back to (I, 1, K))."""
+    g = GGUFFile(gguf_path)
+    inv = {v: k for k, v in MAMBA_OF_HF.items()}
+    out = {}
+    for name in g.tensors:
+        a = g.tensor(name)
+        if name == "token_embd.weight":
+            out["backbone.embeddings.weight"] = a
+        elif name == "output_norm.weight":
+            out["backbone.norm_f.weight"] = a
+        elif name == "output.weight":
+            out["lm_head.weight"] = a
+        else:
+            _, l, rest = name.split(".", 2)
+            hfn = inv[rest]
+            if rest == "ssm_a":
+                a = np.log(-a.astype(np.float64)).astype(F32)
+            elif rest == "ssm_conv1d.weight":
+                a = a.reshape(a.shape[0], 1, a.shape[1])
+            out[f"backbone.layers.{l}.{hfn}"] = a
+    return out
+
+
+def dequantized_hf_params(cfg, gguf_path, permuted=True):
     """The GGUF's tensors, dequantized, back under HF names and HF row order (Q/K permutation
-    undone): what a torch reference needs to run on exactly the weights llama.cpp reads."""
+    undone; permuted=False for qwen2 files, which keep HF's order): what a torch reference needs
+    to run on exactly the weights llama.cpp reads."""
     g = GGUFFile(gguf_path)
     H = cfg["num_attention_heads"]
     Hkv = cfg.get("num_key_value_heads") or H
@@ -998,9 +1159,9 @@ def dequantized_hf_params(cfg, gguf_path):
         else:
             _, l, rest = name.split(".", 2)
             hfn = inv[rest]
-            if rest.startswith("attn_q"):
+            if permuted and rest.startswith("attn_q"):
                 a = unpermute_qk(a, H, H)
-            elif rest.startswith("attn_k"):
+            elif permuted and rest.startswith("attn_k"):
                 a = unpermute_qk(a, H, Hkv)
             out[f"model.layers.{l}.{hfn}"] = a
     return out
@@ -1015,7 +1176,9 @@ def unpermute_qk(w, n_head, n_head_kv=None):
 
 def main(argv):
     if len(argv) >= 2 and argv[1] == "convert" and len(argv) == 5:
-        types = llama_from_hf_folder(argv[2], argv[3], argv[4])
+        model_type = json.load(open(os.path.join(argv[2], "config.json"))).get("model_type")
+        convert = {"mamba": mamba_from_hf_folder, "qwen2": qwen2_from_hf_folder}.get(model_type, llama_from_hf_folder)
+        types = convert(argv[2], argv[3], argv[4])
         print(json.dumps(types, indent=1))
         return 0
     if len(argv) == 3 and argv[1] == "dump":
