@@ -477,8 +477,81 @@ def check_cli(cli, path, failures):
           f"{len(p.stdout)} characters")
 
 
+def check_file(name, cfg, folder, mix, path, types, prompts, failures, lazarus=None, cli=None,
+               load_time=True):
+    """One GGUF file of the tiny model `cfg` (HF folder `folder`), whose tensors have the ggml
+    types `types` ({gguf name: type id}) of mix `mix`: llama.cpp against torch on the file's
+    dequantized weights, then (with `lazarus`) Lazarus on the same file (check_lazarus) and, for
+    the q8_0 / pure:q4_0 mixes with load_time, the HF folder quantized at load. Returns
+    llama.cpp's run (its "build" says which llama.cpp)."""
+    params = G.dequantized_hf_params(cfg, path)
+    plain = Reference(cfg, params, types, emulate=False)
+    emul = Reference(cfg, params, types, emulate=True)
+    out = run_llama_cpp(path, prompts, STEPS)
+    tol = NORMALISED_TOL if mix == "f32" else EMULATED_TOL
+    ref_fn = plain if mix == "f32" else emul
+    worst = {"plain": 0.0, "emulated": 0.0, "act": 0.0}
+    greedy_ok, tie_explained, errs, flipped = True, [], [], set()
+    for r in out["results"]:
+        lp, le = plain(r["prompt"]), emul(r["prompt"])
+        e_plain, ok1 = logit_error(r, lp)
+        e_emul, ok2 = logit_error(r, le)
+        e_act = (((le - le.max()) - (lp - lp.max())).abs().max() / max(1.0, lp.abs().max().item())).item()
+        worst["plain"] = max(worst["plain"], e_plain)
+        worst["act"] = max(worst["act"], e_act)
+        if not (ok1 and ok2):
+            failures.append(f"{name} {mix}: llama.cpp gave probability 0 to a token torch puts near the top")
+        e = e_plain if mix == "f32" else e_emul
+        if not e <= tol and mix != "f32":
+            # An activation whose rounding is at a near-tie may round the other way in
+            # llama.cpp (its f32 differs from torch's in the last bits): one such element
+            # moves the logits by far more than the tolerance. Retry with each of the
+            # nearest ties flipped, as check_greedy allows near-ties in the argmax.
+            ties = emul.ties(r["prompt"], TIE_CANDIDATES)
+            alt = min((logit_error(r, emul.logits(r["prompt"], flip=(c, i)))[0], dist)
+                      for dist, c, i in ties)
+            if alt[0] <= tol:
+                flipped.add(tuple(r["prompt"]))
+                tie_explained.append(f"{len(r['prompt'])}-token prompt {e:.1e} -> {alt[0]:.1e} "
+                                     f"(tie at {alt[1]:.1e} quanta)")
+                e = e_emul = alt[0]
+        worst["emulated"] = max(worst["emulated"], e_emul)
+        errs.append(e)
+        hard = tol if mix == "f32" else FLIP_TOL
+        if not e <= hard:
+            failures.append(f"{name} {mix} prompt {r['prompt']}: normalised logit error {e:.3e} > {hard}")
+        ref_logits = ref_fn(r["prompt"])
+        delta = 2 * hard * max(1.0, ref_logits.abs().max().item())
+        err = check_greedy(ref_fn, r["prompt"], r["greedy"], delta)
+        if err:
+            greedy_ok = False
+            failures.append(f"{name} {mix} prompt {r['prompt']}: {err}")
+    median = sorted(errs)[len(errs) // 2]
+    if mix != "f32" and not median <= tol:
+        failures.append(f"{name} {mix}: median normalised logit error {median:.3e} > {tol} (systematic)")
+    mixes_used = sorted({G.GT.NAMES[t] for n, t in types.items() if not n.endswith("norm.weight")})
+    print(f"{name} {mix:7s} [{', '.join(mixes_used)}]: vs torch {worst['plain']:.2e}, vs torch with "
+          f"ggml's activation rounding {worst['emulated']:.2e} (median {median:.1e}; that rounding alone moves torch "
+          f"{worst['act']:.2e}); greedy {STEPS} x {len(prompts)} {'agree' if greedy_ok else 'DIFFER'}")
+    for t in tie_explained:
+        print(f"    one activation rounded the other way at a near-tie: {t}")
+    if lazarus:
+        laz = check_lazarus(lazarus, name, mix, path, prompts, out, plain, emul, flipped, failures)
+        if load_time and mix in ("q8_0", "pure:q4_0"):
+            check_load_time_quantization(lazarus, name, folder, mix, laz, prompts, failures)
+    if cli and mix == "q4_0":
+        check_cli(cli, path, failures)
+    if mix == "f32":
+        d = run_llama_cpp(path, prompts, 0, kv="f16", fa="auto")
+        e16 = max(logit_error(r, plain(r["prompt"]))[0] for r in d["results"])
+        print(f"{name} f32 with llama.cpp's default context (f16 KV cache, flash attention auto): "
+              f"vs torch {e16:.2e} (not checked)")
+    return out
+
+
 def check_models(workdir, failures, lazarus=None, cli=None):
     rng = np.random.default_rng(5)
+    out = None
     for name, seed, kw, mixes in CASES:
         folder = os.path.join(workdir, name)
         cfg = make_folder(folder, seed, **kw)
@@ -488,68 +561,7 @@ def check_models(workdir, failures, lazarus=None, cli=None):
             path = os.path.join(workdir, f"{name}-{mix.replace(':', '-')}.gguf")
             types = G.llama_from_hf_folder(folder, path, mix)
             types = {k: G.type_id(v) for k, v in types.items()}
-            params = G.dequantized_hf_params(cfg, path)
-            plain = Reference(cfg, params, types, emulate=False)
-            emul = Reference(cfg, params, types, emulate=True)
-            out = run_llama_cpp(path, prompts, STEPS)
-            tol = NORMALISED_TOL if mix == "f32" else EMULATED_TOL
-            ref_fn = plain if mix == "f32" else emul
-            worst = {"plain": 0.0, "emulated": 0.0, "act": 0.0}
-            greedy_ok, tie_explained, errs, flipped = True, [], [], set()
-            for r in out["results"]:
-                lp, le = plain(r["prompt"]), emul(r["prompt"])
-                e_plain, ok1 = logit_error(r, lp)
-                e_emul, ok2 = logit_error(r, le)
-                e_act = (((le - le.max()) - (lp - lp.max())).abs().max() / max(1.0, lp.abs().max().item())).item()
-                worst["plain"] = max(worst["plain"], e_plain)
-                worst["act"] = max(worst["act"], e_act)
-                if not (ok1 and ok2):
-                    failures.append(f"{name} {mix}: llama.cpp gave probability 0 to a token torch puts near the top")
-                e = e_plain if mix == "f32" else e_emul
-                if not e <= tol and mix != "f32":
-                    # An activation whose rounding is at a near-tie may round the other way in
-                    # llama.cpp (its f32 differs from torch's in the last bits): one such element
-                    # moves the logits by far more than the tolerance. Retry with each of the
-                    # nearest ties flipped, as check_greedy allows near-ties in the argmax.
-                    ties = emul.ties(r["prompt"], TIE_CANDIDATES)
-                    alt = min((logit_error(r, emul.logits(r["prompt"], flip=(c, i)))[0], dist)
-                              for dist, c, i in ties)
-                    if alt[0] <= tol:
-                        flipped.add(tuple(r["prompt"]))
-                        tie_explained.append(f"{len(r['prompt'])}-token prompt {e:.1e} -> {alt[0]:.1e} "
-                                             f"(tie at {alt[1]:.1e} quanta)")
-                        e = e_emul = alt[0]
-                worst["emulated"] = max(worst["emulated"], e_emul)
-                errs.append(e)
-                hard = tol if mix == "f32" else FLIP_TOL
-                if not e <= hard:
-                    failures.append(f"{name} {mix} prompt {r['prompt']}: normalised logit error {e:.3e} > {hard}")
-                ref_logits = ref_fn(r["prompt"])
-                delta = 2 * hard * max(1.0, ref_logits.abs().max().item())
-                err = check_greedy(ref_fn, r["prompt"], r["greedy"], delta)
-                if err:
-                    greedy_ok = False
-                    failures.append(f"{name} {mix} prompt {r['prompt']}: {err}")
-            median = sorted(errs)[len(errs) // 2]
-            if mix != "f32" and not median <= tol:
-                failures.append(f"{name} {mix}: median normalised logit error {median:.3e} > {tol} (systematic)")
-            mixes_used = sorted({G.GT.NAMES[t] for n, t in types.items() if not n.endswith("norm.weight")})
-            print(f"{name} {mix:7s} [{', '.join(mixes_used)}]: vs torch {worst['plain']:.2e}, vs torch with "
-                  f"ggml's activation rounding {worst['emulated']:.2e} (median {median:.1e}; that rounding alone moves torch "
-                  f"{worst['act']:.2e}); greedy {STEPS} x {len(prompts)} {'agree' if greedy_ok else 'DIFFER'}")
-            for t in tie_explained:
-                print(f"    one activation rounded the other way at a near-tie: {t}")
-            if lazarus:
-                laz = check_lazarus(lazarus, name, mix, path, prompts, out, plain, emul, flipped, failures)
-                if mix in ("q8_0", "pure:q4_0"):
-                    check_load_time_quantization(lazarus, name, folder, mix, laz, prompts, failures)
-            if cli and mix == "q4_0":
-                check_cli(cli, path, failures)
-            if mix == "f32":
-                d = run_llama_cpp(path, prompts, 0, kv="f16", fa="auto")
-                e16 = max(logit_error(r, plain(r["prompt"]))[0] for r in d["results"])
-                print(f"{name} f32 with llama.cpp's default context (f16 KV cache, flash attention auto): "
-                      f"vs torch {e16:.2e} (not checked)")
+            out = check_file(name, cfg, folder, mix, path, types, prompts, failures, lazarus, cli)
     return out["build"]
 
 
