@@ -478,7 +478,7 @@ def check_cli(cli, path, failures):
 
 
 def check_file(name, cfg, folder, mix, path, types, prompts, failures, lazarus=None, cli=None,
-               load_time=True):
+               load_time=True, default_context=True):
     """One GGUF file of the tiny model `cfg` (HF folder `folder`), whose tensors have the ggml
     types `types` ({gguf name: type id}) of mix `mix`: llama.cpp against torch on the file's
     dequantized weights, then (with `lazarus`) Lazarus on the same file (check_lazarus) and, for
@@ -541,7 +541,7 @@ def check_file(name, cfg, folder, mix, path, types, prompts, failures, lazarus=N
             check_load_time_quantization(lazarus, name, folder, mix, laz, prompts, failures)
     if cli and mix == "q4_0":
         check_cli(cli, path, failures)
-    if mix == "f32":
+    if mix == "f32" and default_context:
         d = run_llama_cpp(path, prompts, 0, kv="f16", fa="auto")
         e16 = max(logit_error(r, plain(r["prompt"]))[0] for r in d["results"])
         print(f"{name} f32 with llama.cpp's default context (f16 KV cache, flash attention auto): "
