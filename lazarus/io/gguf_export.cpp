@@ -8,6 +8,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <string_view>
 
 #include <fmt/format.h>
@@ -185,6 +186,18 @@ ConvertReport export_gguf(const std::string& folder, const std::string& out, con
       tc["chat_template"] = read_regular_file((dir / "chat_template.jinja").string(), "chat template", 16u << 20);
     for (auto& [k, v] : tokenizers::gguf_vocab_from_hf(tj, tc, c.vocab_size, tok_path.string()))
       kv(k, std::move(v));
+    // gguf-py's SpecialVocab then fills the ids the tokenizer files did not give from config.json.
+    auto has = [&](const std::string& key) {
+      return std::any_of(w.metadata.begin(), w.metadata.end(), [&](const auto& e) { return e.first == key; });
+    };
+    const std::pair<const char*, std::optional<int64_t>> ids[] = {
+        {"tokenizer.ggml.bos_token_id", c.bos_token_id},
+        {"tokenizer.ggml.eos_token_id",
+         c.eos_token_id.empty() ? std::nullopt : std::optional<int64_t>(c.eos_token_id.front())},
+        {"tokenizer.ggml.padding_token_id", c.pad_token_id}};
+    for (const auto& [key, id] : ids) {
+      if (id && *id >= 0 && *id < c.vocab_size && !has(key)) kv(key, GgufValue::u32(uint32_t(*id)));
+    }
   } else {
     report.notes.push_back(fmt::format("{} has no tokenizer.json: the GGUF has no tokenizer", folder));
   }

@@ -138,11 +138,12 @@ std::vector<std::pair<std::string, formats::GgufValue>> gguf_vocab_from_hf(
       const std::string& t = *reverse[i];
       const auto ad = added_by_text.find(t);
       if (ad != added_by_text.end()) {
+        // As convert_hf_to_gguf's added-token pass: CONTROL or USER_DEFINED, score -1000, even
+        // for an unknown token listed among the added tokens.
         const bool special = ad->second->value("special", false) || looks_special(t);
         types[i] = int32_t(special ? TokenType::Control : TokenType::UserDefined);
         if (!special) tokens[i] = replace_all(t, kSpace, " ");
-        scores[i] = t == unk ? 0.0f : -1000.0f;
-        if (t == unk) types[i] = int32_t(TokenType::Unknown);
+        scores[i] = -1000.0f;
       } else if (t == unk) {
         types[i] = int32_t(TokenType::Unknown), scores[i] = 0;
       } else if (t.size() == 6 && t.starts_with("<0x") && t.ends_with(">")) {
