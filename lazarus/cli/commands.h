@@ -21,6 +21,8 @@ void register_generate_command(CLI::App& app);
 void register_chat_command(CLI::App& app);
 /// `lazarus train-tokenizer` (cmd_train_tokenizer.cpp).
 void register_train_tokenizer_command(CLI::App& app);
+/// `lazarus convert`: HF folder <-> GGUF file (cmd_convert.cpp).
+void register_convert_command(CLI::App& app);
 /// `lazarus demo`: fit a tiny model with autograd and print the loss falling (cmd_demo.cpp).
 void register_demo_command(CLI::App& app);
 

@@ -13,6 +13,7 @@
 #include <utility>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "lazarus/adapters/lora.h"
 #include "lazarus/core/error.h"
@@ -33,10 +34,16 @@ void add_model_flags(CLI::App* cmd, ModelFlags& f) {
                   "adapter_model.safetensors, e.g. from lazarus finetune) or mlx-lm's\n"
                   "(adapters.safetensors)");
   cmd->add_option("--dtype", f.dtype,
-                  "Weights: f32 (default), bf16 (half the memory) or f16; or q8_0, q4_0, q4_1:\n"
-                  "matrices quantized at load time as llama.cpp's reference quantizers do\n"
-                  "(norms stay f32). A GGUF file runs with the types it stores (f32 only)")
-      ->check(CLI::IsMember({"f32", "bf16", "f16", "q8_0", "q4_0", "q4_1"}))
+                  "Weights: f32 (default), bf16 (half the memory) or f16; or quantized at load\n"
+                  "time with llama.cpp's reference quantizers (norms stay f32): q8_0, q4_0, q4_1,\n"
+                  "q4_K, q5_K, q6_K (every matrix that type), or llama-quantize's mixes q4_K_M,\n"
+                  "q4_K_S, q5_K_M, q5_K_S (output matrix q6_K, some attn_v / ffn_down wider; see\n"
+                  "docs/loading.md). A GGUF file runs with the types it stores (f32 only)")
+      ->check([](const std::string& s) -> std::string {
+        if (s == "f32" || s == "bf16" || s == "f16" || io::quant_mix_from_string(s)) return "";
+        return fmt::format("'{}' is not one of f32, bf16, f16, {}", s,
+                           fmt::join(io::quant_mix_names(), ", "));
+      })
       ->capture_default_str();
   cmd->add_option("--threads", f.threads, "CPU threads (default: all cores)")
       ->transform(integer_in(0, 4096));
@@ -77,10 +84,21 @@ void add_sampling_flags(CLI::App* cmd, SamplingFlags& f, int64_t default_max_new
 
 namespace {
 
-DType parse_dtype(const std::string& s) {
-  for (const char* name : {"f32", "bf16", "f16", "q8_0", "q4_0", "q4_1"})
-    if (s == name) return dtype_from_string(s);
-  throw ConfigError(fmt::format("--dtype: '{}' is not one of f32, bf16, f16, q8_0, q4_0, q4_1", s));
+// --dtype: a compute dtype, or a quantization recipe (then the compute dtype is f32).
+void parse_dtype(const std::string& s, io::LoadOptions& lo) {
+  for (const char* name : {"f32", "bf16", "f16"}) {
+    if (s == name) {
+      lo.dtype = dtype_from_string(s);
+      return;
+    }
+  }
+  if (auto mix = io::quant_mix_from_string(s)) {
+    lo.dtype = DType::F32;
+    lo.quantize = *mix;
+    return;
+  }
+  throw ConfigError(fmt::format("--dtype: '{}' is not one of f32, bf16, f16, {}", s,
+                                fmt::join(io::quant_mix_names(), ", ")));
 }
 
 std::string human_bytes(double b) {
@@ -100,8 +118,7 @@ io::PretrainedModel load_model_for_cli(const ModelFlags& f) {
   std::string folder = io::resolve_model_folder(f.model);
   set_activity("loading the model in " + folder);
   io::LoadOptions lo;
-  lo.dtype = parse_dtype(f.dtype);
-  if (is_quantized(lo.dtype)) lo.quantize = std::exchange(lo.dtype, DType::F32);
+  parse_dtype(f.dtype, lo);
   bool bar = isatty(STDERR_FILENO);
   auto mu = std::make_shared<std::mutex>();
   auto last_pct = std::make_shared<int>(-1);

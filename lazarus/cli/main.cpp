@@ -53,6 +53,7 @@ int main(int argc, char** argv) {
   lazarus::cli::register_generate_command(app);
   lazarus::cli::register_chat_command(app);
   lazarus::cli::register_info_command(app);
+  lazarus::cli::register_convert_command(app);
   lazarus::cli::register_train_tokenizer_command(app);
   lazarus::cli::register_demo_command(app);
   lazarus::cli::register_train_command(app);

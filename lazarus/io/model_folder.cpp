@@ -205,22 +205,36 @@ void load_weights(nn::Module& module, nn::StateDict weights, const std::string& 
   }
 }
 
-int quantize_weights(nn::Module& model, DType dt) {
-  if (!quants::can_quantize(dt)) {
-    throw DTypeError(fmt::format("cannot quantize weights to {} (q8_0, q4_0 and q4_1 can be)",
-                                 dtype_name(dt)));
-  }
-  std::vector<Tensor*> slots;
+int quantize_weights(nn::Module& model, const QuantMix& mix) {
+  struct Slot {
+    Tensor* w;
+    MatrixRole role;
+    int layer;
+  };
+  std::vector<Slot> slots;
+  int n_layers = 0;
+  bool tied = false;
   for (auto& [name, m] : model.named_modules()) {
-    if (auto* l = dynamic_cast<nn::Linear*>(m)) slots.push_back(&l->weight);
-    if (auto* e = dynamic_cast<nn::Embedding*>(m)) slots.push_back(&e->weight);
-    if (auto* h = dynamic_cast<heads::LMHead*>(m); h && !h->tied()) slots.push_back(&h->weight);
+    int layer = -1;
+    MatrixRole role = matrix_role(name, layer);
+    n_layers = std::max(n_layers, layer + 1);
+    if (auto* l = dynamic_cast<nn::Linear*>(m)) slots.push_back({&l->weight, role, layer});
+    if (auto* e = dynamic_cast<nn::Embedding*>(m)) {
+      slots.push_back({&e->weight, MatrixRole::TokenEmbedding, layer});
+    }
+    if (auto* h = dynamic_cast<heads::LMHead*>(m)) {
+      if (h->tied()) tied = true;
+      else slots.push_back({&h->weight, MatrixRole::Output, layer});
+    }
   }
   int n = 0;
   NoGradGuard ng;
-  for (Tensor* w : slots) {
-    if (w->dim() != 2 || !is_floating(w->dtype()) || w->size(1) % dtype_block_size(dt) != 0) continue;
-    *w = w->contiguous().to(dt);
+  for (const Slot& s : slots) {
+    Tensor* w = s.w;
+    if (w->dim() != 2 || !is_floating(w->dtype())) continue;
+    const auto t = quant_mix_type(mix, s.role, s.layer, n_layers, w->size(1), tied);
+    if (!t) continue;
+    *w = w->contiguous().to(*t);
     ++n;
   }
   return n;
@@ -231,7 +245,7 @@ PretrainedModel load_pretrained(const std::string& folder, const LoadOptions& op
   if (opts.quantize) {  // load in f32, then quantize
     if (opts.dtype != DType::F32) {
       throw DTypeError(fmt::format("[load_pretrained] quantizing to {} needs f32 compute, got {}",
-                                   dtype_name(*opts.quantize), dtype_name(opts.dtype)));
+                                   opts.quantize->name, dtype_name(opts.dtype)));
     }
     LoadOptions plain = opts;
     plain.quantize.reset();

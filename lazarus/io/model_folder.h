@@ -15,6 +15,7 @@
 #include "lazarus/config/json_reader.h"
 #include "lazarus/families/hf_config.h"
 #include "lazarus/generation/generation_config.h"
+#include "lazarus/io/quant_mix.h"
 #include "lazarus/models/causal_lm.h"
 #include "lazarus/models/classifiers.h"
 #include "lazarus/nn/module.h"
@@ -36,11 +37,11 @@ struct LoadOptions {
   /// Checkpoint tensors of another dtype are converted; matching ones are used in place from the
   /// memory-mapped file (zero-copy).
   DType dtype = DType::F32;
-  /// Block-quantize the matrices after loading (q8_0, q4_0 or q4_1, llama.cpp's reference
-  /// round-to-nearest): every Linear weight, the token embedding and an untied LM head whose rows
-  /// are whole blocks (see quantize_weights); norms and the rest stay in `dtype`, which must then
-  /// be F32.
-  std::optional<DType> quantize;
+  /// Block-quantize the matrices after loading with llama.cpp's reference quantizers: one type
+  /// for all (q8_0, q4_0, q4_1, q4_K, q5_K, q6_K) or a llama-quantize mix (q4_K_M, ...; see
+  /// quant_mix.h): every Linear weight, the token embedding and an untied LM head (see
+  /// quantize_weights); norms and the rest stay in `dtype`, which must then be F32.
+  std::optional<QuantMix> quantize;
   /// Shards read in parallel: 0 = min(number of shards, hardware threads).
   int threads = 0;
   /// Load tokenizer.json / tokenizer_config.json when the folder has them.
@@ -110,11 +111,12 @@ nn::StateDict read_checkpoint(const std::string& folder, std::optional<DType> dt
 void load_weights(nn::Module& model, nn::StateDict weights,
                   const std::string& origin = "checkpoint", bool keep_dtype = false);
 
-/// Quantizes, in place, the weights a block type can serve: every nn::Linear weight, every
-/// nn::Embedding weight and an untied LM head's matrix whose rows are a whole number of `dt`
-/// blocks (a tied head follows its embedding). Returns how many tensors were quantized.
-/// DTypeError for a type Lazarus cannot quantize to.
-int quantize_weights(nn::Module& model, DType dt);
+/// Quantizes, in place, every nn::Linear weight, every nn::Embedding weight and an untied LM
+/// head's matrix, each to the type `mix` gives it (quant_mix_type: by its module name's role and
+/// layer, the layer count being the highest "layers.N." index + 1; a tied head's embedding counts
+/// as the output matrix, and the head follows it). Matrices whose rows are not a multiple of 32
+/// stay as they are. Returns how many tensors were quantized. A DType converts to its pure mix.
+int quantize_weights(nn::Module& model, const QuantMix& mix);
 
 struct SaveOptions {
   /// Weights larger than this are split into model-0000i-of-0000n.safetensors shards with a

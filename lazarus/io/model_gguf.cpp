@@ -269,7 +269,7 @@ PretrainedModel load_gguf(const std::string& path, const LoadOptions& opts) {
     throw DTypeError(fmt::format(
         "{}: a GGUF model computes in f32 with its weights as stored (got --dtype {}; the file's "
         "weight types are used in place)",
-        path, dtype_name(opts.quantize.value_or(opts.dtype))));
+        path, opts.quantize ? opts.quantize->name : std::string(dtype_name(opts.dtype))));
   }
   const std::shared_ptr<GgufFile> f = GgufFile::open(path);
   PretrainedModel m;

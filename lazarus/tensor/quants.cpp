@@ -52,6 +52,220 @@ void q6_values(const BlockQ6_K& b, int8_t* v) {
   }
 }
 
+// ---- K-quant reference quantizers (llama.cpp ggml-quants.c: make_qkx2_quants, make_qx_quants,
+// quantize_row_q4_K_ref / q5_K_ref / q6_K_ref), in f32 with the C reference's order of
+// operations so the bytes match llama-quantize's without an importance matrix.
+
+// Below this, a group counts as all zero (ggml's GROUP_MAX_EPS).
+constexpr float kGroupMaxEps = 1e-15f;
+
+// An affine grid x ~ scale * l - the_min (l in 0..nmax) for the n values x, chosen by a weighted
+// least-squares search: the range grid first, then nstep + 1 trial inverse scales
+// (rmin + rdelta * is + nmax) / (max - min), each refitted by weighted least squares (the min
+// kept <= 0), keeping the smallest weighted squared error. Returns the scale; L gets the levels.
+float make_qkx2_quants(int n, int nmax, const float* x, const float* w, uint8_t* L, float* the_min,
+                       uint8_t* Laux, float rmin, float rdelta, int nstep) {
+  float min = x[0], max = x[0], sum_w = w[0], sum_x = sum_w * x[0];
+  for (int i = 1; i < n; ++i) {
+    min = std::min(min, x[i]), max = std::max(max, x[i]);
+    sum_w += w[i];
+    sum_x += w[i] * x[i];
+  }
+  if (min > 0) min = 0;
+  if (max == min) {
+    std::fill(L, L + n, uint8_t(0));
+    *the_min = -min;
+    return 0.0f;
+  }
+  float iscale = float(nmax) / (max - min), scale = 1 / iscale, best_error = 0;
+  for (int i = 0; i < n; ++i) {
+    L[i] = uint8_t(std::clamp(nearest_even(iscale * (x[i] - min)), 0, nmax));
+    const float diff = scale * float(L[i]) + min - x[i];
+    best_error += w[i] * (diff * diff);
+  }
+  for (int is = 0; is <= nstep; ++is) {
+    iscale = (rmin + rdelta * float(is) + float(nmax)) / (max - min);
+    float sum_l = 0, sum_l2 = 0, sum_xl = 0;
+    for (int i = 0; i < n; ++i) {
+      const int l = std::clamp(nearest_even(iscale * (x[i] - min)), 0, nmax);
+      Laux[i] = uint8_t(l);
+      const float wl = w[i] * float(l);
+      sum_l += wl;
+      sum_l2 += wl * float(l);
+      sum_xl += wl * x[i];
+    }
+    const float D = sum_w * sum_l2 - sum_l * sum_l;
+    if (D > 0) {
+      float this_scale = (sum_w * sum_xl - sum_x * sum_l) / D;
+      float this_min = (sum_l2 * sum_x - sum_l * sum_xl) / D;
+      if (this_min > 0) {
+        this_min = 0;
+        this_scale = sum_xl / sum_l2;
+      }
+      float cur_error = 0;
+      for (int i = 0; i < n; ++i) {
+        const float diff = this_scale * float(Laux[i]) + this_min - x[i];
+        cur_error += w[i] * (diff * diff);
+      }
+      if (cur_error < best_error) {
+        std::copy(Laux, Laux + n, L);
+        best_error = cur_error;
+        scale = this_scale;
+        min = this_min;
+      }
+    }
+  }
+  *the_min = -min;
+  return scale;
+}
+
+// A symmetric grid x ~ scale * (L - nmax) (L in 0..2 nmax - 1) for n values, weights x^2
+// (make_qx_quants with rmse_type 1): the scale -nmax / (the value of largest magnitude), refitted
+// by weighted least squares, then 18 trial scales -(nmax + 0.1 is) / max, keeping the best fit.
+float make_qx_quants(int n, int nmax, const float* x, int8_t* L) {
+  float max = 0, amax = 0;
+  for (int i = 0; i < n; ++i) {
+    if (std::fabs(x[i]) > amax) amax = std::fabs(x[i]), max = x[i];
+  }
+  if (amax < kGroupMaxEps) {
+    std::fill(L, L + n, int8_t(0));
+    return 0.0f;
+  }
+  auto fit = [&](float iscale, float& sumlx, float& suml2, int8_t* out) {
+    sumlx = suml2 = 0;
+    for (int i = 0; i < n; ++i) {
+      const int l = std::clamp(nearest_even(iscale * x[i]), -nmax, nmax - 1);
+      if (out) out[i] = int8_t(l + nmax);
+      const float w = x[i] * x[i];
+      sumlx += w * x[i] * float(l);
+      suml2 += w * float(l) * float(l);
+    }
+  };
+  float sumlx, suml2;
+  fit(-float(nmax) / max, sumlx, suml2, L);
+  float scale = suml2 != 0 ? sumlx / suml2 : 0.0f, best = scale * sumlx;
+  for (int is = -9; is <= 9; ++is) {
+    if (is == 0) continue;
+    const float iscale = -(float(nmax) + 0.1f * float(is)) / max;
+    fit(iscale, sumlx, suml2, nullptr);
+    if (suml2 > 0 && sumlx * sumlx > best * suml2) {
+      fit(iscale, sumlx, suml2, L);
+      scale = sumlx / suml2;
+      best = scale * sumlx;
+    }
+  }
+  return scale;
+}
+
+// quantize_row_q4_K_ref (nmax 15) / quantize_row_q5_K_ref (nmax 31) for one super-block: per 32
+// values a weighted (sqrt(mean x^2) + |x|) affine search, the 8 scales and 8 mins then stored as
+// 6-bit multiples of two f16 super-block scales, and the levels recomputed against the stored
+// scales. Writes d, dmin, the 12 scale bytes and the 256 levels.
+void quantize_k_affine(const float* x, int nmax, uint16_t& d_out, uint16_t& dmin_out,
+                       uint8_t* scales_out, uint8_t* L) {
+  const bool five = nmax == 31;
+  uint8_t Laux[32];
+  float w[32], mins[8], scales[8];
+  float max_scale = 0, max_min = 0;
+  for (int j = 0; j < 8; ++j) {
+    const float* xj = x + 32 * j;
+    float sum_x2 = 0;
+    for (int l = 0; l < 32; ++l) sum_x2 += xj[l] * xj[l];
+    const float av_x = std::sqrt(sum_x2 / 32);
+    for (int l = 0; l < 32; ++l) w[l] = av_x + std::fabs(xj[l]);
+    scales[j] = make_qkx2_quants(32, nmax, xj, w, L + 32 * j, &mins[j], Laux, five ? -0.5f : -1.0f,
+                                 0.1f, five ? 15 : 20);
+    if (scales[j] > max_scale) max_scale = scales[j];
+    if (mins[j] > max_min) max_min = mins[j];
+  }
+  const float inv_scale = max_scale > 0 ? 63.0f / max_scale : 0.0f;
+  const float inv_min = max_min > 0 ? 63.0f / max_min : 0.0f;
+  std::memset(scales_out, 0, 12);
+  for (int j = 0; j < 8; ++j) {
+    // As C: the int converted to uint8_t (modular), then capped at 63.
+    const uint8_t ls = std::min<uint8_t>(63, uint8_t(nearest_even(inv_scale * scales[j])));
+    const uint8_t lm = std::min<uint8_t>(63, uint8_t(nearest_even(inv_min * mins[j])));
+    if (j < 4) {
+      scales_out[j] = ls;
+      scales_out[j + 4] = lm;
+    } else {
+      scales_out[j + 4] = uint8_t((ls & 0xF) | (lm & 0xF) << 4);
+      scales_out[j - 4] |= uint8_t((ls >> 4) << 6);
+      scales_out[j] |= uint8_t((lm >> 4) << 6);
+    }
+  }
+  d_out = f2h(max_scale / 63.0f);
+  dmin_out = f2h(max_min / 63.0f);
+  for (int j = 0; j < 8; ++j) {
+    uint8_t sc, m;
+    scale_min_k4(j, scales_out, sc, m);
+    const float d = h2f(d_out) * float(sc);
+    if (d == 0.0f) continue;  // keeps the search's levels
+    const float dm = h2f(dmin_out) * float(m);
+    for (int l = 0; l < 32; ++l)
+      L[32 * j + l] = uint8_t(std::clamp(nearest_even((x[32 * j + l] + dm) / d), 0, nmax));
+  }
+}
+
+void quantize_q4_K(const float* x, BlockQ4_K& b) {
+  uint8_t L[kQKK];
+  quantize_k_affine(x, 15, b.d, b.dmin, b.scales, L);
+  for (int c = 0; c < 4; ++c)  // per 64 values: the first 32 in the low nibbles, the next 32 high
+    for (int l = 0; l < 32; ++l) b.qs[32 * c + l] = uint8_t(L[64 * c + l] | L[64 * c + 32 + l] << 4);
+}
+
+void quantize_q5_K(const float* x, BlockQ5_K& b) {
+  uint8_t L[kQKK];
+  quantize_k_affine(x, 31, b.d, b.dmin, b.scales, L);
+  std::memset(b.qh, 0, sizeof b.qh);
+  for (int c = 0; c < 4; ++c) {  // as q4_K, the fifth bit of value 64 c + l (+ 32) in bit 2c (+1)
+    for (int l = 0; l < 32; ++l) {
+      const uint8_t a = L[64 * c + l], e = L[64 * c + 32 + l];
+      b.qh[l] |= uint8_t((a >> 4) << (2 * c) | (e >> 4) << (2 * c + 1));
+      b.qs[32 * c + l] = uint8_t((a & 0xF) | (e & 0xF) << 4);
+    }
+  }
+}
+
+// quantize_row_q6_K_ref: per 16 values a symmetric 6-bit fit (make_qx_quants, nmax 32), the 16
+// scales stored as int8 multiples of one f16 scale (the largest-magnitude scale maps to -128,
+// capped at 127), and the levels recomputed against the stored scales.
+void quantize_q6_K(const float* x, BlockQ6_K& b) {
+  int8_t L[kQKK];
+  float scales[16];
+  float max_scale = 0, max_abs_scale = 0;
+  for (int ib = 0; ib < 16; ++ib) {
+    scales[ib] = make_qx_quants(16, 32, x + 16 * ib, L + 16 * ib);
+    if (std::fabs(scales[ib]) > max_abs_scale) max_abs_scale = std::fabs(scales[ib]), max_scale = scales[ib];
+  }
+  if (max_abs_scale < kGroupMaxEps) {
+    std::memset(&b, 0, sizeof b);
+    return;
+  }
+  const float iscale = -128.0f / max_scale;
+  b.d = f2h(1 / iscale);
+  for (int ib = 0; ib < 16; ++ib) b.scales[ib] = int8_t(std::min(127, nearest_even(iscale * scales[ib])));
+  for (int j = 0; j < 16; ++j) {
+    const float d = h2f(b.d) * float(b.scales[j]);
+    if (d == 0.0f) continue;
+    for (int l = 0; l < 16; ++l)
+      L[16 * j + l] = int8_t(std::clamp(nearest_even(x[16 * j + l] / d), -32, 31) + 32);
+  }
+  // Per 128 values (half n): quarter k's low nibbles in ql (quarters 0/1 low, 2/3 high nibble of
+  // the same 64 bytes), the two high bits of all four quarters in one qh byte.
+  for (int n = 0; n < 2; ++n) {
+    const int8_t* Lh = L + 128 * n;
+    uint8_t* ql = b.ql + 64 * n;
+    uint8_t* qh = b.qh + 32 * n;
+    for (int l = 0; l < 32; ++l) {
+      const auto q = [&](int k) { return uint8_t(Lh[32 * k + l]); };
+      ql[l] = uint8_t((q(0) & 0xF) | (q(2) & 0xF) << 4);
+      ql[l + 32] = uint8_t((q(1) & 0xF) | (q(3) & 0xF) << 4);
+      qh[l] = uint8_t((q(0) >> 4) | (q(1) >> 4) << 2 | (q(2) >> 4) << 4 | (q(3) >> 4) << 6);
+    }
+  }
+}
+
 template <class Block>
 const Block* as(const void* p) {
   return static_cast<const Block*>(p);
@@ -146,17 +360,18 @@ void dequantize_row(DType dt, const void* blocks, float* y, int64_t n) {
   throw DTypeError(fmt::format("[quants] dequantize: {} is not a quantized type", dtype_name(dt)));
 }
 
-bool can_quantize(DType dt) {
-  return dt == DType::Q8_0 || dt == DType::Q4_0 || dt == DType::Q4_1;
-}
+bool can_quantize(DType dt) { return is_quantized(dt); }
 
 void quantize_row(DType dt, const float* x, void* blocks, int64_t n) {
   check_blocks(dt, n, "quantize");
-  if (!can_quantize(dt)) {
-    throw DTypeError(fmt::format(
-        "[quants] quantizing to {} is not supported yet (q8_0, q4_0 and q4_1 are); {} tensors "
-        "can be read from GGUF files",
-        dtype_name(dt), dtype_name(dt)));
+  if (dt == DType::Q4_K || dt == DType::Q5_K || dt == DType::Q6_K) {
+    for (int64_t i = 0; i < n / kQKK; ++i) {
+      const float* xb = x + i * kQKK;
+      if (dt == DType::Q4_K) quantize_q4_K(xb, static_cast<BlockQ4_K*>(blocks)[i]);
+      if (dt == DType::Q5_K) quantize_q5_K(xb, static_cast<BlockQ5_K*>(blocks)[i]);
+      if (dt == DType::Q6_K) quantize_q6_K(xb, static_cast<BlockQ6_K*>(blocks)[i]);
+    }
+    return;
   }
   const int64_t nb = n / kQK;
   for (int64_t i = 0; i < nb; ++i) {

@@ -1,6 +1,6 @@
 // Block-quantized weights in llama.cpp's layouts (ggml-common.h, bit for bit, so GGUF tensors are
-// used in place): the block structs, dequantization of every type, llama.cpp's reference
-// round-to-nearest quantizers (quantize_row_*_ref in ggml-quants.c) for the types Lazarus can write,
+// used in place): the block structs, dequantization of every type, llama.cpp's
+// reference quantizers (quantize_row_*_ref in ggml-quants.c) for every type,
 // and the activation formats its CPU dot products pair with each weight type (q8_0 / q8_1 / q8_K).
 // The optimised products live in the CPU kernel tables (backend/cpu/kernels.h); these are the
 // reference they are tested against.
@@ -73,11 +73,16 @@ inline void scale_min_k4(int j, const uint8_t* q, uint8_t& sc, uint8_t& m) {
 /// y[0..n) = the values of n elements (whole blocks) of quantized type `dt` at `blocks`.
 void dequantize_row(DType dt, const void* blocks, float* y, int64_t n);
 
-/// True for the types quantize_row can write (q8_0, q4_0, q4_1 today; the K-quants' reference
-/// quantizers search scales iteratively and are not ported yet).
+/// True for the types quantize_row can write: every quantized type (q8_0, q4_0, q4_1, q4_K, q5_K,
+/// q6_K).
 bool can_quantize(DType dt);
-/// Quantizes n values (whole blocks) with llama.cpp's reference quantizer for `dt`; DTypeError for
-/// a type can_quantize rejects.
+/// Quantizes n values (whole blocks) with llama.cpp's reference quantizer for `dt`
+/// (quantize_row_*_ref: round to nearest for q8_0 / q4_0 / q4_1; for the K-quants the per
+/// sub-block scale searches make_qkx2_quants (q4_K, q5_K) and make_qx_quants (q6_K), no importance
+/// matrix), with the C reference's f32 order of operations, so the bytes are llama-quantize's.
+/// Finite input is assumed: values whose block scale overflows f16 (|x| beyond ~65504 x the
+/// format's largest level) give an infinite scale, as in llama.cpp. DTypeError for a type
+/// can_quantize rejects.
 void quantize_row(DType dt, const float* x, void* blocks, int64_t n);
 
 /// The activation format llama.cpp's CPU dot product pairs with weight type `dt` (q8_0 for q8_0

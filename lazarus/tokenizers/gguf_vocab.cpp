@@ -3,6 +3,7 @@
 // convert_hf_to_gguf.py, read to learn; the pipelines are the ones Hugging Face's tokenizer.json
 // files hold for those models, so encodings match HF tokenizers.
 #include "lazarus/tokenizers/gguf_vocab.h"
+#include "lazarus/tokenizers/gguf_vocab_detail.h"
 
 #include <algorithm>
 #include <optional>
@@ -24,9 +25,7 @@ namespace {
 
 using formats::GgufFile;
 using formats::GgufValueType;
-using TokenType = SentencePieceModel::PieceType;  // GGUF token_type uses the same numbers
-
-const std::string kSpace = "\xE2\x96\x81";  // "▁", SentencePiece's space
+using namespace gguf_vocab_detail;
 
 // How llama.cpp's llm_tokenizer_bpe splits text before BPE, for the families mapped here.
 enum class Split { Default, Llama3, Qwen2, Gpt2, Smollm };
@@ -68,19 +67,6 @@ constexpr PreTokenizer kPreTokenizers[] = {
     {.name = "command-r", .split = Split::Smollm, .clean_spaces = false},
 };
 // clang-format on
-
-// The regexes, as HF's tokenizer.json files for these models spell them.
-constexpr std::string_view kLlama3Regex =
-    R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
-constexpr std::string_view kQwen2Regex =
-    R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
-// llama.cpp's own default (no HF model uses it): four splits in a row.
-constexpr std::string_view kDefaultRegexes[] = {
-    R"([\p{P}\$\+<=>\^~\|]+)",
-    R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S))",
-    R"(\p{N}+)",
-    R"([0-9][0-9][0-9])",
-};
 
 Json split_json(std::string_view regex) {
   return {{"type", "Split"},
@@ -126,14 +112,6 @@ std::string known_pre_names() {
   for (const auto& p : kPreTokenizers) out += (out.empty() ? "" : ", ") + std::string(p.name);
   return out;
 }
-
-constexpr const char* kModel = "tokenizer.ggml.model";
-constexpr const char* kPre = "tokenizer.ggml.pre";
-constexpr const char* kTokens = "tokenizer.ggml.tokens";
-constexpr const char* kScores = "tokenizer.ggml.scores";
-constexpr const char* kTokenType = "tokenizer.ggml.token_type";
-constexpr const char* kMerges = "tokenizer.ggml.merges";
-constexpr const char* kChatTemplate = "tokenizer.chat_template";
 
 // The vocabulary and settings, read and checked as llama.cpp's loader reads them.
 struct GgufVocab {
@@ -334,7 +312,7 @@ Json tokenizer_json(const GgufFile& f, const GgufVocab& v) {
 }
 
 // What tokenizer_config.json would say: special tokens, flags and chat templates.
-TokenizerConfig tokenizer_config(const GgufFile& f, const GgufVocab& v, const std::string& name) {
+Json tokenizer_config_json(const GgufFile& f, const GgufVocab& v) {
   Json c = {{"add_bos_token", v.add_bos},
             {"add_eos_token", v.add_eos},
             {"clean_up_tokenization_spaces", v.spm ? false : v.pre->clean_spaces}};
@@ -352,7 +330,11 @@ TokenizerConfig tokenizer_config(const GgufFile& f, const GgufVocab& v, const st
     }
   }
   if (!templates.empty()) c["chat_template"] = std::move(templates);
-  return TokenizerConfig::from_json(c, name);
+  return c;
+}
+
+TokenizerConfig tokenizer_config(const GgufFile& f, const GgufVocab& v, const std::string& name) {
+  return TokenizerConfig::from_json(tokenizer_config_json(f, v), name);
 }
 
 }  // namespace
@@ -361,6 +343,37 @@ Tokenizer tokenizer_from_gguf(const GgufFile& f) {
   const GgufVocab v = read_vocab(f);
   const std::string name = f.path() + " (tokenizer.ggml.*)";
   return Tokenizer::from_json(tokenizer_json(f, v), tokenizer_config(f, v, name), name);
+}
+
+HfTokenizerFiles hf_tokenizer_from_gguf(const GgufFile& f) {
+  const GgufVocab v = read_vocab(f);
+  HfTokenizerFiles out{tokenizer_json(f, v), tokenizer_config_json(f, v)};
+  // The BOS / EOS the GGUF adds, as HF's own tokenizer.json files say it (a TemplateProcessing
+  // post-processor), so readers that do not apply tokenizer_config.json's flags add them too.
+  const bool bos = v.add_bos && v.bos, eos = v.add_eos && v.eos;
+  if (bos || eos) {
+    auto special = [&](std::uint32_t id, int type_id) {
+      return Json{{"SpecialToken", {{"id", v.tokens[id]}, {"type_id", type_id}}}};
+    };
+    auto seq = [](const char* id, int type_id) {
+      return Json{{"Sequence", {{"id", id}, {"type_id", type_id}}}};
+    };
+    Json single = Json::array(), pair = Json::array(), specials = Json::object();
+    for (int part = 0; part < 2; ++part) {
+      if (bos) pair.push_back(special(*v.bos, part));
+      pair.push_back(seq(part == 0 ? "A" : "B", part));
+      if (eos) pair.push_back(special(*v.eos, part));
+    }
+    if (bos) single.push_back(special(*v.bos, 0));
+    single.push_back(seq("A", 0));
+    if (eos) single.push_back(special(*v.eos, 0));
+    for (auto id : {bos ? v.bos : std::nullopt, eos ? v.eos : std::nullopt}) {
+      if (id) specials[v.tokens[*id]] = {{"id", v.tokens[*id]}, {"ids", {*id}}, {"tokens", {v.tokens[*id]}}};
+    }
+    out.tokenizer["post_processor"] = {
+        {"type", "TemplateProcessing"}, {"single", single}, {"pair", pair}, {"special_tokens", specials}};
+  }
+  return out;
 }
 
 std::vector<std::uint32_t> gguf_eog_token_ids(const GgufFile& f) {

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "lazarus/formats/gguf.h"
 #include "lazarus/tokenizers/tokenizer.h"
 
@@ -43,5 +45,31 @@ std::vector<std::uint32_t> gguf_eog_token_ids(const formats::GgufFile& f);
 
 /// The tokenizer.ggml.pre values known for "gpt2" vocabularies.
 std::vector<std::string> gguf_pre_tokenizer_names();
+
+/// The tokenizer.ggml.* keys (and tokenizer.chat_template) that llama.cpp's convert_hf_to_gguf.py
+/// writes for a Hugging Face tokenizer (tokenizer.json, tokenizer_config.json; the latter may be
+/// null), for ids 0..n_vocab-1 (n_vocab: config.json's vocab_size; ids past the tokenizer's are
+/// "[PAD<i>]", UNUSED). A BPE model with byte_fallback is written as "llama" (SentencePiece):
+/// pieces with scores rebuilt from the merge ranks (a piece scores minus the rank of the first
+/// merge that makes it; tokenizer.model itself is not read), types UNKNOWN / CONTROL / BYTE /
+/// NORMAL, added tokens CONTROL (special) or USER_DEFINED; tokenizer.ggml.pre "default". A
+/// byte-level BPE is written as "gpt2" with its merges, its pre-tokenizer recognised by its
+/// splitting rules (one of: llama-bpe, qwen2, gpt-2, smollm, default; llama.cpp itself hashes a
+/// test encoding). bos / eos / unk / pad ids from tokenizer_config.json's *_token strings among
+/// the added tokens, add_bos / add_eos from a TemplateProcessing post-processor and the config's
+/// flags, the chat template from the config. Throws LoadError naming `where` for another model
+/// type (Unigram, WordPiece), an unrecognised pre-tokenizer, or an id at or past n_vocab.
+std::vector<std::pair<std::string, formats::GgufValue>> gguf_vocab_from_hf(
+    const nlohmann::json& tokenizer_json, const nlohmann::json& tokenizer_config,
+    std::int64_t n_vocab, const std::string& where);
+
+/// A tokenizer.json and tokenizer_config.json that tokenize as tokenizer_from_gguf(f) does (the
+/// pipeline Lazarus builds from the metadata; SentencePiece merges rebuilt from the scores), for
+/// writing a GGUF's tokenizer back as Hugging Face files.
+struct HfTokenizerFiles {
+  nlohmann::json tokenizer;
+  nlohmann::json tokenizer_config;
+};
+HfTokenizerFiles hf_tokenizer_from_gguf(const formats::GgufFile& f);
 
 }  // namespace lazarus::tokenizers

@@ -2,7 +2,7 @@
 // io::load_pretrained (nothing else given), or an HF folder quantized at load time, and for each
 // prompt of the request prints the last prompt position's logits and the greedy continuation
 // (generation::generate, no eos stop).
-//   gguf_parity_main FILE.gguf|FOLDER [q8_0|q4_0|q4_1] < {"prompts": [[ids...], ...], "steps": N}
+//   gguf_parity_main FILE.gguf|FOLDER [q8_0|q4_0|q4_1|q4_K|q5_K|q6_K|q4_K_M|...] < {"prompts": [[ids...], ...], "steps": N}
 // prints {"results": [{"prompt": [...], "logits": [...], "greedy": [...]}], "weight_types": {...}}.
 #include <cstdio>
 #include <iostream>
@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "lazarus/generation/generate.h"
+#include "lazarus/core/error.h"
 #include "lazarus/io/model_folder.h"
 #include "lazarus/tensor/autograd.h"
 
@@ -20,13 +21,17 @@ using namespace lazarus;
 
 int main(int argc, char** argv) {
   if (argc != 2 && argc != 3) {
-    std::fprintf(stderr, "usage: %s FILE.gguf|FOLDER [q8_0|q4_0|q4_1] < request.json\n", argv[0]);
+    std::fprintf(stderr, "usage: %s FILE.gguf|FOLDER [q8_0|q4_0|q4_1|q4_K|q5_K|q6_K|q4_K_M|...] < request.json\n", argv[0]);
     return 2;
   }
   try {
     const auto req = nlohmann::json::parse(std::string(std::istreambuf_iterator<char>(std::cin), {}));
     io::LoadOptions lo;
-    if (argc == 3) lo.quantize = dtype_from_string(argv[2]);
+    if (argc == 3) {
+      auto mix = io::quant_mix_from_string(argv[2]);
+      if (!mix) throw ConfigError(std::string("not a quantization: ") + argv[2]);
+      lo.quantize = *mix;
+    }
     io::PretrainedModel m = io::load_pretrained(argv[1], lo);
     NoGradGuard ng;
     nlohmann::json out;

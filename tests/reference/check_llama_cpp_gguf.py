@@ -540,8 +540,36 @@ def check_llama_cpp_run(name, mix, mixes_used, out, prompts, plain, emul, failur
     return flipped
 
 
+def check_file(name, cfg, folder, mix, path, types, prompts, failures, lazarus=None, cli=None,
+               load_time=True, default_context=True):
+    """One GGUF file of the tiny model `cfg` (HF folder `folder`), whose tensors have the ggml
+    types `types` ({gguf name: type id}) of mix `mix`: llama.cpp against torch on the file's
+    dequantized weights (check_llama_cpp_run), then (with `lazarus`) Lazarus on the same file
+    (check_lazarus) and, for the q8_0 / pure:q4_0 mixes with load_time, the HF folder quantized at
+    load. Returns llama.cpp's run (its "build" says which llama.cpp)."""
+    params = G.dequantized_hf_params(cfg, path)
+    plain = Reference(cfg, params, types, emulate=False)
+    emul = Reference(cfg, params, types, emulate=True)
+    out = run_llama_cpp(path, prompts, STEPS)
+    mixes_used = sorted({G.GT.NAMES[t] for n, t in types.items() if not n.endswith("norm.weight")})
+    flipped = check_llama_cpp_run(name, mix, mixes_used, out, prompts, plain, emul, failures)
+    if lazarus:
+        laz = check_lazarus(lazarus, name, mix, path, prompts, out, plain, emul, flipped, failures)
+        if load_time and mix in ("q8_0", "pure:q4_0"):
+            check_load_time_quantization(lazarus, name, folder, mix, laz, prompts, failures)
+    if cli and mix == "q4_0":
+        check_cli(cli, path, failures)
+    if mix == "f32" and default_context:
+        d = run_llama_cpp(path, prompts, 0, kv="f16", fa="auto")
+        e16 = max(logit_error(r, plain(r["prompt"]))[0] for r in d["results"])
+        print(f"{name} f32 with llama.cpp's default context (f16 KV cache, flash attention auto): "
+              f"vs torch {e16:.2e} (not checked)")
+    return out
+
+
 def check_models(workdir, failures, lazarus=None, cli=None):
     rng = np.random.default_rng(5)
+    out = None
     for name, seed, kw, mixes in CASES:
         folder = os.path.join(workdir, name)
         cfg = make_folder(folder, seed, **kw)
@@ -551,23 +579,7 @@ def check_models(workdir, failures, lazarus=None, cli=None):
             path = os.path.join(workdir, f"{name}-{mix.replace(':', '-')}.gguf")
             types = G.llama_from_hf_folder(folder, path, mix)
             types = {k: G.type_id(v) for k, v in types.items()}
-            params = G.dequantized_hf_params(cfg, path)
-            plain = Reference(cfg, params, types, emulate=False)
-            emul = Reference(cfg, params, types, emulate=True)
-            out = run_llama_cpp(path, prompts, STEPS)
-            mixes_used = sorted({G.GT.NAMES[t] for n, t in types.items() if not n.endswith("norm.weight")})
-            flipped = check_llama_cpp_run(name, mix, mixes_used, out, prompts, plain, emul, failures)
-            if lazarus:
-                laz = check_lazarus(lazarus, name, mix, path, prompts, out, plain, emul, flipped, failures)
-                if mix in ("q8_0", "pure:q4_0"):
-                    check_load_time_quantization(lazarus, name, folder, mix, laz, prompts, failures)
-            if cli and mix == "q4_0":
-                check_cli(cli, path, failures)
-            if mix == "f32":
-                d = run_llama_cpp(path, prompts, 0, kv="f16", fa="auto")
-                e16 = max(logit_error(r, plain(r["prompt"]))[0] for r in d["results"])
-                print(f"{name} f32 with llama.cpp's default context (f16 KV cache, flash attention auto): "
-                      f"vs torch {e16:.2e} (not checked)")
+            out = check_file(name, cfg, folder, mix, path, types, prompts, failures, lazarus, cli)
     return out["build"]
 
 

@@ -4,6 +4,8 @@
 // independent implementation of the formats is checked by tests/reference/check_quants.py.)
 #include <cstring>
 
+#include <fmt/format.h>
+
 #include "lazarus/backend/cpu/kernels.h"
 #include "lazarus/tensor/quants.h"
 #include "test_helpers.h"
@@ -155,7 +157,163 @@ TEST(Quants, QuantizeRoundTripsWithinTheFormatsBound) {
       }
     }
   }
-  EXPECT_THROW(quantize(DType::Q4_K, std::vector<float>(256, 1.0f)), DTypeError);
+}
+
+namespace {
+
+// Rows of 256-value super-blocks that exercise the K-quants' special cases: random, heavy-tailed,
+// all positive (min clamped to 0), constant, all zero, one nonzero value, tiny (f16 scales
+// underflow to subnormals or 0), huge (scales near f16's top), a sub-block of zeros next to large
+// values (a 6-bit scale of 0).
+std::vector<float> k_rows() {
+  std::mt19937 rng(41);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  std::vector<float> x;
+  auto add = [&](auto f) {
+    for (int i = 0; i < 256; ++i) x.push_back(f(i));
+  };
+  for (int r = 0; r < 6; ++r) add([&](int) { return nd(rng) * 0.3f; });
+  add([&](int) { float v = nd(rng); return v * v * v; });
+  add([&](int) { return std::fabs(nd(rng)) + 1.0f; });
+  add([&](int) { return 0.5f; });
+  add([&](int) { return -3.0f; });
+  add([&](int) { return 0.0f; });
+  add([&](int i) { return i == 77 ? -2.5f : 0.0f; });
+  add([&](int) { return nd(rng) * 1e-6f; });
+  add([&](int) { return nd(rng) * 1e-30f; });
+  add([&](int) { return nd(rng) * 3e3f; });
+  add([&](int i) { return i < 32 ? 0.0f : nd(rng) * 100.0f; });
+  add([&](int i) { return i < 32 ? nd(rng) * 1e-4f : nd(rng) * 100.0f; });
+  return x;
+}
+
+// The stored sub-block grids of one K-quant super-block: value(l) = d[s] l - m[s] for level l in
+// [lo, hi], for each sub-block s (32 values for q4_K / q5_K, 16 for q6_K).
+struct KGrid {
+  int sub = 32, lo = 0, hi = 15;
+  float d[16], m[16];
+  float D = 0, Dmin = 0;  // the f16 super-block scales
+};
+KGrid k_grid(DType dt, const uint8_t* blk) {
+  KGrid g;
+  if (dt == DType::Q6_K) {
+    const auto& b = *reinterpret_cast<const q::BlockQ6_K*>(blk);
+    g.sub = 16, g.lo = -32, g.hi = 31, g.D = f16_bits_to_f32(b.d);
+    for (int s = 0; s < 16; ++s) g.d[s] = g.D * float(b.scales[s]), g.m[s] = 0;
+    return g;
+  }
+  const uint8_t* scales = dt == DType::Q4_K ? reinterpret_cast<const q::BlockQ4_K*>(blk)->scales
+                                            : reinterpret_cast<const q::BlockQ5_K*>(blk)->scales;
+  uint16_t dh[2];
+  std::memcpy(dh, blk, 4);
+  g.hi = dt == DType::Q4_K ? 15 : 31, g.D = f16_bits_to_f32(dh[0]), g.Dmin = f16_bits_to_f32(dh[1]);
+  for (int s = 0; s < 8; ++s) {
+    uint8_t sc, mn;
+    q::scale_min_k4(s, scales, sc, mn);
+    g.d[s] = g.D * float(sc), g.m[s] = g.Dmin * float(mn);
+  }
+  return g;
+}
+
+}  // namespace
+
+// K-quants (llama.cpp's quantize_row_q{4,5,6}_K_ref), two bounds per value, derived:
+//  (a) nearest level: the quantizer recomputes every level against the stored scales (d, m), so
+//      each value is the grid point d l - m (l in the format's range) nearest x, up to the f32
+//      rounding of (x + m) / d and of d l - m (a few ulps of max(|x|, |d l|, m));
+//  (b) the grid fits the data. q4_K / q5_K (nmax N = 15 / 31): the scale search starts from the
+//      sub-block's range grid s0 = (max - min(min, 0)) / N (every error <= s0 / 2) and only keeps a
+//      fit of smaller weighted squared error, weights w = rms(x) + |x| with sum w / min w <= 64
+//      (sum |x| <= 32 rms), so each value is within sqrt(64) s0 / 2 = 4 s0 of the search's grid.
+//      Storing the scales moves each level by at most N |d' - d| + |m' - m|, where a 6-bit
+//      multiple of the f16 super-scale D = f16(S / 63) errs by S / 126 (rounding to a multiple)
+//      plus 63 |D - S / 63| <= 2^-11 S + 63 2^-25 (f16: 2^-11 relative, 2^-25 absolute near
+//      subnormals), S <= 63 (D + 2^-25) / (1 - 2^-11); the same for the mins with Dmin. Re-picking
+//      the nearest level cannot do worse. q6_K (nmax 32, weights x^2): the search starts from
+//      scale amax / 32 (errors <= amax / 32, clamping included), so the weighted sum is
+//      <= 16 amax^2 (amax / 32)^2 and a value x is within amax^2 / (8 |x|) of the search's grid;
+//      the int8 multiple of D = f16(max scale / 128) errs by D / 2 + 128 (2^-11 D + 2^-25) per
+//      level step, times |l| <= 32; and level 0 (value 0) is always on the grid: error <= |x|.
+TEST(Quants, KQuantsRoundTripWithinTheFormatsBound) {
+  const std::vector<float> x = k_rows();
+  const int64_t n = int64_t(x.size());
+  const double f16r = 0x1p-11, f16a = 0x1p-25;
+  for (DType dt : {DType::Q4_K, DType::Q5_K, DType::Q6_K}) {
+    ASSERT_TRUE(q::can_quantize(dt));
+    auto b = quantize(dt, x);
+    auto y = dequantize(dt, b.data(), n);
+    for (int64_t blk = 0; blk < n / 256; ++blk) {
+      const KGrid g = k_grid(dt, b.data() + blk * int64_t(dtype_size(dt)));
+      const double S = (dt == DType::Q6_K ? 128.0 : 63.0) * (std::fabs(g.D) + f16a) / (1 - f16r);
+      const double M = 63.0 * (g.Dmin + f16a) / (1 - f16r);
+      for (int s = 0; s < 256 / g.sub; ++s) {
+        const float* xs = x.data() + blk * 256 + s * g.sub;
+        const float* ys = y.data() + blk * 256 + s * g.sub;
+        double lo = xs[0], hi = xs[0], amax = 0;
+        for (int l = 0; l < g.sub; ++l) {
+          lo = std::min(lo, double(xs[l])), hi = std::max(hi, double(xs[l]));
+          amax = std::max(amax, std::fabs(double(xs[l])));
+        }
+        for (int l = 0; l < g.sub; ++l) {
+          const double xv = xs[l], err = std::fabs(double(ys[l]) - xv);
+          const std::string where = fmt::format("{} block {} sub-block {} value {} (x = {})",
+                                                dtype_name(dt), blk, s, l, xv);
+          // (a) the nearest level of the stored grid (when d = 0 the levels are the search's).
+          if (g.d[s] != 0.0f) {
+            double best = INFINITY;
+            for (int lv = g.lo; lv <= g.hi; ++lv)
+              best = std::min(best, std::fabs(double(g.d[s]) * lv - g.m[s] - xv));
+            const double ulps = 4 * 0x1p-24 * (std::fabs(xv) + std::fabs(g.d[s]) * 32 + g.m[s]);
+            ASSERT_LE(err, best + ulps) << "(a) " << where;
+          }
+          // (b) the grid fits the data.
+          double bound;
+          if (dt == DType::Q6_K) {
+            const double dstep = std::fabs(g.D) / 2 + 128 * (f16r * std::fabs(g.D) + f16a);
+            bound = std::fabs(xv);
+            if (xv != 0) bound = std::min(bound, amax * amax / (8 * std::fabs(xv)) + 32 * dstep);
+          } else {
+            const int N = g.hi;
+            const double s0 = (hi - std::min(lo, 0.0)) / N;
+            bound = 4 * s0 + N * (S / 126 + f16r * S + 63 * f16a) + (M / 126 + f16r * M + 63 * f16a);
+          }
+          bound = bound * (1 + 1e-5) + 1e-6 * amax + 1e-45;
+          ASSERT_LE(err, bound) << "(b) " << where;
+        }
+      }
+    }
+    // Special rows exactly: all zero -> 0, and the constant rows are on the grid of their own
+    // range (q4_K / q5_K: min = min(x, 0), one level; q6_K: one level l = -32 of d = -x / 32).
+    for (int64_t i = 10 * 256; i < 11 * 256; ++i) ASSERT_EQ(y[size_t(i)], 0.0f) << dtype_name(dt);
+    const float c = 0.5f;
+    for (int64_t i = 8 * 256; i < 9 * 256; ++i)
+      ASSERT_NEAR(y[size_t(i)], c, c * (32 * f16r + 1e-6)) << dtype_name(dt);
+  }
+}
+
+// Super-blocks whose sub-blocks already lie on a full grid (every level of the format, one scale
+// per type that the stored form holds exactly: q4_K / q5_K d = 63 * 2^-10 = 63 D with D = 2^-10 an
+// f16 and 6-bit scale 63, so whatever ulps the search leaves on its scales round away; q6_K
+// d = 1/8 = -128 D): quantizing the dequantized values reproduces the same bytes.
+TEST(Quants, KQuantsReproduceStableBlocks) {
+  for (DType dt : {DType::Q4_K, DType::Q5_K, DType::Q6_K}) {
+    std::vector<float> x(512);
+    const int N = dt == DType::Q4_K ? 15 : dt == DType::Q5_K ? 31 : 32;
+    for (size_t i = 0; i < x.size(); ++i) {
+      const int l = int(i % (dt == DType::Q6_K ? 16 : 32)), blk = int(i / 256);
+      if (dt == DType::Q6_K) {  // levels -32, -28, ..., 28 in every 16 (so -32 d is the extreme)
+        x[i] = 0.125f * float(((l + blk) * 4) % 64 - 32);
+      } else {  // 7 l mod (N + 1) covers 0..N in every 32
+        x[i] = 63.0f / 1024.0f * float((l * 7 + blk) % (N + 1));
+      }
+    }
+    auto b1 = quantize(dt, x);
+    auto y1 = dequantize(dt, b1.data(), 512);
+    auto b2 = quantize(dt, y1);
+    EXPECT_EQ(b1, b2) << dtype_name(dt);
+    auto y2 = dequantize(dt, b2.data(), 512);
+    EXPECT_EQ(y1, y2) << dtype_name(dt);
+  }
 }
 
 // The integer dot products of every kernel table against the reference and against the f64
@@ -262,7 +420,8 @@ TEST(Quants, CastsShapesAndErrors) {
   EXPECT_TRUE(close(q8.select(0, 2).to(DType::F32), Vec(ref.begin() + 128, ref.end()), 0, 0));
   EXPECT_THROW(empty({3, 33}, DType::Q8_0), ShapeError);
   EXPECT_THROW(empty({3, 32}, DType::Q4_K), ShapeError);
-  EXPECT_THROW(rand_t({2, 256}, 32).to(DType::Q6_K), DTypeError);
+  EXPECT_THROW(rand_t({2, 255}, 32).to(DType::Q6_K), ShapeError);
+  EXPECT_EQ(rand_t({2, 256}, 32).to(DType::Q6_K).nbytes(), size_t(2 * 210));
   EXPECT_THROW(q8.t().contiguous(), Error);
   EXPECT_THROW(q8 + q8, DTypeError);
   EXPECT_THROW(linear(rand_t({2, 64}, 33, DType::F64), q8), DTypeError);

@@ -6,6 +6,7 @@
 // on tiny hand-made vocabularies, and the errors.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -357,4 +358,50 @@ TEST(GgufVocab, Errors) {
 }
 
 }  // namespace
+}  // namespace lazarus::tokenizers
+
+namespace lazarus::tokenizers {
+
+// gguf_vocab_from_hf (Lazarus's HF -> tokenizer.ggml.* conversion, used by `lazarus convert`)
+// against the independent Python converter gguf_vocab_from_hf.py on the same folders: every
+// tokenizer key it wrote is the same (tokens, scores, token types, merges, pre, special ids,
+// add_* flags, chat template).
+TEST(GgufVocab, FromHfWritesTheKeysOfTheIndependentConverter) {
+  const json manifest = read_json(std::string(LAZARUS_GGUF_VOCAB_DIR) + "/manifest.json");
+  int checked = 0;
+  for (const json& e : manifest) {
+    const std::string c = e["case"].get<std::string>();
+    if (c.ends_with("_style")) continue;  // those rewrite the pre-tokenizer in Python only
+    const auto ref = formats::GgufFile::open(e["gguf"].get<std::string>());
+    const json tj = read_json(e["tokenizer_json"].get<std::string>());
+    const json tc = read_json(e["tokenizer_config"].get<std::string>());
+    const auto n = int64_t(ref->get("tokenizer.ggml.tokens").array_size());
+    const auto ours = gguf_vocab_from_hf(tj, tc, n, c);
+    for (const auto& [key, value] : ref->metadata()) {
+      if (!key.starts_with("tokenizer.")) continue;
+      const auto it = std::find_if(ours.begin(), ours.end(), [&](const auto& kv) { return kv.first == key; });
+      ASSERT_NE(it, ours.end()) << c << ": no " << key;
+      if (value.type() == formats::GgufValueType::Array &&
+          value.array_type() == formats::GgufValueType::String) {
+        const auto& a = value.as_string_array();
+        const auto& b = it->second.as_string_array();
+        ASSERT_EQ(a.size(), b.size()) << c << ": " << key;
+        for (size_t i = 0; i < a.size(); ++i) ASSERT_EQ(b[i], a[i]) << c << ": " << key << "[" << i << "]";
+      } else if (value.type() == formats::GgufValueType::Array) {
+        ASSERT_EQ(it->second.array_size(), value.array_size()) << c << ": " << key;
+        for (uint64_t i = 0; i < value.array_size(); ++i)
+          ASSERT_TRUE(it->second.element(i) == value.element(i)) << c << ": " << key << "[" << i << "]";
+      } else if (value.type() == formats::GgufValueType::String) {
+        EXPECT_EQ(it->second.as_string(), value.as_string()) << c << ": " << key;
+      } else {
+        // Ids are u32 in both; flags bool.
+        EXPECT_TRUE(it->second == value) << c << ": " << key << " " << it->second.type_str() << " vs "
+                                         << value.type_str();
+      }
+    }
+    ++checked;
+  }
+  EXPECT_EQ(checked, 4);
+}
+
 }  // namespace lazarus::tokenizers

@@ -245,9 +245,7 @@ void copy_quantized(const Tensor& src, const Tensor& dst) {
     return;
   }
   if (!quants::can_quantize(dst.dtype())) {  // checked here: nothing may throw inside the loop
-    throw DTypeError(fmt::format("[copy] quantizing to {} is not supported (q8_0, q4_0 and q4_1 "
-                                 "are); {} weights can be read from GGUF files",
-                                 dtype_name(dst.dtype()), dtype_name(dst.dtype())));
+    throw DTypeError(fmt::format("[copy] quantizing to {} is not supported", dtype_name(dst.dtype())));
   }
   Tensor f = src;
   if (src.dtype() != DType::F32 || !src.is_contiguous()) {
