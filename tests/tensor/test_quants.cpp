@@ -210,6 +210,72 @@ TEST(Quants, EveryKernelTableMatchesTheReferenceDotProducts) {
   }
 }
 
+// The prefill GEMM of every table against the same table's decode kernel, output by output: each
+// output runs the decode kernel's arithmetic in the same order (integer block sums, then the same
+// f32 operations), so they agree bit for bit; the decode kernel is checked against the reference
+// above. M and N leave tails after every tile size the tables use (MR in {2, 4}, R in {2, 4}),
+// K spans several blocks, and C has a row stride wider than N.
+TEST(Quants, EveryKernelTablesGemmEqualsItsRowKernel) {
+  const int64_t N = 11, ldc = N + 3;
+  for (DType dt : kQuantizedDTypes) {
+    const int64_t K = dt == DType::Q4_K || dt == DType::Q5_K || dt == DType::Q6_K ? 768 : 224;
+    auto w = random_blocks(dt, N * K, 41);
+    const int64_t rb = int64_t(dtype_nbytes(dt, K));
+    const auto f = q::act_format(dt);
+    const int64_t ab = int64_t(q::act_bytes(f, K));
+    for (int64_t M : {1, 2, 3, 5, 9}) {
+      std::vector<float> xv = floats(rnd(M * K, uint64_t(42 + M), -3, 3));
+      std::vector<uint8_t> act(static_cast<size_t>(M * ab));
+      for (int64_t m = 0; m < M; ++m) {
+        q::quantize_act(f, xv.data() + m * K, act.data() + m * ab, K);
+      }
+      for (const auto* kt : lazarus::cpu::available_kernels()) {
+        std::vector<float> c(static_cast<size_t>(M * ldc), -7.0f);
+        kt->gemm_q(dt, w.data(), rb, act.data(), ab, c.data(), ldc, M, N, K);
+        for (int64_t m = 0; m < M; ++m) {
+          std::vector<float> y(static_cast<size_t>(N));
+          kt->matvec_rows_q(dt, w.data(), rb, act.data() + m * ab, y.data(), N, K);
+          for (int64_t n = 0; n < N; ++n) {
+            ASSERT_EQ(c[size_t(m * ldc + n)], y[size_t(n)])
+                << kt->isa << " " << dtype_name(dt) << " M=" << M << " m=" << m << " n=" << n;
+          }
+          for (int64_t n = N; n < ldc; ++n) {  // the gap between rows is left alone
+            ASSERT_EQ(c[size_t(m * ldc + n)], -7.0f) << kt->isa << " " << dtype_name(dt);
+          }
+        }
+        if (std::string(kt->isa) == "generic") {  // the generic table is the reference loop
+          for (int64_t m = 0; m < M; ++m) {
+            for (int64_t n = 0; n < N; ++n) {
+              ASSERT_EQ(c[size_t(m * ldc + n)],
+                        q::vec_dot_ref(dt, w.data() + n * rb, act.data() + m * ab, K))
+                  << dtype_name(dt);
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+// linear at prefill lengths (the GEMM path, panels split over the threads) gives every row exactly
+// what a one-row call (the decode path) gives it, for every type.
+TEST(Quants, LinearPrefillEqualsRowByRow) {
+  const int64_t M = 37, N = 203, K = 512;
+  for (DType dt : kQuantizedDTypes) {
+    auto wb = random_blocks(dt, N * K, 51);
+    Tensor w = empty({N, K}, dt);
+    std::memcpy(w.raw_data(), wb.data(), wb.size());
+    Tensor x = rand_t({M, K}, 52);
+    Vec y = values(linear(x, w));
+    for (int64_t m = 0; m < M; ++m) {
+      Vec ym = values(linear(x.narrow(0, m, 1).contiguous(), w));
+      for (int64_t n = 0; n < N; ++n) {
+        ASSERT_EQ(y[size_t(m * N + n)], ym[size_t(n)]) << dtype_name(dt) << " m=" << m << " n=" << n;
+      }
+    }
+  }
+}
+
 // linear with a quantized weight quantizes the activations as llama.cpp does (at any length), then
 // takes integer dot products per block: against the f32 product with the dequantized weight.
 TEST(Quants, LinearAndEmbeddingUseTheQuantizedWeight) {
