@@ -158,6 +158,30 @@ TEST(Quants, QuantizeRoundTripsWithinTheFormatsBound) {
   EXPECT_THROW(quantize(DType::Q4_K, std::vector<float>(256, 1.0f)), DTypeError);
 }
 
+// The activation quantizers round half to even (as ggml's x86 code and nearest_int): with the
+// block's largest |x| = 127 the scale is exactly 1 (q8_0 / q8_1) or -1 (q8_K), so x = k + 0.5 is
+// a tie, and every quant must be std::nearbyint of x (or of -x).
+TEST(Quants, ActivationQuantizationRoundsHalfToEven) {
+  std::vector<float> x(256);
+  for (size_t j = 0; j < x.size(); ++j) x[j] = float(int(j % 254) - 127) + 0.5f;  // -126.5 .. 126.5
+  for (size_t j = 0; j < x.size(); j += 32) x[j] = 127.0f;  // each 32-block's max (and q8_K's)
+  for (auto f : {q::ActFormat::Q8_0, q::ActFormat::Q8_1, q::ActFormat::Q8_K}) {
+    std::vector<uint8_t> out(q::act_bytes(f, 256));
+    q::quantize_act(f, x.data(), out.data(), 256);
+    for (size_t j = 0; j < x.size(); ++j) {
+      int8_t got;
+      if (f == q::ActFormat::Q8_K) {
+        got = reinterpret_cast<const q::BlockQ8_K*>(out.data())->qs[j];
+        ASSERT_EQ(got, int8_t(std::nearbyint(-x[j]))) << "q8_K " << j;
+      } else {
+        const size_t bs = f == q::ActFormat::Q8_0 ? sizeof(q::BlockQ8_0) : sizeof(q::BlockQ8_1);
+        got = int8_t(out[(j / 32) * bs + bs - 32 + j % 32]);
+        ASSERT_EQ(got, int8_t(std::nearbyint(x[j]))) << int(f) << " " << j;
+      }
+    }
+  }
+}
+
 // The integer dot products of every kernel table against the reference and against the f64
 // product of the dequantized rows: block sums are exact, so only the f32 sum over blocks errs.
 TEST(Quants, EveryKernelTableMatchesTheReferenceDotProducts) {
