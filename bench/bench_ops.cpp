@@ -109,6 +109,19 @@ void add_linear_quantized(int64_t M, int64_t K, int64_t N, lz::DType dt) {
       });
 }
 
+// The alternative to the integer prefill GEMM: dequantize the weight to f32 on every call, then
+// the f32 GEMM (oneDNN sgemm through linear). Not llama.cpp's arithmetic (activations stay f32);
+// measured for comparison only.
+void add_linear_dequant_f32(int64_t M, int64_t K, int64_t N, lz::DType dt) {
+  reg("linear_" + std::string(lz::dtype_name(dt)) + "_dequant_f32/" + dims({M, K, N}),
+      [=](benchmark::State& st) {
+        lz::NoGradGuard ng;
+        lz::Tensor x = randn({M, K}, 3), w = quantized_weight(N, K, dt);
+        for (auto _ : st) benchmark::DoNotOptimize(lz::linear(x, w.to(lz::DType::F32)));
+        set_rates(st, 2.0 * M * N * K, double(w.nbytes()));
+      });
+}
+
 // The same products straight through dnnl_sgemm (row-major, as our adapter calls it), C
 // preallocated.
 void add_dnnl(int64_t M, int64_t K, int64_t N, bool trans_b) {
@@ -272,6 +285,15 @@ void register_all() {
     add_linear(1, 2048, 5632, dt);
   }
   for (lz::DType dt : lz::kQuantizedDTypes) add_linear_quantized(1, 2048, 5632, dt);
+  // quantized prefill (512 tokens) at smollm2-135m's MLP shapes: up (576 -> 1536, K a multiple of
+  // 32 only) and down (1536 -> 576, K a multiple of 256 as the K-quants need); the f32 shape beside
+  for (lz::DType dt : lz::kQuantizedDTypes) {
+    if (dtype_block_size(dt) == 32) add_linear_quantized(512, 576, 1536, dt);
+    add_linear_quantized(512, 1536, 576, dt);
+    add_linear_dequant_f32(512, 1536, 576, dt);
+  }
+  add_linear(512, 576, 1536);
+  add_linear(512, 1536, 576);
   add_linear(1, 576, 49152);
   add_linear(1, 576, 49152, lz::DType::BF16);
   // softmax: attention-score rows and a vocabulary row block

@@ -18,8 +18,15 @@ namespace {
 float h2f(uint16_t h) { return f16_bits_to_f32(h); }
 uint16_t f2h(float f) { return f32_to_f16_bits(f); }
 
-// Round half to even, as ggml's nearest_int and _mm256_round_ps(x, _MM_FROUND_TO_NEAREST_INT).
-int nearest_even(float x) { return int(std::nearbyint(x)); }
+// Round half to even, as ggml's nearest_int and _mm256_round_ps(x, _MM_FROUND_TO_NEAREST_INT), for
+// |x| < 2^22 (callers pass |x| <= 127 and a bit): adding 1.5 * 2^23 leaves no fraction bits, so
+// the f32 addition itself rounds x to an integer in the current (round-to-nearest-even) mode, as
+// std::nearbyint does, and the subtraction is exact. Inline arithmetic where nearbyint was a libm
+// call per activation value (~13% of a quantized prefill).
+int nearest_even(float x) {
+  constexpr float kMagic = 12582912.0f;  // 1.5 * 2^23
+  return int((x + kMagic) - kMagic);  // not folded: this file is built without -ffast-math
+}
 
 // The 256 4- or 5-bit values of a q4_K / q5_K block (before scales), in element order.
 template <bool kFive, class Block>

@@ -316,6 +316,30 @@ TEST(Quants, KQuantsReproduceStableBlocks) {
   }
 }
 
+// The activation quantizers round half to even (as ggml's x86 code and nearest_int): with the
+// block's largest |x| = 127 the scale is exactly 1 (q8_0 / q8_1) or -1 (q8_K), so x = k + 0.5 is
+// a tie, and every quant must be std::nearbyint of x (or of -x).
+TEST(Quants, ActivationQuantizationRoundsHalfToEven) {
+  std::vector<float> x(256);
+  for (size_t j = 0; j < x.size(); ++j) x[j] = float(int(j % 254) - 127) + 0.5f;  // -126.5 .. 126.5
+  for (size_t j = 0; j < x.size(); j += 32) x[j] = 127.0f;  // each 32-block's max (and q8_K's)
+  for (auto f : {q::ActFormat::Q8_0, q::ActFormat::Q8_1, q::ActFormat::Q8_K}) {
+    std::vector<uint8_t> out(q::act_bytes(f, 256));
+    q::quantize_act(f, x.data(), out.data(), 256);
+    for (size_t j = 0; j < x.size(); ++j) {
+      int8_t got;
+      if (f == q::ActFormat::Q8_K) {
+        got = reinterpret_cast<const q::BlockQ8_K*>(out.data())->qs[j];
+        ASSERT_EQ(got, int8_t(std::nearbyint(-x[j]))) << "q8_K " << j;
+      } else {
+        const size_t bs = f == q::ActFormat::Q8_0 ? sizeof(q::BlockQ8_0) : sizeof(q::BlockQ8_1);
+        got = int8_t(out[(j / 32) * bs + bs - 32 + j % 32]);
+        ASSERT_EQ(got, int8_t(std::nearbyint(x[j]))) << int(f) << " " << j;
+      }
+    }
+  }
+}
+
 // The integer dot products of every kernel table against the reference and against the f64
 // product of the dequantized rows: block sums are exact, so only the f32 sum over blocks errs.
 TEST(Quants, EveryKernelTableMatchesTheReferenceDotProducts) {
@@ -363,6 +387,72 @@ TEST(Quants, EveryKernelTableMatchesTheReferenceDotProducts) {
         const float ref = q::vec_dot_ref(dt, w.data() + r * rb, act.data(), K);
         EXPECT_NEAR(y[size_t(r)], exact, bound) << kt->isa << " " << dtype_name(dt) << " row " << r;
         EXPECT_NEAR(ref, exact, bound) << "reference " << dtype_name(dt) << " row " << r;
+      }
+    }
+  }
+}
+
+// The prefill GEMM of every table against the same table's decode kernel, output by output: each
+// output runs the decode kernel's arithmetic in the same order (integer block sums, then the same
+// f32 operations), so they agree bit for bit; the decode kernel is checked against the reference
+// above. M and N leave tails after every tile size the tables use (MR in {2, 4}, R in {2, 4}),
+// K spans several blocks, and C has a row stride wider than N.
+TEST(Quants, EveryKernelTablesGemmEqualsItsRowKernel) {
+  const int64_t N = 11, ldc = N + 3;
+  for (DType dt : kQuantizedDTypes) {
+    const int64_t K = dt == DType::Q4_K || dt == DType::Q5_K || dt == DType::Q6_K ? 768 : 224;
+    auto w = random_blocks(dt, N * K, 41);
+    const int64_t rb = int64_t(dtype_nbytes(dt, K));
+    const auto f = q::act_format(dt);
+    const int64_t ab = int64_t(q::act_bytes(f, K));
+    for (int64_t M : {1, 2, 3, 5, 9}) {
+      std::vector<float> xv = floats(rnd(M * K, uint64_t(42 + M), -3, 3));
+      std::vector<uint8_t> act(static_cast<size_t>(M * ab));
+      for (int64_t m = 0; m < M; ++m) {
+        q::quantize_act(f, xv.data() + m * K, act.data() + m * ab, K);
+      }
+      for (const auto* kt : lazarus::cpu::available_kernels()) {
+        std::vector<float> c(static_cast<size_t>(M * ldc), -7.0f);
+        kt->gemm_q(dt, w.data(), rb, act.data(), ab, c.data(), ldc, M, N, K);
+        for (int64_t m = 0; m < M; ++m) {
+          std::vector<float> y(static_cast<size_t>(N));
+          kt->matvec_rows_q(dt, w.data(), rb, act.data() + m * ab, y.data(), N, K);
+          for (int64_t n = 0; n < N; ++n) {
+            ASSERT_EQ(c[size_t(m * ldc + n)], y[size_t(n)])
+                << kt->isa << " " << dtype_name(dt) << " M=" << M << " m=" << m << " n=" << n;
+          }
+          for (int64_t n = N; n < ldc; ++n) {  // the gap between rows is left alone
+            ASSERT_EQ(c[size_t(m * ldc + n)], -7.0f) << kt->isa << " " << dtype_name(dt);
+          }
+        }
+        if (std::string(kt->isa) == "generic") {  // the generic table is the reference loop
+          for (int64_t m = 0; m < M; ++m) {
+            for (int64_t n = 0; n < N; ++n) {
+              ASSERT_EQ(c[size_t(m * ldc + n)],
+                        q::vec_dot_ref(dt, w.data() + n * rb, act.data() + m * ab, K))
+                  << dtype_name(dt);
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+// linear at prefill lengths (the GEMM path, panels split over the threads) gives every row exactly
+// what a one-row call (the decode path) gives it, for every type.
+TEST(Quants, LinearPrefillEqualsRowByRow) {
+  const int64_t M = 37, N = 203, K = 512;
+  for (DType dt : kQuantizedDTypes) {
+    auto wb = random_blocks(dt, N * K, 51);
+    Tensor w = empty({N, K}, dt);
+    std::memcpy(w.raw_data(), wb.data(), wb.size());
+    Tensor x = rand_t({M, K}, 52);
+    Vec y = values(linear(x, w));
+    for (int64_t m = 0; m < M; ++m) {
+      Vec ym = values(linear(x.narrow(0, m, 1).contiguous(), w));
+      for (int64_t n = 0; n < N; ++n) {
+        ASSERT_EQ(y[size_t(m * N + n)], ym[size_t(n)]) << dtype_name(dt) << " m=" << m << " n=" << n;
       }
     }
   }

@@ -487,6 +487,14 @@ namespace {
 constexpr int64_t kMatvecMaxRows = 4;
 // Multiply-adds a thread must get before a product is split across threads.
 constexpr int64_t kMatvecGrainMacs = 1 << 17;
+// Activation values quantized per task (quantize_act is a scalar loop).
+constexpr int64_t kQuantizeGrainValues = 1 << 14;
+// From this many activation rows a quantized linear runs gemm_q instead of matvec_rows_q per row
+// (measured: see docs/performance.md, quantized prefill).
+constexpr int64_t kGemmQMinRows = 2;
+// Weight bytes per gemm_q call: a panel that stays in L2 (>= 512 KB per core on the CPUs we
+// target) beside the activation rows streaming past it.
+constexpr int64_t kGemmQPanelBytes = 64 * 1024;
 // f32 bytes of a half weight widened at a time for a GEMM (see matmul_half_weight).
 constexpr int64_t kWidenPanelBytes = int64_t(8) << 20;
 
@@ -639,24 +647,45 @@ void CpuBackend::linear_quantized(const Tensor& x, const Tensor& w, const Tensor
   const int64_t row_bytes = int64_t(dtype_nbytes(dt, K));
   const float* xp = ptr<float>(x);
   float* op_ = ptr<float>(out);
-  // The activation rows are quantized once (as llama.cpp pairs them with dt), then each weight
-  // row is an integer dot product per block with every activation row, 64 weight rows at a time
-  // so a prefill reuses them from cache (the same arithmetic as llama.cpp at any length).
+  // The activation rows are quantized once (as llama.cpp pairs them with dt), then every output is
+  // an integer dot product per block of a weight row with an activation row (the same arithmetic
+  // as llama.cpp at any length).
   const quants::ActFormat f = quants::act_format(dt);
   const size_t ab = quants::act_bytes(f, K);
   std::vector<uint8_t> act(ab * size_t(M));
-  for (int64_t m = 0; m < M; ++m) quants::quantize_act(f, xp + m * K, act.data() + size_t(m) * ab, K);
+  parallel_for(M, std::max<int64_t>(1, kQuantizeGrainValues / std::max<int64_t>(K, 1)),
+               [&](int64_t m0, int64_t m1) {
+                 for (int64_t m = m0; m < m1; ++m) {
+                   quants::quantize_act(f, xp + m * K, act.data() + size_t(m) * ab, K);
+                 }
+               });
   const KernelTable& kt = kernels();
-  const int64_t grain = std::max<int64_t>(16, kMatvecGrainMacs / std::max<int64_t>(K * M, 1));
-  parallel_for(N, grain, [&](int64_t n0, int64_t n1) {
-    for (int64_t r0 = n0; r0 < n1; r0 += 64) {
-      const int64_t r1 = std::min(n1, r0 + 64);
-      for (int64_t m = 0; m < M; ++m) {
-        kt.matvec_rows_q(dt, wp + r0 * row_bytes, row_bytes, act.data() + size_t(m) * ab,
-                         op_ + m * N + r0, r1 - r0, K);
+  if (M < kGemmQMinRows) {  // decode: one activation row against 64 weight rows at a time
+    const int64_t grain = std::max<int64_t>(16, kMatvecGrainMacs / std::max<int64_t>(K * M, 1));
+    parallel_for(N, grain, [&](int64_t n0, int64_t n1) {
+      for (int64_t r0 = n0; r0 < n1; r0 += 64) {
+        const int64_t r1 = std::min(n1, r0 + 64);
+        for (int64_t m = 0; m < M; ++m) {
+          kt.matvec_rows_q(dt, wp + r0 * row_bytes, row_bytes, act.data() + size_t(m) * ab,
+                           op_ + m * N + r0, r1 - r0, K);
+        }
       }
-    }
-  });
+    });
+    return;
+  }
+  // Prefill: the register-blocked GEMM over weight panels of about kGemmQPanelBytes (they stay in
+  // L2 while every activation row passes them), the threads splitting the weight rows in groups
+  // of 8 (whole micro-kernel tiles). Each output is computed as matvec_rows_q computes it.
+  const int64_t panel = std::clamp<int64_t>(kGemmQPanelBytes / row_bytes / 8 * 8, 8, 512);
+  const int64_t groups = (N + 7) / 8;
+  parallel_for(groups, std::max<int64_t>(1, kMatvecGrainMacs / std::max<int64_t>(8 * K * M, 1)),
+               [&](int64_t g0, int64_t g1) {
+                 const int64_t n1 = std::min(N, g1 * 8);
+                 for (int64_t p0 = g0 * 8; p0 < n1; p0 += panel) {
+                   kt.gemm_q(dt, wp + p0 * row_bytes, row_bytes, act.data(), int64_t(ab),
+                             op_ + p0, N, M, std::min(panel, n1 - p0), K);
+                 }
+               });
 }
 
 }  // namespace cpu

@@ -72,6 +72,13 @@ struct KernelTable {
   /// kernel for every type).
   void (*matvec_rows_q)(DType dt, const uint8_t* W, int64_t row_bytes, const void* act, float* y,
                         int64_t rows, int64_t K);
+  /// C[m * ldc + n] = the same dot product for activation rows m < M (row m at act +
+  /// m * act_row_bytes) and weight rows n < N: the prefill GEMM. Register-blocked (several
+  /// activation rows by several weight rows per block step); every output runs the arithmetic of
+  /// matvec_rows_q in the same order, so it equals that kernel's result bit for bit. The caller
+  /// picks the cache blocking (a weight panel of N rows that stays in L2).
+  void (*gemm_q)(DType dt, const uint8_t* W, int64_t row_bytes, const void* act,
+                 int64_t act_row_bytes, float* C, int64_t ldc, int64_t M, int64_t N, int64_t K);
   /// Cross-entropy of each contiguous row of n logits against t[r] (rows with t[r] == ignore:
   /// loss 0, gradient 0): loss[r] = lse - (1 - smoothing) x[t] - smoothing mean(x). With g non-null
   /// (it may alias x) also g = grad_scale * (softmax(x) - smoothing / n - (1 - smoothing) e_t).
