@@ -629,3 +629,32 @@ TEST(Gguf, SeedCorpusReads) {
 #endif
 
 }  // namespace
+
+// release() drops the mapped pages that hold only a tensor's bytes from the resident set (after a
+// caller copied them): the tensor still reads the same bytes afterwards (the pages come back from
+// the file), and on a file read into memory (from_bytes) it leaves the bytes alone.
+TEST(Gguf, ReleaseKeepsTheTensorReadable) {
+  const fs::path dir = fs::temp_directory_path() / ("lazarus_gguf_rel_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  const std::string path = (dir / "model.gguf").string();
+  manual_seed(11);
+  GgufWriterInput in;
+  in.metadata.emplace_back("general.architecture", GgufValue::string("llama"));
+  const Tensor big = randn({256, 1024});  // 1 MiB: whole pages inside the tensor's bytes
+  in.tensors.push_back(GgufWriterTensor::from_tensor("a", randn({3, 5})));
+  in.tensors.push_back(GgufWriterTensor::from_tensor("big", big));
+  in.tensors.push_back(GgufWriterTensor::from_tensor("b", randn({7})));
+  save_gguf(path, in);
+  const std::vector<float> want = big.to_vector<float>();
+  auto mapped = GgufFile::open(path);
+  EXPECT_EQ(mapped->tensor("big").to_vector<float>(), want);
+  mapped->release("big");
+  EXPECT_EQ(mapped->tensor("big").to_vector<float>(), want);
+  EXPECT_EQ(mapped->tensor("a").to_vector<float>(), in.tensors[0].keep_alive.to_vector<float>());
+  EXPECT_EQ(mapped->tensor("b").to_vector<float>(), in.tensors[2].keep_alive.to_vector<float>());
+  auto copied = GgufFile::from_bytes(serialize_gguf(in));
+  copied->release("big");
+  EXPECT_EQ(copied->tensor("big").to_vector<float>(), want);
+  expect_throw_with([&] { mapped->release("nope"); }, {"no tensor named 'nope'"});
+  fs::remove_all(dir);
+}

@@ -147,6 +147,22 @@ TEST(Layers, EmbeddingPaddingIdx) {
   EXPECT_THROW(embedding(plain.weight, ids, 9), IndexError);
 }
 
+// An f16 table (a GGUF file's) serving an f32 model: the looked-up rows come out widened,
+// exactly (every f16 value is an f32), and the table stays f16.
+TEST(Layers, EmbeddingOutputDtypeWidensTheLookedUpRows) {
+  manual_seed(4);
+  nn::Embedding e(6, 4, DType::F16);
+  Tensor ids = from_vector(std::vector<int64_t>{5, 0, 5}, {1, 3}, DType::I64);
+  EXPECT_EQ(e.forward(ids).dtype(), DType::F16);
+  EXPECT_FALSE(e.output_dtype().has_value());
+  e.set_output_dtype(DType::F32);
+  Tensor out = e.forward(ids);
+  EXPECT_EQ(out.dtype(), DType::F32);
+  EXPECT_EQ(e.weight.dtype(), DType::F16);
+  EXPECT_TRUE(allclose(out, embedding(e.weight, ids).to(DType::F32), 0, 0));
+  EXPECT_TRUE(allclose(out.select(1, 0), e.weight.select(0, 5).to(DType::F32).unsqueeze(0), 0, 0));
+}
+
 TEST(Layers, BadArgumentsAreConfigErrors) {
   EXPECT_THROW(nn::Linear(0, 3), ConfigError);
   EXPECT_THROW(nn::Embedding(-1, 3), ConfigError);
