@@ -406,8 +406,8 @@ def main():
     ap.add_argument("--flash-attention", default="auto", choices=["auto", "on", "off"])
     ap.add_argument("--quiet-wait", type=float, default=20,
                     help="before each run, wait up to this many seconds for others' CPU use to drop below 0.3 cores")
-    ap.add_argument("--timeout", type=float, help="seconds before a run is killed (counted as failed; default 60 "
-                    "for smollm2-135m, 400 for tinyllama-1.1b: several times a quiet run)")
+    ap.add_argument("--timeout", type=float, help="seconds before a run is killed (counted as failed; default 180 "
+                    "for smollm2-135m, 600 for tinyllama-1.1b: several times a quiet run, room for a loaded one)")
     ap.add_argument("--max-others", type=float, default=0.3,
                     help="a run during which other processes used more cores than this is repeated (--retries)")
     ap.add_argument("--retries", type=int, default=2)
@@ -415,7 +415,7 @@ def main():
     ap.add_argument("--build-only", action="store_true", help="only write the HF folder and the GGUFs")
     args = ap.parse_args()
     if args.timeout is None:
-        args.timeout = {"smollm2-135m": 60, "tinyllama-1.1b": 400}[args.shape]
+        args.timeout = {"smollm2-135m": 180, "tinyllama-1.1b": 600}[args.shape]
 
     shape_dir = os.path.join(args.workdir, args.shape)
     os.makedirs(shape_dir, exist_ok=True)
