@@ -476,6 +476,12 @@ def check_lazarus(binary, name, mix, path, prompts, out, plain, emul, flipped, f
     return laz
 
 
+def describe_build(build):
+    """One line naming the llama.cpp that ran (llama_cpp_eval.mjs's "build")."""
+    return (f"llama.cpp: {build['llama_cpp']['repo']} {build['llama_cpp']['release']} via node-llama-cpp "
+            f"{build['node_llama_cpp']} ({build['build_type']}, CPU variant {build['cpu_variant']})")
+
+
 def check_cli(cli, path, failures):
     """`lazarus generate --model FILE.gguf` with nothing else: the tokenizer and the model come from
     the file (its tiny SentencePiece vocabulary has byte tokens, so any text encodes)."""
@@ -609,8 +615,7 @@ def main():
         check_quantizers(failures)
         check_metadata_round_trip(workdir, failures)
         build = check_models(workdir, failures, lazarus, cli)
-        print(f"llama.cpp: {build['llama_cpp']['repo']} {build['llama_cpp']['release']} via node-llama-cpp "
-              f"{build['node_llama_cpp']} ({build['build_type']}, CPU variant {build['cpu_variant']})")
+        print(describe_build(build))
     finally:
         if own:
             shutil.rmtree(workdir, ignore_errors=True)

@@ -238,8 +238,7 @@ def main():
     try:
         build = check_models(workdir, failures, lazarus)
         if build:
-            print(f"llama.cpp: {build['llama_cpp']['repo']} {build['llama_cpp']['release']} via node-llama-cpp "
-                  f"{build['node_llama_cpp']} ({build['build_type']}, CPU variant {build['cpu_variant']})")
+            print(C.describe_build(build))
     finally:
         if own:
             shutil.rmtree(workdir, ignore_errors=True)
