@@ -15,7 +15,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
-#include <random>
 #include <string>
 #include <vector>
 
@@ -81,21 +80,9 @@ void add_linear(int64_t M, int64_t K, int64_t N, lz::DType dt = lz::DType::F32) 
   });
 }
 
-// A (N, K) weight of quantized type dt: llama.cpp's quantizer where Lazarus has one, else random
-// quant bytes under sane f16 scales (d, and dmin where the type has one), as a GGUF file holds.
-lz::Tensor quantized_weight(int64_t N, int64_t K, lz::DType dt) {
-  if (lz::quants::can_quantize(dt)) return randn({N, K}, 4).to(dt);
-  lz::Tensor w = lz::empty({N, K}, dt);
-  auto* p = static_cast<uint8_t*>(w.raw_data());
-  std::mt19937 rng(4);
-  for (size_t i = 0; i < w.nbytes(); ++i) p[i] = uint8_t(rng());
-  const uint16_t d[2] = {lz::f32_to_f16_bits(0.01f), lz::f32_to_f16_bits(0.01f)};
-  const bool q6 = dt == lz::DType::Q6_K;
-  for (size_t b = 0; b < w.nbytes(); b += lz::dtype_size(dt)) {
-    std::memcpy(p + b + (q6 ? offsetof(lz::quants::BlockQ6_K, d) : 0), d, q6 ? 2 : 4);
-  }
-  return w;
-}
+// A (N, K) weight of quantized type dt, quantized from randn by llama.cpp's quantizer for the type
+// (every block type has one).
+lz::Tensor quantized_weight(int64_t N, int64_t K, lz::DType dt) { return randn({N, K}, 4).to(dt); }
 
 // Decode with a quantized weight: x f32 (M, K) times W^T, W (N, K) in `dt`; GB/s counts the
 // weight's bytes, the traffic that bounds decode.
